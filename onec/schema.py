@@ -68,17 +68,17 @@ def goods_schema(timezone: str = DEFAULT_TIMEZONE) -> pl.Schema:
     """A stock position: one row per (sku, warehouse) in one snapshot."""
     return pl.Schema(
         {
-            "sku": pl.String,
-            "warehouse": pl.String,
-            "name": pl.String,
+            "sku": pl.String(),
+            "warehouse": pl.String(),
+            "name": pl.String(),
             "quantity": QUANTITY,
-            "unit": pl.String,
+            "unit": pl.String(),
             "price": PRICE,
-            "id": pl.String,
-            "code": pl.String,
-            "deleted": pl.Boolean,
+            "id": pl.String(),
+            "code": pl.String(),
+            "deleted": pl.Boolean(),
             "modified_at": instant(timezone),
-            "snapshot_date": pl.Date,
+            "snapshot_date": pl.Date(),
         }
     )
 
@@ -88,18 +88,18 @@ def documents_schema(timezone: str = DEFAULT_TIMEZONE) -> pl.Schema:
     the partition key of the warehouse and the lake."""
     return pl.Schema(
         {
-            "doc_type": pl.String,
-            "id": pl.String,
-            "number": pl.String,
+            "doc_type": pl.String(),
+            "id": pl.String(),
+            "number": pl.String(),
             "date": instant(timezone),
-            "doc_date": pl.Date,
-            "status": pl.String,
-            "posted": pl.Boolean,
-            "counterparty": pl.String,
-            "warehouse": pl.String,
-            "warehouse_to": pl.String,
-            "notes": pl.String,
-            "deleted": pl.Boolean,
+            "doc_date": pl.Date(),
+            "status": pl.String(),
+            "posted": pl.Boolean(),
+            "counterparty": pl.String(),
+            "warehouse": pl.String(),
+            "warehouse_to": pl.String(),
+            "notes": pl.String(),
+            "deleted": pl.Boolean(),
             "modified_at": instant(timezone),
         }
     )
@@ -109,12 +109,12 @@ def document_lines_schema() -> pl.Schema:
     """A document line; unique by (doc_type, number, line). `doc_date` repeats the header's partition key."""
     return pl.Schema(
         {
-            "doc_type": pl.String,
-            "number": pl.String,
-            "doc_date": pl.Date,
-            "line": pl.Int32,
-            "sku": pl.String,
-            "name": pl.String,
+            "doc_type": pl.String(),
+            "number": pl.String(),
+            "doc_date": pl.Date(),
+            "line": pl.Int32(),
+            "sku": pl.String(),
+            "name": pl.String(),
             "quantity": QUANTITY,
             "unit_price": PRICE,
             "total": MONEY,
@@ -131,14 +131,14 @@ def rejected_rows_schema() -> pl.Schema:
     """
     return pl.Schema(
         {
-            "entity": pl.String,
-            "doc_type": pl.String,
-            "partition_date": pl.Date,
-            "record_key": pl.String,
-            "reason": pl.String,
-            "raw": pl.String,
-            "source": pl.String,
-            "run_id": pl.String,
+            "entity": pl.String(),
+            "doc_type": pl.String(),
+            "partition_date": pl.Date(),
+            "record_key": pl.String(),
+            "reason": pl.String(),
+            "raw": pl.String(),
+            "source": pl.String(),
+            "run_id": pl.String(),
             "rejected_at": pl.Datetime("us", time_zone="UTC"),
         }
     )
