@@ -1,0 +1,25 @@
+"""The transport to 1C's exchange HTTP service; see `OneCSession`."""
+
+from onec.http.errors import (
+    OneCAuthError,
+    OneCError,
+    OneCHTTPError,
+    OneCIncompleteError,
+    OneCProtocolError,
+    OneCUnavailable,
+)
+from onec.http.limits import RequestStats
+from onec.http.redact import redact_url
+from onec.http.session import OneCSession
+
+__all__ = [
+    "OneCAuthError",
+    "OneCError",
+    "OneCHTTPError",
+    "OneCIncompleteError",
+    "OneCProtocolError",
+    "OneCSession",
+    "OneCUnavailable",
+    "RequestStats",
+    "redact_url",
+]

@@ -1,0 +1,110 @@
+"""Shared, thread-safe guards that keep one session polite to 1C: counters, pacing and a circuit breaker.
+
+They take `clock` and `sleep` as arguments so tests can drive time instead of waiting for it.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field, fields
+
+
+@dataclass
+class RequestStats:
+    """Counters for run metadata and for tests; every attempt is counted, retries included."""
+
+    requests: int = 0
+    retries: int = 0
+    throttled: int = 0
+    server_errors: int = 0
+    connection_errors: int = 0
+    bytes_received: int = 0
+    bytes_sent: int = 0
+    circuit_opens: int = 0
+    auth_refreshes: int = 0
+    _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
+
+    def add(self, name: str, amount: int = 1) -> None:
+        with self._lock:
+            setattr(self, name, getattr(self, name) + amount)
+
+    def snapshot(self) -> dict[str, int]:
+        with self._lock:
+            return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+class RateLimiter:
+    """Paces attempts to one every 1/rate seconds across all threads, with no burst.
+
+    A server's token bucket at the same rate then never runs dry, so a well-configured run sees no 429 at all
+    instead of learning the limit by hitting it.
+    """
+
+    def __init__(self, rate: float, *, clock: Callable[[], float], sleep: Callable[[float], None]) -> None:
+        self._interval = 1.0 / rate
+        self._clock = clock
+        self._sleep = sleep
+        self._lock = threading.Lock()
+        self._next = float("-inf")
+
+    def acquire(self) -> None:
+        with self._lock:
+            now = self._clock()
+            slot = max(now, self._next)
+            self._next = slot + self._interval
+        if slot > now:
+            self._sleep(slot - now)
+
+
+class CircuitOpen(Exception):
+    """Raised by the breaker when calls must fail fast; carries how long until the next probe."""
+
+    def __init__(self, remaining_s: float) -> None:
+        super().__init__(f"circuit open for {remaining_s:.0f} s")
+        self.remaining_s = remaining_s
+
+
+class CircuitBreaker:
+    """Stops hammering a 1C that is down: after `threshold` consecutive failures, fail fast for `cooldown_s`,
+    then let a single probe through and close again only if it succeeds."""
+
+    def __init__(self, threshold: int, cooldown_s: float, *, clock: Callable[[], float]) -> None:
+        self._threshold = threshold
+        self._cooldown_s = cooldown_s
+        self._clock = clock
+        self._lock = threading.Lock()
+        self._failures = 0
+        self._opened_at: float | None = None
+        self._probing = False
+
+    def before_attempt(self) -> None:
+        with self._lock:
+            if self._opened_at is None:
+                return
+            remaining = self._opened_at + self._cooldown_s - self._clock()
+            if remaining > 0 or self._probing:
+                raise CircuitOpen(max(remaining, self._cooldown_s if self._probing else 0.0))
+            self._probing = True
+
+    def record_success(self) -> None:
+        with self._lock:
+            self._failures = 0
+            self._opened_at = None
+            self._probing = False
+
+    def record_failure(self) -> bool:
+        """Returns True when this failure opened the circuit (for the counters and one warning)."""
+        with self._lock:
+            self._failures += 1
+            if self._probing or (self._opened_at is None and self._failures >= self._threshold):
+                self._opened_at = self._clock()
+                self._probing = False
+                return True
+            return False
+
+    def record_neutral(self) -> None:
+        """A 429 proves 1C is alive but says nothing about health; only release a pending probe slot."""
+        with self._lock:
+            if self._probing:
+                self._probing = False

@@ -1,0 +1,301 @@
+"""One connection to one 1C base: auth, pacing, a concurrency cap, retries and a circuit breaker, two calls.
+
+httpx stays inside this module (it has had no release in a long time, see the engineering notes), so the
+rest of the project depends only on `get_json` / `post_json` and on our own error classes.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import ssl
+import threading
+import time
+from collections.abc import Callable, Mapping
+from types import TracebackType
+from typing import Any
+
+import httpx
+import orjson
+
+from onec.config import AuthMethod, ConfigError, Settings
+from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_headers
+from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
+from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats
+from onec.http.redact import Scrubber, redact_url
+from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
+
+log = logging.getLogger("onec.http")
+
+Params = Mapping[str, str | int] | None
+HTML_MESSAGE = (
+    "1C answered with an HTML page instead of JSON (status {status}): "
+    "this usually means authentication failed"
+)
+
+
+class _TokenExpired(Exception):
+    def __init__(self, token: str) -> None:
+        super().__init__("token expired")
+        self.token = token
+
+
+class OneCSession:
+    """Thread-safe: one session is shared by all page-fetching threads so they share one pace and one cap."""
+
+    def __init__(
+        self,
+        settings: Settings,
+        *,
+        transport: httpx.BaseTransport | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
+        breaker_threshold: int = 8,
+        breaker_cooldown_s: float = 30.0,
+    ) -> None:
+        if settings.base_url is None:
+            raise ConfigError(
+                "ONEC_BASE_URL is not set: the 1C session needs the exchange service's base URL"
+            )
+        self.settings = settings
+        self.stats = RequestStats()
+        self._base = settings.base_url.rstrip("/") + "/"
+        self._shown_base = redact_url(settings.base_url)
+        self._sleep = sleep
+        self._rng = random.Random()
+        self._limiter = RateLimiter(settings.rate_limit, clock=clock, sleep=sleep)
+        self._slots = threading.BoundedSemaphore(settings.max_connections)
+        self._breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_s, clock=clock)
+        self._last_failure = "no answer yet"
+        self._scrubber = Scrubber()
+        for secret in (settings.password.reveal(), settings.api_key.reveal()):
+            self._scrubber.add(secret)
+        self._headers = {"Accept": "application/json", **static_headers(settings)}
+        self._tokens = (
+            BearerTokens(
+                settings,
+                self._post_token,
+                clock=clock,
+                scrubber=self._scrubber,
+                on_refresh=lambda: self.stats.add("auth_refreshes"),
+            )
+            if settings.auth is AuthMethod.BEARER
+            else None
+        )
+        self._client = httpx.Client(
+            transport=transport,
+            timeout=httpx.Timeout(settings.timeout_s),
+            limits=httpx.Limits(
+                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+            ),
+            verify=_tls_context(settings) if transport is None else True,
+            follow_redirects=False,
+            headers={"User-Agent": "onec-etl"},
+        )
+
+    def __repr__(self) -> str:
+        return f"OneCSession(base_url={self._shown_base!r}, auth={self.settings.auth.value!r})"
+
+    def __enter__(self) -> OneCSession:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._client.close()
+
+    def get_json(self, path: str, params: Params = None) -> Any:
+        return self._call("GET", path, params=params, body=None, idempotent=True)
+
+    def post_json(self, path: str, body: Any, *, retry: bool = False) -> Any:
+        """Writes are repeated after a timeout or a dropped connection only with `retry=True`: the first
+        attempt may have been applied, and only the caller knows whether repeating is harmless."""
+        return self._call("POST", path, params=None, body=body, idempotent=retry)
+
+    def _post_token(self, body: dict[str, str]) -> Any:
+        # the token endpoint only creates tokens, so repeating a login is harmless
+        return self._call("POST", TOKEN_PATH, params=None, body=body, idempotent=True, authenticated=False)
+
+    def _call(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Params,
+        body: Any,
+        idempotent: bool,
+        authenticated: bool = True,
+    ) -> Any:
+        url = self._base + path.lstrip("/")
+        where = f"{method} {redact_url(str(httpx.URL(url, params=params)))}"
+        content = None if body is None else orjson.dumps(body)
+        retries = 0
+        refreshed = False
+        while True:
+            try:
+                return self._attempt(method, url, params, content, where, retries + 1, authenticated)
+            except _TokenExpired as expired:
+                if refreshed or self._tokens is None:
+                    raise OneCAuthError(f"1C rejected a freshly issued token at {where}") from None
+                refreshed = True
+                self._tokens.expired(expired.token)
+            except Transient as failure:
+                delay = self._retry_delay(failure, where, retries, idempotent)
+                retries += 1
+                self.stats.add("retries")
+                log.warning(
+                    "%s: %s; retry %d/%d in %.2f s",
+                    where,
+                    failure.reason,
+                    retries,
+                    self.settings.max_retries,
+                    delay,
+                )
+                self._sleep(delay)
+
+    def _retry_delay(self, failure: Transient, where: str, retries: int, idempotent: bool) -> float:
+        """How long to wait before the next attempt, or the error to raise when there must be none."""
+        if not (idempotent or failure.nothing_applied):
+            raise OneCUnavailable(
+                f"{where} failed: {failure.reason}; not repeated because the write may have been applied"
+            ) from None
+        if retries >= self.settings.max_retries:
+            raise OneCUnavailable(
+                f"1C at {where} is not answering: {failure.reason}; gave up after {retries + 1} attempts"
+            ) from None
+        delay = backoff_delay(retries, failure.retry_after, self._rng)
+        if delay > MAX_RETRY_AFTER_S:
+            raise OneCUnavailable(
+                f"1C at {where} asked to wait {delay:.0f} s ({failure.reason}); not waiting that long"
+            ) from None
+        return delay
+
+    def _attempt(
+        self,
+        method: str,
+        url: str,
+        params: Params,
+        content: bytes | None,
+        where: str,
+        attempt: int,
+        auth: bool,
+    ) -> Any:
+        try:
+            self._breaker.before_attempt()
+        except CircuitOpen as circuit:
+            raise OneCUnavailable(
+                f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
+                f"{circuit.remaining_s:.0f} s"
+            ) from None
+        headers = dict(self._headers) if auth else {"Accept": "application/json"}
+        token = self._tokens.current() if auth and self._tokens is not None else None
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        if content is not None:
+            headers["Content-Type"] = "application/json"
+        with self._slots:
+            self._limiter.acquire()
+            self.stats.add("requests")
+            self.stats.add("bytes_sent", len(content or b""))
+            started = time.perf_counter()
+            try:
+                response = self._client.request(method, url, params=params, content=content, headers=headers)
+            except httpx.HTTPError as exc:
+                raise self._transport_failure(exc, where) from None
+        elapsed = time.perf_counter() - started
+        self.stats.add("bytes_received", len(response.content))
+        log.debug("%s -> %d in %.3f s (attempt %d)", where, response.status_code, elapsed, attempt)
+        return self._interpret(response, where, token)
+
+    def _transport_failure(self, exc: httpx.HTTPError, where: str) -> Exception:
+        """Network trouble is transient unless it is a configuration problem no retry can fix."""
+        reason = f"{type(exc).__name__}: {self._scrubber.scrub(str(exc)) or 'no detail'}"
+        if "CERTIFICATE_VERIFY_FAILED" in str(exc):
+            return OneCUnavailable(f"TLS verification of 1C's certificate failed at {where}: {reason}")
+        if not isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
+            return OneCUnavailable(f"cannot talk to 1C at {where}: {reason}")
+        self.stats.add("connection_errors")
+        self._failed(reason)
+        never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
+        return Transient(reason, nothing_applied=never_sent)
+
+    def _failed(self, reason: str) -> None:
+        self._last_failure = reason
+        if self._breaker.record_failure():
+            self.stats.add("circuit_opens")
+            log.warning("1C at %s: circuit opened after repeated failures (%s)", self._shown_base, reason)
+
+    def _interpret(self, response: httpx.Response, where: str, token: str | None) -> Any:
+        status = response.status_code
+        retry_after = parse_retry_after(response.headers.get("Retry-After"))
+        if status == 429:
+            self.stats.add("throttled")
+            self._breaker.record_neutral()
+            raise Transient("429 Too Many Requests", retry_after=retry_after, nothing_applied=True)
+        if status >= 500:
+            self.stats.add("server_errors")
+            code, message, _ = self._error_body(response)
+            reason = f"{status} {code or ''} {message}".replace("  ", " ").strip()
+            self._failed(reason)
+            raise Transient(reason, retry_after=retry_after, nothing_applied=status == 503)
+        if status in (401, 403):
+            self._breaker.record_success()
+            code, message, _ = self._error_body(response)
+            if status == 401 and code == "TOKEN_EXPIRED" and token is not None:
+                raise _TokenExpired(token)
+            raise auth_failure(status, where, message)
+        if not 200 <= status < 300:
+            self._breaker.record_success()
+            code, message, details = self._error_body(response)
+            raise OneCHTTPError(status, code, message or response.reason_phrase, details, where=where)
+        value = self._decode(response, where)
+        self._breaker.record_success()
+        return value
+
+    def _decode(self, response: httpx.Response, where: str) -> Any:
+        """Check the content type first: 1C answers a failed login with an HTML page and status 200."""
+        if response.status_code == 204:
+            return None
+        ctype = response.headers.get("Content-Type", "").lower()
+        body = response.content
+        if "html" in ctype or ("json" not in ctype and body.lstrip()[:1] == b"<"):
+            raise OneCAuthError(HTML_MESSAGE.format(status=response.status_code) + f" ({where})")
+        if ctype and "json" not in ctype:
+            raise OneCProtocolError(
+                f"1C answered with {ctype} instead of JSON (status {response.status_code}) at {where}"
+            )
+        try:
+            return orjson.loads(body)
+        except orjson.JSONDecodeError:
+            reason = f"invalid or truncated JSON in a {response.status_code} answer ({len(body)} bytes)"
+            self._failed(reason)
+            raise Transient(reason) from None
+
+    def _error_body(self, response: httpx.Response) -> tuple[str | None, str, dict[str, Any]]:
+        """Read the §1.7 error body when there is one; anything else becomes a short, secret-free excerpt."""
+        try:
+            parsed = orjson.loads(response.content)
+        except orjson.JSONDecodeError:
+            parsed = None
+        if isinstance(parsed, dict):
+            code = parsed.get("code")
+            details = parsed.get("details")
+            return (
+                str(code) if code is not None else None,
+                self._scrubber.scrub(str(parsed.get("message") or "")),
+                details if isinstance(details, dict) else {},
+            )
+        text = response.text if "html" not in response.headers.get("Content-Type", "") else ""
+        return None, self._scrubber.scrub(" ".join(text.split())[:200]), {}
+
+
+def _tls_context(settings: Settings) -> ssl.SSLContext:
+    """Always verifying: the CA bundle when given, else the system store; plus the client pair for mTLS."""
+    context = ssl.create_default_context(cafile=str(settings.ca_bundle) if settings.ca_bundle else None)
+    if settings.client_cert is not None:
+        key = str(settings.client_key) if settings.client_key else None
+        context.load_cert_chain(str(settings.client_cert), key)
+    return context
