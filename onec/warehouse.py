@@ -1,0 +1,596 @@
+"""Land checked batches in DuckDB, one partition range at a time, and mirror them to the Parquet lake.
+
+Why this shape:
+- A landing stages every page to Parquet on disk, so memory does not grow with the extract, and nothing
+  touches the warehouse until `commit`: a run that fails or is killed half-way leaves the warehouse as it was.
+- `commit` replaces whole partitions (a snapshot day, or a document type's days) in one DuckDB transaction, so
+  re-running a day replaces it instead of duplicating it.
+- DuckDB allows one writer process and Dagster runs steps in parallel processes: writers take an exclusive
+  `flock`, readers a shared one, with a timeout and a clear error instead of DuckDB's lock failure.
+- Uniqueness is settled here, across the whole extract (a page cannot see the others).
+"""
+
+# ruff: noqa: S608 — SQL text is built only from fixed identifiers (the canonical schemas, table names in
+# this module); every value is a bound parameter.
+
+from __future__ import annotations
+
+import datetime as dt
+import fcntl
+import re
+import shutil
+import time
+import uuid
+import zoneinfo
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any
+
+import duckdb
+import orjson
+import polars as pl
+
+from onec import lake
+from onec.schema import (
+    DOCUMENT_LINES_KEY,
+    DOCUMENTS_KEY,
+    GOODS_KEY,
+    document_lines_schema,
+    document_type,
+    documents_schema,
+    goods_schema,
+    rejected_rows_schema,
+)
+from onec.validation import CheckedBatch
+
+DATABASE_FILE = "warehouse.duckdb"
+LOCK_FILE = ".warehouse.lock"
+STAGING_DIR = ".staging"
+_STAGING_LOCK = ".lock"
+_ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
+
+LOAD_LOG_COLUMNS = {
+    "run_id": "VARCHAR",
+    "entity": "VARCHAR",
+    "doc_type": "VARCHAR",
+    "range_start": "DATE",
+    "range_end": "DATE",
+    "rows": "BIGINT",
+    "lines": "BIGINT",
+    "rejected": "BIGINT",
+    "duplicates": "BIGINT",
+    "started_at": "TIMESTAMPTZ",
+    "finished_at": "TIMESTAMPTZ",
+    "stats": "JSON",
+}
+
+
+class WarehouseBusy(TimeoutError):
+    """Another process held the warehouse lock for longer than we were willing to wait."""
+
+
+@dataclass(frozen=True)
+class LandingReport:
+    """What a commit did. `duplicates` counts staged rows dropped by the uniqueness rule (identical copies and
+    the losing versions); the losing versions are also counted in `rejected`. `elapsed_s` is the commit,
+    including the wait for the lock and the lake writes."""
+
+    rows: int
+    lines: int
+    rejected: int
+    duplicates: int
+    partitions: tuple[dt.date, ...]
+    lake_files: tuple[Path, ...]
+    lake_bytes: int
+    elapsed_s: float
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """The partitions one landing replaces: [start, end) days of goods, or of one document type."""
+
+    entity: str
+    doc_type: str | None
+    start: dt.date
+    end: dt.date
+
+
+class Warehouse:
+    """The DuckDB warehouse and its Parquet lake under one data directory."""
+
+    def __init__(self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0) -> None:
+        self.data_dir = Path(data_dir)
+        self.timezone = _checked_zone(timezone)
+        self.lock_timeout_s = lock_timeout_s
+        self.database = self.data_dir / DATABASE_FILE
+        self.lake_dir = self.data_dir / lake.LAKE_DIR
+        self.staging_dir = self.data_dir / STAGING_DIR
+
+    def initialize(self) -> None:
+        """Create the tables if missing (idempotent) and remove staging left behind by killed runs."""
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with self._lock(exclusive=True), self._connect(read_only=False) as con:
+            for statement in _ddl(self.timezone):
+                con.execute(statement)
+        self._remove_stale_staging()
+
+    def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
+        """A landing that replaces the goods snapshot of one day."""
+        scope = _Scope("goods", None, snapshot_date, snapshot_date + dt.timedelta(days=1))
+        return Landing(self, scope, run_id=run_id, source=source)
+
+    def document_range(
+        self, doc_type: str, date_from: dt.date, date_to: dt.date, *, run_id: str, source: str
+    ) -> Landing:
+        """A landing that replaces the documents of one type dated [date_from, date_to)."""
+        document_type(doc_type)
+        if date_to <= date_from:
+            raise ValueError(f"empty document range [{date_from}, {date_to})")
+        return Landing(self, _Scope("documents", doc_type, date_from, date_to), run_id=run_id, source=source)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
+        """Run a read-only query (analysts, the CLI); instants come back in the 1C zone."""
+        with self._lock(exclusive=False), self._connect(read_only=True) as con:
+            relation = con.sql(sql, params=list(params) if params is not None else None)
+            return relation.pl() if relation is not None else pl.DataFrame()
+
+    def table_counts(self) -> dict[str, int]:
+        """Rows per warehouse table."""
+        tables = ("goods", "documents", "document_lines", "rejected_rows", "load_log")
+        with self._lock(exclusive=False), self._connect(read_only=True) as con:
+            return {table: _scalar(con, f"SELECT count(*) FROM {table}") for table in tables}
+
+    @contextmanager
+    def _lock(self, *, exclusive: bool) -> Iterator[None]:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        with _flock(self.data_dir / LOCK_FILE, exclusive=exclusive, timeout_s=self.lock_timeout_s):
+            yield
+
+    @contextmanager
+    def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+        if read_only and not self.database.exists():
+            raise FileNotFoundError(f"no warehouse at {self.database}: run initialize() first")
+        con = duckdb.connect(str(self.database), read_only=read_only)
+        try:
+            con.execute(f"SET TimeZone = '{self.timezone}'")
+            yield con
+        finally:
+            con.close()
+
+    def _remove_stale_staging(self) -> None:
+        """A staging directory whose lock nobody holds belongs to a run that died."""
+        if not self.staging_dir.exists():
+            return
+        for directory in self.staging_dir.iterdir():
+            if directory.is_dir() and not _held(directory / _STAGING_LOCK):
+                shutil.rmtree(directory, ignore_errors=True)
+
+
+class Landing:
+    """Stage checked batches for one partition scope, then replace that scope in one transaction.
+
+    Use as a context manager; leaving the block without `commit` (an exception, a kill) discards the staging
+    and leaves the warehouse untouched.
+    """
+
+    def __init__(self, warehouse: Warehouse, scope: _Scope, *, run_id: str, source: str) -> None:
+        self._warehouse = warehouse
+        self._scope = scope
+        self._run_id = run_id
+        self._source = source
+        self._directory = warehouse.staging_dir / f"{scope.entity}-{uuid.uuid4().hex}"
+        self._liveness: IO[bytes] | None = None
+        self._parts = 0
+        self._next_id = 0
+        self._started = dt.datetime.now(dt.UTC)
+        self._committed = False
+
+    def __enter__(self) -> Landing:
+        self._directory.mkdir(parents=True)
+        self._liveness = (self._directory / _STAGING_LOCK).open("wb")
+        fcntl.flock(self._liveness, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._liveness is not None:
+            self._liveness.close()
+            self._liveness = None
+        shutil.rmtree(self._directory, ignore_errors=True)
+
+    def add(self, batch: CheckedBatch) -> None:
+        """Stage one checked page to Parquet (nothing stays in memory between pages)."""
+        if self._liveness is None or self._committed:
+            raise RuntimeError(
+                "Landing.add() needs an open landing: use it inside `with` and before commit()"
+            )
+        self._check_rejected(batch.rejected)
+        if self._scope.entity == "goods":
+            goods = _required_frame(batch.goods, "goods")
+            self._check_days(goods, "snapshot_date")
+            self._write("goods", goods.with_columns(self._ids(goods.height).alias("_order")))
+        else:
+            documents = _required_frame(batch.documents, "documents")
+            lines = _required_frame(batch.lines, "lines")
+            self._check_days(documents, "doc_date")
+            if not (documents["doc_type"] == self._scope.doc_type).all():
+                raise ValueError(f"batch holds documents of another type than {self._scope.doc_type!r}")
+            ids = self._ids(documents.height)
+            self._write("documents", documents.with_columns(ids.alias("_doc")))
+            self._write("document_lines", lines.with_columns(_line_owners(batch, documents, lines, ids)))
+        self._write("rejected_rows", batch.rejected)
+
+    def commit(self, stats: Mapping[str, int] | None = None) -> LandingReport:
+        """Dedupe the staged rows, replace the partitions in one transaction, log it, then refresh the lake.
+
+        The lake is written after the DuckDB commit, still under the writer lock, from the committed tables.
+        """
+        if self._liveness is None or self._committed:
+            raise RuntimeError("Landing.commit() needs an open, uncommitted landing")
+        started = time.perf_counter()
+        warehouse = self._warehouse
+        with warehouse._lock(exclusive=True), warehouse._connect(read_only=False) as con:
+            con.execute("BEGIN TRANSACTION")
+            try:
+                counts, moved = self._replace(con, dict(stats or {}))
+                con.execute("COMMIT")
+            except BaseException:
+                con.execute("ROLLBACK")
+                raise
+            self._committed = True
+            written, days = self._refresh_lake(con, moved)
+        return LandingReport(
+            rows=counts["rows"],
+            lines=counts["lines"],
+            rejected=counts["rejected"],
+            duplicates=counts["duplicates"],
+            partitions=days,
+            lake_files=tuple(w.path for w in written if w.path is not None),
+            lake_bytes=sum(w.bytes for w in written),
+            elapsed_s=time.perf_counter() - started,
+        )
+
+    # staging
+
+    def _ids(self, count: int) -> pl.Series:
+        """Staging order: ties between versions of a key go to the first staged."""
+        ids = pl.int_range(self._next_id, self._next_id + count, dtype=pl.Int64, eager=True)
+        self._next_id += count
+        return ids
+
+    def _write(self, table: str, frame: pl.DataFrame) -> None:
+        if frame.is_empty():
+            return
+        self._parts += 1
+        frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
+
+    def _staged(self, table: str) -> list[str]:
+        return sorted(str(p) for p in self._directory.glob(f"{table}-*.parquet"))
+
+    def _check_days(self, frame: pl.DataFrame, column: str) -> None:
+        """Rows outside the scope would escape the partition replace and pile up on re-runs."""
+        outside = frame.filter(~pl.col(column).is_between(self._scope.start, self._scope.end, closed="left"))
+        if not outside.is_empty():
+            raise ValueError(
+                f"batch has {column} {outside[column][0]} outside the landing's range "
+                f"[{self._scope.start}, {self._scope.end})"
+            )
+
+    def _check_rejected(self, rejected: pl.DataFrame) -> None:
+        wrong = rejected.filter(
+            (pl.col("entity") != self._scope.entity) | pl.col("doc_type").ne_missing(self._scope.doc_type)
+        )
+        if not wrong.is_empty():
+            raise ValueError(
+                f"batch holds rejected rows of another entity or type than this {self._scope.entity}"
+            )
+        self._check_days(rejected, "partition_date")
+
+    # commit
+
+    def _replace(
+        self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]
+    ) -> tuple[dict[str, int], set[dt.date]]:
+        scope = self._scope
+        _stage_tables(con, self._warehouse.timezone, {t: self._staged(t) for t in _STAGED_TABLES})
+        if scope.entity == "goods":
+            counts = _dedupe_goods(con, scope, self._source, self._run_id)
+            moved: set[dt.date] = set()
+        else:
+            counts, moved = _dedupe_documents(con, scope, self._source, self._run_id)
+        con.execute(
+            "DELETE FROM rejected_rows WHERE entity = ? AND doc_type IS NOT DISTINCT FROM ?"
+            " AND partition_date >= ? AND partition_date < ?",
+            [scope.entity, scope.doc_type, scope.start, scope.end],
+        )
+        con.execute(f"INSERT INTO rejected_rows SELECT {_columns(rejected_rows_schema())} FROM s_rejected")
+        counts["rejected"] = _scalar(con, "SELECT count(*) FROM s_rejected")
+        con.execute(
+            f"INSERT INTO load_log ({', '.join(LOAD_LOG_COLUMNS)})"
+            f" VALUES ({', '.join('?' * len(LOAD_LOG_COLUMNS))})",
+            [
+                self._run_id,
+                scope.entity,
+                scope.doc_type,
+                scope.start,
+                scope.end,
+                counts["rows"],
+                counts["lines"],
+                counts["rejected"],
+                counts["duplicates"],
+                self._started,
+                dt.datetime.now(dt.UTC),
+                orjson.dumps(stats).decode(),
+            ],
+        )
+        return counts, moved
+
+    def _refresh_lake(
+        self, con: duckdb.DuckDBPyConnection, moved: set[dt.date]
+    ) -> tuple[list[lake.LakeWrite], tuple[dt.date, ...]]:
+        """Rewrite the lake files of every day in scope (and of days documents moved away from)."""
+        scope = self._scope
+        days = sorted({*_days(scope.start, scope.end), *moved})
+        root = self._warehouse.lake_dir
+        written: list[lake.LakeWrite] = []
+        if scope.entity == "goods":
+            columns = _columns(goods_schema(self._warehouse.timezone), drop=("snapshot_date",))
+            for day in days:
+                frame = con.sql(
+                    f"SELECT {columns} FROM goods WHERE snapshot_date = ? ORDER BY sku, warehouse",
+                    params=[day],
+                ).pl()
+                written.append(lake.write_partition(lake.goods_partition(root, day), frame))
+            return written, tuple(days)
+        assert scope.doc_type is not None
+        for table, schema, order in (
+            ("documents", documents_schema(self._warehouse.timezone), "number"),
+            ("document_lines", document_lines_schema(), "number, line"),
+        ):
+            columns = _columns(schema, drop=("doc_type", "doc_date"))
+            for day in days:
+                frame = con.sql(
+                    f"SELECT {columns} FROM {table} WHERE doc_type = ? AND doc_date = ? ORDER BY {order}",
+                    params=[scope.doc_type, day],
+                ).pl()
+                written.append(
+                    lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), frame)
+                )
+        return written, tuple(days)
+
+
+_STAGED_TABLES = ("goods", "documents", "document_lines", "rejected_rows")
+_STAGING_ID = {"goods": "_order", "documents": "_doc", "document_lines": "_doc"}
+
+
+def _stage_tables(con: duckdb.DuckDBPyConnection, timezone: str, files: Mapping[str, list[str]]) -> None:
+    """Temp tables s_<table> shaped like the targets (plus the staging id), filled from the staged Parquet."""
+    schemas = _schemas(timezone)
+    for table in _STAGED_TABLES:
+        name = "s_rejected" if table == "rejected_rows" else f"s_{table}"
+        extra = f", {_STAGING_ID[table]} BIGINT" if table in _STAGING_ID else ""
+        con.execute(f"CREATE TEMP TABLE {name} ({_column_defs(schemas[table])}{extra})")
+        if files[table]:
+            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet(?)", [files[table]])
+
+
+def _dedupe_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str) -> dict[str, int]:
+    """Keep one row per (sku, warehouse): identical copies collapse, differing versions keep the latest."""
+    schema = goods_schema()
+    _rank_versions(con, "s_goods", "_order", GOODS_KEY, _columns(schema))
+    con.execute("DELETE FROM goods WHERE snapshot_date = ?", [scope.start])
+    con.execute(f"INSERT INTO goods SELECT {_columns(schema)} FROM s_versions WHERE _rank = 1")
+    con.execute(
+        "INSERT INTO s_rejected SELECT 'goods', NULL, snapshot_date, sku || '|' || warehouse, ?,"
+        f" to_json(struct_pack({_struct_fields(schema)})), ?, ?, now() FROM s_versions WHERE _rank > 1",
+        [f"duplicate key ({', '.join(GOODS_KEY)}): another version was kept", source, run_id],
+    )
+    rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
+    return {"rows": rows, "lines": 0, "duplicates": _scalar(con, "SELECT count(*) FROM s_goods") - rows}
+
+
+def _dedupe_documents(
+    con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str
+) -> tuple[dict[str, int], set[dt.date]]:
+    """Keep one version per (doc_type, number), header and lines together; delete the previous version by
+    partition and by key, so a document whose date moved does not end up twice."""
+    header, line = documents_schema(), document_lines_schema()
+    con.execute(
+        "CREATE TEMP TABLE s_docs AS WITH repeated AS ("
+        " SELECT number FROM s_documents GROUP BY number HAVING count(*) > 1),"
+        f" line_hash AS (SELECT _doc, hash(list(hash({_columns(line)}) ORDER BY line)) AS _lines_hash"
+        "  FROM s_document_lines WHERE number IN (SELECT number FROM repeated) GROUP BY _doc)"
+        " SELECT d.*, l._lines_hash FROM s_documents d LEFT JOIN line_hash l USING (_doc)"
+    )
+    _rank_versions(con, "s_docs", "_doc", DOCUMENTS_KEY, f"{_columns(header)}, _lines_hash")
+    moved = {
+        row[0]
+        for row in con.execute(
+            "SELECT DISTINCT doc_date FROM documents WHERE doc_type = ? AND (doc_date < ? OR doc_date >= ?)"
+            " AND number IN (SELECT number FROM s_versions WHERE _rank = 1)",
+            [scope.doc_type, scope.start, scope.end],
+        ).fetchall()
+    }
+    for table in ("document_lines", "documents"):
+        con.execute(
+            f"DELETE FROM {table} WHERE doc_type = ? AND ((doc_date >= ? AND doc_date < ?)"
+            " OR number IN (SELECT number FROM s_versions WHERE _rank = 1))",
+            [scope.doc_type, scope.start, scope.end],
+        )
+    con.execute(f"INSERT INTO documents SELECT {_columns(header)} FROM s_versions WHERE _rank = 1")
+    con.execute(
+        f"INSERT INTO document_lines SELECT {_columns(line, prefix='l.')} FROM s_document_lines l"
+        " JOIN s_versions v ON v._doc = l._doc AND v._rank = 1"
+    )
+    con.execute(
+        "INSERT INTO s_rejected SELECT 'documents', v.doc_type, v.doc_date, v.number, ?,"
+        f" to_json(struct_pack({_struct_fields(header, prefix='v.')}, items := ("
+        f"  SELECT list(struct_pack({_struct_fields(line, prefix='l.')}) ORDER BY l.line)"
+        "   FROM s_document_lines l WHERE l._doc = v._doc))), ?, ?, now()"
+        " FROM s_versions v WHERE v._rank > 1",
+        [f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept", source, run_id],
+    )
+    rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
+    counts = {
+        "rows": rows,
+        "lines": _scalar(
+            con,
+            "SELECT count(*) FROM s_document_lines l JOIN s_versions v ON v._doc = l._doc AND v._rank = 1",
+        ),
+        "duplicates": _scalar(con, "SELECT count(*) FROM s_documents") - rows,
+    }
+    return counts, moved
+
+
+def _rank_versions(
+    con: duckdb.DuckDBPyConnection, table: str, order: str, key: Sequence[str], content: str
+) -> None:
+    """s_versions: one row per distinct content of each key (the first staged copy); `_rank` 1 is the version
+    kept: the latest modified_at, ties to the first staged."""
+    keys = ", ".join(key)
+    con.execute(
+        f"CREATE TEMP TABLE s_versions AS SELECT * FROM ("
+        f" SELECT *, row_number() OVER (PARTITION BY {keys}"
+        f"  ORDER BY modified_at DESC NULLS LAST, {order}) AS _rank"
+        f" FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, _hash ORDER BY {order}) AS _copy"
+        f" FROM (SELECT *, hash({content}) AS _hash FROM {table})) WHERE _copy = 1)"
+    )
+
+
+def _line_owners(
+    batch: CheckedBatch, documents: pl.DataFrame, lines: pl.DataFrame, ids: pl.Series
+) -> pl.Series:
+    """The staging id of each line's document: by row link when the batch has one, else by number."""
+    if batch.line_document_rows is not None:
+        return ids.gather(batch.line_document_rows).alias("_doc")
+    if documents["number"].n_unique() != documents.height:
+        raise ValueError(
+            "batch holds a document number twice and no line_document_rows to tell their lines apart"
+        )
+    owners = lines.select("number").join(
+        documents.select("number", ids.alias("_doc")), on="number", how="left", maintain_order="left"
+    )["_doc"]
+    if owners.null_count():
+        raise ValueError("batch has lines whose document is not in the batch")
+    return owners
+
+
+def _required_frame(frame: pl.DataFrame | None, name: str) -> pl.DataFrame:
+    if frame is None:
+        raise ValueError(f"this landing needs batches with {name}; got a batch without")
+    return frame
+
+
+def _schemas(timezone: str) -> dict[str, pl.Schema]:
+    return {
+        "goods": goods_schema(timezone),
+        "documents": documents_schema(timezone),
+        "document_lines": document_lines_schema(),
+        "rejected_rows": rejected_rows_schema(),
+    }
+
+
+_PRIMARY_KEYS = {
+    "goods": (*GOODS_KEY, "snapshot_date"),
+    "documents": DOCUMENTS_KEY,
+    "document_lines": DOCUMENT_LINES_KEY,
+}
+
+
+def _ddl(timezone: str) -> list[str]:
+    statements = []
+    for table, schema in _schemas(timezone).items():
+        key = _PRIMARY_KEYS.get(table)
+        primary = f", PRIMARY KEY ({', '.join(key)})" if key else ""
+        statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({_column_defs(schema)}{primary})")
+    log = ", ".join(f"{name} {kind}" for name, kind in LOAD_LOG_COLUMNS.items())
+    statements.append(f"CREATE TABLE IF NOT EXISTS load_log ({log})")
+    return statements
+
+
+def _column_defs(schema: pl.Schema) -> str:
+    return ", ".join(f"{name} {_duckdb_type(dtype)}" for name, dtype in schema.items())
+
+
+def _duckdb_type(dtype: pl.DataType) -> str:
+    if isinstance(dtype, pl.Decimal):
+        return f"DECIMAL({dtype.precision}, {dtype.scale})"
+    if isinstance(dtype, pl.Datetime):
+        return "TIMESTAMPTZ" if dtype.time_zone else "TIMESTAMP"
+    simple = {
+        pl.String: "VARCHAR",
+        pl.Date: "DATE",
+        pl.Boolean: "BOOLEAN",
+        pl.Int32: "INTEGER",
+        pl.Int64: "BIGINT",
+    }
+    return simple[dtype.base_type()]
+
+
+def _columns(schema: pl.Schema, *, drop: Sequence[str] = (), prefix: str = "") -> str:
+    """Column list from a canonical schema: identifiers in SQL only ever come from these fixed schemas."""
+    return ", ".join(f"{prefix}{name}" for name in schema if name not in drop)
+
+
+def _struct_fields(schema: pl.Schema, *, prefix: str = "") -> str:
+    return ", ".join(f"{name} := {prefix}{name}" for name in schema)
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _days(start: dt.date, end: dt.date) -> list[dt.date]:
+    return [start + dt.timedelta(days=n) for n in range((end - start).days)]
+
+
+def _checked_zone(name: str) -> str:
+    """The zone goes into `SET TimeZone`, which takes no parameters: only a real IANA name is accepted."""
+    try:
+        zoneinfo.ZoneInfo(name)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError(f"{name!r} is not a known IANA time zone") from None
+    if not _ZONE_NAME.match(name):
+        raise ValueError(f"{name!r} is not a time zone name")
+    return name
+
+
+@contextmanager
+def _flock(path: Path, *, exclusive: bool, timeout_s: float) -> Iterator[None]:
+    """Block until the lock is ours or the timeout passes; the kernel releases it if the process dies."""
+    mode = fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH
+    deadline = time.monotonic() + timeout_s
+    with path.open("ab") as handle:
+        while True:
+            try:
+                fcntl.flock(handle, mode | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() >= deadline:
+                    raise WarehouseBusy(
+                        f"another process has held the warehouse lock ({path}) for over {timeout_s:.0f}s;"
+                        " DuckDB allows one writer at a time: wait for it or raise the lock timeout"
+                    ) from None
+                time.sleep(0.05)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _held(path: Path) -> bool:
+    """Whether a live process holds this staging lock."""
+    try:
+        with path.open("ab") as handle:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, fcntl.LOCK_UN)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    return False
