@@ -40,9 +40,7 @@ class OneCClient:
             raise OneCProtocolError("1C's /api/version did not answer with a JSON object")
         return answer
 
-    def goods(
-        self, modified_since: DateLike = None, modified_until: DateLike = None
-    ) -> Iterator[list[Record]]:
+    def goods(self, modified_since: DateLike = None, modified_until: DateLike = None) -> Iterator[list[Record]]:
         params = self._dates(modified_since=modified_since, modified_until=modified_until)
         return self._paged("api/v1/goods", {"format": "json", **params}, _goods_key)
 
@@ -61,9 +59,7 @@ class OneCClient:
         )
         return self._paged(f"api/v1/documents/{slug}", params, _document_key)
 
-    def _paged(
-        self, path: str, params: dict[str, str], key: Callable[[Record], Hashable]
-    ) -> Iterator[list[Record]]:
+    def _paged(self, path: str, params: dict[str, str], key: Callable[[Record], Hashable]) -> Iterator[list[Record]]:
         def fetch(offset: int, limit: int) -> Page:
             answer = self._session.get_json(path, {**params, "limit": limit, "offset": offset})
             return _page(answer, offset, path)

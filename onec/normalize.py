@@ -45,9 +45,7 @@ def text_frame(rows: Sequence[dict[str, Any]], columns: Mapping[str, Sequence[st
         wide = pl.from_dicts(rows, schema=schema, strict=False) if rows else pl.DataFrame(schema=schema)
     except (OverflowError, TypeError, pl.exceptions.PolarsError):
         wide = pl.DataFrame([text_series(key, [row.get(key) for row in rows]) for key in keys])
-    return wide.select(
-        pl.coalesce(*(pl.col(key) for key in sources)).alias(name) for name, sources in columns.items()
-    )
+    return wide.select(pl.coalesce(*(pl.col(key) for key in sources)).alias(name) for name, sources in columns.items())
 
 
 def text_series(name: str, values: list[Any]) -> pl.Series:
@@ -165,11 +163,7 @@ def _decimal(text: pl.Expr, dtype: pl.DataType) -> pl.Expr:
     decimals = pl.when(dot.is_not_null()).then(text.str.strip_chars_end("0").str.len_chars() - dot - 1)
     digits = text.str.strip_chars_start("+-0").str.find(".", literal=True)
     digits = pl.coalesce(digits, text.str.strip_chars_start("+-0").str.len_chars())
-    fits = (
-        text.str.contains(_DECIMAL_SYNTAX)
-        & (decimals.fill_null(0) <= dtype.scale)
-        & (digits <= integer_digits)
-    )
+    fits = text.str.contains(_DECIMAL_SYNTAX) & (decimals.fill_null(0) <= dtype.scale) & (digits <= integer_digits)
     return pl.when(fits).then(text.cast(dtype, strict=False))
 
 
@@ -222,9 +216,7 @@ def _message(column: Column) -> pl.Expr:
 
 def join_problems(checks: Sequence[Check]) -> pl.Expr:
     """All failing checks of a row in one text, separated by "; " (null when none failed)."""
-    joined = pl.concat_str(
-        [pl.when(cond).then(message) for cond, message in checks], separator="; ", ignore_nulls=True
-    )
+    joined = pl.concat_str([pl.when(cond).then(message) for cond, message in checks], separator="; ", ignore_nulls=True)
     return pl.when(joined != "").then(joined)
 
 

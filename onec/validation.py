@@ -195,9 +195,7 @@ def _header(
     col = pl.col
     status = col("status").str.to_lowercase()
     known = status.is_in(STATUSES)
-    from_posted = (
-        pl.when(col("posted")).then(pl.lit("posted")).when(col("posted").not_()).then(pl.lit("draft"))
-    )
+    from_posted = pl.when(col("posted")).then(pl.lit("posted")).when(col("posted").not_()).then(pl.lit("draft"))
     typed = typed.with_columns(
         pl.coalesce(pl.when(known).then(status), from_posted).alias("status"),
         pl.coalesce(col("posted"), pl.when(known).then(status == "posted")).alias("posted"),
@@ -223,9 +221,7 @@ def _header(
         ),
         (
             ~col("doc_date").is_between(date_from, date_to, closed="left"),
-            pl.format(
-                f"date: day {{}} is outside the requested range [{date_from}, {date_to})", col("doc_date")
-            ),
+            pl.format(f"date: day {{}} is outside the requested range [{date_from}, {date_to})", col("doc_date")),
         ),
     ]
     label = kind.counterparty_field or "counterparty"
@@ -312,9 +308,9 @@ def _document_rejects(
             .then(pl.col("doc_date"))
             .otherwise(pl.lit(date_from, pl.Date))
             .alias("partition_date"),
-            pl.concat_str(
-                [pl.col("_reason"), pl.col("_line_reasons")], separator="; ", ignore_nulls=True
-            ).alias("_reason"),
+            pl.concat_str([pl.col("_reason"), pl.col("_line_reasons")], separator="; ", ignore_nulls=True).alias(
+                "_reason"
+            ),
         )
     )
 
@@ -345,9 +341,7 @@ def _required(name: str, label: str | None = None, context: str = "") -> Check:
 
 def _renamed(checks: list[Check], label: str) -> list[Check]:
     """Name the counterparty by the field 1C sends it in (supplier, customer)."""
-    return [
-        (cond, message.str.replace("counterparty:", f"{label}:", literal=True)) for cond, message in checks
-    ]
+    return [(cond, message.str.replace("counterparty:", f"{label}:", literal=True)) for cond, message in checks]
 
 
 def _as_rows(records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[str | None]]:
@@ -389,12 +383,9 @@ def _flatten_items(
     if set(map(type, items)) <= {dict}:
         return items, owners, None, counts
     problems = [
-        None if isinstance(line, Mapping) else f"expected an object, got {type(line).__name__}"
-        for line in items
+        None if isinstance(line, Mapping) else f"expected an object, got {type(line).__name__}" for line in items
     ]
-    plain = [
-        line if type(line) is dict else dict(line) if isinstance(line, Mapping) else {} for line in items
-    ]
+    plain = [line if type(line) is dict else dict(line) if isinstance(line, Mapping) else {} for line in items]
     return plain, owners, problems, counts
 
 

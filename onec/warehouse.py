@@ -205,9 +205,7 @@ class Landing:
     def add(self, batch: CheckedBatch) -> None:
         """Stage one checked page to Parquet (nothing stays in memory between pages)."""
         if self._liveness is None or self._committed:
-            raise RuntimeError(
-                "Landing.add() needs an open landing: use it inside `with` and before commit()"
-            )
+            raise RuntimeError("Landing.add() needs an open landing: use it inside `with` and before commit()")
         self._check_rejected(batch.rejected)
         if self._scope.entity == "goods":
             goods = _required_frame(batch.goods, "goods")
@@ -285,16 +283,12 @@ class Landing:
             (pl.col("entity") != self._scope.entity) | pl.col("doc_type").ne_missing(self._scope.doc_type)
         )
         if not wrong.is_empty():
-            raise ValueError(
-                f"batch holds rejected rows of another entity or type than this {self._scope.entity}"
-            )
+            raise ValueError(f"batch holds rejected rows of another entity or type than this {self._scope.entity}")
         self._check_days(rejected, "partition_date")
 
     # commit
 
-    def _replace(
-        self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]
-    ) -> tuple[dict[str, int], set[dt.date]]:
+    def _replace(self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> tuple[dict[str, int], set[dt.date]]:
         scope = self._scope
         _stage_tables(con, self._warehouse.timezone, {t: self._staged(t) for t in _STAGED_TABLES})
         if scope.entity == "goods":
@@ -310,8 +304,7 @@ class Landing:
         con.execute(f"INSERT INTO rejected_rows SELECT {_columns(rejected_rows_schema())} FROM s_rejected")
         counts["rejected"] = _scalar(con, "SELECT count(*) FROM s_rejected")
         con.execute(
-            f"INSERT INTO load_log ({', '.join(LOAD_LOG_COLUMNS)})"
-            f" VALUES ({', '.join('?' * len(LOAD_LOG_COLUMNS))})",
+            f"INSERT INTO load_log ({', '.join(LOAD_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOAD_LOG_COLUMNS))})",
             [
                 self._run_id,
                 scope.entity,
@@ -357,9 +350,7 @@ class Landing:
                     f"SELECT {columns} FROM {table} WHERE doc_type = ? AND doc_date = ? ORDER BY {order}",
                     params=[scope.doc_type, day],
                 ).pl()
-                written.append(
-                    lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), frame)
-                )
+                written.append(lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), frame))
         return written, tuple(days)
 
 
@@ -446,9 +437,7 @@ def _dedupe_documents(
     return counts, moved
 
 
-def _rank_versions(
-    con: duckdb.DuckDBPyConnection, table: str, order: str, key: Sequence[str], content: str
-) -> None:
+def _rank_versions(con: duckdb.DuckDBPyConnection, table: str, order: str, key: Sequence[str], content: str) -> None:
     """s_versions: one row per distinct content of each key (the first staged copy); `_rank` 1 is the version
     kept: the latest modified_at, ties to the first staged."""
     keys = ", ".join(key)
@@ -461,16 +450,12 @@ def _rank_versions(
     )
 
 
-def _line_owners(
-    batch: CheckedBatch, documents: pl.DataFrame, lines: pl.DataFrame, ids: pl.Series
-) -> pl.Series:
+def _line_owners(batch: CheckedBatch, documents: pl.DataFrame, lines: pl.DataFrame, ids: pl.Series) -> pl.Series:
     """The staging id of each line's document: by row link when the batch has one, else by number."""
     if batch.line_document_rows is not None:
         return ids.gather(batch.line_document_rows).alias("_doc")
     if documents["number"].n_unique() != documents.height:
-        raise ValueError(
-            "batch holds a document number twice and no line_document_rows to tell their lines apart"
-        )
+        raise ValueError("batch holds a document number twice and no line_document_rows to tell their lines apart")
     owners = lines.select("number").join(
         documents.select("number", ids.alias("_doc")), on="number", how="left", maintain_order="left"
     )["_doc"]

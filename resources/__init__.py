@@ -1,0 +1,6 @@
+"""Dagster resources: thin typed wrappers over the Dagster-free core in `onec`."""
+
+from resources.onec import OneCResource
+from resources.warehouse import WarehouseResource
+
+__all__ = ["OneCResource", "WarehouseResource"]

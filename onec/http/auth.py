@@ -101,9 +101,7 @@ def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
     except (TypeError, ValueError):
-        return (
-            300.0  # the contract promises expires_in; without it, assume a short life and let 401 correct us
-        )
+        return 300.0  # the contract promises expires_in; without it, assume a short life and let 401 correct us
     return max(seconds, 1.0)
 
 

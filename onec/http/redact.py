@@ -5,9 +5,7 @@ from __future__ import annotations
 import threading
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
-SECRET_PARAMS = frozenset(
-    {"api_key", "apikey", "token", "access_token", "refresh_token", "password", "key", "secret"}
-)
+SECRET_PARAMS = frozenset({"api_key", "apikey", "token", "access_token", "refresh_token", "password", "key", "secret"})
 MASK = "***"
 
 

@@ -14,9 +14,7 @@ MAX_RETRY_AFTER_S = 300.0  # a longer wait is an outage to report now, not a pau
 class Transient(Exception):
     """An attempt that may succeed if repeated; `nothing_applied` marks refusals safe to repeat for writes."""
 
-    def __init__(
-        self, reason: str, *, retry_after: float | None = None, nothing_applied: bool = False
-    ) -> None:
+    def __init__(self, reason: str, *, retry_after: float | None = None, nothing_applied: bool = False) -> None:
         super().__init__(reason)
         self.reason = reason
         self.retry_after = retry_after

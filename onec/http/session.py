@@ -29,8 +29,7 @@ log = logging.getLogger("onec.http")
 
 Params = Mapping[str, str | int] | None
 HTML_MESSAGE = (
-    "1C answered with an HTML page instead of JSON (status {status}): "
-    "this usually means authentication failed"
+    "1C answered with an HTML page instead of JSON (status {status}): this usually means authentication failed"
 )
 
 
@@ -54,9 +53,7 @@ class OneCSession:
         breaker_cooldown_s: float = 30.0,
     ) -> None:
         if settings.base_url is None:
-            raise ConfigError(
-                "ONEC_BASE_URL is not set: the 1C session needs the exchange service's base URL"
-            )
+            raise ConfigError("ONEC_BASE_URL is not set: the 1C session needs the exchange service's base URL")
         self.settings = settings
         self.stats = RequestStats()
         self._base = settings.base_url.rstrip("/") + "/"

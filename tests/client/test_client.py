@@ -11,9 +11,7 @@ import pytest
 from onec.client import OneCClient, _document_key, _goods_key
 from onec.http import OneCProtocolError
 
-GOODS = [
-    {"sku": f"P-{i:03d}  ", "warehouse": "wh-main ", "name": "Товар", "quantity": str(i)} for i in range(23)
-]
+GOODS = [{"sku": f"P-{i:03d}  ", "warehouse": "wh-main ", "name": "Товар", "quantity": str(i)} for i in range(23)]
 
 
 def fake_1c(seen: list[httpx.Request], body: Any = None) -> Any:
@@ -72,9 +70,7 @@ def test_unknown_document_type_lists_the_valid_ones(session_for: Any) -> None:
 def test_keys_are_stripped_and_keyless_records_stay_apart() -> None:
     assert _document_key({"number": "00001  "}) == _document_key({"number": "00001"}) == "00001"
     assert _goods_key({"sku": " P-1 ", "warehouse": "wh "}) == ("P-1", "wh")
-    assert _goods_key({"sku": "", "warehouse": "wh", "q": 1}) != _goods_key(
-        {"sku": "", "warehouse": "wh", "q": 2}
-    )
+    assert _goods_key({"sku": "", "warehouse": "wh", "q": 1}) != _goods_key({"sku": "", "warehouse": "wh", "q": 2})
     assert _document_key({"date": "x"}) == _document_key({"date": "x"})
 
 

@@ -49,9 +49,7 @@ class FakeServer:
             limit_used = min(limit, self.cap)
             count = limit_used // 2 or 1 if self.short(self.calls) else limit_used
             self.calls += 1
-            return Page(
-                [dict(r) for r in self.rows[offset : offset + count]], offset, limit_used, len(self.rows)
-            )
+            return Page([dict(r) for r in self.rows[offset : offset + count]], offset, limit_used, len(self.rows))
 
 
 def key(record: Row) -> tuple[str, str]:
@@ -150,9 +148,7 @@ def scenarios(draw: st.DrawFn) -> tuple[FakeServer, int, int, int]:
     shorts = draw(st.lists(st.booleans(), min_size=1, max_size=7))
     events = draw(
         st.lists(
-            st.tuples(
-                st.integers(0, 40), st.sampled_from(["insert", "delete", "update"]), st.integers(0, 10**6)
-            ),
+            st.tuples(st.integers(0, 40), st.sampled_from(["insert", "delete", "update"]), st.integers(0, 10**6)),
             max_size=3,
             unique_by=lambda e: e[0],
         )
@@ -185,8 +181,6 @@ def test_any_caps_short_pages_and_drift_lose_nothing_and_repeat_nothing(
     scenario: tuple[FakeServer, int, int, int],
 ) -> None:
     server, page_size, workers, max_passes = scenario
-    paginator = OffsetPaginator(
-        server.fetch, page_size=page_size, max_workers=workers, key=key, max_passes=max_passes
-    )
+    paginator = OffsetPaginator(server.fetch, page_size=page_size, max_workers=workers, key=key, max_passes=max_passes)
     got = collect(paginator)
     assert_complete(got, server.rows)

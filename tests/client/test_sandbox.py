@@ -78,9 +78,7 @@ def test_drift_during_a_run_triggers_another_pass(fake_time: Any) -> None:
         for doc_type in DOCUMENT_SLUGS:
             records = [r for b in client.documents(doc_type, None, None) for r in b]
             passes.append(client.last_pagination_info["passes"])
-            assert {r["number"].strip() for r in records} >= {
-                d.number for d in data.documents_holdings(doc_type)
-            }
+            assert {r["number"].strip() for r in records} >= {d.number for d in data.documents_holdings(doc_type)}
             assert_no_repeats(records)
     assert engine.stats.snapshot()["drift_inserts"] == 4
     assert max(passes) >= 2
@@ -88,9 +86,7 @@ def test_drift_during_a_run_triggers_another_pass(fake_time: Any) -> None:
 
 def test_paced_client_gets_no_429_from_a_rate_limited_1c() -> None:
     data = SandboxData.generate(seed=2, documents=200)
-    engine = SandboxEngine(
-        data, SandboxConfig(rate_limit=20, max_connections=3, latency_s=0.01, max_page_size=10)
-    )
+    engine = SandboxEngine(data, SandboxConfig(rate_limit=20, max_connections=3, latency_s=0.01, max_page_size=10))
     session = OneCSession(
         settings(rate_limit=20.0, max_connections=3, auth=AuthMethod.NONE), transport=SandboxTransport(engine)
     )
@@ -135,9 +131,7 @@ def test_bearer_refreshes_after_token_expired(fake_time: Any) -> None:
         SandboxConfig(auth="bearer", token_ttl_s=60),
         clock=lambda: server_time["now"],
     )
-    with in_process(
-        engine, fake_time, auth=AuthMethod.BEARER, username="обмен", password=Secret("пароль")
-    ) as s:
+    with in_process(engine, fake_time, auth=AuthMethod.BEARER, username="обмен", password=Secret("пароль")) as s:
         s.get_json("api/v1/goods", {"limit": 1})
         server_time["now"] += 120  # the server's clock runs ahead: the client still believes in its token
         assert s.get_json("api/v1/goods", {"limit": 1})["data"]
@@ -149,9 +143,7 @@ def test_wrong_password_is_a_clear_auth_error(fake_time: Any, html: bool) -> Non
     engine = SandboxEngine(
         SandboxData.generate(seed=3, documents=10), SandboxConfig(auth="basic", html_on_bad_auth=html)
     )
-    with in_process(
-        engine, fake_time, auth=AuthMethod.BASIC, username="обмен", password=Secret("неверный")
-    ) as s:
+    with in_process(engine, fake_time, auth=AuthMethod.BASIC, username="обмен", password=Secret("неверный")) as s:
         with pytest.raises(OneCAuthError, match="HTML page" if html else "refused authentication"):
             s.get_json("api/v1/goods")
         assert s.stats.snapshot()["requests"] == 1
@@ -162,9 +154,7 @@ def test_over_real_https_with_client_certificate_and_drops(tmp_path: Path) -> No
     pki = make_test_pki(tmp_path)
     tls = TlsFiles(pki.server_cert, pki.server_key, ca_certs=pki.ca_cert, require_client_cert=True)
     data = SandboxData.generate(seed=4, documents=600)
-    config = SandboxConfig(
-        auth="api_key", faults=FaultConfig(drop=0.15, truncate=0.15), max_page_size=20, seed=5
-    )
+    config = SandboxConfig(auth="api_key", faults=FaultConfig(drop=0.15, truncate=0.15), max_page_size=20, seed=5)
     engine = SandboxEngine(data, config)
     with running_server(engine, tls) as base_url:
         ours = settings(
@@ -176,9 +166,7 @@ def test_over_real_https_with_client_certificate_and_drops(tmp_path: Path) -> No
             ca_bundle=pki.ca_cert,
         )
         with OneCSession(ours, sleep=lambda _: None) as session:
-            records = [
-                r for b in OneCClient(session, page_size=20).documents("shipment", None, None) for r in b
-            ]
+            records = [r for b in OneCClient(session, page_size=20).documents("shipment", None, None) for r in b]
             stats = session.stats.snapshot()
     assert {r["number"].strip() for r in records} >= {d.number for d in data.documents_holdings("shipment")}
     assert_no_repeats(records)

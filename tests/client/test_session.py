@@ -107,9 +107,7 @@ def test_reads_are_retried_on_connection_trouble(session_for: Any, failure: Exce
 
 
 def test_truncated_json_on_200_is_retried(session_for: Any) -> None:
-    truncated = httpx.Response(
-        200, content=b'{"data": [{"sku": "A"', headers={"Content-Type": "application/json"}
-    )
+    truncated = httpx.Response(200, content=b'{"data": [{"sku": "A"', headers={"Content-Type": "application/json"})
     handler, seen = scripted(truncated, json_response(200, OK))
     assert session_for(handler).get_json("api/version") == OK
     assert len(seen) == 2
@@ -144,10 +142,7 @@ def test_exhausted_retries_give_one_clear_line(session_for: Any) -> None:
         session_for(handler).get_json("api/version")
     message = str(caught.value)
     assert "\n" not in message
-    assert (
-        "is not answering: 500 EXCEPTION Ошибка при вызове метода контекста; gave up after 4 attempts"
-        in message
-    )
+    assert "is not answering: 500 EXCEPTION Ошибка при вызове метода контекста; gave up after 4 attempts" in message
 
 
 def test_writes_are_not_repeated_after_a_timeout(session_for: Any) -> None:
@@ -240,9 +235,7 @@ class TokenServer:
         n = self.logins + self.refreshes
         token = f"tok-{n:04d}-abcdef"
         self.valid = {token}
-        return json_response(
-            200, {"access_token": token, "expires_in": self.ttl, "refresh_token": f"ref-{n:04d}-xyz"}
-        )
+        return json_response(200, {"access_token": token, "expires_in": self.ttl, "refresh_token": f"ref-{n:04d}-xyz"})
 
     def __call__(self, request: httpx.Request) -> httpx.Response:
         with self.lock:

@@ -64,11 +64,7 @@ def test_any_spelling_of_a_number_reads_back_to_the_same_decimal(values: list[De
 
 
 @settings(max_examples=60, deadline=None)
-@given(
-    st.lists(
-        st.one_of(st.text(max_size=12), st.floats(), st.integers(), st.booleans(), st.none()), max_size=30
-    )
-)
+@given(st.lists(st.one_of(st.text(max_size=12), st.floats(), st.integers(), st.booleans(), st.none()), max_size=30))
 def test_garbage_in_a_number_column_is_refused_or_read_exactly(values: list[Any]) -> None:
     got, bad = read(QTY, values)
     assert len(got) == len(values)
@@ -143,9 +139,7 @@ def test_any_spelling_of_a_1c_date_is_that_local_time_in_the_1c_zone(values: lis
 
 
 def test_empty_1c_date_is_null_and_garbage_is_refused() -> None:
-    got, bad = read(
-        Column("date", Kind.INSTANT), ["0001-01-01T00:00:00", "2026-02-30T00:00:00", "31.01.2026", None]
-    )
+    got, bad = read(Column("date", Kind.INSTANT), ["0001-01-01T00:00:00", "2026-02-30T00:00:00", "31.01.2026", None])
     assert got == [None] * 4
     assert bad == [False, True, True, False]
 

@@ -66,9 +66,7 @@ def goods(records: list[Any]) -> CheckedBatch:
 
 
 def documents(records: list[Any], doc_type: str = "goods-receipt") -> CheckedBatch:
-    batch = check_documents(
-        records, doc_type=doc_type, date_from=JAN[0], date_to=JAN[1], timezone=ZONE, run_id="r"
-    )
+    batch = check_documents(records, doc_type=doc_type, date_from=JAN[0], date_to=JAN[1], timezone=ZONE, run_id="r")
     assert batch.documents is not None and batch.lines is not None
     assert batch.documents.height + batch.rejected.height == len(records)
     return batch
@@ -174,9 +172,7 @@ def test_counterparty_arrives_under_the_types_field_or_counterparty() -> None:
 
 
 def test_posted_is_derived_from_status_and_status_from_posted() -> None:
-    batch = documents(
-        [document(number="1", posted=..., status="draft"), document(number="2", status=..., posted="Да")]
-    )
+    batch = documents([document(number="1", posted=..., status="draft"), document(number="2", status=..., posted="Да")])
     assert batch.documents is not None
     assert batch.documents.select("status", "posted").rows() == [("draft", False), ("posted", True)]
 
@@ -202,9 +198,7 @@ def test_posted_is_derived_from_status_and_status_from_posted() -> None:
         ("goods-receipt", {"items": "abc"}, "items: expected a list of lines"),
     ],
 )  # fmt: skip
-def test_each_header_rule_rejects_with_its_reason(
-    doc_type: str, changes: dict[str, Any], expected: str
-) -> None:
+def test_each_header_rule_rejects_with_its_reason(doc_type: str, changes: dict[str, Any], expected: str) -> None:
     assert reason(documents([document(doc_type, **changes)], doc_type)) == expected
 
 
@@ -256,9 +250,7 @@ def test_inventory_needs_book_quantity_and_allows_zero_counts() -> None:
 
 
 def test_unparseable_date_partitions_the_reject_on_date_from() -> None:
-    batch = documents(
-        [document(date="garbage"), document(number="2", date="2026-01-15T10:00:00", warehouse=...)]
-    )
+    batch = documents([document(date="garbage"), document(number="2", date="2026-01-15T10:00:00", warehouse=...)])
     assert batch.rejected["partition_date"].to_list() == [JAN[0], dt.date(2026, 1, 15)]
     assert batch.rejected["record_key"].to_list() == ["00001", "2"]
 

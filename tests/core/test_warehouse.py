@@ -30,9 +30,7 @@ def warehouse(tmp_path: Path) -> Warehouse:
     return w
 
 
-def doc(
-    number: str, date: str = "2026-01-15T10:00:00", modified: str = "2026-01-31T10:00:00", qty: int = 10
-) -> dict:
+def doc(number: str, date: str = "2026-01-15T10:00:00", modified: str = "2026-01-31T10:00:00", qty: int = 10) -> dict:
     return {
         "id": f"id-{number}", "number": number, "date": date, "status": "posted", "posted": True,
         "supplier": "ООО Поставщик", "warehouse": "wh-main", "modified_at": modified,
@@ -166,9 +164,7 @@ def test_duplicates_within_one_page_are_told_apart(warehouse: Warehouse) -> None
 
 
 def test_goods_snapshot_dedupe_and_replace(warehouse: Warehouse) -> None:
-    report = land_goods(
-        warehouse, [good("A"), good("B", 2)], [good("A"), good("B", 3, "2026-01-31T11:00:00")]
-    )
+    report = land_goods(warehouse, [good("A"), good("B", 2)], [good("A"), good("B", 3, "2026-01-31T11:00:00")])
     assert (report.rows, report.duplicates, report.rejected) == (2, 2, 1)
     assert warehouse.query("SELECT sku, quantity FROM goods ORDER BY sku").rows() == [("A", 1), ("B", 3)]
     before = snapshot(warehouse)
@@ -214,9 +210,7 @@ def test_batches_outside_the_scope_are_refused(warehouse: Warehouse) -> None:
         with pytest.raises(ValueError, match="needs batches with goods"):
             wrong = goods_batch([good("A")])
             with warehouse.goods_snapshot(DAY, run_id="r", source="json") as goods_landing:
-                goods_landing.add(
-                    CheckedBatch(goods=None, documents=None, lines=None, rejected=wrong.rejected)
-                )
+                goods_landing.add(CheckedBatch(goods=None, documents=None, lines=None, rejected=wrong.rejected))
 
 
 def _hold_lock(path: str, ready: Any, release: Any) -> None:
@@ -232,9 +226,7 @@ def test_a_second_writer_waits_then_fails_with_a_clear_error(tmp_path: Path) -> 
     w = Warehouse(tmp_path, ZONE, lock_timeout_s=0.3)
     w.initialize()
     ready, release = multiprocessing.Event(), multiprocessing.Event()
-    holder = multiprocessing.Process(
-        target=_hold_lock, args=(str(tmp_path / ".warehouse.lock"), ready, release)
-    )
+    holder = multiprocessing.Process(target=_hold_lock, args=(str(tmp_path / ".warehouse.lock"), ready, release))
     holder.start()
     try:
         assert ready.wait(10)
@@ -283,9 +275,7 @@ def test_lake_is_readable_with_hive_partitioning_and_equals_the_tables(warehouse
 
 def test_lake_partition_that_became_empty_is_removed(warehouse: Warehouse) -> None:
     land_documents(warehouse, [doc("1")])
-    target = (
-        warehouse.lake_dir / "documents" / "doc_type=goods-receipt" / "doc_date=2026-01-15" / "data.parquet"
-    )
+    target = warehouse.lake_dir / "documents" / "doc_type=goods-receipt" / "doc_date=2026-01-15" / "data.parquet"
     assert target.exists()
     report = land_documents(warehouse, [])
     assert not target.exists() and report.lake_files == ()

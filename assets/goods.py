@@ -1,0 +1,33 @@
+"""The nightly goods snapshot: every stock position 1C reports today, landed as that day's snapshot."""
+
+
+import dagster as dg
+
+from assets.materialization import materialize_result, validation_check_specs
+from onec.sync import extract_goods, local_today
+from resources import OneCResource, WarehouseResource
+
+GOODS = dg.AssetKey("goods")
+
+
+@dg.asset(
+    key=GOODS,
+    group_name="onec",
+    kinds={"duckdb", "parquet"},
+    pool="onec_api",
+    check_specs=validation_check_specs(GOODS),
+    description=(
+        "Stock positions (sku × warehouse) as 1C reports them now, landed as today's snapshot in the 1C time zone. "
+        "Re-materializing the same day replaces that day's snapshot."
+    ),
+)
+def goods(context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    store = warehouse.warehouse()
+    snapshot_date = local_today(onec.timezone)
+    with onec.client() as client:
+        result = extract_goods(
+            client, store, snapshot_date=snapshot_date, run_id=context.run.run_id, timezone=onec.timezone
+        )
+    landed = store.query("SELECT count(*) FROM goods WHERE snapshot_date = ?", [snapshot_date]).item()
+    context.log.info(f"goods snapshot {snapshot_date}: {result.rows} rows, {result.rejected} rejected")
+    return materialize_result(GOODS, result, store, landed, str(store.lake_dir / "goods"))

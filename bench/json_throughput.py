@@ -1,0 +1,83 @@
+"""Rows/s and peak memory of the JSON path, at two sizes, against the raw fetch speed of the same pages.
+
+    ./dev bench json_throughput [--lines 100000 200000] [--repeat 3]
+
+For each size a sandbox 1C (unthrottled, no latency, awkward serialization on) runs in its own process. Two
+measurements per repeat, each in a fresh child process:
+  fetch-only  the same client and paginator, pages parsed from JSON, then thrown away (the floor our work adds to);
+  pipeline    the whole path: pages → normalize → validate → staged Parquet → DuckDB transaction → Parquet lake.
+Printed: medians of document lines/s for both, their ratio, and the pipeline's peak RSS per size (flat memory means
+the peak does not grow with the size).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+from datetime import date
+from pathlib import Path
+
+from harness import child_peak_rss_mb, median, run_child, sandbox_process
+
+START, DAYS = date(2026, 1, 1), 31
+LINES_PER_DOCUMENT = 5.5  # the generator's average
+
+
+def child(mode: str, base_url: str, data_dir: str) -> None:
+    from onec.config import Settings
+    from onec.connect import open_client
+    from onec.schema import DOCUMENT_SLUGS
+    from onec.sync import extract_documents
+    from onec.warehouse import Warehouse
+
+    settings = Settings.from_env({"ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "100000", "ONEC_MAX_CONNECTIONS": "4",
+                                  "ONEC_PAGE_SIZE": "1000", "ONEC_DATA_DIR": data_dir})  # fmt: skip
+    end = date.fromordinal(START.toordinal() + DAYS)
+    lines = 0
+    started = time.perf_counter()
+    with open_client(settings) as client:
+        if mode == "fetch":
+            for slug in DOCUMENT_SLUGS:
+                for page in client.documents(slug, START, end):
+                    lines += sum(len(doc.get("items") or ()) for doc in page)
+        else:
+            warehouse = Warehouse(Path(data_dir), settings.timezone)
+            warehouse.initialize()
+            for slug in DOCUMENT_SLUGS:
+                result = extract_documents(client, warehouse, doc_type=slug, date_from=START, date_to=end,
+                                           run_id="bench", timezone=settings.timezone)  # fmt: skip
+                lines += result.lines
+    elapsed = time.perf_counter() - started
+    print(json.dumps({"lines": lines, "seconds": elapsed, "peak_rss_mb": child_peak_rss_mb()}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--lines", type=int, nargs="+", default=[100_000, 200_000])
+    parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--child", nargs=3, metavar=("MODE", "URL", "DIR"))
+    args = parser.parse_args()
+    if args.child:
+        child(*args.child)
+        return
+    print(f"{'lines':>8} {'fetch-only lines/s':>19} {'pipeline lines/s':>17} {'ratio':>6} {'peak RSS MB':>12}")
+    for target in args.lines:
+        documents = round(target / LINES_PER_DOCUMENT)
+        with sandbox_process("--documents", str(documents), "--start", START.isoformat(), "--days", str(DAYS)) as url:
+            fetch, pipe, peaks, lines = [], [], [], 0
+            for _ in range(args.repeat):
+                with tempfile.TemporaryDirectory() as scratch:
+                    f = run_child(Path(__file__), ["fetch", url, scratch], {})
+                    p = run_child(Path(__file__), ["pipeline", url, scratch], {})
+                fetch.append(f["lines"] / f["seconds"])
+                pipe.append(p["lines"] / p["seconds"])
+                peaks.append(p["peak_rss_mb"])
+                lines = int(p["lines"])
+        print(f"{lines:>8} {median(fetch):>19,.0f} {median(pipe):>17,.0f} {median(pipe) / median(fetch):>6.2f} "
+              f"{median(peaks):>12.1f}")  # fmt: skip
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,57 @@
+"""Turning settings into a working client: the configured 1C, or the embedded sandbox when none is configured.
+
+The embedded sandbox is why the Dagster UI and `onec-etl sync` work out of the box on a fresh machine. It runs
+in-process (no port), is generated deterministically, and covers the last `EMBEDDED_DAYS` days up to yesterday so
+that recent daily partitions have data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import date, timedelta
+
+from onec.client import OneCClient
+from onec.config import Settings
+from onec.http.session import OneCSession
+from onec.sandbox.data import SandboxData
+from onec.sandbox.engine import SandboxConfig, SandboxEngine
+from onec.sandbox.transport import SandboxTransport
+from onec.sync import local_today
+
+EMBEDDED_BASE_URL = "http://sandbox.invalid/trade/hs/exchange"
+EMBEDDED_DAYS = 30
+EMBEDDED_DOCUMENTS = 1500
+EMBEDDED_SEED = 42
+
+
+def sandbox_window(timezone: str, days: int = EMBEDDED_DAYS) -> tuple[date, date]:
+    """[start, end) of the generated documents: the `days` days before today in the 1C zone."""
+    end = local_today(timezone)
+    return end - timedelta(days=days), end
+
+
+def embedded_sandbox_data(settings: Settings) -> SandboxData:
+    """The deterministic data of the embedded sandbox; size and seed can be set for demos and benchmarks."""
+    start, end = sandbox_window(settings.timezone)
+    return SandboxData.generate(
+        seed=int(os.environ.get("ONEC_SANDBOX_SEED", EMBEDDED_SEED)),
+        documents=int(os.environ.get("ONEC_SANDBOX_DOCUMENTS", EMBEDDED_DOCUMENTS)),
+        start=start,
+        days=(end - start).days,
+        timezone=settings.timezone,
+    )
+
+
+@contextmanager
+def open_client(settings: Settings, *, engine: SandboxEngine | None = None) -> Iterator[OneCClient]:
+    """A client for the configured 1C; with no base URL, for an in-process sandbox (`engine`, or a fresh one)."""
+    transport = None
+    if settings.base_url is None:
+        engine = engine or SandboxEngine(embedded_sandbox_data(settings), SandboxConfig())
+        transport = SandboxTransport(engine)
+        settings = dataclasses.replace(settings, base_url=EMBEDDED_BASE_URL)
+    with OneCSession(settings, transport=transport) as session:
+        yield OneCClient(session, page_size=settings.page_size)

@@ -1,0 +1,117 @@
+"""The Dagster layer: the graph as users see it, materializations on the embedded sandbox, the nightly schedule."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import pytest
+
+from onec.config import Settings
+from onec.connect import embedded_sandbox_data, sandbox_window
+from onec.schema import DOCUMENT_TYPES
+from onec.warehouse import Warehouse
+from pipelines.definitions import build_definitions
+from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
+
+DOCUMENT_ASSETS = [
+    "documents_adjustment_down",
+    "documents_adjustment_up",
+    "documents_goods_receipt",
+    "documents_inventory",
+    "documents_shipment",
+    "documents_transfer",
+]
+
+
+@pytest.fixture
+def settings() -> Settings:
+    return Settings.from_env()
+
+
+@pytest.fixture
+def defs(settings: Settings) -> dg.Definitions:
+    return build_definitions(settings)
+
+
+def test_graph_snapshot(defs: dg.Definitions) -> None:
+    graph = defs.resolve_asset_graph()
+    assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == sorted(["goods", *DOCUMENT_ASSETS])
+    checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
+    assert checks == sorted(
+        f"{asset}:{name}"
+        for asset in ["goods", *DOCUMENT_ASSETS]
+        for name in ("landed_as_validated", "no_rejected_rows")
+    )
+    assert [job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")] == ["onec_sync"]
+    assert [schedule.name for schedule in defs.schedules or []] == ["onec_nightly"]
+
+
+def test_nightly_schedule_requests_the_last_three_days(defs: dg.Definitions) -> None:
+    schedule = defs.resolve_schedule_def("onec_nightly")
+    assert schedule.cron_schedule == "0 2 * * *"
+    assert schedule.execution_timezone == "Europe/Moscow"
+    at = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)  # 02:00 on 11 March in Moscow
+    context = dg.build_schedule_context(scheduled_execution_time=at)
+    request = schedule.evaluate_tick(context).run_requests[0]  # type: ignore[index]
+    assert request.tags[RANGE_START_TAG] == "2026-03-08"
+    assert request.tags[RANGE_END_TAG] == "2026-03-10"
+
+
+def test_sync_job_lands_what_the_sandbox_holds_and_reruns_replace(defs: dg.Definitions, settings: Settings) -> None:
+    first, end = sandbox_window(settings.timezone)
+    last = end - timedelta(days=1)
+    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+    job = defs.resolve_job_def("onec_sync")
+    instance = dg.DagsterInstance.ephemeral()
+
+    result = job.execute_in_process(tags=tags, instance=instance)
+    assert result.success
+    evaluations = result.get_asset_check_evaluations()
+    assert evaluations and all(e.passed for e in evaluations if e.check_name == "landed_as_validated")
+
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    data = embedded_sandbox_data(settings)
+    expected_documents = sum(len(data.documents_holdings(t.slug)) for t in DOCUMENT_TYPES)
+    counts = warehouse.table_counts()
+    assert counts["documents"] == expected_documents
+    assert counts["goods"] == len(data.goods_holdings())
+    assert counts["rejected_rows"] == 0
+
+    assert job.execute_in_process(tags=tags, instance=instance).success
+    again = warehouse.table_counts()
+    assert again.pop("load_log") == 2 * counts.pop("load_log")  # one entry per landing, kept as history
+    assert again == counts
+
+    materialization = next(
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("goods")
+    )
+    assert materialization.metadata["dagster/row_count"].value == counts["goods"]
+    assert materialization.metadata["http_requests"].value > 0
+    assert Path(str(materialization.metadata["lake"].value)).is_dir()
+
+
+def test_single_partition_materializes(defs: dg.Definitions, settings: Settings) -> None:
+    day = sandbox_window(settings.timezone)[0] + timedelta(days=3)
+    assets = [defs.resolve_assets_def("documents_shipment")]
+    resources = defs.resources or {}
+    result = dg.materialize(assets, resources=resources, partition_key=day.isoformat())
+    assert result.success
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    landed = warehouse.query("SELECT DISTINCT doc_date FROM documents").to_series().to_list()
+    assert landed in ([day], [])
+
+
+def test_secrets_never_reach_dagster_metadata(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ONEC_AUTH", "basic")
+    monkeypatch.setenv("ONEC_USERNAME", "обмен")
+    monkeypatch.setenv("ONEC_PASSWORD", "s3cr3t-пароль")
+    defs = build_definitions(Settings.from_env())
+    instance = dg.DagsterInstance.ephemeral()
+    result = dg.materialize([defs.resolve_assets_def("goods")], resources=defs.resources, instance=instance)
+    assert result.success
+    records = instance.get_records_for_run(result.run_id).records
+    logged = "\n".join(dg.serialize_value(record.event_log_entry) for record in records)
+    assert len(records) > 5 and "goods" in logged
+    assert "s3cr3t" not in logged
