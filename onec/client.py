@@ -21,7 +21,9 @@ DateLike = date | datetime | None
 
 
 class OneCClient:
-    """Goods and documents of one 1C base, paged concurrently through one shared session."""
+    """Goods and documents of one 1C base, paged concurrently through one shared session (the `json` source)."""
+
+    name = "json"
 
     def __init__(self, session: OneCSession, *, page_size: int = 500, max_workers: int | None = None) -> None:
         self._session = session

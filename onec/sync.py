@@ -13,8 +13,8 @@ from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from onec.client import OneCClient
 from onec.schema import DOCUMENT_SLUGS, document_type
+from onec.sources import Batch, Source
 from onec.validation import CheckedBatch, check_documents, check_goods
 from onec.warehouse import Landing, LandingReport, Warehouse
 
@@ -56,7 +56,7 @@ def local_today(timezone: str) -> date:
 
 
 def extract_goods(
-    client: OneCClient,
+    source: Source,
     warehouse: Warehouse,
     *,
     snapshot_date: date,
@@ -66,14 +66,14 @@ def extract_goods(
 ) -> ExtractResult:
     """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
 
-    def check(records: list[dict[str, Any]]) -> CheckedBatch:
-        return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id)
+    def check(records: Batch) -> CheckedBatch:
+        return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name)
 
-    landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source="json")
+    landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
     return _run(
-        client,
+        source,
         landing,
-        client.goods(),
+        source.goods(),
         check,
         run_id=run_id,
         entity="goods",
@@ -84,7 +84,7 @@ def extract_goods(
 
 
 def extract_documents(
-    client: OneCClient,
+    source: Source,
     warehouse: Warehouse,
     *,
     doc_type: str,
@@ -99,16 +99,22 @@ def extract_documents(
     if date_to <= date_from:
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
 
-    def check(records: list[dict[str, Any]]) -> CheckedBatch:
+    def check(records: Batch) -> CheckedBatch:
         return check_documents(
-            records, doc_type=doc_type, date_from=date_from, date_to=date_to, timezone=timezone, run_id=run_id
+            records,
+            doc_type=doc_type,
+            date_from=date_from,
+            date_to=date_to,
+            timezone=timezone,
+            run_id=run_id,
+            source=source.name,
         )
 
-    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source="json")
+    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
     return _run(
-        client,
+        source,
         landing,
-        client.documents(doc_type, date_from, date_to),
+        source.documents(doc_type, date_from, date_to),
         check,
         run_id=run_id,
         entity="documents",
@@ -119,7 +125,7 @@ def extract_documents(
 
 
 def extract_all(
-    client: OneCClient,
+    source: Source,
     warehouse: Warehouse,
     *,
     date_from: date,
@@ -133,7 +139,7 @@ def extract_all(
     """The whole sync: a goods snapshot, then each document type over the range."""
     results = [
         extract_goods(
-            client,
+            source,
             warehouse,
             snapshot_date=snapshot_date,
             run_id=run_id,
@@ -144,7 +150,7 @@ def extract_all(
     for slug in doc_types:
         results.append(
             extract_documents(
-                client,
+                source,
                 warehouse,
                 doc_type=slug,
                 date_from=date_from,
@@ -158,10 +164,10 @@ def extract_all(
 
 
 def _run(
-    client: OneCClient,
+    source: Source,
     landing: Landing,
-    pages: Iterator[list[dict[str, Any]]],
-    check: Callable[[list[dict[str, Any]]], CheckedBatch],
+    pages: Iterator[Batch],
+    check: Callable[[Batch], CheckedBatch],
     *,
     run_id: str,
     entity: str,
@@ -170,7 +176,7 @@ def _run(
     on_records: ProgressCallback | None,
 ) -> ExtractResult:
     started = time.perf_counter()
-    before = client.stats.snapshot()
+    before = source.stats.snapshot()
     records = 0
     with landing:
         for batch in _batched(pages, BATCH_RECORDS):
@@ -178,7 +184,7 @@ def _run(
             landing.add(check(batch))
             if on_records is not None:
                 on_records(len(batch))
-        http = _delta(before, client.stats.snapshot())
+        http = _delta(before, source.stats.snapshot())
         report: LandingReport = landing.commit(stats=http)
     return ExtractResult(
         run_id=run_id,
@@ -198,10 +204,10 @@ def _run(
     )
 
 
-def _batched(pages: Iterator[list[dict[str, Any]]], size: int) -> Iterator[list[dict[str, Any]]]:
+def _batched(pages: Iterator[Batch], size: int) -> Iterator[Batch]:
     """Join pages into batches of about `size` records: validation has a fixed cost per call (~25 ms to plan),
     so checking 1C's small pages one by one would dominate; memory stays bounded by `size`."""
-    batch: list[dict[str, Any]] = []
+    batch: Batch = []
     for page in pages:
         batch.extend(page)
         if len(batch) >= size:

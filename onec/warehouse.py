@@ -144,6 +144,13 @@ class Warehouse:
             return {table: _scalar(con, f"SELECT count(*) FROM {table}") for table in tables}
 
     @contextmanager
+    def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-write connection under the single-writer lock, for the modules that keep their own tables in
+        the warehouse (import ledger, marts, cursors). Keep the block short: every other writer waits on it."""
+        with self._lock(exclusive=True), self._connect(read_only=False) as con:
+            yield con
+
+    @contextmanager
     def _lock(self, *, exclusive: bool) -> Iterator[None]:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with _flock(self.data_dir / LOCK_FILE, exclusive=exclusive, timeout_s=self.lock_timeout_s):
