@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import sys
 import time
 import uuid
@@ -15,6 +16,7 @@ from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
 
+import duckdb
 import polars as pl
 
 from onec.config import AuthMethod, ConfigError, Secret, Settings
@@ -37,12 +39,15 @@ EXIT_USAGE = 2
 def main(argv: Sequence[str] | None = None) -> int:
     parser = _parser()
     args = parser.parse_args(argv)
+    logging.basicConfig(format="onec-etl: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return int(args.handler(args))
     except ConfigError as exc:
         return _fail(f"configuration: {exc}", EXIT_USAGE)
     except OneCError as exc:
         return _fail(f"1C: {exc}", EXIT_RUNTIME)
+    except duckdb.Error as exc:
+        return _fail(f"warehouse: {exc}".splitlines()[0], EXIT_RUNTIME)
     except (ValueError, OSError) as exc:
         return _fail(str(exc), EXIT_RUNTIME)
     except KeyboardInterrupt:
@@ -153,7 +158,7 @@ def _demo(args: argparse.Namespace) -> int:
     with running_server(engine) as base_url:
         settings = dataclasses.replace(
             settings, base_url=base_url, auth=AuthMethod.BASIC, username=SANDBOX_DEFAULTS.username,
-            password=Secret(SANDBOX_DEFAULTS.password),
+            password=Secret(SANDBOX_DEFAULTS.password), page_size=100,
             rate_limit=rate, max_connections=connections,
         )  # fmt: skip
         results, elapsed = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
