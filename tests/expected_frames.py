@@ -51,15 +51,15 @@ def expected_goods(data: SandboxData) -> list[tuple[Any, ...]]:
 
 
 def landed_documents(warehouse: Warehouse) -> list[tuple[Any, ...]]:
-    return _rows(warehouse, f"SELECT {DOCUMENT_COLUMNS} FROM documents ORDER BY doc_type, number")
+    return _rows(warehouse, LANDED_DOCUMENTS)
 
 
 def landed_lines(warehouse: Warehouse) -> list[tuple[Any, ...]]:
-    return _rows(warehouse, f"SELECT {LINE_COLUMNS} FROM document_lines ORDER BY doc_type, number, line")
+    return _rows(warehouse, LANDED_LINES)
 
 
 def landed_goods(warehouse: Warehouse) -> list[tuple[Any, ...]]:
-    return _rows(warehouse, f"SELECT {GOODS_COLUMNS} FROM goods ORDER BY sku, warehouse")
+    return _rows(warehouse, LANDED_GOODS)
 
 
 def _rows(warehouse: Warehouse, sql: str) -> list[tuple[Any, ...]]:

@@ -82,20 +82,12 @@ def test_shape_of_documents(small_data: SandboxData) -> None:
             assert doc.date.tzinfo is not None and doc.date.microsecond == 0
             assert doc.posted == (doc.status == "posted") and not (doc.posted and doc.deleted)
             assert (doc.counterparty is not None) == (counterparty_field is not None)
-            assert (doc.warehouse_to is not None) == (
-                slug == "transfer"
-            ) and doc.warehouse_to != doc.warehouse
-            assert doc.modified_at is None or timedelta(0) <= doc.modified_at - doc.date <= timedelta(
-                hours=72
-            )
-            assert 1 <= len(doc.items) <= 10 and [line.line for line in doc.items] == list(
-                range(1, len(doc.items) + 1)
-            )
+            assert (doc.warehouse_to is not None) == (slug == "transfer") and doc.warehouse_to != doc.warehouse
+            assert doc.modified_at is None or timedelta(0) <= doc.modified_at - doc.date <= timedelta(hours=72)
+            assert 1 <= len(doc.items) <= 10 and [line.line for line in doc.items] == list(range(1, len(doc.items) + 1))
             for line in doc.items:
                 assert (line.book_quantity is not None) == (slug == "inventory")
-                assert line.total == (line.quantity * line.unit_price).quantize(
-                    Decimal("0.01"), ROUND_HALF_UP
-                )
+                assert line.total == (line.quantity * line.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def test_realistic_awkward_content(small_data: SandboxData) -> None:
@@ -103,13 +95,9 @@ def test_realistic_awkward_content(small_data: SandboxData) -> None:
     notes = [d.notes for d in docs if d.notes]
     assert any(";" in n for n in notes) and any("," in n for n in notes) and any("\n" in n for n in notes)
     assert all(n == n.strip() for n in notes)
-    assert any('"' in (d.counterparty or "") for d in docs) and any(
-        "ИП " in (d.counterparty or "") for d in docs
-    )
+    assert any('"' in (d.counterparty or "") for d in docs) and any("ИП " in (d.counterparty or "") for d in docs)
     quantities = [line.quantity for d in docs for line in d.items]
-    assert any(q != q.to_integral_value() for q in quantities) and any(
-        q == q.to_integral_value() for q in quantities
-    )
+    assert any(q != q.to_integral_value() for q in quantities) and any(q == q.to_integral_value() for q in quantities)
 
 
 def test_status_mix() -> None:
@@ -151,9 +139,7 @@ def test_holdings_filter_by_local_date(small_data: SandboxData) -> None:
     assert from_day[0] is middle
     before = small_data.documents_holdings("shipment", date_to=middle.date)
     assert middle not in before and len(before) + len(from_day) == len(docs)
-    one_day = small_data.documents_holdings(
-        "shipment", middle.date.date(), middle.date.date() + timedelta(days=1)
-    )
+    one_day = small_data.documents_holdings("shipment", middle.date.date(), middle.date.date() + timedelta(days=1))
     assert one_day and all(d.date.date() == middle.date.date() for d in one_day)
 
 
@@ -175,9 +161,7 @@ def test_bad_records_are_known_and_leave_the_valid_base_untouched() -> None:
     assert len(keys) == 21 and Counter(keys.values()) == dict.fromkeys(BAD_KINDS, 3)
     assert [g for g in dirty.goods_holdings() if g.bad_kind is None] == clean.goods_holdings()
     for slug in DOCUMENT_SLUGS:
-        assert [d for d in dirty.documents_holdings(slug) if d.bad_kind is None] == clean.documents_holdings(
-            slug
-        )
+        assert [d for d in dirty.documents_holdings(slug) if d.bad_kind is None] == clean.documents_holdings(slug)
     assert dirty.holdings_summary() == {**clean.holdings_summary(), "bad_records": 21}
     assert_stock_consistent(dirty)
 
@@ -192,13 +176,11 @@ def test_bad_records_are_known_and_leave_the_valid_base_untouched() -> None:
             first = record.items[0]
             assert {
                 "negative_quantity": record.doc_type == "goods-receipt" and first.quantity < 0,
-                "total_mismatch": first.total
-                != (first.quantity * first.unit_price).quantize(Decimal("0.01")),
+                "total_mismatch": first.total != (first.quantity * first.unit_price).quantize(Decimal("0.01")),
                 "missing_sku": first.sku == "" and first.overrides == {"sku": None},
                 "missing_number": record.number == "" and record.overrides == {"number": None},
                 "unparseable_number": first.overrides == {"quantity": "abc"},
-                "same_warehouse_transfer": record.doc_type == "transfer"
-                and record.warehouse_to == record.warehouse,
+                "same_warehouse_transfer": record.doc_type == "transfer" and record.warehouse_to == record.warehouse,
             }[kind]
         else:
             assert kind == "empty_sku" and record.sku == ""
@@ -220,9 +202,7 @@ def test_insert_document_keeps_stock_consistent(doc_type: str) -> None:
 
 def test_insert_document_is_deterministic() -> None:
     first, second = SandboxData.generate(documents=100), SandboxData.generate(documents=100)
-    assert first.insert_document("shipment", date(2026, 1, 20)) == second.insert_document(
-        "shipment", date(2026, 1, 20)
-    )
+    assert first.insert_document("shipment", date(2026, 1, 20)) == second.insert_document("shipment", date(2026, 1, 20))
 
 
 def test_forty_thousand_documents_generate_in_seconds() -> None:

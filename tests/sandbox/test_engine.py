@@ -56,9 +56,7 @@ def test_version_needs_no_auth(small_data: SandboxData, make_client: MakeClient)
 def test_paging_covers_everything_once_in_order(small_data: SandboxData, make_client: MakeClient) -> None:
     client = make_client(engine_for(small_data, awkward=False))
     goods = page_all(client, "/api/v1/goods", limit=37, format="json")
-    assert [(g["sku"], g["warehouse"]) for g in goods] == [
-        (g.sku, g.warehouse) for g in small_data.goods_holdings()
-    ]
+    assert [(g["sku"], g["warehouse"]) for g in goods] == [(g.sku, g.warehouse) for g in small_data.goods_holdings()]
     for slug in DOCUMENT_SLUGS:
         docs = page_all(client, f"/api/v1/documents/{slug}", limit=23)
         assert [d["id"] for d in docs] == [d.id for d in small_data.documents_holdings(slug)]
@@ -92,9 +90,7 @@ def test_any_limits_page_through_without_loss(
     while offset < len(expected):
         limit = limits[request % len(limits)]
         query = {"limit": [str(limit)], "offset": [str(offset)]}
-        response = engine.handle(
-            SandboxRequest("GET", "/trade/hs/exchange/api/v1/documents/goods-receipt", query)
-        )
+        response = engine.handle(SandboxRequest("GET", "/trade/hs/exchange/api/v1/documents/goods-receipt", query))
         body = loads(response.body)
         assert body["pagination"]["limit"] == min(limit, max_page_size)
         assert 1 <= len(body["data"]) <= body["pagination"]["limit"]
@@ -161,20 +157,14 @@ def test_modified_filters(small_data: SandboxData, make_client: MakeClient) -> N
         "modified_since": since.strftime("%Y-%m-%dT%H:%M:%S"),
         "modified_until": until.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    got = {
-        (r["sku"].rstrip(), r["warehouse"].rstrip()) for r in page_all(client, "/api/v1/goods", 50, **params)
-    }
-    expected = {
-        (g.sku, g.warehouse) for g in goods if g.modified_at is not None and since <= g.modified_at < until
-    }
+    got = {(r["sku"].rstrip(), r["warehouse"].rstrip()) for r in page_all(client, "/api/v1/goods", 50, **params)}
+    expected = {(g.sku, g.warehouse) for g in goods if g.modified_at is not None and since <= g.modified_at < until}
     assert got == expected
     assert any(g.modified_at is None for g in goods), "the base has rows without modified_at"
     assert len(page_all(client, "/api/v1/goods")) == len(goods)
     docs = small_data.documents_holdings("goods-receipt")
     cut = sorted(d.modified_at for d in docs if d.modified_at)[len(docs) // 2]
-    newer = page_all(
-        client, "/api/v1/documents/goods-receipt", modified_since=cut.strftime("%Y-%m-%dT%H:%M:%S")
-    )
+    newer = page_all(client, "/api/v1/documents/goods-receipt", modified_since=cut.strftime("%Y-%m-%dT%H:%M:%S"))
     assert {d["id"] for d in newer} == {d.id for d in docs if d.modified_at and d.modified_at >= cut}
 
 
@@ -257,10 +247,7 @@ def test_bearer_tokens_expire_and_refresh_once(small_data: SandboxData, make_cli
     expired = client.get("/api/v1/goods", headers=bearer)
     assert expired.status_code == 401 and error_code(expired) == "TOKEN_EXPIRED"
     fresh = client.post("/api/v1/auth/token", json={"refresh_token": tokens["refresh_token"]}).json()
-    assert (
-        client.get("/api/v1/goods", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code
-        == 200
-    )
+    assert client.get("/api/v1/goods", headers={"Authorization": f"Bearer {fresh['access_token']}"}).status_code == 200
     reused = client.post("/api/v1/auth/token", json={"refresh_token": tokens["refresh_token"]})
     assert reused.status_code == 401 and error_code(reused) == "INVALID_REFRESH_TOKEN"
     assert client.post("/api/v1/auth/token", content=b"not json").status_code == 400
@@ -334,9 +321,7 @@ def test_connection_limit_counts_latency(small_data: SandboxData, make_client: M
     client = make_client(engine)
     statuses: list[int] = []
     threads = [
-        threading.Thread(
-            target=lambda: statuses.append(client.get("/api/v1/goods", params={"limit": 1}).status_code)
-        )
+        threading.Thread(target=lambda: statuses.append(client.get("/api/v1/goods", params={"limit": 1}).status_code))
         for _ in range(6)
     ]
     for thread in threads:
@@ -403,9 +388,7 @@ def test_drift_grows_totals_mid_run(make_client: MakeClient) -> None:
     data = SandboxData.generate(documents=300)
     engine = SandboxEngine(data, SandboxConfig(faults=FaultConfig(drift_every=2, drift_limit=3)))
     client = make_client(engine)
-    pages = [
-        client.get("/api/v1/documents/goods-receipt", params={"limit": 5, "offset": 5 * i}) for i in range(10)
-    ]
+    pages = [client.get("/api/v1/documents/goods-receipt", params={"limit": 5, "offset": 5 * i}) for i in range(10)]
     totals = [page.json()["pagination"]["total"] for page in pages]
     assert totals[0] < totals[-1] == totals[0] + 3 and totals == sorted(totals)
     assert engine.stats.snapshot()["drift_inserts"] == 3
@@ -414,17 +397,15 @@ def test_drift_grows_totals_mid_run(make_client: MakeClient) -> None:
         (g.sku, g.warehouse) for g in data.goods_holdings()
     }
     truth = {(g.sku, g.warehouse): g for g in data.goods_holdings()}
-    assert all(
-        good_from_json(g) == good_truth(truth[(g["sku"].rstrip(), g["warehouse"].rstrip())]) for g in goods
-    ), "served goods follow the drifted quantities"
+    assert all(good_from_json(g) == good_truth(truth[(g["sku"].rstrip(), g["warehouse"].rstrip())]) for g in goods), (
+        "served goods follow the drifted quantities"
+    )
 
 
 # --- serialization
 
 
-def test_awkward_serialization_trims_back_to_the_truth(
-    small_data: SandboxData, make_client: MakeClient
-) -> None:
+def test_awkward_serialization_trims_back_to_the_truth(small_data: SandboxData, make_client: MakeClient) -> None:
     client = make_client(engine_for(small_data, seed=1))
     raw_goods = page_all(client, "/api/v1/goods", limit=200)
     assert [good_from_json(row) for row in raw_goods] == [good_truth(g) for g in small_data.goods_holdings()]
@@ -438,16 +419,12 @@ def test_awkward_serialization_trims_back_to_the_truth(
 
     values = [v for row in raw_goods for v in row.values()] + [v for row in raw_docs for v in row.values()]
     values += [v for row in raw_docs for item in row["items"] for v in item.values()]
-    assert any(isinstance(v, str) and "," in v and v.replace(",", "").isdigit() for v in values), (
-        "decimal comma"
-    )
+    assert any(isinstance(v, str) and "," in v and v.replace(",", "").isdigit() for v in values), "decimal comma"
     assert any(isinstance(v, str) and v.isdigit() for v in values), "number as string"
     assert any(isinstance(v, str) and v.endswith(" ") for v in values), "padding"
     assert "0001-01-01T00:00:00" in values, "empty date"
     assert any("unit" not in row or "price" not in row for row in raw_goods), "omitted optional field"
-    assert any("notes" not in row for row in raw_docs) and any(
-        row.get("notes", "") is None for row in raw_docs
-    )
+    assert any("notes" not in row for row in raw_docs) and any(row.get("notes", "") is None for row in raw_docs)
     known = {"id", "code", "sku", "name", "unit", "price", "quantity", "warehouse", "deleted", "modified_at"}
     assert any(set(row) - known for row in raw_goods), "unknown extra fields"
 
@@ -463,14 +440,8 @@ def test_plain_serialization_is_canonical(small_data: SandboxData, make_client: 
 
 def test_serialization_is_stable(small_data: SandboxData) -> None:
     request = SandboxRequest("GET", "/trade/hs/exchange/api/v1/documents/shipment", {"limit": ["100"]})
-    assert (
-        engine_for(small_data, seed=4).handle(request).body
-        == engine_for(small_data, seed=4).handle(request).body
-    )
-    assert (
-        engine_for(small_data, seed=4).handle(request).body
-        != engine_for(small_data, seed=5).handle(request).body
-    )
+    assert engine_for(small_data, seed=4).handle(request).body == engine_for(small_data, seed=4).handle(request).body
+    assert engine_for(small_data, seed=4).handle(request).body != engine_for(small_data, seed=5).handle(request).body
 
 
 def test_bad_records_are_served_as_bad(make_client: MakeClient) -> None:
@@ -503,18 +474,12 @@ def test_many_threads_page_concurrently(make_client: MakeClient) -> None:
         thread.join(20)
     assert results == {slug: [d.id for d in data.documents_holdings(slug)] for slug in DOCUMENT_SLUGS}
     stats = engine.stats.snapshot()
-    assert (
-        stats["requests"] == stats["responses"][200]
-        and stats["max_in_flight"] >= 2
-        and stats["in_flight"] == 0
-    )
+    assert stats["requests"] == stats["responses"][200] and stats["max_in_flight"] >= 2 and stats["in_flight"] == 0
 
 
 def test_request_accepts_multi_dict_query_and_any_header_case() -> None:
     request = SandboxRequest("get", "/x", httpx.QueryParams([("a", "1"), ("a", "2")]), {"X-API-Key": "k"})
-    assert (
-        request.method == "GET" and request.query == {"a": ["1", "2"]} and request.header("x-api-key") == "k"
-    )
+    assert request.method == "GET" and request.query == {"a": ["1", "2"]} and request.header("x-api-key") == "k"
     assert SandboxRequest("GET", "/x", {"a": "1"}).param("a") == "1"
 
 

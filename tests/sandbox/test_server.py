@@ -43,9 +43,7 @@ def test_mtls_requires_a_client_certificate(small_data: SandboxData, pki: TestPk
         with httpx.Client(base_url=base_url, timeout=TIMEOUT, verify=pki.client_context()) as client:
             assert client.get("/api/v1/goods", params={"limit": 1}).status_code == 200
         with (
-            httpx.Client(
-                base_url=base_url, timeout=TIMEOUT, verify=pki.client_context(with_client_cert=False)
-            ) as bare,
+            httpx.Client(base_url=base_url, timeout=TIMEOUT, verify=pki.client_context(with_client_cert=False)) as bare,
             pytest.raises((httpx.TransportError, ssl.SSLError)),
         ):
             bare.get("/api/v1/goods", params={"limit": 1})
@@ -97,3 +95,24 @@ def test_latency_and_connection_limit_over_sockets(small_data: SandboxData) -> N
 def test_pki_files_exist(pki: TestPki) -> None:
     for path in (pki.ca_cert, pki.server_cert, pki.server_key, pki.client_cert, pki.client_key):
         assert Path(path).read_bytes().startswith(b"-----BEGIN")
+
+
+def test_write_timeout_over_sockets_still_applies() -> None:
+    data = SandboxData.generate(documents=60, seed=2)
+    faults = FaultConfig(apply_then_timeout=1.0, write_timeout_delay_s=1.0)
+    engine = SandboxEngine(data, SandboxConfig(faults=faults))
+    doc = {"number": "С-1", "warehouse": "wh-main", "items": [{"sku": "X", "quantity": 1, "unit_price": 2}]}
+    with running_server(engine) as base_url, httpx.Client(base_url=base_url, timeout=0.3) as client:
+        with pytest.raises(httpx.ReadTimeout):
+            client.post("/api/v1/documents/shipment", json=doc)
+        assert data.find_by_number("shipment", "С-1") is not None
+
+
+def test_write_drop_over_sockets_still_applies() -> None:
+    data = SandboxData.generate(documents=60, seed=2)
+    engine = SandboxEngine(data, SandboxConfig(faults=FaultConfig(apply_then_drop=1.0)))
+    doc = {"number": "С-2", "warehouse": "wh-main", "items": [{"sku": "X", "quantity": 1, "unit_price": 2}]}
+    with running_server(engine) as base_url, httpx.Client(base_url=base_url, timeout=TIMEOUT) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.post("/api/v1/documents/shipment/batch", json={"documents": [doc]})
+        assert data.find_by_number("shipment", "С-2") is not None
