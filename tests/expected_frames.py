@@ -15,11 +15,15 @@ from onec.sandbox.data import Document, SandboxData
 from onec.schema import DOCUMENT_SLUGS
 from onec.warehouse import Warehouse
 
-DOCUMENT_COLUMNS = (
-    "doc_type, number, date, doc_date, status, posted, counterparty, warehouse, warehouse_to, notes, deleted"
+LANDED_DOCUMENTS = (
+    "SELECT doc_type, number, date, doc_date, status, posted, counterparty, warehouse, warehouse_to, notes, deleted "
+    "FROM documents ORDER BY doc_type, number"
 )
-LINE_COLUMNS = "doc_type, number, line, sku, name, quantity, unit_price, total, book_quantity"
-GOODS_COLUMNS = "sku, warehouse, name, quantity, unit, price, deleted"
+LANDED_LINES = (
+    "SELECT doc_type, number, line, sku, name, quantity, unit_price, total, book_quantity "
+    "FROM document_lines ORDER BY doc_type, number, line"
+)
+LANDED_GOODS = "SELECT sku, warehouse, name, quantity, unit, price, deleted FROM goods ORDER BY sku, warehouse"
 
 
 def expected_documents(data: SandboxData, date_from: date, date_to: date) -> list[tuple[Any, ...]]:

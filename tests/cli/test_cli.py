@@ -33,7 +33,8 @@ def _document(number: int, day: str) -> dict[str, Any]:
         "id": f"00000000-0000-0000-0000-{number:012d}", "number": f"ЗК-{number:04d}  ", "date": f"{day}T12:00:00",
         "status": "posted", "posted": True, "supplier": 'ООО "Альфа"', "warehouse": "Основной склад",
         "notes": None, "deleted": False, "modified_at": "0001-01-01T00:00:00", "x_custom": {"a": 1},
-        "items": [{"line": 1, "sku": "A-1", "name": "Болт М8", "quantity": "3", "unit_price": "10,50", "total": "31,5"}],
+        "items": [{"line": 1, "sku": "A-1", "name": "Болт М8", "quantity": "3", "unit_price": "10,50",
+                   "total": "31,5"}],
     }  # fmt: skip
 
 
