@@ -225,13 +225,13 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print(f"\nDone in {elapsed:.1f} s.")
     print(f"Warehouse: {data / 'warehouse.duckdb'} (tables goods, documents, document_lines, rejected_rows)")
     print(f"Parquet lake: {data / 'lake'} (hive partitions, zstd)")
-    print("Query it:")
+    print("Query it (from the repository, `./dev onec-etl …` does the same as `onec-etl …`):")
     print('  onec-etl query "SELECT doc_type, count(*) AS documents FROM documents GROUP BY ALL ORDER BY 1"')
     print('  onec-etl query "SELECT entity, reason, raw FROM rejected_rows LIMIT 5"')
-    print(
-        f"  duckdb -c \"SELECT * FROM read_parquet('{data}/lake/document_lines/**/*.parquet', hive_partitioning=true)\""  # noqa: S608 (printed, not run)
-    )
+    print("Or read the lake with only Polars or DuckDB installed:")
     print(f"  python -c \"import polars as pl; print(pl.scan_parquet('{data}/lake/goods/**/*.parquet').collect())\"")
+    lines_glob = f"{data}/lake/document_lines/**/*.parquet"
+    print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
 
 
 def _totals(frame: pl.DataFrame) -> pl.DataFrame:
