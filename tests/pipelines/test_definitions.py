@@ -95,8 +95,7 @@ def test_sync_job_lands_what_the_sandbox_holds_and_reruns_replace(defs: dg.Defin
 def test_single_partition_materializes(defs: dg.Definitions, settings: Settings) -> None:
     day = sandbox_window(settings.timezone)[0] + timedelta(days=3)
     assets = [defs.resolve_assets_def("documents_shipment")]
-    resources = defs.resources or {}
-    result = dg.materialize(assets, resources=resources, partition_key=day.isoformat())
+    result = dg.materialize(assets, partition_key=day.isoformat())  # resources come bound to the asset
     assert result.success
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     landed = warehouse.query("SELECT DISTINCT doc_date FROM documents").to_series().to_list()
@@ -109,7 +108,7 @@ def test_secrets_never_reach_dagster_metadata(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ONEC_PASSWORD", "s3cr3t-пароль")
     defs = build_definitions(Settings.from_env())
     instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([defs.resolve_assets_def("goods")], resources=defs.resources, instance=instance)
+    result = dg.materialize([defs.resolve_assets_def("goods")], instance=instance)
     assert result.success
     records = instance.get_records_for_run(result.run_id).records
     logged = "\n".join(dg.serialize_value(record.event_log_entry) for record in records)
