@@ -4,7 +4,6 @@ Partitions are by document date in the 1C time zone. A single-run backfill asks 
 (one paginated query per type), which is far fewer requests than one query per day.
 """
 
-
 from datetime import date
 
 import dagster as dg
@@ -42,9 +41,9 @@ def build_document_asset(doc_type: DocumentType, partitions: dg.DailyPartitionsD
         store = warehouse.warehouse()
         window = context.partition_time_window
         date_from, date_to = window.start.date(), window.end.date()
-        with onec.client() as client:
+        with onec.source() as source:
             result = extract_documents(
-                client,
+                source,
                 store,
                 doc_type=doc_type.slug,
                 date_from=date_from,

@@ -1,6 +1,5 @@
 """The nightly goods snapshot: every stock position 1C reports today, landed as that day's snapshot."""
 
-
 import dagster as dg
 
 from assets.materialization import materialize_result, validation_check_specs
@@ -24,9 +23,9 @@ GOODS = dg.AssetKey("goods")
 def goods(context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.warehouse()
     snapshot_date = local_today(onec.timezone)
-    with onec.client() as client:
+    with onec.source() as source:
         result = extract_goods(
-            client, store, snapshot_date=snapshot_date, run_id=context.run.run_id, timezone=onec.timezone
+            source, store, snapshot_date=snapshot_date, run_id=context.run.run_id, timezone=onec.timezone
         )
     landed = store.query("SELECT count(*) FROM goods WHERE snapshot_date = ?", [snapshot_date]).item()
     context.log.info(f"goods snapshot {snapshot_date}: {result.rows} rows, {result.rejected} rejected")

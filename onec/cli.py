@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import logging
+import os
 import sys
 import time
 import uuid
@@ -19,17 +20,23 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
-from onec.config import AuthMethod, ConfigError, Secret, Settings
-from onec.connect import open_client, sandbox_window
+from onec.client import OneCClient
+from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
+from onec.connect import open_client, open_session, sandbox_window
+from onec.exchange_files import load_files
 from onec.http.errors import OneCError
+from onec.incremental import GOODS, overlap_from_env, sync_changes
 from onec.progress import Progress
+from onec.push.command import add_push_command
 from onec.sandbox.certs import make_test_pki
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
+from onec.sources import open_source
 from onec.sync import ExtractResult, extract_all, local_today
 from onec.warehouse import Warehouse
+from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
 EXIT_RUNTIME = 1
@@ -77,12 +84,29 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--from", dest="date_from", type=date.fromisoformat, help="first document date (YYYY-MM-DD)")
     sync.add_argument("--to", dest="date_to", type=date.fromisoformat, help="end of the range, exclusive")
     sync.add_argument("--types", nargs="+", choices=DOCUMENT_SLUGS, default=list(DOCUMENT_SLUGS))
+    sync.add_argument(
+        "--source", choices=[kind.value for kind in SourceKind], help="way into 1C (default: ONEC_SOURCE, else json)"
+    )
+    mode = sync.add_mutually_exclusive_group()
+    mode.add_argument("--incremental", action="store_true", help="only what changed since each entity's cursor")
+    mode.add_argument(
+        "--full", action="store_true", help="every document since ONEC_PARTITIONS_START (cursors are not touched)"
+    )
     sync.set_defaults(handler=_sync)
+
+    load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
+    load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
+    load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
+    load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
+    load.set_defaults(handler=_load)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
+
+    add_push_command(commands)
+    add_webhook_commands(commands)
     return parser
 
 
@@ -168,15 +192,45 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _sync(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
+    if args.source:
+        settings = dataclasses.replace(settings, source=SourceKind(args.source))
+    if args.incremental:
+        return _incremental_sync(settings, args.types)
     today = local_today(settings.timezone)
     date_to = args.date_to or today
-    date_from = args.date_from or date_to - timedelta(days=3)
+    full_start = date.fromisoformat(os.environ.get("ONEC_PARTITIONS_START", "2025-01-01"))
+    date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
         raise ValueError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
     where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
     results, elapsed = _timed_sync(settings, date_from, date_to, args.types)
     _print_summary(settings, results, elapsed)
+    return 0
+
+
+def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
+    """Goods and the chosen types, each from its change cursor (bootstrapped by a full scan the first time).
+    Always the JSON exchange service: it is the way into 1C that filters by modification time."""
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    warehouse.initialize()
+    started = time.perf_counter()
+    run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    print(f"Incremental sync from {settings.base_url or 'the embedded sandbox'}", file=sys.stderr)
+    with open_client(settings) as client, Progress(sys.stderr) as progress:
+        results = sync_changes(
+            client,
+            warehouse,
+            run_id=run_id,
+            timezone=settings.timezone,
+            entities=[GOODS, *doc_types],
+            overlap=overlap_from_env(),
+            on_records=progress.advance,
+        )
+    for result in results:
+        since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
+        print(f"  {result.entity}: changes since {since}, cursor {result.window.cursor.isoformat()}", file=sys.stderr)
+    _print_summary(settings, [r.extract for r in results], time.perf_counter() - started)
     return 0
 
 
@@ -187,10 +241,11 @@ def _timed_sync(
     warehouse.initialize()
     started = time.perf_counter()
     run_id = f"cli-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    with open_client(settings) as client, Progress(sys.stderr) as progress:
-        client.version()
+    with open_session(settings) as session, Progress(sys.stderr) as progress:
+        if settings.source is not SourceKind.ODATA:
+            OneCClient(session).version()
         results = extract_all(
-            client,
+            open_source(settings, session),
             warehouse,
             date_from=date_from,
             date_to=date_to,
@@ -201,6 +256,24 @@ def _timed_sync(
             on_records=progress.advance,
         )
     return results, time.perf_counter() - started
+
+
+def _load(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    warehouse.initialize()
+    started = time.perf_counter()
+    run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
+    results = load_files(
+        args.paths,
+        warehouse,
+        timezone=settings.timezone,
+        run_id=run_id,
+        doc_type=args.doc_type,
+        snapshot_date=args.snapshot_date,
+    )
+    _print_summary(settings, results, time.perf_counter() - started)
+    return 0
 
 
 def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: float) -> None:

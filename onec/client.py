@@ -33,6 +33,11 @@ class OneCClient:
         self.last_pagination_info: dict[str, int] = {"pages": 0, "passes": 0}
 
     @property
+    def session(self) -> OneCSession:
+        """The shared session, for callers that write (onec.push) under the same pace, cap and retries."""
+        return self._session
+
+    @property
     def stats(self) -> RequestStats:
         return self._session.stats
 

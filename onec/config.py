@@ -54,6 +54,15 @@ class Secret:
         return hash(self._value)
 
 
+class SourceKind(StrEnum):
+    """Which door into 1C a run uses (contract §1.2 JSON pages, §1.4 CSV export, §1.5 UDE XML export, §2 OData)."""
+
+    JSON = "json"
+    CSV = "csv"
+    XML = "xml"
+    ODATA = "odata"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything needed to talk to one 1C base and land its data. `base_url=None` means the embedded sandbox."""
@@ -73,6 +82,11 @@ class Settings:
     page_size: int = 500
     timeout_s: float = 30.0
     max_retries: int = 6
+    source: SourceKind = SourceKind.JSON
+    odata_url: str | None = None
+    """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
+    odata_model: Path | None = None
+    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,7 +102,16 @@ class Settings:
                 f"ONEC_AUTH={auth_text!r} is not one of: {', '.join(m.value for m in AuthMethod)}"
             ) from None
 
+        source_text = get("ONEC_SOURCE", "json").lower() or "json"
+        try:
+            source = SourceKind(source_text)
+        except ValueError:
+            raise ConfigError(
+                f"ONEC_SOURCE={source_text!r} is not one of: {', '.join(k.value for k in SourceKind)}"
+            ) from None
+
         settings = cls(
+            source=source,
             base_url=get("ONEC_BASE_URL") or None,
             auth=auth,
             username=env.get("ONEC_USERNAME", ""),
@@ -103,6 +126,9 @@ class Settings:
             data_dir=Path(get("ONEC_DATA_DIR") or "data"),
             page_size=int(_positive_float("ONEC_PAGE_SIZE", get("ONEC_PAGE_SIZE"), 500)),
             timeout_s=_positive_float("ONEC_TIMEOUT", get("ONEC_TIMEOUT"), 30.0),
+            max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
+            odata_url=get("ONEC_ODATA_URL") or None,
+            odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
         )
         settings.check()
         return settings
@@ -127,10 +153,13 @@ class Settings:
         missing = [name for name in needs if not present[name]]
         if missing:
             raise ConfigError(f"ONEC_AUTH={self.auth.value} needs {', '.join(missing)} to be set")
+        if self.odata_url is not None and not self.odata_url.startswith(("http://", "https://")):
+            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {self.odata_url!r}")
         for name, path in (
             ("ONEC_CLIENT_CERT", self.client_cert),
             ("ONEC_CLIENT_KEY", self.client_key),
             ("ONEC_CA_BUNDLE", self.ca_bundle),
+            ("ONEC_ODATA_MODEL", self.odata_model),
         ):
             if path is not None and not path.is_file():
                 raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")

@@ -19,6 +19,7 @@ from onec.http.session import OneCSession
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.transport import SandboxTransport
+from onec.sources import Source, open_source
 from onec.sync import local_today
 
 EMBEDDED_BASE_URL = "http://sandbox.invalid/trade/hs/exchange"
@@ -46,12 +47,26 @@ def embedded_sandbox_data(settings: Settings) -> SandboxData:
 
 
 @contextmanager
-def open_client(settings: Settings, *, engine: SandboxEngine | None = None) -> Iterator[OneCClient]:
-    """A client for the configured 1C; with no base URL, for an in-process sandbox (`engine`, or a fresh one)."""
+def open_session(settings: Settings, *, engine: SandboxEngine | None = None) -> Iterator[OneCSession]:
+    """A session with the configured 1C; with no base URL, with an in-process sandbox (`engine`, or a fresh one)."""
     transport = None
     if settings.base_url is None:
         engine = engine or SandboxEngine(embedded_sandbox_data(settings), SandboxConfig())
         transport = SandboxTransport(engine)
         settings = dataclasses.replace(settings, base_url=EMBEDDED_BASE_URL)
     with OneCSession(settings, transport=transport) as session:
+        yield session
+
+
+@contextmanager
+def open_client(settings: Settings, *, engine: SandboxEngine | None = None) -> Iterator[OneCClient]:
+    """The JSON client (§1.2) of the configured 1C or the embedded sandbox."""
+    with open_session(settings, engine=engine) as session:
         yield OneCClient(session, page_size=settings.page_size)
+
+
+@contextmanager
+def open_configured_source(settings: Settings, *, engine: SandboxEngine | None = None) -> Iterator[Source]:
+    """The source `settings.source` (ONEC_SOURCE) names: what the CLI, the Dagster resource and tests sync from."""
+    with open_session(settings, engine=engine) as session:
+        yield open_source(settings, session)

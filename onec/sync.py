@@ -8,17 +8,27 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
 from onec.schema import DOCUMENT_SLUGS, document_type
-from onec.sources import Batch, Source
-from onec.validation import CheckedBatch, check_documents, check_goods
+from onec.sources import Source, SourceBatch
+from onec.validation import (
+    CheckedBatch,
+    TextRecords,
+    check_documents,
+    check_documents_text,
+    check_goods,
+    check_goods_text,
+)
 from onec.warehouse import Landing, LandingReport, Warehouse
 
 ProgressCallback = Callable[[int], None]
+PageT = TypeVar("PageT", bound=SourceBatch)
 BATCH_RECORDS = 2000
 
 
@@ -66,11 +76,15 @@ def extract_goods(
 ) -> ExtractResult:
     """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
 
-    def check(records: Batch) -> CheckedBatch:
+    def check(records: SourceBatch) -> CheckedBatch:
+        if isinstance(records, TextRecords):
+            return check_goods_text(
+                records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name
+            )
         return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name)
 
     landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
-    return _run(
+    return land_pages(
         source,
         landing,
         source.goods(),
@@ -99,19 +113,14 @@ def extract_documents(
     if date_to <= date_from:
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
 
-    def check(records: Batch) -> CheckedBatch:
-        return check_documents(
-            records,
-            doc_type=doc_type,
-            date_from=date_from,
-            date_to=date_to,
-            timezone=timezone,
-            run_id=run_id,
-            source=source.name,
-        )
+    def check(records: SourceBatch) -> CheckedBatch:
+        options = dict(timezone=timezone, run_id=run_id, source=source.name)
+        if isinstance(records, TextRecords):
+            return check_documents_text(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
+        return check_documents(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
 
     landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
-    return _run(
+    return land_pages(
         source,
         landing,
         source.documents(doc_type, date_from, date_to),
@@ -135,10 +144,17 @@ def extract_all(
     timezone: str,
     doc_types: Iterable[str] = DOCUMENT_SLUGS,
     on_records: ProgressCallback | None = None,
+    parallel: int = 2,
 ) -> list[ExtractResult]:
-    """The whole sync: a goods snapshot, then each document type over the range."""
-    results = [
-        extract_goods(
+    """The whole sync: a goods snapshot and each document type over the range, `parallel` entities at a time.
+
+    Entities overlap so that 1C is never idle while one of them validates or commits (commits themselves are
+    serialised by the warehouse lock); they share the source's session, so together they still keep to its one
+    rate limit and connection cap.
+    """
+    jobs: list[Callable[[], ExtractResult]] = [
+        partial(
+            extract_goods,
             source,
             warehouse,
             snapshot_date=snapshot_date,
@@ -148,8 +164,9 @@ def extract_all(
         )
     ]
     for slug in doc_types:
-        results.append(
-            extract_documents(
+        jobs.append(
+            partial(
+                extract_documents,
                 source,
                 warehouse,
                 doc_type=slug,
@@ -160,21 +177,25 @@ def extract_all(
                 on_records=on_records,
             )
         )
-    return results
+    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="extract") as pool:
+        futures = [pool.submit(job) for job in jobs]
+        return [future.result() for future in futures]
 
 
-def _run(
+def land_pages(
     source: Source,
     landing: Landing,
-    pages: Iterator[Batch],
-    check: Callable[[Batch], CheckedBatch],
+    pages: Iterator[PageT],
+    check: Callable[[PageT], CheckedBatch],
     *,
     run_id: str,
     entity: str,
     doc_type: str | None,
     span: tuple[date, date],
     on_records: ProgressCallback | None,
+    cursor: datetime | None = None,
 ) -> ExtractResult:
+    """Check and stage every page, then commit the landing (with the change cursor, if any) and report."""
     started = time.perf_counter()
     before = source.stats.snapshot()
     records = 0
@@ -185,7 +206,7 @@ def _run(
             if on_records is not None:
                 on_records(len(batch))
         http = _delta(before, source.stats.snapshot())
-        report: LandingReport = landing.commit(stats=http)
+        report: LandingReport = landing.commit(stats=http, cursor=cursor)
     return ExtractResult(
         run_id=run_id,
         entity=entity,
@@ -204,17 +225,24 @@ def _run(
     )
 
 
-def _batched(pages: Iterator[Batch], size: int) -> Iterator[Batch]:
+def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
     """Join pages into batches of about `size` records: validation has a fixed cost per call (~25 ms to plan),
-    so checking 1C's small pages one by one would dominate; memory stays bounded by `size`."""
-    batch: Batch = []
+    so checking 1C's small pages one by one would dominate; memory stays bounded by `size`. Text batches (CSV)
+    come big already, and must not be joined or split (a document's rows stay together), so they pass through."""
+    batch: list[dict[str, Any]] = []
     for page in pages:
+        if isinstance(page, TextRecords):
+            if batch:
+                yield cast(PageT, batch)
+                batch = []
+            yield page
+            continue
         batch.extend(page)
         if len(batch) >= size:
-            yield batch
+            yield cast(PageT, batch)
             batch = []
     if batch:
-        yield batch
+        yield cast(PageT, batch)
 
 
 def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from decimal import Decimal
 from itertools import repeat
 from typing import Any
@@ -47,6 +47,12 @@ TOTAL_TOLERANCE = Decimal("0.005")
 """`total` is rounded to kopecks: a correct total is within half a kopeck of quantity × unit_price."""
 
 STATUSES = ("draft", "posted")
+
+SOURCE_LINE = "_source_line"
+"""Column of a text frame: the physical line of the file where the record starts (1-based, header included)."""
+RAW_TEXT = "_raw_text"
+"""Column of a text frame: the record exactly as the file spelled it, kept for rejected rows."""
+MALFORMED_REASON = "_reason"
 
 _GOODS_COLUMNS = (
     Column("sku", Kind.TEXT),
@@ -100,6 +106,28 @@ class CheckedBatch:
     line_document_rows: pl.Series | None = None
 
 
+@dataclass(frozen=True)
+class TextRecords:
+    """Records of a text export (CSV) already split into fields: the path that never builds a dict per row.
+
+    `frame` holds the canonical column names, every value a String as the file spelled it (absent optional
+    columns may be missing), plus SOURCE_LINE and RAW_TEXT. `malformed` holds the rows that could not even be
+    split into fields (SOURCE_LINE, RAW_TEXT, MALFORMED_REASON): they become rejected rows, never lost.
+    Document-line frames hold one row per line with the header fields repeated; a document is all the rows that
+    share a number, and must not be split across two batches.
+    """
+
+    frame: pl.DataFrame
+    malformed: pl.DataFrame = field(default_factory=lambda: empty_malformed())
+
+    def __len__(self) -> int:
+        return self.frame.height + self.malformed.height
+
+
+def empty_malformed() -> pl.DataFrame:
+    return pl.DataFrame(schema={SOURCE_LINE: pl.Int64, RAW_TEXT: pl.String, MALFORMED_REASON: pl.String})
+
+
 def check_goods(
     records: Sequence[Mapping[str, Any]],
     *,
@@ -110,8 +138,38 @@ def check_goods(
 ) -> CheckedBatch:
     """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required."""
     rows, structure = _as_rows(records)
-    text = text_frame(rows, {c.name: (c.name,) for c in _GOODS_COLUMNS})
-    typed = parse(_with_structure(text, structure), _GOODS_COLUMNS, timezone)
+    text = _with_structure(text_frame(rows, {c.name: (c.name,) for c in _GOODS_COLUMNS}), structure)
+    good, bad = _checked_goods(text, snapshot_date, timezone)
+    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    return CheckedBatch(
+        goods=good,
+        documents=None,
+        lines=None,
+        rejected=_rejected(bad, raws, entity="goods", doc_type=None, source=source, run_id=run_id),
+    )
+
+
+def check_goods_text(
+    records: TextRecords, *, snapshot_date: dt.date, timezone: str, run_id: str, source: str
+) -> CheckedBatch:
+    """`check_goods` for a text frame: the same rules; a rejected row keeps its text and its line in the file."""
+    frame = _with_text_columns(records.frame, [c.name for c in _GOODS_COLUMNS])
+    text = _with_structure(frame, None)
+    good, bad = _checked_goods(text, snapshot_date, timezone)
+    bad = bad.join(text.select("_i", SOURCE_LINE, RAW_TEXT), on="_i", how="left", maintain_order="left")
+    bad = bad.with_columns(pl.format("{} (file line {})", "_reason", SOURCE_LINE).alias("_reason"))
+    rejected = [
+        _rejected(bad, bad[RAW_TEXT], entity="goods", doc_type=None, source=source, run_id=run_id),
+        _malformed_rejects(
+            records.malformed, snapshot_date, entity="goods", doc_type=None, source=source, run_id=run_id
+        ),
+    ]
+    return CheckedBatch(goods=good, documents=None, lines=None, rejected=pl.concat(rejected))
+
+
+def _checked_goods(text: pl.DataFrame, snapshot_date: dt.date, timezone: str) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """(canonical goods that passed, `_i`/record_key/partition_date/`_reason` of those that did not)."""
+    typed = parse(text, _GOODS_COLUMNS, timezone)
     checks = problems(_GOODS_COLUMNS) + [_required(name) for name in ("sku", "name", "quantity", "warehouse")]
     checked = typed.with_columns(
         pl.col("deleted").fill_null(False),
@@ -126,12 +184,7 @@ def check_goods(
         pl.lit(snapshot_date, pl.Date).alias("partition_date"),
         "_reason",
     )
-    return CheckedBatch(
-        goods=_conform(checked.filter(~pl.col("_bad")), goods_schema(timezone)),
-        documents=None,
-        lines=None,
-        rejected=_rejected(records, bad, entity="goods", doc_type=None, source=source, run_id=run_id),
-    )
+    return _conform(checked.filter(~pl.col("_bad")), goods_schema(timezone)), bad
 
 
 def check_documents(
@@ -152,8 +205,116 @@ def check_documents(
     kind = document_type(doc_type)
     rows, structure = _as_rows(records)
     items, owners, item_structure, counts = _flatten_items(rows)
-    header, header_checks = _header(rows, structure, counts, kind, (date_from, date_to), timezone)
-    lines, line_checks = _lines(items, owners, item_structure, kind)
+    sources: dict[str, tuple[str, ...]] = {c.name: (c.name,) for c in _HEADER_COLUMNS}
+    if kind.counterparty_field:
+        sources["counterparty"] = (kind.counterparty_field, "counterparty")
+    header_text = _with_structure(text_frame(rows, sources), structure).with_columns(
+        pl.Series("_items", counts, dtype=pl.Int64)
+    )
+    line_text = _with_structure(text_frame(items, {c.name: (c.name,) for c in _LINE_COLUMNS}), item_structure)
+    line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
+    window = (date_from, date_to)
+    good, good_lines, bad = _checked_documents(header_text, line_text, kind, window, timezone, [])
+    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    rejected = _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id)
+    return _documents_batch(good, good_lines, rejected, doc_type, timezone)
+
+
+def check_documents_text(
+    records: TextRecords,
+    *,
+    doc_type: str,
+    date_from: dt.date,
+    date_to: dt.date,
+    timezone: str,
+    run_id: str,
+    source: str,
+) -> CheckedBatch:
+    """`check_documents` for a text frame of document lines (header fields repeated on every line).
+
+    The rows sharing a number (without one: sharing an Id) form one document; its header is taken from its first
+    row, and header fields that differ between its rows reject it (which row would be right?). A rejected
+    document keeps the text of all its rows and the lines of the file they came from.
+    """
+    kind = document_type(doc_type)
+    names = [c.name for c in _HEADER_COLUMNS] + [c.name for c in _LINE_COLUMNS if c.name not in ("sku", "name")]
+    frame = _with_text_columns(records.frame, [*dict.fromkeys([*names, "sku", "name"])])
+    number, document_id = pl.col("number").str.strip_chars(), pl.col("id").str.strip_chars()
+    frame = frame.with_row_index("_row").with_columns(
+        pl.coalesce(
+            pl.when(number != "").then(number),
+            pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
+            pl.format("\x00row {}", "_row"),
+        ).alias("_key")
+    )
+    frame = frame.with_columns((pl.col("_row").min().over("_key").rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort(
+        "_i", "_row"
+    )
+    header_names = [c.name for c in _HEADER_COLUMNS]
+    header_text = (
+        frame.group_by("_i", maintain_order=True)
+        .agg(
+            *(pl.col(name).first() for name in header_names),
+            pl.len().cast(pl.Int64).alias("_items"),
+            pl.col(SOURCE_LINE).min().alias("_first_file_line"),
+            pl.col(SOURCE_LINE).max().alias("_last_file_line"),
+            pl.concat_str(
+                [pl.when(pl.col(name).n_unique() > 1).then(pl.lit(name)) for name in header_names],
+                separator=", ",
+                ignore_nulls=True,
+            ).alias("_differing"),
+        )
+        .with_columns(pl.lit(None, pl.String).alias("_structure"))
+    )
+    line_text = frame.select(
+        "_i", *(c.name for c in _LINE_COLUMNS), pl.lit(None, pl.String).alias("_structure")
+    ).with_row_index("_n")
+    differing = (
+        pl.col("_differing") != "",
+        pl.format("header fields differ between the document's rows: {}", "_differing"),
+    )
+    window = (date_from, date_to)
+    good, good_lines, bad = _checked_documents(header_text, line_text, kind, window, timezone, [differing])
+    bad = bad.join(
+        header_text.select("_i", "_first_file_line", "_last_file_line"), on="_i", how="left", maintain_order="left"
+    ).with_columns(
+        pl.when(pl.col("_first_file_line") == pl.col("_last_file_line"))
+        .then(pl.format("{} (file line {})", "_reason", "_first_file_line"))
+        .otherwise(pl.format("{} (file lines {}-{})", "_reason", "_first_file_line", "_last_file_line"))
+        .alias("_reason")
+    )
+    raws = bad.select("_i").join(
+        frame.filter(pl.col("_i").is_in(bad["_i"].implode())).group_by("_i").agg(pl.col(RAW_TEXT).str.join("\n")),
+        on="_i",
+        how="left",
+        maintain_order="left",
+    )[RAW_TEXT]
+    rejected = pl.concat(
+        [
+            _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id),
+            _malformed_rejects(
+                records.malformed, date_from, entity="documents", doc_type=doc_type, source=source, run_id=run_id
+            ),
+        ]
+    )
+    return _documents_batch(good, good_lines, rejected, doc_type, timezone)
+
+
+def _checked_documents(
+    header_text: pl.DataFrame,
+    line_text: pl.DataFrame,
+    kind: DocumentType,
+    window: tuple[dt.date, dt.date],
+    timezone: str,
+    extra_checks: list[Check],
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
+    """(headers that passed with `_row`, their lines, `_i`/record_key/partition_date/`_reason` of the rest).
+
+    `header_text` has the header columns, `_i`, `_items` (lines per document) and `_structure`; `line_text` the
+    line columns, `_n` (its row), `_i` (its document) and `_structure`, ordered by document.
+    """
+    header, header_checks = _header(header_text, kind, window, timezone, extra_checks)
+    lines, line_checks = _lines(line_text, kind)
     bad_docs = lines.filter(pl.col("_bad"))["_i"].unique()
     header = header.with_columns(pl.col("_bad") | pl.col("_i").is_in(bad_docs.implode()))
     good = header.filter(~pl.col("_bad")).with_row_index("_row")
@@ -161,36 +322,31 @@ def check_documents(
         good.select("_i", "_row", "number", "doc_date"), on="_i", how="inner", maintain_order="left"
     )
     bad = _document_rejects(
-        header.filter(pl.col("_bad")),
-        lines.filter(pl.col("_bad")),
-        header_checks,
-        line_checks,
-        (date_from, date_to),
+        header.filter(pl.col("_bad")), lines.filter(pl.col("_bad")), header_checks, line_checks, window
     )
+    return good, good_lines, bad
+
+
+def _documents_batch(
+    good: pl.DataFrame, good_lines: pl.DataFrame, rejected: pl.DataFrame, doc_type: str, timezone: str
+) -> CheckedBatch:
     return CheckedBatch(
         goods=None,
         documents=_conform(good.with_columns(pl.lit(doc_type).alias("doc_type")), documents_schema(timezone)),
         lines=_conform(good_lines.with_columns(pl.lit(doc_type).alias("doc_type")), document_lines_schema()),
-        rejected=_rejected(records, bad, entity="documents", doc_type=doc_type, source=source, run_id=run_id),
+        rejected=rejected,
         line_document_rows=good_lines["_row"].cast(pl.Int64).rename("line_document_rows"),
     )
 
 
 def _header(
-    rows: Sequence[dict[str, Any]],
-    structure: list[str | None],
-    counts: list[int | None],
+    text: pl.DataFrame,
     kind: DocumentType,
     window: tuple[dt.date, dt.date],
     timezone: str,
+    extra_checks: list[Check],
 ) -> tuple[pl.DataFrame, list[Check]]:
     """Typed headers with `_i` (record index), `_bad`, and the checks that explain `_bad`."""
-    sources: dict[str, tuple[str, ...]] = {c.name: (c.name,) for c in _HEADER_COLUMNS}
-    if kind.counterparty_field:
-        sources["counterparty"] = (kind.counterparty_field, "counterparty")
-    text = _with_structure(text_frame(rows, sources), structure).with_columns(
-        pl.Series("_items", counts, dtype=pl.Int64)
-    )
     typed = parse(text, _HEADER_COLUMNS, timezone)
     col = pl.col
     status = col("status").str.to_lowercase()
@@ -206,6 +362,7 @@ def _header(
     )
     date_from, date_to = window
     checks = [
+        *extra_checks,
         *problems([c for c in _HEADER_COLUMNS if c.name != "counterparty"]),
         *(_required(name) for name in ("number", "date", "warehouse")),
         (col("_items").is_null(), pl.lit("items: expected a list of lines")),
@@ -234,12 +391,8 @@ def _header(
     return typed.with_columns(_failed(checks)).collect(), checks
 
 
-def _lines(
-    items: list[dict[str, Any]], owners: list[int], structure: list[str | None] | None, kind: DocumentType
-) -> tuple[pl.DataFrame, list[Check]]:
+def _lines(text: pl.DataFrame, kind: DocumentType) -> tuple[pl.DataFrame, list[Check]]:
     """Typed lines with `_i` (their document's record index), `_bad`, and the checks that explain `_bad`."""
-    text = _with_structure(text_frame(items, {c.name: (c.name,) for c in _LINE_COLUMNS}), structure)
-    text = text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
     typed = parse(text, _LINE_COLUMNS, "UTC")
     col = pl.col
     zero = pl.lit(Decimal(0))
@@ -394,23 +547,41 @@ def _conform(frame: pl.DataFrame, schema: pl.Schema) -> pl.DataFrame:
     return frame.select(pl.col(name).cast(dtype) for name, dtype in schema.items())
 
 
+def _with_text_columns(frame: pl.DataFrame, names: Sequence[str]) -> pl.DataFrame:
+    """The text frame with every canonical column present (an optional column the file lacks is all null)."""
+    missing = [name for name in names if name not in frame.columns]
+    return frame.with_columns(pl.lit(None, pl.String).alias(name) for name in missing)
+
+
+def _malformed_rejects(
+    malformed: pl.DataFrame, partition_date: dt.date, *, entity: str, doc_type: str | None, source: str, run_id: str
+) -> pl.DataFrame:
+    """Rows the reader could not split into fields: kept with their line, text and reason."""
+    bad = malformed.select(
+        pl.format("file line {}", SOURCE_LINE).alias("record_key"),
+        pl.lit(partition_date, pl.Date).alias("partition_date"),
+        pl.col(MALFORMED_REASON).alias("_reason"),
+    )
+    return _rejected(bad, malformed[RAW_TEXT], entity=entity, doc_type=doc_type, source=source, run_id=run_id)
+
+
 def _rejected(
-    records: Sequence[Any],
     bad: pl.DataFrame,
+    raws: pl.Series,
     *,
     entity: str,
     doc_type: str | None,
     source: str,
     run_id: str,
 ) -> pl.DataFrame:
-    """Rejected rows with the record exactly as 1C sent it (only the failing records are serialised)."""
-    indexes = bad["_i"].to_list()
+    """Rejected rows with the record exactly as 1C sent it (`raws`: one text per row of `bad`, built by the
+    caller for the failing records only)."""
     return _conform(
         bad.with_columns(
             pl.lit(entity).alias("entity"),
             pl.lit(doc_type, pl.String).alias("doc_type"),
             pl.col("_reason").alias("reason"),
-            pl.Series("raw", [raw_json(records[i]) for i in indexes], dtype=pl.String),
+            raws.cast(pl.String).alias("raw"),
             pl.lit(source).alias("source"),
             pl.lit(run_id).alias("run_id"),
             pl.lit(dt.datetime.now(dt.UTC)).alias("rejected_at"),

@@ -8,6 +8,12 @@ Why this shape:
 - DuckDB allows one writer process and Dagster runs steps in parallel processes: writers take an exclusive
   `flock`, readers a shared one, with a timeout and a clear error instead of DuckDB's lock failure.
 - Uniqueness is settled here, across the whole extract (a page cannot see the others).
+- Incremental runs land in *merge* mode instead: documents are replaced by key wherever they were (a changed
+  document replaces all its lines, one that moved to another date moves partitions), changed goods are merged into
+  the latest snapshot carried forward to the run's day. A landing may carry a change cursor: it is saved in the
+  same transaction as the rows, so a failed run never advances a cursor past rows it did not land.
+- Every goods landing that produces the newest snapshot also updates `goods_history` (SCD2: valid_from, valid_to),
+  so the stock position or price on any past instant can be asked for.
 """
 
 # ruff: noqa: S608 — SQL text is built only from fixed identifiers (the canonical schemas, table names in
@@ -67,6 +73,10 @@ LOAD_LOG_COLUMNS = {
     "stats": "JSON",
 }
 
+REPLACE = "replace"
+MERGE = "merge"
+GOODS_HISTORY_COLUMNS = {"valid_from": "TIMESTAMPTZ", "valid_to": "TIMESTAMPTZ", "run_id": "VARCHAR"}
+
 
 class WarehouseBusy(TimeoutError):
     """Another process held the warehouse lock for longer than we were willing to wait."""
@@ -90,12 +100,14 @@ class LandingReport:
 
 @dataclass(frozen=True)
 class _Scope:
-    """The partitions one landing replaces: [start, end) days of goods, or of one document type."""
+    """The partitions one landing replaces: [start, end) days of goods, or of one document type. In merge mode
+    documents have no range (start == end: nothing is replaced by day, only by key) and goods merge into `start`."""
 
     entity: str
     doc_type: str | None
     start: dt.date
     end: dt.date
+    mode: str = REPLACE
 
 
 class Warehouse:
@@ -130,6 +142,29 @@ class Warehouse:
         if date_to <= date_from:
             raise ValueError(f"empty document range [{date_from}, {date_to})")
         return Landing(self, _Scope("documents", doc_type, date_from, date_to), run_id=run_id, source=source)
+
+    def document_changes(self, doc_type: str, *, run_id: str, source: str) -> Landing:
+        """A landing that merges changed documents of one type by key, whatever their dates."""
+        document_type(doc_type)
+        scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE)
+        return Landing(self, scope, run_id=run_id, source=source)
+
+    def goods_changes(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
+        """A landing that merges changed positions into the snapshot of `snapshot_date` (started, if missing, as a
+        copy of the latest earlier snapshot)."""
+        scope = _Scope("goods", None, snapshot_date, snapshot_date + dt.timedelta(days=1), MERGE)
+        return Landing(self, scope, run_id=run_id, source=source)
+
+    def cursors(self) -> dict[tuple[str, str | None], dt.datetime]:
+        """Every change cursor by (entity, doc_type): 1C's changes before it have landed. One read for a run."""
+        if not self.database.exists():
+            return {}
+        rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors").rows()
+        return {(entity, doc_type or None): cursor for entity, doc_type, cursor in rows}
+
+    def cursor(self, entity: str, doc_type: str | None = None) -> dt.datetime | None:
+        """The change cursor of goods or of one document type."""
+        return self.cursors().get((entity, doc_type))
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> pl.DataFrame:
         """Run a read-only query (analysts, the CLI); instants come back in the 1C zone."""
@@ -229,11 +264,15 @@ class Landing:
             self._write("document_lines", lines.with_columns(_line_owners(batch, documents, lines, ids)))
         self._write("rejected_rows", batch.rejected)
 
-    def commit(self, stats: Mapping[str, int] | None = None) -> LandingReport:
-        """Dedupe the staged rows, replace the partitions in one transaction, log it, then refresh the lake.
+    def commit(self, stats: Mapping[str, int] | None = None, *, cursor: dt.datetime | None = None) -> LandingReport:
+        """Dedupe the staged rows, replace (or merge) the partitions in one transaction, log it, then refresh the
+        lake. `cursor` (timezone-aware) is saved for this landing's entity in the same transaction; a cursor never
+        moves backwards.
 
         The lake is written after the DuckDB commit, still under the writer lock, from the committed tables.
         """
+        if cursor is not None and cursor.tzinfo is None:
+            raise ValueError("a change cursor must be timezone-aware")
         if self._liveness is None or self._committed:
             raise RuntimeError("Landing.commit() needs an open, uncommitted landing")
         started = time.perf_counter()
@@ -242,12 +281,19 @@ class Landing:
             con.execute("BEGIN TRANSACTION")
             try:
                 counts, moved = self._replace(con, dict(stats or {}))
+                history = self._scope.entity == "goods" and _record_goods_history(
+                    con, self._scope.start, cursor or self._started, self._run_id
+                )
+                if cursor is not None:
+                    _save_cursor(con, self._scope, cursor, self._run_id)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             self._committed = True
             written, days = self._refresh_lake(con, moved)
+            if history:
+                written.append(_refresh_history_lake(con, warehouse.lake_dir))
         return LandingReport(
             rows=counts["rows"],
             lines=counts["lines"],
@@ -277,7 +323,10 @@ class Landing:
         return sorted(str(p) for p in self._directory.glob(f"{table}-*.parquet"))
 
     def _check_days(self, frame: pl.DataFrame, column: str) -> None:
-        """Rows outside the scope would escape the partition replace and pile up on re-runs."""
+        """Rows outside the scope would escape the partition replace and pile up on re-runs. (A merge of documents
+        has no range: it replaces by key, wherever the rows were.)"""
+        if self._scope.start == self._scope.end:
+            return
         outside = frame.filter(~pl.col(column).is_between(self._scope.start, self._scope.end, closed="left"))
         if not outside.is_empty():
             raise ValueError(
@@ -298,16 +347,24 @@ class Landing:
     def _replace(self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> tuple[dict[str, int], set[dt.date]]:
         scope = self._scope
         _stage_tables(con, self._warehouse.timezone, {t: self._staged(t) for t in _STAGED_TABLES})
-        if scope.entity == "goods":
+        moved: set[dt.date] = set()
+        if scope.entity == "goods" and scope.mode == MERGE:
+            counts = _merge_goods(con, scope, self._source, self._run_id)
+        elif scope.entity == "goods":
             counts = _dedupe_goods(con, scope, self._source, self._run_id)
-            moved: set[dt.date] = set()
         else:
             counts, moved = _dedupe_documents(con, scope, self._source, self._run_id)
-        con.execute(
-            "DELETE FROM rejected_rows WHERE entity = ? AND doc_type IS NOT DISTINCT FROM ?"
-            " AND partition_date >= ? AND partition_date < ?",
-            [scope.entity, scope.doc_type, scope.start, scope.end],
-        )
+        if scope.mode == MERGE:
+            _forget_rejected_keys(con, scope)
+            if scope.entity == "documents":
+                landed = con.execute("SELECT DISTINCT doc_date FROM s_versions WHERE _rank = 1").fetchall()
+                moved |= {row[0] for row in landed}
+        else:
+            con.execute(
+                "DELETE FROM rejected_rows WHERE entity = ? AND doc_type IS NOT DISTINCT FROM ?"
+                " AND partition_date >= ? AND partition_date < ?",
+                [scope.entity, scope.doc_type, scope.start, scope.end],
+            )
         con.execute(f"INSERT INTO rejected_rows SELECT {_columns(rejected_rows_schema())} FROM s_rejected")
         counts["rejected"] = _scalar(con, "SELECT count(*) FROM s_rejected")
         con.execute(
@@ -316,8 +373,8 @@ class Landing:
                 self._run_id,
                 scope.entity,
                 scope.doc_type,
-                scope.start,
-                scope.end,
+                None if scope.mode == MERGE and scope.entity == "documents" else scope.start,
+                None if scope.mode == MERGE and scope.entity == "documents" else scope.end,
                 counts["rows"],
                 counts["lines"],
                 counts["rejected"],
@@ -381,6 +438,37 @@ def _dedupe_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, ru
     schema = goods_schema()
     _rank_versions(con, "s_goods", "_order", GOODS_KEY, _columns(schema))
     con.execute("DELETE FROM goods WHERE snapshot_date = ?", [scope.start])
+    return _insert_goods_versions(con, source, run_id)
+
+
+def _merge_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str) -> dict[str, int]:
+    """Changed positions replace theirs in the snapshot of `scope.start`; a missing snapshot starts as a copy of
+    the latest earlier one (its rejected rows too), so the day's snapshot is the complete current state."""
+    day = scope.start
+    if con.execute("SELECT count(*) FROM goods WHERE snapshot_date = ?", [day]).fetchone() == (0,):
+        previous = "(SELECT max(snapshot_date) FROM goods WHERE snapshot_date < ?)"
+        con.execute(
+            f"INSERT INTO goods SELECT * REPLACE (CAST(? AS DATE) AS snapshot_date) FROM goods"
+            f" WHERE snapshot_date = {previous}",
+            [day, day],
+        )
+        con.execute(
+            "INSERT INTO rejected_rows SELECT * REPLACE (CAST(? AS DATE) AS partition_date) FROM rejected_rows"
+            f" WHERE entity = 'goods' AND partition_date = {previous}",
+            [day, day],
+        )
+    _rank_versions(con, "s_goods", "_order", GOODS_KEY, _columns(goods_schema()))
+    con.execute(
+        "DELETE FROM goods USING s_versions v WHERE goods.snapshot_date = ? AND v._rank = 1"
+        " AND goods.sku = v.sku AND goods.warehouse = v.warehouse",
+        [day],
+    )
+    return _insert_goods_versions(con, source, run_id)
+
+
+def _insert_goods_versions(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> dict[str, int]:
+    """Insert the kept version of each staged position; the losing versions become rejected rows."""
+    schema = goods_schema()
     con.execute(f"INSERT INTO goods SELECT {_columns(schema)} FROM s_versions WHERE _rank = 1")
     con.execute(
         "INSERT INTO s_rejected SELECT 'goods', NULL, snapshot_date, sku || '|' || warehouse, ?,"
@@ -389,6 +477,78 @@ def _dedupe_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, ru
     )
     rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
     return {"rows": rows, "lines": 0, "duplicates": _scalar(con, "SELECT count(*) FROM s_goods") - rows}
+
+
+def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
+    """In a merge, a key's earlier rejected rows go when the key arrives again (valid or not)."""
+    if scope.entity == "goods":
+        staged = "SELECT sku || '|' || warehouse FROM s_goods UNION SELECT record_key FROM s_rejected"
+        con.execute(
+            f"DELETE FROM rejected_rows WHERE entity = 'goods' AND partition_date = ? AND record_key IN ({staged})",
+            [scope.start],
+        )
+        return
+    staged = "SELECT number FROM s_documents UNION SELECT record_key FROM s_rejected"
+    con.execute(
+        f"DELETE FROM rejected_rows WHERE entity = 'documents' AND doc_type = ? AND record_key IN ({staged})",
+        [scope.doc_type],
+    )
+
+
+def _save_cursor(con: duckdb.DuckDBPyConnection, scope: _Scope, cursor: dt.datetime, run_id: str) -> None:
+    con.execute(
+        "INSERT INTO sync_cursors VALUES (?, ?, ?, ?, now()) ON CONFLICT (entity, doc_type) DO UPDATE SET"
+        " cursor = greatest(sync_cursors.cursor, excluded.cursor), run_id = excluded.run_id,"
+        " updated_at = excluded.updated_at",
+        [scope.entity, scope.doc_type or "", cursor, run_id],
+    )
+
+
+_HISTORY_ATTRIBUTES = ("name", "quantity", "unit", "price", "id", "code", "deleted", "modified_at")
+
+
+def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: dt.datetime, run_id: str) -> bool:
+    """Bring `goods_history` level with the snapshot of `day` if it is the newest: a position whose attributes
+    changed closes its open version and opens a new one; a position gone from the snapshot is closed.
+
+    A version is valid from 1C's modified_at (never after `as_of`, when we saw it, nor before the version it
+    replaces); without one, from `as_of`. Returns whether history was touched (then the lake copy is refreshed).
+    """
+    newest = con.execute("SELECT max(snapshot_date) FROM goods").fetchone()
+    if newest is None or newest[0] != day:
+        return False
+    attributes = ", ".join(_HISTORY_ATTRIBUTES)
+    changed = (
+        f"SELECT g.sku, g.warehouse, {', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)},"
+        " greatest(least(coalesce(g.modified_at, $as_of), $as_of), coalesce(h.valid_from, $as_of - INTERVAL 100 YEAR))"
+        " AS valid_from"
+        " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku AND h.warehouse = g.warehouse"
+        f" WHERE g.snapshot_date = $day AND (h.sku IS NULL OR hash({', '.join(f'h.{a}' for a in _HISTORY_ATTRIBUTES)})"
+        f" != hash({', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)}))"
+    )
+    con.execute(f"CREATE TEMP TABLE s_changed AS {changed}", {"as_of": as_of, "day": day})
+    con.execute(
+        "UPDATE goods_history SET valid_to = coalesce("
+        " (SELECT c.valid_from FROM s_changed c WHERE c.sku = goods_history.sku"
+        "  AND c.warehouse = goods_history.warehouse),"
+        " $as_of)"
+        " WHERE valid_to IS NULL AND (EXISTS (SELECT 1 FROM s_changed c WHERE c.sku = goods_history.sku"
+        "  AND c.warehouse = goods_history.warehouse)"
+        " OR NOT EXISTS (SELECT 1 FROM goods g WHERE g.snapshot_date = $day AND g.sku = goods_history.sku"
+        "  AND g.warehouse = goods_history.warehouse))",
+        {"as_of": as_of, "day": day},
+    )
+    con.execute(
+        f"INSERT INTO goods_history SELECT sku, warehouse, {attributes}, valid_from, NULL, $run_id FROM s_changed",
+        {"run_id": run_id},
+    )
+    return True
+
+
+def _refresh_history_lake(con: duckdb.DuckDBPyConnection, root: Path) -> lake.LakeWrite:
+    """goods_history is small next to the snapshots (one row per change): its lake copy is one file."""
+    frame = con.sql("SELECT * FROM goods_history ORDER BY sku, warehouse, valid_from").pl()
+    return lake.write_partition(root / "goods_history", frame)
 
 
 def _dedupe_documents(
@@ -501,6 +661,14 @@ def _ddl(timezone: str) -> list[str]:
         statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({_column_defs(schema)}{primary})")
     log = ", ".join(f"{name} {kind}" for name, kind in LOAD_LOG_COLUMNS.items())
     statements.append(f"CREATE TABLE IF NOT EXISTS load_log ({log})")
+    goods = goods_schema(timezone)
+    history = [f"{name} {_duckdb_type(goods[name])}" for name in ("sku", "warehouse", *_HISTORY_ATTRIBUTES)]
+    history += [f"{name} {kind}" for name, kind in GOODS_HISTORY_COLUMNS.items()]
+    statements.append(f"CREATE TABLE IF NOT EXISTS goods_history ({', '.join(history)})")
+    statements.append(
+        "CREATE TABLE IF NOT EXISTS sync_cursors (entity VARCHAR, doc_type VARCHAR, cursor TIMESTAMPTZ,"
+        " run_id VARCHAR, updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
+    )
     return statements
 
 

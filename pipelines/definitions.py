@@ -11,7 +11,13 @@ import dagster as dg
 
 from assets.documents import build_document_assets
 from assets.goods import goods
+from assets.incremental import incremental_sync
+from assets.marts import MART_ASSETS
 from onec.config import Settings
+from onec.webhooks.queue import QUEUE_FILE
+from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
+from pipelines.imports import build_import_inbox_sensor, onec_import_job
+from pipelines.incremental import build_incremental_job, build_incremental_schedule, build_webhook_sensor
 from pipelines.jobs import build_sync_job, documents_partitions
 from pipelines.schedules import build_nightly_schedule
 from resources import OneCResource, WarehouseResource
@@ -21,10 +27,19 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     partitions = documents_partitions(settings.timezone)
     document_assets = build_document_assets(partitions)
     sync_job = build_sync_job()
+    incremental_job = build_incremental_job()
     return dg.Definitions(
-        assets=[goods, *document_assets],
-        jobs=[sync_job],
-        schedules=[build_nightly_schedule(sync_job, settings.timezone)],
+        assets=[goods, *document_assets, incremental_sync, *MART_ASSETS],
+        jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
+        schedules=[
+            build_nightly_schedule(sync_job, settings.timezone),
+            build_incremental_schedule(incremental_job, settings.timezone),
+        ],
+        sensors=[
+            build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE),
+            build_exchange_inbox_sensor(load_exchange_files_job, settings.data_dir),
+            build_import_inbox_sensor(onec_import_job, settings.data_dir),
+        ],
         resources={
             "onec": OneCResource.from_settings(settings),
             "warehouse": WarehouseResource(data_dir=str(settings.data_dir), timezone=settings.timezone),

@@ -18,9 +18,13 @@ def documents_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
 
 
 def build_sync_job() -> dg.UnresolvedAssetJobDefinition:
-    """The whole sync: the goods snapshot plus every document type for the partition range of the run."""
+    """The whole sync: the goods snapshot plus every document type for the partition range of the run, then the
+    marts, the reconciliation with 1C and the run report built over everything landed."""
     return dg.define_asset_job(
         SYNC_JOB,
-        selection=dg.AssetSelection.groups("onec", "onec_documents"),
-        description="Goods snapshot plus all six document types for a date range (the nightly run).",
+        selection=dg.AssetSelection.groups("onec", "onec_documents", "onec_marts"),
+        description=(
+            "Goods snapshot plus all six document types for a date range, then marts, reconciliation and the run "
+            "report (the nightly run)."
+        ),
     )

@@ -15,9 +15,11 @@ import dagster as dg
 from pydantic import PrivateAttr
 
 from onec.client import OneCClient
-from onec.config import AuthMethod, Secret, Settings
-from onec.connect import open_client
+from onec.config import AuthMethod, Secret, Settings, SourceKind
+from onec.connect import open_session
+from onec.http.session import OneCSession
 from onec.schema import DEFAULT_TIMEZONE
+from onec.sources import Source, open_source
 
 
 class OneCResource(dg.ConfigurableResource):
@@ -35,9 +37,13 @@ class OneCResource(dg.ConfigurableResource):
     max_connections: int = 8
     timezone: str = DEFAULT_TIMEZONE
     page_size: int = 500
+    source_kind: str = "json"
+    """Which door into 1C the assets sync through (ONEC_SOURCE): json, csv, xml or odata."""
 
     _stack: contextlib.ExitStack | None = PrivateAttr(default=None)
     _client: OneCClient | None = PrivateAttr(default=None)
+    _session: OneCSession | None = PrivateAttr(default=None)
+    _source: Source | None = PrivateAttr(default=None)
 
     @classmethod
     def from_settings(cls, settings: Settings) -> OneCResource:
@@ -55,6 +61,7 @@ class OneCResource(dg.ConfigurableResource):
             max_connections=settings.max_connections,
             timezone=settings.timezone,
             page_size=settings.page_size,
+            source_kind=settings.source.value,
         )
 
     def settings(self) -> Settings:
@@ -71,6 +78,7 @@ class OneCResource(dg.ConfigurableResource):
             max_connections=self.max_connections,
             timezone=self.timezone,
             page_size=self.page_size,
+            source=SourceKind(self.source_kind),
         )
         settings.check()
         return settings
@@ -79,14 +87,26 @@ class OneCResource(dg.ConfigurableResource):
     def client(self) -> Iterator[OneCClient]:
         """The run's shared client (opened on first use)."""
         if self._client is None:
-            self._stack = contextlib.ExitStack()
-            self._client = self._stack.enter_context(open_client(self.settings()))
+            self._client = OneCClient(self._shared_session(), page_size=self.page_size)
         yield self._client
+
+    @contextmanager
+    def source(self) -> Iterator[Source]:
+        """The run's shared source, the one `source_kind` names, over the same session as `client()`."""
+        if self._source is None:
+            self._source = open_source(self.settings(), self._shared_session())
+        yield self._source
+
+    def _shared_session(self) -> OneCSession:
+        if self._session is None:
+            self._stack = contextlib.ExitStack()
+            self._session = self._stack.enter_context(open_session(self.settings()))
+        return self._session
 
     def teardown_after_execution(self, context: dg.InitResourceContext) -> None:
         if self._stack is not None:
             self._stack.close()
-        self._stack, self._client = None, None
+        self._stack, self._client, self._session, self._source = None, None, None, None
 
 
 def _text(path: Path | None) -> str | None:

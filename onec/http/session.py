@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any
+from typing import Any, BinaryIO
 
 import httpx
 import orjson
@@ -104,8 +104,73 @@ class OneCSession:
     def close(self) -> None:
         self._client.close()
 
-    def get_json(self, path: str, params: Params = None) -> Any:
-        return self._call("GET", path, params=params, body=None, idempotent=True)
+    def get_json(self, path: str, params: Params = None, *, query: str | None = None) -> Any:
+        """`query` is a query string encoded by the caller, for servers that read `+` as a plus (1C's OData)."""
+        return self._call("GET", _with_query(path, query), params=params, body=None, idempotent=True)
+
+    def get_text(self, path: str, *, query: str | None = None) -> str:
+        """A plain-text answer (OData's `/$count`) under the same auth, pacing, cap and retries as JSON."""
+        text: str = self._call("GET", _with_query(path, query), params=None, body=None, idempotent=True, text=True)
+        return text
+
+    def download(self, path: str, params: Params, sink: BinaryIO) -> str:
+        """Stream an export body into `sink` and return its Content-Type, with the same pacing, cap and retries
+        as `get_json`. A body that breaks off mid-way is fetched again from the start (the sink is emptied
+        first), so the caller only ever reads a complete export."""
+        url = self._base + path.lstrip("/")
+        where = f"GET {redact_url(str(httpx.URL(url, params=params)))}"
+        retries = 0
+        refreshed = False
+        while True:
+            try:
+                return self._download_attempt(url, params, sink, where)
+            except _TokenExpired as expired:
+                if refreshed or self._tokens is None:
+                    raise OneCAuthError(f"1C rejected a freshly issued token at {where}") from None
+                refreshed = True
+                self._tokens.expired(expired.token)
+            except Transient as failure:
+                delay = self._retry_delay(failure, where, retries, idempotent=True)
+                retries += 1
+                self.stats.add("retries")
+                log.warning("%s: %s; download restarts from the beginning in %.2f s", where, failure.reason, delay)
+                self._sleep(delay)
+
+    def _download_attempt(self, url: str, params: Params, sink: BinaryIO, where: str) -> str:
+        try:
+            self._breaker.before_attempt()
+        except CircuitOpen as circuit:
+            raise OneCUnavailable(
+                f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
+                f"{circuit.remaining_s:.0f} s"
+            ) from None
+        headers = {**self._headers, "Accept": "*/*"}
+        token = self._tokens.current() if self._tokens is not None else None
+        if token is not None:
+            headers["Authorization"] = f"Bearer {token}"
+        sink.seek(0)
+        sink.truncate()
+        with self._slots:
+            self._limiter.acquire()
+            self.stats.add("requests")
+            try:
+                with self._client.stream("GET", url, params=params, headers=headers) as response:
+                    ctype = response.headers.get("Content-Type", "")
+                    if not 200 <= response.status_code < 300 or "html" in ctype.lower():
+                        response.read()
+                    else:
+                        for chunk in response.iter_bytes():
+                            sink.write(chunk)
+                            self.stats.add("bytes_received", len(chunk))
+            except httpx.HTTPError as exc:
+                raise self._transport_failure(exc, where) from None
+        if not 200 <= response.status_code < 300:
+            self._interpret(response, where, token, text=False)
+        if "html" in ctype.lower():
+            raise OneCAuthError(HTML_MESSAGE.format(status=response.status_code) + f" ({where})")
+        self._breaker.record_success()
+        sink.flush()
+        return ctype
 
     def post_json(self, path: str, body: Any, *, retry: bool = False) -> Any:
         """Writes are repeated after a timeout or a dropped connection only with `retry=True`: the first
@@ -125,15 +190,16 @@ class OneCSession:
         body: Any,
         idempotent: bool,
         authenticated: bool = True,
+        text: bool = False,
     ) -> Any:
-        url = self._base + path.lstrip("/")
+        url = self._url(path)
         where = f"{method} {redact_url(str(httpx.URL(url, params=params)))}"
         content = None if body is None else orjson.dumps(body)
         retries = 0
         refreshed = False
         while True:
             try:
-                return self._attempt(method, url, params, content, where, retries + 1, authenticated)
+                return self._attempt(method, url, params, content, where, retries + 1, authenticated, text)
             except _TokenExpired as expired:
                 if refreshed or self._tokens is None:
                     raise OneCAuthError(f"1C rejected a freshly issued token at {where}") from None
@@ -152,6 +218,16 @@ class OneCSession:
                     delay,
                 )
                 self._sleep(delay)
+
+    def _url(self, path: str) -> str:
+        """A path below the base URL, or an absolute URL on the base's own server (another publication of the
+        same 1C, e.g. its OData root); never another server, which would be sent our credentials."""
+        if "://" not in path:
+            return self._base + path.lstrip("/")
+        target, base = httpx.URL(path), httpx.URL(self._base)
+        if (target.scheme, target.host, target.port) != (base.scheme, base.host, base.port):
+            raise ConfigError(f"{redact_url(path)} is not on the server of ONEC_BASE_URL ({self._shown_base})")
+        return path
 
     def _retry_delay(self, failure: Transient, where: str, retries: int, idempotent: bool) -> float:
         """How long to wait before the next attempt, or the error to raise when there must be none."""
@@ -179,6 +255,7 @@ class OneCSession:
         where: str,
         attempt: int,
         auth: bool,
+        text: bool,
     ) -> Any:
         try:
             self._breaker.before_attempt()
@@ -205,7 +282,7 @@ class OneCSession:
         elapsed = time.perf_counter() - started
         self.stats.add("bytes_received", len(response.content))
         log.debug("%s -> %d in %.3f s (attempt %d)", where, response.status_code, elapsed, attempt)
-        return self._interpret(response, where, token)
+        return self._interpret(response, where, token, text)
 
     def _transport_failure(self, exc: httpx.HTTPError, where: str) -> Exception:
         """Network trouble is transient unless it is a configuration problem no retry can fix."""
@@ -225,7 +302,7 @@ class OneCSession:
             self.stats.add("circuit_opens")
             log.warning("1C at %s: circuit opened after repeated failures (%s)", self._shown_base, reason)
 
-    def _interpret(self, response: httpx.Response, where: str, token: str | None) -> Any:
+    def _interpret(self, response: httpx.Response, where: str, token: str | None, text: bool = False) -> Any:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
@@ -248,7 +325,7 @@ class OneCSession:
             self._breaker.record_success()
             code, message, details = self._error_body(response)
             raise OneCHTTPError(status, code, message or response.reason_phrase, details, where=where)
-        value = self._decode(response, where)
+        value = self._decode_text(response, where) if text else self._decode(response, where)
         self._breaker.record_success()
         return value
 
@@ -271,12 +348,21 @@ class OneCSession:
             self._failed(reason)
             raise Transient(reason) from None
 
+    def _decode_text(self, response: httpx.Response, where: str) -> str:
+        """A plain-text body, after the same login-page check as JSON."""
+        ctype = response.headers.get("Content-Type", "").lower()
+        if "html" in ctype or response.content.lstrip()[:1] == b"<":
+            raise OneCAuthError(HTML_MESSAGE.format(status=response.status_code) + f" ({where})")
+        return response.text
+
     def _error_body(self, response: httpx.Response) -> tuple[str | None, str, dict[str, Any]]:
         """Read the §1.7 error body when there is one; anything else becomes a short, secret-free excerpt."""
         try:
             parsed = orjson.loads(response.content)
         except orjson.JSONDecodeError:
             parsed = None
+        if isinstance(parsed, dict) and isinstance(parsed.get("odata.error"), dict):
+            parsed = _odata_error(parsed["odata.error"])
         if isinstance(parsed, dict):
             code = parsed.get("code")
             details = parsed.get("details")
@@ -287,6 +373,16 @@ class OneCSession:
             )
         text = response.text if "html" not in response.headers.get("Content-Type", "") else ""
         return None, self._scrubber.scrub(" ".join(text.split())[:200]), {}
+
+
+def _odata_error(error: dict[str, Any]) -> dict[str, Any]:
+    """OData's `{"odata.error": {"code", "message": {"value"}}}` in the §1.7 shape, so both read alike."""
+    message = error.get("message")
+    return {"code": error.get("code"), "message": message.get("value") if isinstance(message, dict) else message}
+
+
+def _with_query(path: str, query: str | None) -> str:
+    return f"{path}?{query}" if query else path
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext:

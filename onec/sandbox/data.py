@@ -81,6 +81,8 @@ class Good:
     bad_kind: str | None = None
     overrides: dict[str, Any] | None = None
     """Values sent instead of the typed truth (only deliberately bad records have any)."""
+    version: int = 1
+    """Bumped on every write, as 1C bumps an object's DataVersion (OData change detection reads it)."""
 
 
 @dataclass(slots=True)
@@ -116,11 +118,27 @@ class Document:
     items: list[Line]
     bad_kind: str | None = None
     overrides: dict[str, Any] | None = None
+    version: int = 1
+    """Bumped on every write, as 1C bumps an object's DataVersion (OData change detection reads it)."""
 
     @property
     def moves_stock(self) -> bool:
         """Only posted, not deleted documents move stock (§1.3); bad records never count."""
         return self.posted and not self.deleted and self.bad_kind is None
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """A nomenclature item (1C's Номенклатура) as the catalog shows it: what every position of a sku shares."""
+
+    id: str
+    code: str | None
+    sku: str
+    name: str
+    unit: str | None
+    price: Decimal | None
+    deleted: bool
+    version: int
 
 
 @dataclass(frozen=True, slots=True)
@@ -162,6 +180,9 @@ class SandboxData:
         self._documents: dict[str, list[Document]] = {slug: [] for slug in DOCUMENT_SLUGS}
         self._document_keys: dict[str, list[tuple[datetime, str]]] = {slug: [] for slug in DOCUMENT_SLUGS}
         self._by_id: dict[str, dict[str, Document]] = {slug: {} for slug in DOCUMENT_SLUGS}
+        self._by_number: dict[str, dict[str, Document]] = {slug: {} for slug in DOCUMENT_SLUGS}
+        self._unstocked: dict[str, Item] = {}
+        """Nomenclature items that documents written through the API introduced and no warehouse holds yet."""
         self._counters: Counter[str] = Counter()
         self._bad_keys: dict[str, str] = {}
 
@@ -332,9 +353,7 @@ class SandboxData:
             code = None if rng.random() < 0.02 else item.code
             for warehouse in self.warehouses:
                 position = (item.sku, warehouse)
-                modified = touched.get(position) or before_start - timedelta(
-                    seconds=rng.randrange(90 * 86_400)
-                )
+                modified = touched.get(position) or before_start - timedelta(seconds=rng.randrange(90 * 86_400))
                 good = Good(
                     item.id,
                     code,
@@ -427,9 +446,7 @@ class SandboxData:
         warehouse = rng.choice(self.warehouses)
         balance, headroom = self._position_outlook(warehouse, when)
         limited = document_type(doc_type).effect in _LIMITED_EFFECTS
-        items = self._lines(
-            doc_type, rng.randint(1, 5), headroom.__getitem__ if limited else None, balance.__getitem__
-        )
+        items = self._lines(doc_type, rng.randint(1, 5), headroom.__getitem__ if limited else None, balance.__getitem__)
         if not items:
             raise ValueError(f"no stock at {warehouse} on {day} to make a {doc_type}")
         doc = self._document(doc_type, when, "posted", False, warehouse, items)
@@ -442,9 +459,7 @@ class SandboxData:
         self.revision += 1
         return doc
 
-    def _position_outlook(
-        self, warehouse: str, when: datetime
-    ) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
+    def _position_outlook(self, warehouse: str, when: datetime) -> tuple[dict[str, Decimal], dict[str, Decimal]]:
         """Per sku at `warehouse`: the balance at `when`, and the least it will be from then on (what can be
         taken)."""
         balance = {sku: quantity for (sku, wh), quantity in self._opening.items() if wh == warehouse}
@@ -461,6 +476,210 @@ class SandboxData:
         if now is None:
             return balance, dict(balance)
         return now, lowest
+
+    # --- writes through the API (§1.6)
+
+    def find_by_number(self, doc_type: str, number: str) -> Document | None:
+        """The document with this number: (type, number) is the only key 1C's writes are idempotent on."""
+        return self._by_number[document_type(doc_type).slug].get(number)
+
+    def count_documents_by_number(self, doc_type: str) -> Counter[str]:
+        """How many documents carry each number, for tests asserting "every number exactly once"."""
+        return Counter(doc.number for doc in self._documents[document_type(doc_type).slug])
+
+    def create_document(
+        self,
+        doc_type: str,
+        number: str,
+        when: datetime,
+        warehouse: str,
+        items: list[Line],
+        now: datetime,
+        counterparty: str | None = None,
+        warehouse_to: str | None = None,
+        notes: str | None = None,
+    ) -> Document:
+        """Record a draft (it moves no stock until `post_document`). Unknown skus become nomenclature items,
+        as the exchange service creates them. The caller checks that the number is free."""
+        slug = document_type(doc_type).slug
+        if number in self._by_number[slug]:
+            raise ValueError(f"{slug} {number} exists")
+        for line in items:
+            self._ensure_item(line.sku, line.name)
+        doc = Document(
+            doc_type=slug,
+            id=self._guid(),
+            number=number,
+            date=self._instant(when),
+            status="draft",
+            posted=False,
+            counterparty=counterparty,
+            warehouse=warehouse,
+            warehouse_to=warehouse_to if slug == "transfer" else None,
+            notes=notes,
+            deleted=False,
+            modified_at=now,
+            items=items,
+        )
+        self._add_document(doc)
+        self.revision += 1
+        return doc
+
+    def post_document(self, doc_type: str, document_id: str, now: datetime) -> Document:
+        """Post a draft: it starts moving stock (positions it reaches first are created). Posting a posted
+        document rewrites it (a new version) without moving stock twice. Stock control is off, as it often
+        is in 1C: a shipment may take a position below zero."""
+        doc = self.find_document(doc_type, document_id)
+        if doc is None:
+            raise KeyError(document_id)
+        if doc.deleted:
+            raise ValueError("a document marked for deletion cannot be posted")
+        if not doc.posted:
+            doc.status, doc.posted = "posted", True
+            for (sku, warehouse), delta in _effects(doc):
+                good = self._position(sku, warehouse, now)
+                good.quantity += delta
+                good.modified_at, good.version = now, good.version + 1
+        doc.modified_at, doc.version = now, doc.version + 1
+        self.revision += 1
+        return doc
+
+    def unpost_document(self, doc_type: str, document_id: str, now: datetime) -> Document:
+        """Cancel posting: the document stays, a draft again, and stops moving stock."""
+        return self._restate(doc_type, document_id, now, status="draft", posted=False)
+
+    def set_deletion_mark(self, doc_type: str, document_id: str, mark: bool, now: datetime) -> Document:
+        """Mark (or unmark) for deletion, the only removal 1C's exchange offers (§1.6): a marked document stops
+        moving stock."""
+        return self._restate(doc_type, document_id, now, deleted=mark)
+
+    def set_notes(self, doc_type: str, document_id: str, notes: str | None, now: datetime) -> Document:
+        return self._restate(doc_type, document_id, now, notes=notes)
+
+    def next_number(self, doc_type: str) -> str:
+        """The number 1C's autonumbering gives a document written without one."""
+        return self._next_number(document_type(doc_type).slug)
+
+    def _restate(self, doc_type: str, document_id: str, now: datetime, **changes: Any) -> Document:
+        """Change header fields of a document, moving the goods by the difference in its stock effects."""
+        doc = self.find_document(doc_type, document_id)
+        if doc is None:
+            raise KeyError(document_id)
+        before = list(_effects(doc))
+        for name, value in changes.items():
+            setattr(doc, name, value)
+        delta: dict[Position, Decimal] = {}
+        for position, quantity in before:
+            delta[position] = delta.get(position, ZERO) - quantity
+        for position, quantity in _effects(doc):
+            delta[position] = delta.get(position, ZERO) + quantity
+        for (sku, warehouse), change in delta.items():
+            if change:
+                good = self._position(sku, warehouse, now)
+                good.quantity += change
+                good.modified_at, good.version = now, good.version + 1
+        doc.modified_at, doc.version = now, doc.version + 1
+        self.revision += 1
+        return doc
+
+    def upsert_good(self, sku: str, warehouse: str, now: datetime, changes: dict[str, Any]) -> tuple[Good, bool]:
+        """Create or update a stock position; returns it and whether it was created.
+
+        `changes` may hold `name`, `unit`, `price`, `code`, `deleted` (they belong to the nomenclature item, so
+        every warehouse's position of the sku follows) and `quantity` (this position only). A quantity write is
+        an opening-balance correction (1C's "ввод остатков"): the ledger stays consistent, so `balance_on`
+        and the goods rows keep agreeing.
+        """
+        created = (sku, warehouse) not in self._goods_by_position
+        good = self._position(sku, warehouse, now, changes.get("name"))
+        if "quantity" in changes:
+            delta = changes["quantity"] - good.quantity
+            self._opening[(sku, warehouse)] += delta
+            good.quantity = changes["quantity"]
+        item_fields = {k: v for k, v in changes.items() if k in ("name", "unit", "price", "code", "deleted")}
+        for other in self._positions_of(sku):
+            for name, value in item_fields.items():
+                setattr(other, name, value)
+            if other is good or item_fields:
+                other.modified_at, other.version = now, other.version + 1
+        self.revision += 1
+        return good, created
+
+    def nomenclature(self) -> list[Item]:
+        """The catalog of items: one per id among the valid goods rows (first position's values), then items
+        that written documents introduced and no warehouse holds yet."""
+        items: dict[str, Item] = {}
+        for good in self._goods:
+            if good.bad_kind is None and good.id not in items:
+                items[good.id] = Item(
+                    good.id, good.code, good.sku, good.name, good.unit, good.price, good.deleted, good.version
+                )
+        stocked = {item.sku for item in items.values()}
+        return list(items.values()) + [i for i in self._unstocked.values() if i.sku not in stocked]
+
+    def find_good(self, sku: str, warehouse: str) -> Good | None:
+        """The goods row of a position, if the base holds it."""
+        return self._goods_by_position.get((sku, warehouse))
+
+    def item_by_sku(self, sku: str) -> Item | None:
+        """The nomenclature item of a sku, if any position or written document knows it."""
+        good = next(self._positions_of(sku), None)
+        if good is None:
+            return self._unstocked.get(sku)
+        return Item(good.id, good.code, good.sku, good.name, good.unit, good.price, good.deleted, good.version)
+
+    def balance_at(self, when: datetime) -> dict[Position, Decimal]:
+        """Balance per (sku, warehouse) just before the instant `when` (1C's Balance(Period=…))."""
+        cutoff = self._instant(when)
+        balance = dict(self._opening)
+        for doc in self._moving_documents():
+            if doc.date >= cutoff:
+                break
+            for position, delta in _effects(doc):
+                balance[position] = balance.get(position, ZERO) + delta
+        return balance
+
+    def _ensure_item(self, sku: str, name: str) -> None:
+        """Register a sku no position or earlier write knows, as a new nomenclature item."""
+        if sku in self._unstocked or any(True for _ in self._positions_of(sku)):
+            return
+        self._unstocked[sku] = Item(self._guid(), None, sku, name or sku, None, None, False, 1)
+
+    def _positions_of(self, sku: str) -> Iterator[Good]:
+        for warehouse in self.warehouses:
+            good = self._goods_by_position.get((sku, warehouse))
+            if good is not None:
+                yield good
+
+    def _position(self, sku: str, warehouse: str, now: datetime, name: str | None = None) -> Good:
+        """The position's goods row; a new one (zero stock, the item's shared attributes) if there is none."""
+        good = self._goods_by_position.get((sku, warehouse))
+        if good is not None:
+            return good
+        sibling = next(self._positions_of(sku), None)
+        item = self._unstocked.pop(sku, None)
+        if sibling is not None:
+            template = Item(
+                sibling.id, sibling.code, sku, sibling.name, sibling.unit, sibling.price, sibling.deleted, 1
+            )
+        else:
+            template = item or Item(self._guid(), None, sku, name or sku, None, None, False, 1)
+        good = Good(
+            template.id,
+            template.code,
+            sku,
+            template.name,
+            template.unit,
+            template.price,
+            ZERO,
+            warehouse,
+            template.deleted,
+            now,
+        )
+        self._opening[(sku, warehouse)] = ZERO
+        bisect.insort(self._goods, good, key=lambda g: (g.sku, g.warehouse))
+        self._goods_by_position[(sku, warehouse)] = good
+        return good
 
     # --- holdings
 
@@ -529,6 +748,8 @@ class SandboxData:
         keys.insert(index, key)
         self._documents[doc.doc_type].insert(index, doc)
         self._by_id[doc.doc_type][doc.id] = doc
+        if doc.number:
+            self._by_number[doc.doc_type].setdefault(doc.number, doc)
 
     def _moving_documents(self) -> list[Document]:
         """Every stock-moving document in date order (ties: type order, then number)."""
@@ -542,8 +763,12 @@ class SandboxData:
         return self._rng.choice([w for w in self.warehouses if w != warehouse] or [warehouse])
 
     def _next_number(self, doc_type: str) -> str:
-        self._counters[doc_type] += 1
-        return f"{words.DOCUMENT_PREFIXES[doc_type]}-{self._counters[doc_type]:06d}"
+        """The next free number of the type (numbers written through the API are skipped, never reused)."""
+        while True:
+            self._counters[doc_type] += 1
+            number = f"{words.DOCUMENT_PREFIXES[doc_type]}-{self._counters[doc_type]:06d}"
+            if number not in self._by_number[doc_type]:
+                return number
 
     def _quantity(self, item: _Item, low: int, high: int) -> Decimal:
         """A quantity in [low, high] as the unit allows it: whole pieces, metres to 0.1, kilograms to the

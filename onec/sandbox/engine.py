@@ -22,35 +22,58 @@ import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
-from typing import Any, Protocol, cast
+from typing import Any
 from zoneinfo import ZoneInfo
 
 import orjson
 
 from onec.sandbox.data import Document, Good, SandboxData
+from onec.sandbox.exports import ExportVariant, documents_csv, documents_xml, goods_csv, goods_xml
+from onec.sandbox.odata import ODataService, odata_error
+from onec.sandbox.odata_model import ODataModel
+from onec.sandbox.odata_writes import ODataWriter
+from onec.sandbox.protocol import (
+    JSON,
+    LOGIN_PAGE,
+    HttpError,
+    SandboxRequest,
+    SandboxResponse,
+    bad_parameter,
+    json_response,
+    unauthorized,
+)
 from onec.sandbox.render import EMPTY_DATE, Renderer
+from onec.sandbox.webhooks import WebhookHub
+from onec.sandbox.writes import WriteLimits, Writer, batch_list, document_item_count, read_json
 from onec.schema import DOCUMENT_SLUGS, DOCUMENT_TYPE_BY_SLUG
+
+__all__ = [
+    "JSON",
+    "LOGIN_PAGE",
+    "FaultConfig",
+    "HttpError",
+    "SandboxConfig",
+    "SandboxEngine",
+    "SandboxRequest",
+    "SandboxResponse",
+    "SandboxStats",
+]
 
 VERSION = {"version": "1.4.2", "api_versions": ["v1"]}
 AUTH_METHODS = ("none", "basic", "bearer", "api_key")
-JSON = "application/json; charset=utf-8"
 DEFAULT_LIMIT = 100
-
-LOGIN_PAGE = (
-    '<!DOCTYPE html><html lang="ru"><head><meta charset="utf-8"><title>1С:Предприятие</title></head><body>'
-    '<form method="post" action="e1cib/login"><h1>Вход в 1С:Предприятие</h1>'
-    '<label>Пользователь <input name="user"></label><label>Пароль <input type="password" name="pwd"></label>'
-    "<button>Войти</button></form></body></html>"
-).encode()
 
 
 @dataclass(frozen=True)
 class FaultConfig:
-    """Per-request probabilities of each fault on data endpoints (GET goods/documents), plus total drift."""
+    """Per-request fault probabilities. Reads (GET goods/documents) draw from error_500, error_503, drop and
+    truncate; writes (the POSTs of §1.6) from error_500 and error_503 (refused before anything is applied) and
+    the three write faults, which all apply the write first, so a client cannot tell from the failure whether
+    its write landed (§1.7: check by number before repeating)."""
 
     error_500: float = 0.0
     error_503: float = 0.0
@@ -60,13 +83,27 @@ class FaultConfig:
     """After every N data requests, post a new document into the data (offsets shift, totals grow)…"""
     drift_limit: int = 0
     """…at most this many times."""
+    apply_then_drop: float = 0.0
+    """Apply the write fully, then drop the connection in the middle of the answer."""
+    apply_then_timeout: float = 0.0
+    """Apply the write fully, then answer only after `write_timeout_delay_s` (past the client's timeout)."""
+    partial_batch: float = 0.0
+    """Batches only: apply the first half of the documents (goods rows), then fail the request with a 500.
+    That is what a real 1C handler does when it writes each document in its own transaction and an exception
+    (a lock conflict, typically) escapes the loop: the earlier documents stay written, the answer is a 500."""
+    write_timeout_delay_s: float = 35.0
+    webhook_duplicate: float = 0.0
+    """Share of webhook deliveries sent twice (deliveries also go out shuffled, §1.8)."""
 
     def __post_init__(self) -> None:
-        rates = (self.error_500, self.error_503, self.drop, self.truncate)
-        if any(not 0 <= rate <= 1 for rate in rates) or sum(rates) > 1:
+        reads = (self.error_500, self.error_503, self.drop, self.truncate)
+        writes = (self.error_500, self.error_503, self.apply_then_drop, self.apply_then_timeout, self.partial_batch)
+        if any(not 0 <= rate <= 1 for rate in (*reads, *writes)) or sum(reads) > 1 or sum(writes) > 1:
             raise ValueError("fault probabilities must be within [0, 1] and add up to at most 1")
-        if self.drift_every < 0 or self.drift_limit < 0:
-            raise ValueError("drift_every and drift_limit must be >= 0")
+        if not 0 <= self.webhook_duplicate <= 1:
+            raise ValueError("webhook_duplicate must be within [0, 1]")
+        if self.drift_every < 0 or self.drift_limit < 0 or self.write_timeout_delay_s < 0:
+            raise ValueError("drift_every, drift_limit and write_timeout_delay_s must be >= 0")
 
 
 @dataclass(frozen=True)
@@ -91,6 +128,14 @@ class SandboxConfig:
     seed: int = 0
     html_on_bad_auth: bool = False
     base_path: str = "/trade/hs/exchange"
+    max_batch_items: int = 1000
+    """Items per write request: document lines (goods: rows); more get 413 BATCH_TOO_LARGE."""
+    max_batch_bytes: int = 10 * 1024 * 1024
+    """Bytes per write request body; more get 413 BATCH_TOO_LARGE."""
+    odata_path: str = "/trade/odata/standard.odata"
+    """Where the standard OData interface (§2) is published, beside the HTTP service's `base_path`."""
+    export: ExportVariant = field(default_factory=ExportVariant)
+    """How the CSV and UDE XML exports look (encodings, delimiters, headers, element order)."""
 
     def __post_init__(self) -> None:
         if self.auth not in AUTH_METHODS:
@@ -101,10 +146,18 @@ class SandboxConfig:
             self.max_connections is not None and self.max_connections < 1
         ):
             raise ValueError("rate_limit and max_connections must be positive when set")
+        if self.max_batch_items < 1 or self.max_batch_bytes < 1:
+            raise ValueError("max_batch_items and max_batch_bytes must be >= 1")
 
     @classmethod
-    def faulty(cls, rate: float = 0.05, **changes: Any) -> SandboxConfig:
-        """Every fault kind on at `rate` (short pages too), with a few mid-run drift inserts."""
+    def awkward_exports(cls, seed: int = 0, **changes: Any) -> SandboxConfig:
+        """Every export variation on at once (see `ExportVariant.everything`)."""
+        return cls(**{"export": ExportVariant.everything(seed), "seed": seed, **changes})
+
+    @classmethod
+    def faulty(cls, rate: float = 0.05, write_rate: float = 0.0, **changes: Any) -> SandboxConfig:
+        """Every read fault kind on at `rate` (short pages too), with a few mid-run drift inserts; with
+        `write_rate`, every write fault too (the timeout one answers after 2 s rather than 35 s)."""
         faults = FaultConfig(
             error_500=rate,
             error_503=rate,
@@ -112,48 +165,13 @@ class SandboxConfig:
             truncate=rate,
             drift_every=max(1, round(1 / rate)) if rate > 0 else 0,
             drift_limit=5,
+            apply_then_drop=write_rate,
+            apply_then_timeout=write_rate,
+            partial_batch=write_rate,
+            write_timeout_delay_s=2.0,
+            webhook_duplicate=write_rate,
         )
         return cls(**{"faults": faults, "short_page_rate": rate, **changes})
-
-
-class _MultiItems(Protocol):
-    def multi_items(self) -> list[tuple[str, str]]: ...
-
-
-@dataclass(frozen=True)
-class SandboxRequest:
-    """What the engine needs of a request. `path` is the full URL path (base path included), percent-decoded;
-    `query` takes lists per name or any multi-dict with `multi_items()`; header names are case-insensitive."""
-
-    method: str
-    path: str
-    query: Mapping[str, Sequence[str]] | _MultiItems = field(default_factory=dict)
-    headers: Mapping[str, str] = field(default_factory=dict)
-    body: bytes = b""
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "method", self.method.upper())
-        object.__setattr__(self, "headers", {name.lower(): value for name, value in self.headers.items()})
-        object.__setattr__(self, "query", _query_lists(self.query))
-
-    def param(self, name: str) -> str | None:
-        values = self.query.get(name) if isinstance(self.query, Mapping) else None
-        return values[0] if values else None
-
-    def header(self, name: str) -> str | None:
-        return self.headers.get(name.lower())
-
-
-@dataclass(frozen=True)
-class SandboxResponse:
-    """What to send. `cut_at`: announce len(body) but send only body[:cut_at], then drop the connection.
-    `delay_s`: how long the adapter waits before answering (inside `engine.connection()`)."""
-
-    status: int
-    headers: dict[str, str]
-    body: bytes
-    cut_at: int | None = None
-    delay_s: float = 0.0
 
 
 class SandboxStats:
@@ -210,37 +228,6 @@ class SandboxStats:
             }
 
 
-class HttpError(Exception):
-    """An error answer with the §1.7 body; `auth_failure` ones may be answered with the HTML login page."""
-
-    def __init__(
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: dict[str, Any] | None = None,
-        headers: dict[str, str] | None = None,
-        auth_failure: bool = False,
-    ) -> None:
-        super().__init__(message)
-        self.status, self.code, self.message = status, code, message
-        self.details = details or {}
-        self.headers = headers or {}
-        self.auth_failure = auth_failure
-
-    def response(self, html_on_auth_failure: bool) -> SandboxResponse:
-        if self.auth_failure and html_on_auth_failure:
-            return SandboxResponse(200, {"content-type": "text/html; charset=utf-8"}, LOGIN_PAGE)
-        body = {
-            "error": True,
-            "message": self.message,
-            "code": self.code,
-            "httpStatus": self.status,
-            "details": self.details,
-        }
-        return SandboxResponse(self.status, {"content-type": JSON, **self.headers}, orjson.dumps(body))
-
-
 @dataclass
 class _Bucket:
     tokens: float
@@ -253,6 +240,32 @@ class _Route:
     methods: tuple[str, ...]
     doc_type: str | None = None
     doc_id: str | None = None
+
+
+_FIXED_ROUTES = {
+    ("auth", "token"): _Route("token", ("POST",)),
+    ("goods",): _Route("goods", ("GET",)),
+    ("goods", "export"): _Route("goods_export", ("GET",)),
+    ("goods", "batch"): _Route("goods_batch", ("POST",)),
+    ("webhooks",): _Route("webhooks", ("POST",)),
+}
+_WRITES = ("create", "batch", "post", "goods_batch")
+
+
+def _document_route(rest: list[str]) -> _Route:
+    """documents/{type}[/export | /batch | /{id}[/post]]; POST on documents/{type} creates one."""
+    slug = rest[1]
+    if slug not in DOCUMENT_TYPE_BY_SLUG:
+        raise HttpError(404, "NOT_FOUND", f"Неизвестный вид документа {slug!r}", {"known_types": list(DOCUMENT_SLUGS)})
+    if len(rest) == 2:
+        return _Route("documents", ("GET", "POST"), slug)
+    if len(rest) == 3 and rest[2] in ("export", "batch"):
+        return _Route(f"documents_{rest[2]}", ("GET",) if rest[2] == "export" else ("POST",), slug)
+    if len(rest) == 3:
+        return _Route("document", ("GET",), slug, rest[2])
+    if rest[3] == "post":
+        return _Route("post", ("POST",), slug, rest[2])
+    raise HttpError(404, "NOT_FOUND", f"Не найден ресурс {'/'.join(rest)}")
 
 
 class SandboxEngine:
@@ -281,6 +294,11 @@ class SandboxEngine:
         self._access_tokens: dict[str, tuple[str, float]] = {}
         self._refresh_tokens: dict[str, str] = {}
         self._buckets: dict[str, _Bucket] = {}
+        self.webhooks = WebhookHub(self.config.seed, self.config.faults.webhook_duplicate)
+        """Subscriptions made through `POST /api/v1/webhooks`; deliver with `engine.webhooks.flush(client)`."""
+        self._writer = Writer(data, self._now, self._publish)
+        model = ODataModel(data)
+        self._odata = ODataService(model, self.config.odata_path, ODataWriter(model, self._writer, self._now))
 
     # --- entry points
 
@@ -307,12 +325,14 @@ class SandboxEngine:
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request (the connection limit is `connection()`'s business, not this method's)."""
         self.stats.request()
+        odata = self._odata.handles(request.path)
         try:
-            response = self._dispatch(request)
+            response = self._odata_request(request) if odata else self._dispatch(request)
         except HttpError as error:
-            response = error.response(self.config.html_on_bad_auth)
+            html = self.config.html_on_bad_auth
+            response = odata_error(error) if odata and not (error.auth_failure and html) else error.response(html)
         self.stats.response(response.status)
-        return replace(response, delay_s=self._delay())
+        return replace(response, delay_s=response.delay_s + self._delay())
 
     # --- routing
 
@@ -327,11 +347,39 @@ class SandboxEngine:
             )
         if route.name == "version":
             self._throttle("anonymous")
-            return _json(200, orjson.dumps(VERSION))
+            return json_response(200, orjson.dumps(VERSION))
         if route.name == "token":
             return self._token(request)
         self._throttle(self._authenticate(request))
+        if route.name == "webhooks":
+            return self._subscribe(request)
+        if request.method == "POST":
+            return self._write(request, route)
         return self._data(request, route)
+
+    def _odata_request(self, request: SandboxRequest) -> SandboxResponse:
+        """The OData interface: the same auth, rate limit, drift and read faults as the HTTP service."""
+        self._throttle(self._authenticate(request))
+        if request.method != "GET":
+            return self._odata_write(request)
+        with self._lock:
+            self._drift(None)
+            fault = self._draw_fault()
+        self._refuse(fault)
+        with self._lock:
+            order = random.Random(self._rng.random())
+            response = self._odata.answer(request, order)
+        return self._spoil(response, fault)
+
+    def _odata_write(self, request: SandboxRequest) -> SandboxResponse:
+        """OData writes: one object per request, the byte limit and the write faults of the HTTP service."""
+        WriteLimits(self.config.max_batch_items, self.config.max_batch_bytes).check_bytes(request.body)
+        with self._lock:
+            fault = self._draw_write_fault(batch=False)
+        self._refuse(fault)
+        with self._lock:
+            response = self._odata.write(request)
+        return self._after_write(response, fault)
 
     def _route(self, path: str) -> _Route:
         base = self.config.base_path.rstrip("/")
@@ -343,21 +391,11 @@ class SandboxEngine:
         if parts[:2] != ["api", "v1"]:
             raise HttpError(404, "NOT_FOUND", f"Не найден ресурс {path}")
         rest = parts[2:]
-        if rest == ["auth", "token"]:
-            return _Route("token", ("POST",))
-        if rest == ["goods"]:
-            return _Route("goods", ("GET",))
-        if len(rest) in (2, 3) and rest[0] == "documents":
-            if rest[1] not in DOCUMENT_TYPE_BY_SLUG:
-                raise HttpError(
-                    404,
-                    "NOT_FOUND",
-                    f"Неизвестный вид документа {rest[1]!r}",
-                    {"known_types": list(DOCUMENT_SLUGS)},
-                )
-            if len(rest) == 2:
-                return _Route("documents", ("GET",), rest[1])
-            return _Route("document", ("GET",), rest[1], rest[2])
+        fixed = _FIXED_ROUTES.get(tuple(rest))
+        if fixed is not None:
+            return fixed
+        if len(rest) in (2, 3, 4) and rest[0] == "documents":
+            return _document_route(rest)
         raise HttpError(404, "NOT_FOUND", f"Не найден ресурс {path}")
 
     # --- auth and limits
@@ -372,20 +410,18 @@ class SandboxEngine:
         if method == "api_key":
             key = request.header("x-api-key") or request.param("api_key") or ""
             if not _same(key, self.config.api_key):
-                raise _unauthorized("Неверный или отсутствующий ключ API")
+                raise unauthorized("Неверный или отсутствующий ключ API")
             return "key"
         return "anonymous"
 
     def _basic(self, request: SandboxRequest) -> str:
         scheme, _, encoded = (request.header("authorization") or "").partition(" ")
         try:
-            username, _, password = (
-                base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
-            )
+            username, _, password = base64.b64decode(encoded.strip(), validate=True).decode("utf-8").partition(":")
         except (binascii.Error, UnicodeDecodeError):
             username, password = "", ""
         if scheme.lower() != "basic" or not self._valid_login(username, password):
-            raise _unauthorized("Пользователь не идентифицирован", {"www-authenticate": _BASIC_CHALLENGE})
+            raise unauthorized("Пользователь не идентифицирован", {"www-authenticate": _BASIC_CHALLENGE})
         return f"user:{username}"
 
     def _bearer(self, request: SandboxRequest) -> str:
@@ -393,12 +429,10 @@ class SandboxEngine:
         with self._auth_lock:
             known = self._access_tokens.get(token.strip()) if scheme.lower() == "bearer" else None
         if known is None:
-            raise _unauthorized("Требуется токен доступа", {"www-authenticate": "Bearer"})
+            raise unauthorized("Требуется токен доступа", {"www-authenticate": "Bearer"})
         subject, expires_at = known
         if self._clock() >= expires_at:
-            raise HttpError(
-                401, "TOKEN_EXPIRED", "Срок действия токена истёк", headers={"www-authenticate": "Bearer"}
-            )
+            raise HttpError(401, "TOKEN_EXPIRED", "Срок действия токена истёк", headers={"www-authenticate": "Bearer"})
         return subject
 
     def _token(self, request: SandboxRequest) -> SandboxResponse:
@@ -413,13 +447,11 @@ class SandboxEngine:
             with self._auth_lock:
                 subject = self._refresh_tokens.pop(str(body["refresh_token"]), None)
             if subject is None:
-                raise HttpError(
-                    401, "INVALID_REFRESH_TOKEN", "Токен обновления недействителен или уже использован"
-                )
+                raise HttpError(401, "INVALID_REFRESH_TOKEN", "Токен обновления недействителен или уже использован")
         else:
             username, password = str(body.get("username", "")), str(body.get("password", ""))
             if not self._valid_login(username, password):
-                raise _unauthorized("Неверное имя пользователя или пароль")
+                raise unauthorized("Неверное имя пользователя или пароль")
             subject = f"user:{username}"
         self._throttle(subject)
         access, refresh = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
@@ -434,7 +466,7 @@ class SandboxEngine:
             "expires_in": expires_in,
             "refresh_token": refresh,
         }
-        return _json(200, orjson.dumps(payload))
+        return json_response(200, orjson.dumps(payload))
 
     def _valid_login(self, username: str, password: str) -> bool:
         # Both comparisons always run, so timing does not tell which part was wrong.
@@ -469,17 +501,9 @@ class SandboxEngine:
         with self._lock:
             self._drift(route.doc_type)
             fault = self._draw_fault()
-        if fault == "error_500":
-            raise HttpError(
-                500,
-                "INTERNAL_ERROR",
-                "{ОбщийМодуль.ОбменДанными.Модуль(412)}: Ошибка при вызове метода "
-                "контекста (Выполнить): Конфликт блокировок при выполнении транзакции",
-            )
-        if fault == "error_503":
-            raise HttpError(
-                503, "SERVICE_UNAVAILABLE", "Сервер 1С:Предприятия недоступен", headers=self._retry_hint()
-            )
+        self._refuse(fault)
+        if route.name in ("goods_export", "documents_export"):
+            return self._spoil_stream(self._export(request, route), fault)
         if route.name == "goods":
             response = self._goods_page(request)
         elif route.name == "documents":
@@ -488,16 +512,92 @@ class SandboxEngine:
             response = self._one_document(route.doc_type or "", route.doc_id or "")
         return self._spoil(response, fault)
 
+    def _write(self, request: SandboxRequest, route: _Route) -> SandboxResponse:
+        """Check the limits, maybe refuse (500/503), apply under the lock, then maybe fail anyway."""
+        limits = WriteLimits(self.config.max_batch_items, self.config.max_batch_bytes)
+        limits.check_bytes(request.body)
+        payload = read_json(request.body) if route.name != "post" else None
+        rows = self._batch_rows(route, payload)
+        if rows is not None:
+            limits.check_items(document_item_count(rows) if route.name == "documents_batch" else len(rows))
+        elif route.name == "documents":
+            limits.check_items(document_item_count([payload]))
+        with self._lock:
+            fault = self._draw_write_fault(batch=rows is not None)
+        self._refuse(fault)
+        half = None if fault != "partial_batch" or rows is None else len(rows) // 2
+        with self._lock:
+            response = self._apply(route, payload, rows, half)
+        if fault == "partial_batch":
+            raise HttpError(500, "INTERNAL_ERROR", _LOCK_CONFLICT, {"processed": half})
+        return self._after_write(response, fault)
+
+    def _after_write(self, response: SandboxResponse, fault: str | None) -> SandboxResponse:
+        """The faults that strike once the write is applied: a late answer, or a dropped connection."""
+        if fault == "apply_then_timeout":
+            return replace(response, delay_s=self.config.faults.write_timeout_delay_s)
+        return self._spoil(response, "drop" if fault == "apply_then_drop" else None)
+
+    @staticmethod
+    def _batch_rows(route: _Route, payload: Any) -> list[Any] | None:
+        if route.name == "documents_batch":
+            return batch_list(payload, "documents")
+        if route.name == "goods_batch":
+            return batch_list(payload, "goods")
+        return None
+
+    def _apply(self, route: _Route, payload: Any, rows: list[Any] | None, apply: int | None) -> SandboxResponse:
+        writer = self._writer
+        doc_type = route.doc_type or ""
+        if route.name == "documents_batch":
+            return writer.create_batch(doc_type, rows or [], apply)
+        if route.name == "goods_batch":
+            return writer.goods_batch(rows or [], apply)
+        if route.name == "post":
+            return writer.post(doc_type, route.doc_id or "")
+        return writer.create_one(doc_type, payload)
+
+    def _draw_write_fault(self, batch: bool) -> str | None:
+        faults = self.config.faults
+        kinds = [
+            ("error_500", faults.error_500),
+            ("error_503", faults.error_503),
+            ("apply_then_drop", faults.apply_then_drop),
+            ("apply_then_timeout", faults.apply_then_timeout),
+        ]
+        return self._draw([*kinds, ("partial_batch", faults.partial_batch if batch else 0.0)])
+
+    def _refuse(self, fault: str | None) -> None:
+        """The faults that answer before anything is read or applied."""
+        if fault == "error_500":
+            raise HttpError(500, "INTERNAL_ERROR", _LOCK_CONFLICT)
+        if fault == "error_503":
+            raise HttpError(503, "SERVICE_UNAVAILABLE", "Сервер 1С:Предприятия недоступен", headers=self._retry_hint())
+
+    def _subscribe(self, request: SandboxRequest) -> SandboxResponse:
+        body = read_json(request.body)
+        if not isinstance(body, dict):
+            raise HttpError(400, "BAD_REQUEST", "Ожидался JSON-объект с полями event, url, secret")
+        try:
+            subscription = self.webhooks.register(body.get("event"), body.get("url"), body.get("secret"))
+        except ValueError as error:
+            raise HttpError(400, "VALIDATION_ERROR", str(error)) from None
+        answer = {"id": subscription.id, "event": subscription.event, "url": subscription.url}
+        return json_response(201, orjson.dumps(answer))
+
+    def _publish(self, event: str, data: dict[str, Any]) -> None:
+        self.webhooks.publish(event, data, self._now())
+
+    def _now(self) -> datetime:
+        """Wall-clock now in the base's zone, whole seconds (what 1C stamps a write with)."""
+        return datetime.now(self._tz).replace(microsecond=0)
+
     def _drift(self, doc_type: str | None) -> None:
         """Every `drift_every` data requests post a document, into the type being read if any, so the run
         feels it."""
         faults = self.config.faults
         self._data_requests += 1
-        if (
-            not faults.drift_every
-            or self._drifts >= faults.drift_limit
-            or self._data_requests % faults.drift_every
-        ):
+        if not faults.drift_every or self._drifts >= faults.drift_limit or self._data_requests % faults.drift_every:
             return
         day = self.data.start + timedelta(days=self._rng.randrange(self.data.days))
         try:
@@ -509,13 +609,18 @@ class SandboxEngine:
 
     def _draw_fault(self) -> str | None:
         faults = self.config.faults
+        return self._draw(
+            [
+                ("error_500", faults.error_500),
+                ("error_503", faults.error_503),
+                ("drop", faults.drop),
+                ("truncate", faults.truncate),
+            ]
+        )
+
+    def _draw(self, kinds: list[tuple[str, float]]) -> str | None:
         roll = self._rng.random()
-        for kind, rate in (
-            ("error_500", faults.error_500),
-            ("error_503", faults.error_503),
-            ("drop", faults.drop),
-            ("truncate", faults.truncate),
-        ):
+        for kind, rate in kinds:
             if roll < rate:
                 self.stats.fault(kind)
                 return kind
@@ -540,6 +645,39 @@ class SandboxEngine:
         if fault == "drop":
             return replace(response, cut_at=cut)
         return replace(response, body=response.body[:cut])
+
+    def _spoil_stream(self, response: SandboxResponse, fault: str | None) -> SandboxResponse:
+        """A streamed body has no known length: cut (drop) or end (truncate) somewhere in its first ~64 KiB
+        or within the first rows, whichever the stream reaches."""
+        if fault not in ("drop", "truncate") or response.chunks is None:
+            return response
+        with self._lock:
+            cut = self._rng.randrange(1, 64 * 1024)
+        if fault == "drop":
+            return replace(response, cut_at=cut)
+        return replace(response, chunks=_first_bytes(response.chunks, cut))
+
+    def _export(self, request: SandboxRequest, route: _Route) -> SandboxResponse:
+        """The whole selection in one streamed response (§1.4, §1.5). The rows are picked under the lock;
+        their values are read as the stream goes, as a long-running 1C query would see later writes."""
+        fmt = request.param("format") or "csv"
+        if fmt not in ("csv", "xml"):
+            raise bad_parameter("format", fmt, "выгрузка поддерживает format=csv или format=xml")
+        variant = self.config.export
+        if route.name == "goods_export":
+            with self._lock:
+                goods = self.data.goods_holdings()
+            chunks = goods_csv(goods, variant) if fmt == "csv" else goods_xml(goods, variant, self._now())
+            name = "goods"
+        else:
+            date_from, date_to = self._instant(request, "date_from"), self._instant(request, "date_to")
+            with self._lock:
+                docs = self.data.documents_holdings(route.doc_type or "", date_from, date_to)
+            chunks = documents_csv(docs, variant) if fmt == "csv" else documents_xml(docs, variant, self._now())
+            name = f"documents-{route.doc_type}"
+        content_type = variant.csv_content_type() if fmt == "csv" else "application/xml"
+        headers = {"content-type": content_type, "content-disposition": f'attachment; filename="{name}.{fmt}"'}
+        return SandboxResponse(200, headers, b"", chunks=chunks)
 
     def _delay(self) -> float:
         if not self.config.latency_s and not self.config.latency_jitter_s:
@@ -573,7 +711,7 @@ class SandboxEngine:
             doc = self.data.find_document(doc_type, doc_id)
             if doc is None:
                 raise HttpError(404, "DOCUMENT_NOT_FOUND", f"Документ {doc_id} не найден", {"id": doc_id})
-            return _json(200, self._render_document(doc))
+            return json_response(200, self._render_document(doc))
 
     def _selection(self, key: tuple[object, ...], select: Callable[[], list[Any]]) -> list[Any]:
         """Filtered rows, remembered until the data changes, so paging a filtered set is not O(n) per page."""
@@ -607,26 +745,25 @@ class SandboxEngine:
             docs = [d for d in docs if d.number == number]
         return docs
 
-    def _page(
-        self, rows: list[Any], limit: int, offset: int, render: Callable[[Any], bytes]
-    ) -> SandboxResponse:
+    def _page(self, rows: list[Any], limit: int, offset: int, render: Callable[[Any], bytes]) -> SandboxResponse:
         """One page; sometimes (`short_page_rate`) fewer rows than `limit` although more follow (§1.9)."""
         page = rows[offset : offset + limit]
         if len(page) > 1 and offset + limit < len(rows) and self._rng.random() < self.config.short_page_rate:
             page = page[: self._rng.randrange(1, len(page))]
             self.stats.fault("short_page")
         pagination = orjson.dumps({"total": len(rows), "limit": limit, "offset": offset})
-        return _json(
+        return json_response(
             200,
             b'{"data":[' + b",".join(render(row) for row in page) + b'],"pagination":' + pagination + b"}",
         )
 
     def _render_good(self, good: Good) -> bytes:
         # Drift changes quantities in place: the fingerprint notices and the row is rendered afresh.
-        return self._cached(good, (good.quantity, good.modified_at), self._renderer.good)
+        return self._cached(good, (good.version, good.quantity, good.modified_at), self._renderer.good)
 
     def _render_document(self, doc: Document) -> bytes:
-        return self._cached(doc, None, self._renderer.document)
+        # Writes bump the version (posting changes status, posted and modified_at).
+        return self._cached(doc, doc.version, self._renderer.document)
 
     def _cached(self, record: Any, fingerprint: object, render: Callable[[Any], bytes]) -> bytes:
         hit = self._rendered.get(id(record))
@@ -651,30 +788,26 @@ class SandboxEngine:
         try:
             value = datetime.fromisoformat(text)
         except ValueError:
-            raise _bad_parameter(
-                name, text, "ожидалась дата ISO 8601, например 2026-01-31T00:00:00"
-            ) from None
+            raise bad_parameter(name, text, "ожидалась дата ISO 8601, например 2026-01-31T00:00:00") from None
         return value.astimezone(self._tz) if value.tzinfo else value.replace(tzinfo=self._tz)
 
 
+def _first_bytes(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
+    """The stream, ended cleanly after `limit` bytes (a truncated export: the last row is cut short)."""
+    sent = 0
+    for chunk in chunks:
+        if sent + len(chunk) >= limit:
+            yield chunk[: limit - sent]
+            return
+        sent += len(chunk)
+        yield chunk
+
+
+_LOCK_CONFLICT = (
+    "{ОбщийМодуль.ОбменДанными.Модуль(412)}: Ошибка при вызове метода "
+    "контекста (Выполнить): Конфликт блокировок при выполнении транзакции"
+)
 _BASIC_CHALLENGE = 'Basic realm="1C:Enterprise", charset="UTF-8"'
-
-
-def _json(status: int, body: bytes) -> SandboxResponse:
-    return SandboxResponse(status, {"content-type": JSON}, body)
-
-
-def _unauthorized(message: str, headers: dict[str, str] | None = None) -> HttpError:
-    return HttpError(401, "UNAUTHORIZED", message, headers=headers, auth_failure=True)
-
-
-def _bad_parameter(name: str, value: str, expected: str) -> HttpError:
-    return HttpError(
-        400,
-        "INVALID_PARAMETER",
-        f"Неверное значение параметра {name}: {expected}",
-        {"parameter": name, "value": value},
-    )
 
 
 def _int_param(request: SandboxRequest, name: str, default: int, minimum: int) -> int:
@@ -684,16 +817,16 @@ def _int_param(request: SandboxRequest, name: str, default: int, minimum: int) -
     try:
         value = int(text)
     except ValueError:
-        raise _bad_parameter(name, text, f"ожидалось целое число не меньше {minimum}") from None
+        raise bad_parameter(name, text, f"ожидалось целое число не меньше {minimum}") from None
     if value < minimum:
-        raise _bad_parameter(name, text, f"ожидалось целое число не меньше {minimum}")
+        raise bad_parameter(name, text, f"ожидалось целое число не меньше {minimum}")
     return value
 
 
 def _check_format(request: SandboxRequest) -> None:
     fmt = request.param("format")
     if fmt not in (None, "", "json"):
-        raise _bad_parameter("format", fmt, "постраничная выдача поддерживает только format=json")
+        raise bad_parameter("format", fmt, "постраничная выдача поддерживает только format=json")
 
 
 def _within(value: datetime | None, since: datetime | None, until: datetime | None) -> bool:
@@ -705,13 +838,3 @@ def _within(value: datetime | None, since: datetime | None, until: datetime | No
 
 def _same(given: str, expected: str) -> bool:
     return hmac.compare_digest(given.encode(), expected.encode())
-
-
-def _query_lists(query: Mapping[str, Sequence[str]] | _MultiItems) -> dict[str, list[str]]:
-    """Lists per name from a plain mapping or a multi-dict (httpx/starlette `QueryParams` are both)."""
-    if isinstance(query, Mapping) and not hasattr(query, "multi_items"):
-        return {name: [values] if isinstance(values, str) else list(values) for name, values in query.items()}
-    lists: dict[str, list[str]] = {}
-    for name, value in cast(_MultiItems, query).multi_items():
-        lists.setdefault(name, []).append(value)
-    return lists

@@ -14,7 +14,7 @@ import socket
 import ssl
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterator, MutableMapping
+from collections.abc import Awaitable, Callable, Iterable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -56,17 +56,17 @@ class SandboxApp:
             return
         if scope["type"] != "http":
             return
+        raw_query = scope["query_string"].decode("latin-1")
         request = SandboxRequest(
             method=scope["method"],
             path=scope["path"],
-            query=parse_qs(scope["query_string"].decode("latin-1"), keep_blank_values=True),
+            query=parse_qs(raw_query, keep_blank_values=True),
             headers={name.decode("latin-1"): value.decode("latin-1") for name, value in scope["headers"]},
             body=await _read_body(receive),
+            raw_query=raw_query,
         )
         with self.engine.connection() as rejection:
-            response = (
-                rejection if rejection is not None else await asyncio.to_thread(self.engine.handle, request)
-            )
+            response = rejection if rejection is not None else await asyncio.to_thread(self.engine.handle, request)
             if response.delay_s > 0:
                 await asyncio.sleep(response.delay_s)
             await _send(response, send)
@@ -76,12 +76,33 @@ async def _send(response: SandboxResponse, send: Send) -> None:
     """Send the response; a cut one stops after part of the body and returns without finishing it, which makes
     uvicorn close the connection (it logs one line, "ASGI callable returned without completing response")."""
     headers = [(name.encode("latin-1"), value.encode("latin-1")) for name, value in response.headers.items()]
+    if response.chunks is not None:
+        await send({"type": "http.response.start", "status": response.status, "headers": headers})
+        await _send_chunks(response.chunks, response.cut_at, send)
+        return
     headers.append((b"content-length", str(len(response.body)).encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     if response.cut_at is None:
         await send({"type": "http.response.body", "body": response.body})
         return
     await send({"type": "http.response.body", "body": response.body[: response.cut_at], "more_body": True})
+
+
+async def _send_chunks(chunks: Iterable[bytes], cut_at: int | None, send: Send) -> None:
+    """Stream without a length (chunked transfer encoding). The chunks are produced in a worker thread, one at
+    a time, so a 500 MB export never sits in memory and the event loop stays free."""
+    iterator = iter(chunks)
+    sent = 0
+    while True:
+        chunk = await asyncio.to_thread(next, iterator, None)
+        if chunk is None:
+            await send({"type": "http.response.body", "body": b""})
+            return
+        if cut_at is not None and sent + len(chunk) >= cut_at:
+            await send({"type": "http.response.body", "body": chunk[: cut_at - sent], "more_body": True})
+            return
+        sent += len(chunk)
+        await send({"type": "http.response.body", "body": chunk, "more_body": True})
 
 
 async def _read_body(receive: Receive) -> bytes:
@@ -103,9 +124,7 @@ async def _lifespan(receive: Receive, send: Send) -> None:
             return
 
 
-def uvicorn_config(
-    engine: SandboxEngine, host: str, port: int, tls: TlsFiles | None, log_level: str
-) -> uvicorn.Config:
+def uvicorn_config(engine: SandboxEngine, host: str, port: int, tls: TlsFiles | None, log_level: str) -> uvicorn.Config:
     """The uvicorn settings, TLS and client-certificate checking included."""
     options: dict[str, Any] = {}
     if tls is not None:
@@ -126,9 +145,7 @@ def uvicorn_config(
     )
 
 
-def serve(
-    engine: SandboxEngine, host: str = "127.0.0.1", port: int = 8765, tls: TlsFiles | None = None
-) -> None:
+def serve(engine: SandboxEngine, host: str = "127.0.0.1", port: int = 8765, tls: TlsFiles | None = None) -> None:
     """Serve until interrupted (the CLI's `sandbox` command)."""
     uvicorn.Server(uvicorn_config(engine, host, port, tls, log_level="info")).run()
 
@@ -145,9 +162,7 @@ def running_server(engine: SandboxEngine, tls: TlsFiles | None = None) -> Iterat
     sock.bind(("127.0.0.1", 0))
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn_config(engine, "127.0.0.1", port, tls, log_level="critical"))
-    thread = threading.Thread(
-        target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{port}", daemon=True
-    )
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"sandbox-{port}", daemon=True)
     thread.start()
     try:
         _wait_started(server, thread)

@@ -10,11 +10,19 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from datetime import date
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
+from onec.config import ConfigError
 from onec.http.limits import RequestStats
+from onec.validation import TextRecords
+
+if TYPE_CHECKING:
+    from onec.config import Settings
+    from onec.http.session import OneCSession
 
 Batch = list[dict[str, Any]]
+SourceBatch = Batch | TextRecords
+"""What a source yields: contract-shaped records, or a text frame (the CSV export) that never becomes dicts."""
 
 
 class Source(Protocol):
@@ -25,6 +33,29 @@ class Source(Protocol):
     @property
     def stats(self) -> RequestStats: ...
 
-    def goods(self) -> Iterator[Batch]: ...
+    def goods(self) -> Iterator[SourceBatch]: ...
 
-    def documents(self, doc_type: str, date_from: date, date_to: date) -> Iterator[Batch]: ...
+    def documents(self, doc_type: str, date_from: date, date_to: date) -> Iterator[SourceBatch]: ...
+
+
+def open_source(settings: Settings, session: OneCSession, kind: str | None = None) -> Source:
+    """The source named `kind` over one session, so every way into 1C shares its auth, pace and retries.
+
+    Imported lazily: each source module imports this package for `Batch`. `kind` defaults to `settings.source`.
+    """
+    kind = kind or settings.source.value
+    if kind in ("csv", "xml"):
+        from onec.sources.exports import ExportSource
+
+        return ExportSource(session, kind)
+    if kind == "json":
+        from onec.client import OneCClient
+
+        return OneCClient(session, page_size=settings.page_size)
+    if kind == "odata":
+        from onec.sources.odata import OdataSource, odata_root
+        from onec.sources.odata_model import OdataModel
+
+        model = OdataModel.load(settings.odata_model)
+        return OdataSource(session, root=odata_root(settings), model=model, page_size=settings.page_size)
+    raise ConfigError(f"unknown source {kind!r}; expected one of: json, csv, xml, odata")

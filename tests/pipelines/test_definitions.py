@@ -37,15 +37,19 @@ def defs(settings: Settings) -> dg.Definitions:
 
 def test_graph_snapshot(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
-    assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == sorted(["goods", *DOCUMENT_ASSETS])
+    assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == sorted(
+        ["goods", *DOCUMENT_ASSETS, "incremental_sync"]
+    )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
         f"{asset}:{name}"
         for asset in ["goods", *DOCUMENT_ASSETS]
         for name in ("landed_as_validated", "no_rejected_rows")
     )
-    assert [job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__")] == ["onec_sync"]
-    assert [schedule.name for schedule in defs.schedules or []] == ["onec_nightly"]
+    jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
+    assert jobs == ["load_exchange_files", "onec_import", "onec_incremental", "onec_sync"]
+    assert [schedule.name for schedule in defs.schedules or []] == ["onec_nightly", "onec_incremental"]
+    assert [sensor.name for sensor in defs.sensors or []] == ["onec_webhooks", "exchange_inbox", "import_inbox"]
 
 
 def test_nightly_schedule_requests_the_last_three_days(defs: dg.Definitions) -> None:

@@ -25,7 +25,7 @@ def make_client() -> Iterator[Callable[..., httpx.Client]]:
     clients: list[httpx.Client] = []
 
     def make(engine: SandboxEngine, **kwargs: Any) -> httpx.Client:
-        client = httpx.Client(transport=SandboxTransport(engine), base_url=BASE_URL, **kwargs)
+        client = httpx.Client(transport=SandboxTransport(engine), **{"base_url": BASE_URL, **kwargs})
         clients.append(client)
         return client
 

@@ -116,3 +116,15 @@ def test_write_drop_over_sockets_still_applies() -> None:
         with pytest.raises(httpx.RemoteProtocolError):
             client.post("/api/v1/documents/shipment/batch", json={"documents": [doc]})
         assert data.find_by_number("shipment", "С-2") is not None
+
+
+def test_exports_stream_over_sockets(small_data: SandboxData) -> None:
+    with (
+        running_server(SandboxEngine(small_data)) as base_url,
+        httpx.Client(base_url=base_url, timeout=TIMEOUT) as client,
+        client.stream("GET", "/api/v1/documents/shipment/export", params={"format": "csv"}) as response,
+    ):
+        assert response.headers.get("transfer-encoding") == "chunked" and "content-length" not in response.headers
+        body = response.read()
+    lines = sum(len(doc.items) for doc in small_data.documents_holdings("shipment"))
+    assert body.startswith(b"Id,Number,Date") and body.count(b"\n") >= lines + 1

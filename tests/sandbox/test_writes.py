@@ -249,3 +249,10 @@ def test_write_fault_rates_are_checked() -> None:
     with pytest.raises(ValueError):
         FaultConfig(error_500=0.5, partial_batch=0.6)
     assert FaultConfig(drop=0.6, partial_batch=0.6).partial_batch == 0.6, "reads and writes are separate draws"
+
+
+def test_faulty_preset_can_fail_writes_too() -> None:
+    plain = SandboxConfig.faulty(0.05)
+    assert plain.faults.apply_then_drop == plain.faults.partial_batch == 0
+    both = SandboxConfig.faulty(0.05, write_rate=0.1, seed=2)
+    assert both.faults.apply_then_timeout == 0.1 and both.faults.write_timeout_delay_s == 2.0 and both.seed == 2

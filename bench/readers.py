@@ -1,0 +1,221 @@
+"""Exchange-file readers: MB/s and peak memory, each beside the raw parser on the same file.
+
+    .venv/bin/python bench/readers.py [--csv-mb 300] [--xml-mb 500] [--runs 3]
+
+The files are the sandbox's own exports with every §1.9 variation on (windows-1251 CSV with `;`, decimal commas,
+CRLF, quoting, Russian headers; UDE XML with a BOM and shuffled elements), replicated (each copy renumbered, so
+documents stay unique) up to the size asked for. Every measurement runs in a fresh child process, so each peak
+RSS is its own. Figures are medians over `--runs`; the ratio shows the reader's overhead over the raw parser:
+- CSV raw: `pl.read_csv` with an explicit all-String schema (utf8-lossy: Polars cannot decode windows-1251);
+  CSV end to end: `CsvExportReader` → `check_documents_text` → documents and lines written to Parquet.
+- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
+  XML end to end: records → `check_documents` → Parquet.
+Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from datetime import date
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from bench.harness import child_peak_rss_mb, median, run_child  # noqa: E402
+
+ZONE = "Europe/Moscow"
+DOC_TYPE = "shipment"
+PREFIX = "РС-"  # shipment numbers; each copy gets its own prefix
+START, DAYS = date(2026, 1, 1), 28
+MODES = ("csv-raw", "csv-e2e", "xml-raw", "xml-reader", "xml-e2e")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--child", nargs=2, metavar=("MODE", "PATH"))
+    parser.add_argument("--csv-mb", type=int, default=300)
+    parser.add_argument("--xml-mb", type=int, default=500)
+    parser.add_argument("--runs", type=int, default=3)
+    args = parser.parse_args()
+    if args.child:
+        mode, path = args.child
+        print(json.dumps(_measure(mode, Path(path))))
+        return
+    with tempfile.TemporaryDirectory(prefix="bench-readers-") as tmp:
+        files = _files(Path(tmp), args.csv_mb, args.xml_mb)
+        figures = {}
+        for mode in MODES:
+            path = files["csv" if mode.startswith("csv") else "xml"]
+            runs = [run_child(Path(__file__), [mode, str(path)], {}) for _ in range(args.runs)]
+            figures[mode] = {
+                "mb": runs[0]["mb"],
+                "mb_s": median([r["mb_s"] for r in runs]),
+                "peak_mb": max(r["peak_mb"] for r in runs),
+                "rows": runs[0]["rows"],
+            }
+        _report(figures)
+
+
+def _report(figures: dict[str, dict[str, float]]) -> None:
+    print(f"{'mode':<11} {'file MB':>8} {'MB/s':>8} {'vs raw':>7} {'peak MB':>8} {'rows':>10}")
+    for mode, f in figures.items():
+        raw = figures["csv-raw" if mode.startswith("csv") else "xml-raw"]["mb_s"]
+        ratio = f["mb_s"] / raw
+        print(f"{mode:<11} {f['mb']:>8.0f} {f['mb_s']:>8.1f} {ratio:>7.2f} {f['peak_mb']:>8.0f} {f['rows']:>10.0f}")
+    csv, xml = figures["csv-e2e"], figures["xml-reader"]
+    print(f"\nCSV end to end into Parquet: {csv['mb_s']:.0f} MB/s (target ≥ 150)")
+    print(
+        f"XML reader: {xml['mb_s']:.0f} MB/s, peak {xml['peak_mb']:.0f} MB on {xml['mb']:.0f} MB (targets ≥ 30, < 300)"
+    )
+    e2e = figures["xml-e2e"]
+    print(f"XML end to end into Parquet: {e2e['mb_s']:.0f} MB/s, peak {e2e['peak_mb']:.0f} MB")
+
+
+# --- the files
+
+
+def _files(directory: Path, csv_mb: int, xml_mb: int) -> dict[str, Path]:
+    from onec.sandbox import SandboxData
+    from onec.sandbox.exports import ExportVariant, documents_csv, documents_xml
+
+    data = SandboxData.generate(seed=1, documents=6000, start=START, days=DAYS, timezone=ZONE)
+    documents = data.documents_holdings(DOC_TYPE)
+    variant = ExportVariant.everything(seed=1)
+    csv_body = b"".join(documents_csv(documents, variant))
+    xml_body = b"".join(documents_xml(documents, variant, data_created()))
+    return {
+        "csv": _replicate_csv(csv_body, directory / "documents.csv", csv_mb, variant.csv_encoding),
+        "xml": _replicate_xml(xml_body, directory / "documents.xml", xml_mb),
+    }
+
+
+def data_created() -> object:
+    from datetime import datetime
+
+    return datetime(2026, 2, 1, 2, 0)
+
+
+def _copies(body: bytes, encoding: str, size_mb: int) -> Iterator[bytes]:
+    needed = size_mb * 1024 * 1024 // max(1, len(body)) + 1
+    prefix = PREFIX.encode(encoding)
+    for copy in range(needed):
+        yield body.replace(prefix, f"R{copy:04}-".encode(encoding))
+
+
+def _replicate_csv(body: bytes, path: Path, size_mb: int, encoding: str) -> Path:
+    header, _, rows = body.partition(b"\n")
+    with path.open("wb") as out:
+        out.write(header + b"\n")
+        for copy in _copies(rows, encoding, size_mb):
+            out.write(copy)
+    return path
+
+
+def _replicate_xml(body: bytes, path: Path, size_mb: int) -> Path:
+    start = body.index(b"<Documents>") + len(b"<Documents>")
+    end = body.rindex(b"</Documents>")
+    with path.open("wb") as out:
+        out.write(body[:start])
+        for copy in _copies(body[start:end], "utf-8", size_mb):
+            out.write(copy)
+        out.write(body[end:])
+    return path
+
+
+# --- the measurements (child process)
+
+
+def _measure(mode: str, path: Path) -> dict[str, float]:
+    import lxml.etree  # noqa: F401  (imports are not what is measured)
+    import polars  # noqa: F401
+
+    import onec.sources.csv_export
+    import onec.sources.ude_xml
+    import onec.validation  # noqa: F401
+
+    size_mb = path.stat().st_size / 1024 / 1024
+    started = time.perf_counter()
+    rows = {"csv-raw": _csv_raw, "csv-e2e": _csv_e2e, "xml-raw": _xml_raw, "xml-reader": _xml_reader}.get(
+        mode, _xml_e2e
+    )(path)
+    elapsed = time.perf_counter() - started
+    return {"mb": size_mb, "mb_s": size_mb / elapsed, "peak_mb": child_peak_rss_mb(), "rows": rows}
+
+
+def _csv_raw(path: Path) -> int:
+    import polars as pl
+
+    with path.open("rb") as handle:
+        width = handle.readline().count(b";") + 1
+    schema = {f"c{i}": pl.String for i in range(width)}
+    frame = pl.read_csv(path, separator=";", has_header=False, skip_rows=1, schema=schema, encoding="utf8-lossy")
+    return frame.height
+
+
+def _csv_e2e(path: Path) -> int:
+    from onec.sources.csv_export import CsvEntity, CsvExportReader
+    from onec.validation import check_documents_text
+
+    out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
+    lines = 0
+    with path.open("rb") as handle:
+        reader = CsvExportReader(CsvEntity.DOCUMENT_LINES)
+        chunks = iter(lambda: handle.read(8 * 1024 * 1024), b"")
+        for n, records in enumerate(reader.read(chunks)):
+            batch = check_documents_text(
+                records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
+                run_id="bench", source="csv",
+            )  # fmt: skip
+            assert batch.documents is not None and batch.lines is not None
+            batch.documents.write_parquet(out / f"documents-{n}.parquet", compression="lz4")
+            batch.lines.write_parquet(out / f"lines-{n}.parquet", compression="lz4")
+            lines += batch.lines.height
+    return lines
+
+
+def _xml_raw(path: Path) -> int:
+    from lxml import etree
+
+    count = 0
+    for _, element in etree.iterparse(str(path), events=("end",), tag="Document", resolve_entities=False):
+        count += 1
+        element.clear(keep_tail=False)
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    return count
+
+
+def _xml_reader(path: Path) -> int:
+    from onec.sources.ude_xml import UdeXmlReader
+
+    with path.open("rb") as handle:
+        return sum(1 for _ in UdeXmlReader(handle).records())
+
+
+def _xml_e2e(path: Path) -> int:
+    from onec.sources.ude_xml import UdeXmlReader, batches
+    from onec.validation import check_documents
+
+    out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
+    lines = 0
+    with path.open("rb") as handle:
+        for n, records in enumerate(batches(UdeXmlReader(handle).records(), DOC_TYPE, size=20000)):
+            batch = check_documents(
+                records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
+                run_id="bench", source="xml",
+            )  # fmt: skip
+            assert batch.documents is not None and batch.lines is not None
+            batch.documents.write_parquet(out / f"documents-{n}.parquet", compression="lz4")
+            batch.lines.write_parquet(out / f"lines-{n}.parquet", compression="lz4")
+            lines += batch.lines.height
+    return lines
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,308 @@
+"""Exchange files from a folder (UDE XML, CSV, CommerceML) landed in the same tables as a sync.
+
+Why it looks like this: the kind of a file is told from its content (a root element, a header row), not trusted
+from its name. Each file is read once to learn what it holds (entities, and the document days it spans), then
+landed entity by entity through `onec.sync`, so the rules, the rejected rows and the partition replace are the
+sync's. Documents replace the days the file spans, per type; goods replace one snapshot day (the file's own
+date when it has one, else today in the 1C zone). Any error while reading discards that entity's landing.
+"""
+
+from __future__ import annotations
+
+import codecs
+import re
+import time
+import uuid
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+from onec.http.limits import RequestStats
+from onec.schema import DOCUMENT_SLUGS
+from onec.sources import SourceBatch
+from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
+from onec.sources.commerceml import read_set
+from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
+from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
+from onec.sources.xml_safety import checked_stream, open_binary, root_name
+from onec.sync import ExtractResult, extract_documents, extract_goods, local_today
+from onec.validation import TextRecords
+from onec.warehouse import Warehouse
+
+_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
+_DOCUMENT_HEADERS = ("number", "date")
+_SLUG_IN_NAME = re.compile("|".join(sorted(DOCUMENT_SLUGS, key=len, reverse=True)))
+
+
+class FileKind(StrEnum):
+    UDE_XML = "ude-xml"
+    COMMERCEML = "commerceml"
+    CSV_GOODS = "csv-goods"
+    CSV_DOCUMENT_LINES = "csv-document-lines"
+
+
+class ExchangeFileError(ValueError):
+    """A file that cannot be loaded as a whole; the message says which and why."""
+
+
+@dataclass
+class _Contents:
+    """What a file holds: goods or not, and the document days per type."""
+
+    goods: bool = False
+    days: dict[str, tuple[date, date]] = field(default_factory=dict)
+
+    def add_day(self, doc_type: str, text: Any) -> None:
+        """Widen the type's span by a 1C date; an unreadable date is validation's business, not the span's."""
+        if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
+            return
+        try:
+            day = date.fromisoformat(text.strip()[:10])
+        except ValueError:
+            return
+        if day.year <= 1:
+            return
+        low, high = self.days.get(doc_type, (day, day))
+        self.days[doc_type] = (min(low, day), max(high, day))
+
+
+class FileSource:
+    """One exchange file as a `Source`: its goods, and its documents of one type (all its dates)."""
+
+    def __init__(
+        self, name: str, goods: Callable[[], Iterator[SourceBatch]], documents: Callable[[str], Iterator[SourceBatch]]
+    ) -> None:
+        self.name = name
+        self._goods = goods
+        self._documents = documents
+        self._stats = RequestStats()
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._stats
+
+    def goods(self) -> Iterator[SourceBatch]:
+        return self._goods()
+
+    def documents(self, doc_type: str, date_from: date, date_to: date) -> Iterator[SourceBatch]:
+        return self._documents(doc_type)
+
+
+def detect_kind(path: Path) -> FileKind:
+    """UDE XML, CommerceML or a CSV export (goods or document lines), from the first bytes of the file."""
+    with open_binary(path) as handle:
+        head = handle.read(64 * 1024)
+    if not head.strip():
+        raise ExchangeFileError(f"{path.name}: the file is empty")
+    if head.removeprefix(codecs.BOM_UTF8).lstrip()[:1] == b"<":
+        with open_binary(path) as handle:
+            _, root = checked_stream(handle)
+        name = root_name(root)
+        if name == "DataExchange":
+            return FileKind.UDE_XML
+        if name == COMMERCEML_ROOT:
+            return FileKind.COMMERCEML
+        raise ExchangeFileError(f"{path.name}: an XML file with root <{name}>, neither UDE XML nor CommerceML")
+    first_line = head.split(b"\n", 1)[0].removeprefix(codecs.BOM_UTF8)
+    try:
+        header = first_line.decode("utf-8")
+    except UnicodeDecodeError:
+        header = first_line.decode("cp1251", errors="replace")
+    keys = {part.strip().strip('"').lower() for part in re.split("[;,]", header)}
+    if all(key in keys for key in _DOCUMENT_HEADERS):
+        return FileKind.CSV_DOCUMENT_LINES
+    if len(keys) > 1:
+        return FileKind.CSV_GOODS
+    raise ExchangeFileError(f"{path.name}: neither XML nor a CSV export with a header row")
+
+
+def load_files(
+    paths: Iterable[Path],
+    warehouse: Warehouse,
+    *,
+    timezone: str,
+    run_id: str,
+    doc_type: str | None = None,
+    snapshot_date: date | None = None,
+) -> list[ExtractResult]:
+    """Land every file; CommerceML files are one set (import + offers belong together)."""
+    paths = [Path(p) for p in paths]
+    for path in paths:
+        if not path.is_file():
+            raise ExchangeFileError(f"{path}: no such file")
+    kinds = {path: detect_kind(path) for path in paths}
+    results: list[ExtractResult] = []
+    commerceml = [path for path, kind in kinds.items() if kind is FileKind.COMMERCEML]
+    if commerceml:
+        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date)
+    for path, kind in kinds.items():
+        if kind is FileKind.UDE_XML:
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date)
+        elif kind is FileKind.CSV_GOODS:
+            day = snapshot_date or local_today(timezone)
+            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day))
+        elif kind is FileKind.CSV_DOCUMENT_LINES:
+            results += _load_csv_documents(path, warehouse, timezone, run_id, doc_type or _type_from_name(path))
+    return results
+
+
+def _load_commerceml(
+    paths: list[Path], warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+) -> list[ExtractResult]:
+    found = read_set(paths)
+    records = list(found.records())
+    source = FileSource("commerceml", lambda: iter([records]), _no_documents)
+    day = snapshot_date or found.formed or local_today(timezone)
+    return [extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)]
+
+
+def _load_ude(
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+) -> list[ExtractResult]:
+    contents = _Contents()
+    with open_binary(path) as handle:
+        reader = UdeXmlReader(handle)
+        created = reader.created
+        for item in reader.records():
+            if item.entity == GOODS_ENTITY:
+                contents.goods = True
+            else:
+                contents.add_day(item.entity, item.record.get("date"))
+
+    def records(entity: str) -> Iterator[SourceBatch]:
+        with open_binary(path) as handle:
+            wanted = (item for item in UdeXmlReader(handle).records() if item.entity == entity)
+            yield from batches(wanted, entity)
+
+    source = FileSource("xml-file", lambda: records(GOODS_ENTITY), records)
+    results = []
+    if contents.goods:
+        day = snapshot_date or created or local_today(timezone)
+        results.append(extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone))
+    results += _land_documents(source, contents, warehouse, timezone, run_id)
+    return results
+
+
+def _load_csv_goods(path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date) -> ExtractResult:
+    source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
+    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)
+
+
+def _load_csv_documents(
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str
+) -> list[ExtractResult]:
+    contents = _Contents()
+    for batch in _csv(path, CsvEntity.DOCUMENT_LINES):
+        dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
+        for text in dates:
+            contents.add_day(doc_type, text)
+    source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
+    return _land_documents(source, contents, warehouse, timezone, run_id)
+
+
+def _land_documents(
+    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str
+) -> list[ExtractResult]:
+    return [
+        extract_documents(
+            source,
+            warehouse,
+            doc_type=slug,
+            date_from=low,
+            date_to=high + timedelta(days=1),
+            run_id=run_id,
+            timezone=timezone,
+        )
+        for slug, (low, high) in sorted(contents.days.items())
+    ]
+
+
+def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:
+    with open_binary(path) as handle:
+        yield from CsvExportReader(entity).read(iter(lambda: handle.read(CHUNK_BYTES), b""))
+
+
+def _type_from_name(path: Path) -> str:
+    found = _SLUG_IN_NAME.search(path.name.lower())
+    if found is None:
+        raise CsvFormatError(
+            f"{path.name}: a CSV of document lines does not say its document type; name the file after it"
+            f" (one of {', '.join(DOCUMENT_SLUGS)}, e.g. shipment-2026-01.csv) or pass --type"
+        )
+    return found.group(0)
+
+
+def _no_goods() -> Iterator[SourceBatch]:
+    raise ExchangeFileError("this file holds no goods")
+
+
+def _no_documents(doc_type: str) -> Iterator[SourceBatch]:
+    raise ExchangeFileError("this file holds no documents")
+
+
+INBOX_DIR = Path("inbox") / "exchange"
+PROCESSED = "processed"
+FAILED = "failed"
+REASON_SUFFIX = ".reason.txt"
+
+
+def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None) -> list[list[Path]]:
+    """Files ready to load, as the groups each run loads: one per file, except CommerceML files, which form one
+    set (import + offers belong together). A file modified in the last `settle_s` seconds may still be being
+    copied in and waits; a CommerceML set without an offers file waits for it (its catalog alone has no stock)."""
+    if not inbox.is_dir():
+        return []
+    moment = time.time() if now is None else now
+    ready = sorted(
+        path
+        for path in inbox.iterdir()
+        if path.is_file() and not path.name.startswith(".") and moment - path.stat().st_mtime >= settle_s
+    )
+    groups: list[list[Path]] = []
+    commerceml: list[Path] = []
+    for path in ready:
+        try:
+            kind = detect_kind(path)
+        except (ValueError, OSError):
+            kind = None
+        if kind is FileKind.COMMERCEML:
+            commerceml.append(path)
+        else:
+            groups.append([path])
+    if commerceml and any(_holds_offers(path) for path in commerceml):
+        groups.append(commerceml)
+    return groups
+
+
+def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
+    """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
+    `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
+    so a killed run leaves it in the inbox to be loaded again (every landing replaces what it lands)."""
+    try:
+        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
+    except Exception as exc:
+        for path in paths:
+            target = _move(path, path.parent / FAILED)
+            target.with_name(target.name + REASON_SUFFIX).write_text(f"{type(exc).__name__}: {exc}\n", "utf-8")
+        raise
+    for path in paths:
+        _move(path, path.parent / PROCESSED)
+    return results
+
+
+def _move(path: Path, directory: Path) -> Path:
+    """Into `directory`, never overwriting an earlier file of the same name."""
+    directory.mkdir(parents=True, exist_ok=True)
+    target = directory / path.name
+    if target.exists():
+        target = directory / f"{path.stem}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}{path.suffix}"
+    return path.rename(target)
+
+
+def _holds_offers(path: Path) -> bool:
+    with open_binary(path) as handle:
+        head = handle.read(256 * 1024)
+    return "ПакетПредложений".encode() in head or "ПакетПредложений".encode("cp1251") in head

@@ -1,0 +1,205 @@
+"""Read an import file (CSV, Parquet or JSON) into contract-shaped records, exactly as the user wrote them.
+
+Why records of text and not typed frames: validation (onec/validation.py) already reads every spelling the
+contract allows (decimal commas, padded strings, `Да/Нет`, empty dates) and rejects a bad value with a reason
+instead of failing the file; readers only have to lay the file out as the records 1C's JSON would carry.
+
+Document files come as one row per document line (CSV with the §1.4 header, Parquet with the same columns) or as a
+JSON array of documents; goods files as one row per (sku, warehouse) or a JSON array of goods.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import orjson
+import polars as pl
+
+from onec.schema import document_type
+
+GOODS = "goods"
+FORMATS = ("csv", "parquet", "json")
+
+DOCUMENT_LINE_COLUMNS: dict[str, str] = {
+    "Id": "id",
+    "Number": "number",
+    "Date": "date",
+    "Status": "status",
+    "Posted": "posted",
+    "Counterparty": "counterparty",
+    "Warehouse": "warehouse",
+    "WarehouseTo": "warehouse_to",
+    "Line": "line",
+    "SKU": "sku",
+    "Name": "name",
+    "Quantity": "quantity",
+    "UnitPrice": "unit_price",
+    "Total": "total",
+    "BookQuantity": "book_quantity",
+    "Notes": "notes",
+    "Deleted": "deleted",
+    "ModifiedAt": "modified_at",
+}
+"""§1.4's document-lines header → contract field."""
+HEADER_FIELDS = ("id", "date", "status", "posted", "counterparty", "warehouse", "warehouse_to", "notes", "deleted")
+"""Document-level fields repeated on every line of a document: they must agree across its lines."""
+LINE_FIELDS = ("line", "sku", "name", "quantity", "unit_price", "total", "book_quantity")
+
+GOODS_COLUMNS: dict[str, str] = {
+    "SKU": "sku",
+    "Name": "name",
+    "Quantity": "quantity",
+    "Warehouse": "warehouse",
+    "Unit": "unit",
+    "Price": "price",
+    "Id": "id",
+    "Code": "code",
+    "Deleted": "deleted",
+    "ModifiedAt": "modified_at",
+}
+_RUSSIAN_ALIASES = {
+    "Артикул": "SKU",
+    "Наименование": "Name",
+    "Количество": "Quantity",
+    "Склад": "Warehouse",
+    "ЕдиницаИзмерения": "Unit",
+}
+_PRICE_ALIAS = "Цена"
+
+
+class InputError(ValueError):
+    """The file cannot be read as an import at all (not a single record can be judged)."""
+
+
+def file_format(path: Path) -> str:
+    """The format from the file name's extension."""
+    suffix = path.suffix.lower().lstrip(".")
+    if suffix not in FORMATS:
+        raise InputError(f"{path.name}: unknown format {suffix!r}; expected a .csv, .parquet or .json file")
+    return suffix
+
+
+def read_records(path: Path, kind: str) -> list[dict[str, Any]]:
+    """Documents (with `items`) of type `kind`, or goods rows when `kind` is "goods", from one file."""
+    if kind != GOODS:
+        document_type(kind)
+    fmt = file_format(path)
+    if fmt == "json":
+        return _json_records(path, kind)
+    columns = GOODS_COLUMNS if kind == GOODS else DOCUMENT_LINE_COLUMNS
+    frame = _csv_frame(path, columns) if fmt == "csv" else _parquet_frame(path, columns)
+    rows = frame.to_dicts()
+    return rows if kind == GOODS else group_lines(rows)
+
+
+def group_lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One document per number, its lines in file order; header fields come from its first line.
+
+    A line without a number cannot belong to any document: it becomes a document of its own, which validation
+    then rejects for the missing number. Header fields that differ between a document's lines are reported
+    in `_header_conflicts` (validation ignores unknown keys; the plan turns it into a rejection).
+    """
+    documents: dict[str, dict[str, Any]] = {}
+    loose: list[dict[str, Any]] = []
+    for row in rows:
+        number = row.get("number")
+        key = number.strip() if isinstance(number, str) else number
+        line = {name: row.get(name) for name in LINE_FIELDS}
+        if not key:
+            loose.append({**{name: row.get(name) for name in HEADER_FIELDS}, "number": number, "items": [line]})
+            continue
+        document = documents.get(key)
+        if document is None:
+            documents[key] = {"number": key, **{name: row.get(name) for name in HEADER_FIELDS}, "items": [line]}
+            continue
+        document["items"].append(line)
+        for name in HEADER_FIELDS:
+            if _blank(row.get(name)) != _blank(document.get(name)):
+                conflicts = document.setdefault("_header_conflicts", {})
+                conflicts.setdefault(name, {_shown(document.get(name))}).add(_shown(row.get(name)))
+    return [*documents.values(), *loose]
+
+
+def _json_records(path: Path, kind: str) -> list[dict[str, Any]]:
+    try:
+        parsed = orjson.loads(path.read_bytes())
+    except orjson.JSONDecodeError as exc:
+        raise InputError(f"{path.name}: not valid JSON ({exc})") from None
+    if isinstance(parsed, dict):
+        parsed = parsed.get("goods" if kind == GOODS else "documents")
+    if not isinstance(parsed, list):
+        what = "goods" if kind == GOODS else "documents"
+        raise InputError(f"{path.name}: expected a JSON array of {what} (or an object with a '{what}' array)")
+    return parsed
+
+
+def _csv_frame(path: Path, columns: Mapping[str, str]) -> pl.DataFrame:
+    """All-text frame from a CSV in any of §1.9's shapes: UTF-8 with or without BOM or windows-1251, `,` or
+    `;`, CRLF, RFC 4180 quoting, Russian header aliases."""
+    text = _decode(path.read_bytes())
+    first_line = text.split("\n", 1)[0]
+    separator = ";" if first_line.count(";") > first_line.count(",") else ","
+    try:
+        frame = pl.read_csv(io.StringIO(text), separator=separator, infer_schema=False, quote_char='"')
+    except pl.exceptions.PolarsError as exc:
+        raise InputError(f"{path.name}: not a readable CSV ({exc})") from None
+    return _canonical_columns(frame, columns, path.name)
+
+
+def _parquet_frame(path: Path, columns: Mapping[str, str]) -> pl.DataFrame:
+    """Parquet with the CSV's columns, typed or not: every value becomes its text (dates as ISO, booleans as
+    true/false, decimals with their digits), so one validation reads both."""
+    try:
+        frame = pl.read_parquet(path)
+    except (pl.exceptions.PolarsError, OSError) as exc:
+        raise InputError(f"{path.name}: not a readable Parquet file ({exc})") from None
+    texts = [
+        pl.col(name).dt.strftime("%Y-%m-%dT%H:%M:%S")
+        if isinstance(dtype, pl.Datetime | pl.Date)
+        else pl.col(name).cast(pl.String)
+        for name, dtype in frame.schema.items()
+    ]
+    return _canonical_columns(frame.select(texts), columns, path.name)
+
+
+def _canonical_columns(frame: pl.DataFrame, columns: Mapping[str, str], file_name: str) -> pl.DataFrame:
+    """Rename the file's headers to contract fields (case and padding ignored); unknown columns are dropped."""
+    by_header = {header.lower(): field for header, field in columns.items()}
+    aliases = {**_RUSSIAN_ALIASES, _PRICE_ALIAS: "UnitPrice" if "UnitPrice" in columns else "Price"}
+    renamed: dict[str, str] = {}
+    for name in frame.columns:
+        header = name.strip().lstrip("\ufeff")
+        field = by_header.get(aliases.get(header, header).lower())
+        if field is not None and field not in renamed.values():
+            renamed[name] = field
+    required = ("sku", "warehouse") if "sku" in columns.values() and "number" not in columns.values() else ("number",)
+    missing = [field for field in required if field not in renamed.values()]
+    if missing:
+        expected = ",".join(columns)
+        raise InputError(f"{file_name}: no column for {', '.join(missing)}; expected a header like {expected}")
+    present = frame.select(pl.col(source).alias(field) for source, field in renamed.items())
+    return present.with_columns(pl.lit(None, pl.String).alias(f) for f in columns.values() if f not in renamed.values())
+
+
+def _decode(raw: bytes) -> str:
+    """UTF-8 (BOM or not), else windows-1251: the two encodings 1C files come in."""
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return raw.decode("cp1251")
+
+
+def _blank(value: Any) -> Any:
+    """Header values compared as a person reads them: padding ignored, empty means absent."""
+    if isinstance(value, str):
+        return value.strip() or None
+    return value
+
+
+def _shown(value: Any) -> str:
+    return "empty" if _blank(value) is None else repr(_blank(value))

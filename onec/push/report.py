@@ -1,0 +1,218 @@
+"""What an import did, document by document (`import_results` in the warehouse) and in total (`ImportSummary`).
+
+Why both: the summary answers "did everything land?" at a glance (and sets the exit code); the table answers
+"what happened to document X, and why?" for every document of the file, long after the run.
+"""
+
+# ruff: noqa: S608 — SQL text is built only from this module's fixed identifiers; values are bound parameters.
+
+from __future__ import annotations
+
+import datetime as dt
+from collections import Counter
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import polars as pl
+
+from onec.push.content import DocumentContent
+from onec.push.ledger import Entry, State
+from onec.warehouse import Warehouse
+
+RESULTS_DDL = """
+CREATE TABLE IF NOT EXISTS import_results (
+    import_id VARCHAR NOT NULL,
+    run_id VARCHAR NOT NULL,
+    doc_type VARCHAR NOT NULL,
+    number VARCHAR NOT NULL,
+    outcome VARCHAR NOT NULL,
+    onec_id VARCHAR,
+    posted BOOLEAN,
+    verified BOOLEAN,
+    lines INTEGER,
+    total DECIMAL(18, 2),
+    attempts INTEGER,
+    reason VARCHAR,
+    finished_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (import_id, doc_type, number)
+)
+"""
+OUTCOMES = ("created", "already_there", "conflict", "invalid", "oversize", "refused", "failed")
+"""Per document. Goods rows report `already_there` for a position 1C updated."""
+_OUTCOME_OF_STATE = {
+    State.CREATED: "created",
+    State.EXISTS: "already_there",
+    State.CONFLICT: "conflict",
+    State.INVALID: "invalid",
+    State.OVERSIZE: "oversize",
+    State.REFUSED: "refused",
+}
+
+
+@dataclass(frozen=True)
+class Verification:
+    """The read-back of one landed document: did 1C's copy match what was sent?"""
+
+    verified: bool
+    problem: str | None = None
+
+
+@dataclass(frozen=True)
+class ImportSummary:
+    """The whole import in figures; `reasons` lists every document that did not land, with why."""
+
+    import_id: str
+    doc_type: str
+    documents: int
+    sent: int
+    requests: int
+    counts: Mapping[str, int]
+    posted: int
+    verified: int
+    mismatched: int
+    dry_run: bool = False
+    aborted: str | None = None
+    reasons: list[tuple[str, str, str]] = field(default_factory=list)
+    """(number, outcome, reason) of every document that did not land, and of every verification mismatch."""
+    http: Mapping[str, int] = field(default_factory=dict)
+
+    @property
+    def landed(self) -> int:
+        return self.counts.get("created", 0) + self.counts.get("already_there", 0)
+
+    @property
+    def complete(self) -> bool:
+        """Everything in the file is in 1C as sent: the exit code is zero only then."""
+        return not self.dry_run and self.aborted is None and self.landed == self.documents and self.mismatched == 0
+
+    def as_metadata(self) -> dict[str, Any]:
+        """Flat figures for Dagster metadata (no secrets: reasons are 1C's and validation's messages)."""
+        return {
+            "import_id": self.import_id,
+            "doc_type": self.doc_type,
+            "documents": self.documents,
+            "sent": self.sent,
+            "requests": self.requests,
+            **{outcome: self.counts.get(outcome, 0) for outcome in OUTCOMES},
+            "posted": self.posted,
+            "verified": self.verified,
+            "mismatched": self.mismatched,
+            "complete": self.complete,
+            "aborted": self.aborted or "",
+            **{f"http_{name}": value for name, value in self.http.items()},
+        }
+
+
+def outcome_of(entry: Entry) -> str:
+    return _OUTCOME_OF_STATE.get(entry.state, "failed")
+
+
+def summarize(
+    *,
+    import_id: str,
+    doc_type: str,
+    entries: Mapping[str, Entry],
+    checks: Mapping[str, Verification],
+    sent: int,
+    requests: int,
+    aborted: str | None,
+    http: Mapping[str, int],
+) -> ImportSummary:
+    counts = Counter(outcome_of(entry) for entry in entries.values())
+    reasons = [
+        (number, outcome_of(entry), entry.last_error or "no answer from 1C yet; re-run to resume")
+        for number, entry in sorted(entries.items())
+        if entry.state not in (State.CREATED, State.EXISTS)
+    ]
+    reasons += [
+        (number, "mismatch", check.problem or "") for number, check in sorted(checks.items()) if not check.verified
+    ]
+    return ImportSummary(
+        import_id=import_id,
+        doc_type=doc_type,
+        documents=len(entries),
+        sent=sent,
+        requests=requests,
+        counts={outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
+        posted=sum(1 for e in entries.values() if e.posted),
+        verified=sum(1 for c in checks.values() if c.verified),
+        mismatched=sum(1 for c in checks.values() if not c.verified),
+        aborted=aborted,
+        reasons=reasons,
+        http=http,
+    )
+
+
+def write_results(
+    warehouse: Warehouse,
+    *,
+    import_id: str,
+    run_id: str,
+    doc_type: str,
+    entries: Mapping[str, Entry],
+    contents: Mapping[str, DocumentContent],
+    checks: Mapping[str, Verification],
+) -> None:
+    """Replace this import's rows of `import_results` (a re-run rewrites them, never duplicates)."""
+    rows: list[tuple[Any, ...]] = []
+    now = dt.datetime.now(dt.UTC)
+    for number, entry in entries.items():
+        content = contents.get(number)
+        check = checks.get(number)
+        reason = entry.last_error if entry.state not in (State.CREATED, State.EXISTS) else None
+        if check is not None and not check.verified:
+            reason = check.problem
+        rows.append(
+            (
+                import_id, run_id, doc_type, number, outcome_of(entry), entry.onec_id, entry.posted,
+                check.verified if check is not None else None,
+                content.lines if content is not None else None,
+                content.total if content is not None else None,
+                entry.attempts, reason, now,
+            )
+        )  # fmt: skip
+    frame = pl.DataFrame(rows, schema=_RESULT_SCHEMA, orient="row")
+    with warehouse.writer() as con:
+        con.execute(RESULTS_DDL)
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute("DELETE FROM import_results WHERE import_id = ?", [import_id])
+            con.register("results", frame.to_arrow())
+            con.execute(f"INSERT INTO import_results ({', '.join(_RESULT_SCHEMA)}) SELECT * FROM results")
+            con.unregister("results")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+
+
+_RESULT_SCHEMA: dict[str, pl.DataType] = {
+    "import_id": pl.String(),
+    "run_id": pl.String(),
+    "doc_type": pl.String(),
+    "number": pl.String(),
+    "outcome": pl.String(),
+    "onec_id": pl.String(),
+    "posted": pl.Boolean(),
+    "verified": pl.Boolean(),
+    "lines": pl.Int32(),
+    "total": pl.Decimal(18, 2),
+    "attempts": pl.Int32(),
+    "reason": pl.String(),
+    "finished_at": pl.Datetime("us", "UTC"),
+}
+
+
+def summary_frame(summary: ImportSummary) -> pl.DataFrame:
+    """The summary as a one-row table for the CLI."""
+    return pl.DataFrame(
+        [{"documents": summary.documents, "sent": summary.sent, **summary.counts, "posted": summary.posted,
+          "verified": summary.verified, "mismatched": summary.mismatched}]
+    )  # fmt: skip
+
+
+def reasons_frame(reasons: Sequence[tuple[str, str, str]], limit: int = 50) -> pl.DataFrame:
+    return pl.DataFrame(
+        list(reasons[:limit]), schema={"number": pl.String, "outcome": pl.String, "reason": pl.String}, orient="row"
+    )

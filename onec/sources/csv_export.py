@@ -1,0 +1,378 @@
+"""The CSV export of the exchange service (§1.4) as text frames, with every spelling §1.9 allows.
+
+Why it looks like this:
+- Speed: Polars splits the fields (an explicit all-String schema, no inference) and validation works on the
+  frame, so no Python object is built per row. The bytes are read in chunks that end on a record boundary, so
+  memory is bounded by the chunk size, not the file size.
+- Nothing lost, nothing shifted: before Polars sees a chunk, the chunk is cut into records (physical lines,
+  joined while a quoted field is open) and each record's fields are counted with the quoted parts taken out. A
+  record with the wrong number of fields or broken quoting becomes a malformed row (its line and text kept,
+  rejected with the reason) and Polars parses only the sound records, so one bad row never moves another row's
+  values into the wrong columns.
+- Encodings: a BOM or the declared charset wins; otherwise the first chunk is tried as strict UTF-8 and
+  Windows-1251 is taken when it is not. Bytes that contradict the chosen encoding fail the whole file with the
+  line they are on: a file in the wrong encoding must not land as mojibake.
+"""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import logging
+import re
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+
+import polars as pl
+
+from onec.validation import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
+
+log = logging.getLogger("onec.sources.csv")
+
+CHUNK_BYTES = 32 * 1024 * 1024
+UTF8 = "utf-8"
+CP1251 = "cp1251"
+_QUOTED_FIELD = r'"[^"]*(?:""[^"]*)*"'
+_MAX_SPLIT_TRIES = 256
+
+
+class CsvFormatError(ValueError):
+    """The file as a whole cannot be read (encoding, header): nothing of it may land."""
+
+
+class CsvEntity(StrEnum):
+    GOODS = "goods"
+    DOCUMENT_LINES = "document_lines"
+
+
+CONTRACT_HEADERS: Mapping[CsvEntity, Mapping[str, str]] = {
+    CsvEntity.GOODS: {
+        "sku": "SKU", "name": "Name", "quantity": "Quantity", "warehouse": "Warehouse", "unit": "Unit",
+        "price": "Price", "id": "Id", "code": "Code", "deleted": "Deleted", "modified_at": "ModifiedAt",
+    },
+    CsvEntity.DOCUMENT_LINES: {
+        "id": "Id", "number": "Number", "date": "Date", "status": "Status", "posted": "Posted",
+        "counterparty": "Counterparty", "warehouse": "Warehouse", "warehouse_to": "WarehouseTo", "line": "Line",
+        "sku": "SKU", "name": "Name", "quantity": "Quantity", "unit_price": "UnitPrice", "total": "Total",
+        "book_quantity": "BookQuantity", "notes": "Notes", "deleted": "Deleted", "modified_at": "ModifiedAt",
+    },
+}  # fmt: skip
+"""Canonical column → its header in the contract (§1.4)."""
+RUSSIAN_HEADERS: Mapping[CsvEntity, Mapping[str, str]] = {
+    CsvEntity.GOODS: {
+        "sku": "Артикул", "name": "Наименование", "quantity": "Количество", "warehouse": "Склад",
+        "unit": "ЕдиницаИзмерения", "price": "Цена",
+    },
+    CsvEntity.DOCUMENT_LINES: {
+        "sku": "Артикул", "name": "Наименование", "quantity": "Количество", "warehouse": "Склад",
+        "unit_price": "Цена",
+    },
+}  # fmt: skip
+"""The Russian aliases §1.9 allows (in document lines the price of a line is its unit price)."""
+
+REQUIRED_COLUMNS: Mapping[CsvEntity, tuple[str, ...]] = {
+    CsvEntity.GOODS: ("sku", "name", "quantity", "warehouse"),
+    CsvEntity.DOCUMENT_LINES: ("number", "date", "warehouse", "line", "sku", "quantity", "unit_price", "total"),
+}
+"""Without these a file cannot hold a single valid record: their absence fails the file, not every row."""
+
+
+@dataclass(frozen=True)
+class CsvLayout:
+    """What the header said: the separator, and which field position feeds which canonical column."""
+
+    separator: str
+    width: int
+    columns: dict[int, str]
+    ignored: tuple[str, ...]
+
+
+class CsvExportReader:
+    """Reads one CSV export from a stream of byte chunks into `TextRecords` batches.
+
+    After reading starts, `encoding`, `layout` and `ignored_columns` tell what the file turned out to be.
+    """
+
+    def __init__(self, entity: CsvEntity, *, charset: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
+        self.entity = entity
+        self.declared_charset = _charset_name(charset) if charset else None
+        self.chunk_bytes = chunk_bytes
+        self.encoding: str | None = None
+        self.layout: CsvLayout | None = None
+
+    @property
+    def ignored_columns(self) -> tuple[str, ...]:
+        return self.layout.ignored if self.layout else ()
+
+    def read(self, stream: Iterable[bytes]) -> Iterator[TextRecords]:
+        """Batches in file order; a document's rows are never split across two batches."""
+        carry: pl.DataFrame | None = None
+        next_line = 1
+        for chunk in _record_chunks(stream, self.chunk_bytes):
+            text = self._decode(chunk, next_line)
+            lines = text.count("\n")
+            if self.layout is None:
+                header, _, text = text.partition("\n")
+                self.layout = self._layout(header)
+                next_line += 1
+                lines -= 1
+            records = self._records(text, next_line)
+            next_line += lines
+            if carry is not None:
+                records = TextRecords(pl.concat([carry, records.frame]), records.malformed)
+            records, carry = self._hold_back_last_document(records)
+            if len(records):
+                yield records
+        if self.layout is None:
+            raise CsvFormatError("the CSV is empty: not even a header row")
+        if carry is not None and carry.height:
+            yield TextRecords(carry)
+
+    # --- encoding
+
+    def _decode(self, chunk: bytes, first_line: int) -> str:
+        if self.encoding is None:
+            self.encoding = self._detect(chunk)
+            if self.encoding == UTF8 and chunk.startswith(codecs.BOM_UTF8):
+                chunk = chunk[len(codecs.BOM_UTF8) :]
+        try:
+            return chunk.decode(self.encoding)
+        except UnicodeDecodeError as exc:
+            line = first_line + chunk.count(b"\n", 0, exc.start)
+            raise CsvFormatError(
+                f"the CSV is not valid {self.encoding} (byte 0x{chunk[exc.start]:02x} on line {line})"
+                f"{'; the declared charset is wrong' if self.declared_charset else ''}: nothing of it was loaded"
+            ) from None
+
+    def _detect(self, first: bytes) -> str:
+        if first.startswith(codecs.BOM_UTF8):
+            if self.declared_charset not in (None, UTF8):
+                raise CsvFormatError(f"the CSV is declared as {self.declared_charset} but starts with a UTF-8 BOM")
+            return UTF8
+        if self.declared_charset is not None:
+            if self.declared_charset == CP1251 and _is_utf8_with_non_ascii(first):
+                raise CsvFormatError("the CSV is declared as windows-1251 but its bytes are UTF-8")
+            return self.declared_charset
+        try:
+            first.decode(UTF8)
+        except UnicodeDecodeError as exc:
+            # Cyrillic before the bad byte that reads as UTF-8: a file of mixed encodings, not a windows-1251 one
+            return UTF8 if not first[: exc.start].isascii() else CP1251
+        return UTF8
+
+    # --- header
+
+    def _layout(self, header: str) -> CsvLayout:
+        header = header.removesuffix("\r")
+        if not header.strip():
+            raise CsvFormatError("the CSV has no header row (its first line is empty)")
+        separator = ";" if header.count(";") > header.count(",") else ","
+        names = next(csv.reader([header], delimiter=separator))
+        aliases = _aliases(self.entity)
+        columns: dict[int, str] = {}
+        ignored: list[str] = []
+        for position, name in enumerate(names):
+            canonical = aliases.get(_header_key(name))
+            if canonical is None:
+                ignored.append(name.strip())
+            elif canonical in columns.values():
+                raise CsvFormatError(f"the CSV header names column {canonical!r} twice (as {name.strip()!r})")
+            else:
+                columns[position] = canonical
+        missing = [name for name in REQUIRED_COLUMNS[self.entity] if name not in columns.values()]
+        if missing:
+            raise CsvFormatError(
+                f"the CSV has no {', '.join(_header_spelling(self.entity, m) for m in missing)} column"
+                f" (header: {', '.join(n.strip() for n in names)})"
+            )
+        if ignored:
+            log.warning("CSV columns not in the contract were ignored: %s", ", ".join(ignored))
+        return CsvLayout(separator, len(names), columns, tuple(ignored))
+
+    # --- records
+
+    def _records(self, text: str, first_line: int) -> TextRecords:
+        """Cut into records, set the malformed ones aside, let Polars split the sound ones."""
+        assert self.layout is not None
+        layout = self.layout
+        records = _physical_records(text, first_line, layout.separator)
+        raw = pl.col(RAW_TEXT)
+        unquoted = (
+            pl.when(raw.str.contains('"', literal=True)).then(raw.str.replace_all(_QUOTED_FIELD, "")).otherwise(raw)
+        )
+        checked = records.with_columns(
+            (unquoted.str.count_matches(layout.separator, literal=True) + 1).alias("_fields"),
+            unquoted.str.contains('"', literal=True).alias("_stray_quote"),
+        ).filter(pl.col(RAW_TEXT).str.strip_chars() != "")
+        bad = (pl.col("_fields") != layout.width) | pl.col("_stray_quote")
+        malformed = checked.filter(bad).select(
+            SOURCE_LINE,
+            RAW_TEXT,
+            pl.when(pl.col("_stray_quote"))
+            .then(pl.format("file line {}: broken quoting (a quote that does not open or close a field)", SOURCE_LINE))
+            .otherwise(pl.format(f"file line {{}}: expected {layout.width} fields, found {{}}", SOURCE_LINE, "_fields"))
+            .alias(MALFORMED_REASON),
+        )
+        sound = checked.filter(~bad).select(SOURCE_LINE, RAW_TEXT)
+        body = text.encode() if sound.height == records.height else None
+        return TextRecords(self._fields(sound, body), malformed if malformed.height else empty_malformed())
+
+    def _fields(self, sound: pl.DataFrame, body: bytes | None) -> pl.DataFrame:
+        """Polars splits the sound records: straight from the chunk when every record is sound (the usual case),
+        else from the sound records' text joined again."""
+        assert self.layout is not None
+        layout = self.layout
+        positions = [f"_{i}" for i in range(layout.width)]
+        if sound.is_empty():
+            fields = pl.DataFrame(schema=dict.fromkeys(positions, pl.String))
+        else:
+            body = body or sound[RAW_TEXT].str.join("\n").item().encode()
+            fields = pl.read_csv(
+                body,
+                has_header=False,
+                separator=layout.separator,
+                quote_char='"',
+                schema=dict.fromkeys(positions, pl.String),
+                infer_schema=False,
+                raise_if_empty=False,
+            )
+        if fields.height != sound.height:
+            raise CsvFormatError(
+                f"the CSV records from line {sound[SOURCE_LINE][0]} could not be split consistently"
+                f" ({sound.height} records, {fields.height} rows parsed)"
+            )
+        return pl.concat(
+            [fields.select(pl.col(f"_{i}").alias(name) for i, name in layout.columns.items()), sound],
+            how="horizontal",
+        )
+
+    def _hold_back_last_document(self, records: TextRecords) -> tuple[TextRecords, pl.DataFrame | None]:
+        """Document lines: keep the rows of the last number for the next chunk (it may continue there)."""
+        frame = records.frame
+        if self.entity is not CsvEntity.DOCUMENT_LINES or frame.is_empty():
+            return records, None
+        last = frame["number"][-1]
+        same = (
+            frame["number"].str.strip_chars() == last.strip() if last is not None else pl.Series([False] * frame.height)
+        )
+        tail_start = frame.height
+        while tail_start > 0 and same[tail_start - 1]:
+            tail_start -= 1
+        return TextRecords(frame.head(tail_start), records.malformed), frame.slice(tail_start)
+
+
+def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFrame:
+    """SOURCE_LINE and RAW_TEXT per record: physical lines, joined while a quoted field is still open (a line
+    break inside a value keeps its CR; the record's own line end is dropped).
+
+    Only a quote at the start of a field opens one (RFC 4180), so a stray quote inside a value spoils its own
+    line only and never swallows the lines after it. Lines with an odd number of quotes are rare (a value with
+    a line break in it), so the joining runs in Python over just those.
+    """
+    lines = pl.Series(RAW_TEXT, [text]).str.split("\n").explode()
+    frame = pl.DataFrame(lines).with_row_index(SOURCE_LINE, offset=first_line).cast({SOURCE_LINE: pl.Int64})
+    if text.endswith("\n"):
+        frame = frame.head(frame.height - 1)
+    odd = frame.with_row_index("_k").filter(pl.col(RAW_TEXT).str.count_matches('"', literal=True) % 2 == 1)
+    if odd.is_empty():
+        return frame.with_columns(pl.col(RAW_TEXT).str.strip_suffix("\r"))
+    sep = re.escape(separator)
+    opens_field = rf'^(?:(?:{_QUOTED_FIELD}|[^"{sep}]*){sep})*"(?:[^"]|"")*$'
+    continued: list[int] = []
+    open_from: int | None = None
+    for k, opens in odd.select("_k", pl.col(RAW_TEXT).str.contains(opens_field)).iter_rows():
+        if open_from is None:
+            open_from = k if opens else None
+        else:
+            continued.extend(range(open_from + 1, k + 1))
+            open_from = None
+    if open_from is not None:
+        continued.extend(range(open_from + 1, frame.height))
+    record = (~pl.int_range(pl.len()).is_in(continued)).cum_sum()
+    return (
+        frame.with_columns(record.alias("_record"))
+        .group_by("_record", maintain_order=True)
+        .agg(pl.col(SOURCE_LINE).first(), pl.col(RAW_TEXT).str.join("\n").str.strip_suffix("\r"))
+        .drop("_record")
+    )
+
+
+def _record_chunks(stream: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """Byte chunks of about `size` that end after a newline outside any quoted field."""
+    buffer = bytearray()
+    for piece in stream:
+        buffer += piece
+        while len(buffer) >= size:
+            cut = _record_boundary(buffer)
+            if cut is None:
+                break
+            yield bytes(buffer[:cut])
+            del buffer[:cut]
+    if buffer:
+        yield bytes(buffer)
+
+
+def _record_boundary(buffer: bytearray) -> int | None:
+    """The end of the last complete record in the buffer: after a newline with an even number of quotes before
+    it. A stray quote flips that count for the rest of the file, so after a bounded search the last newline is
+    taken anyway: a record cut in two is then reported malformed (both parts kept), and memory stays bounded."""
+    end = buffer.rfind(b"\n")
+    if end < 0:
+        return None
+    last = end
+    quotes = buffer.count(b'"', 0, end)
+    for _ in range(_MAX_SPLIT_TRIES):
+        if quotes % 2 == 0:
+            return end + 1
+        previous = buffer.rfind(b"\n", 0, end)
+        if previous < 0:
+            break
+        quotes -= buffer.count(b'"', previous, end)
+        end = previous
+    return last + 1
+
+
+def _header_key(name: str) -> str:
+    return name.strip().strip('"').replace("_", "").replace(" ", "").lower()
+
+
+def _aliases(entity: CsvEntity) -> dict[str, str]:
+    """Header key (see `_header_key`) → canonical column."""
+    pairs = [*CONTRACT_HEADERS[entity].items(), *RUSSIAN_HEADERS[entity].items()]
+    return {_header_key(header): canonical for canonical, header in pairs}
+
+
+def _header_spelling(entity: CsvEntity, canonical: str) -> str:
+    """The column as the contract spells it, with its Russian alias when it has one."""
+    russian = RUSSIAN_HEADERS[entity].get(canonical)
+    return CONTRACT_HEADERS[entity][canonical] + (f" (or {russian})" if russian else "")
+
+
+def _charset_name(charset: str) -> str:
+    """Python's name for a declared charset; an unknown one is a clear error, not a guess."""
+    try:
+        name = codecs.lookup(charset.strip().strip('"')).name
+    except LookupError:
+        raise CsvFormatError(f"the CSV declares an unknown charset {charset!r}") from None
+    return {"utf-8-sig": UTF8, "windows-1251": CP1251}.get(name, name)
+
+
+def _is_utf8_with_non_ascii(data: bytes) -> bool:
+    """Windows-1251 Cyrillic is practically never valid UTF-8: bytes that are, and are not ASCII, are UTF-8."""
+    if data.isascii():
+        return False
+    try:
+        data.decode(UTF8)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def charset_of(content_type: str | None) -> str | None:
+    """The `charset=` of a Content-Type header, if any."""
+    for part in (content_type or "").split(";")[1:]:
+        key, _, value = part.partition("=")
+        if key.strip().lower() == "charset" and value.strip():
+            return value.strip().strip('"')
+    return None

@@ -1,0 +1,388 @@
+"""The standard OData v3 interface of 1C 8.3 (contract §2) as a source of contract-shaped records.
+
+Why this is more than a generic OData client: 1C pages with `$top/$skip` and no next link, so every listing is
+ordered (`Ref_Key`, or `Date,Ref_Key` for documents) and counted with `/$count` (`$inlinecount` makes 1C ignore
+the paging); it reads `+` in `$filter` as a plus, so query strings are encoded here with `%20`; and it answers
+with `_Key` GUIDs, so the small reference catalogs are loaded once and joined to names. What comes out is shaped
+like the exchange service's JSON (§1.3), so validation and landing are the ones every source shares.
+
+OData carries no `modified_at`: it stays null; each record keeps 1C's `DataVersion` under `_data_version` for
+change detection (validation ignores keys it does not know). A reference 1C did not publish (or a broken one)
+leaves its field null and is named under `_unresolved`, so validation rejects the record with the raw showing why.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from decimal import ROUND_HALF_UP, Decimal, InvalidOperation
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from onec.config import ConfigError, Settings
+from onec.http import OneCProtocolError, OneCSession, RequestStats
+from onec.paginate import OffsetPaginator, Page, Record
+from onec.sources import Batch
+from onec.sources.odata_model import DocumentEntity, OdataModel
+
+ODATA_PATH = "odata/standard.odata/"
+EMPTY_REF = "00000000-0000-0000-0000-000000000000"
+QUERY_SAFE = "$,:/()'"
+"""Characters left as they are in query values (engineering notes); a space becomes %20, never `+`."""
+PATH_SAFE = "/()=',:"
+
+QUANTITY_STEP = Decimal("0.001")
+PRICE_STEP = Decimal("0.0001")
+MONEY_STEP = Decimal("0.01")
+
+
+def odata_root(settings: Settings) -> str:
+    """`ONEC_ODATA_URL`, or the publication of `ONEC_BASE_URL` (scheme, host, first path segment) + the OData
+    path: `https://erp.example/trade/hs/exchange` → `https://erp.example/trade/odata/standard.odata/`."""
+    if settings.odata_url:
+        return settings.odata_url.rstrip("/") + "/"
+    if settings.base_url is None:
+        raise ConfigError("the OData source needs ONEC_ODATA_URL or ONEC_BASE_URL")
+    parts = urlsplit(settings.base_url)
+    publication = parts.path.strip("/").split("/")[0]
+    prefix = f"/{publication}/" if publication else "/"
+    return f"{parts.scheme}://{parts.netloc}{prefix}{ODATA_PATH}"
+
+
+def query_string(options: Mapping[str, str | int | None]) -> str:
+    """`$name=value&…` with values percent-encoded as UTF-8 and spaces as %20 (1C reads `+` as a plus)."""
+    return "&".join(
+        f"{name}={quote(str(value), safe=QUERY_SAFE)}" for name, value in options.items() if value is not None
+    )
+
+
+def datetime_literal(value: date | datetime) -> str:
+    """An OData v3 literal of a 1C date: local wall time without offset (dates mean local midnight)."""
+    moment = value if isinstance(value, datetime) else datetime.combine(value, time())
+    return f"datetime'{moment.replace(tzinfo=None).strftime('%Y-%m-%dT%H:%M:%S')}'"
+
+
+@dataclass(frozen=True)
+class _Item:
+    """A nomenclature item, as goods rows and document lines need it."""
+
+    id: str
+    sku: str | None
+    name: Any
+    code: Any
+    unit_key: Any
+    deleted: Any
+    data_version: Any
+
+
+class OdataSource:
+    """Goods and documents of one 1C base through its standard OData interface (the `odata` source).
+
+    `session` may be based on the exchange service's URL: `root` is an absolute URL on the same server, so the
+    same credentials, pace, connection cap and retries govern both interfaces.
+    """
+
+    name = "odata"
+
+    def __init__(
+        self,
+        session: OneCSession,
+        *,
+        root: str,
+        model: OdataModel | None = None,
+        page_size: int = 500,
+        max_workers: int | None = None,
+    ) -> None:
+        self._session = session
+        self._root = root.rstrip("/") + "/"
+        self._model = model or OdataModel()
+        self._page_size = page_size
+        self._max_workers = max_workers or session.settings.max_connections
+        self._names: dict[str, dict[str, Any]] = {}
+        self._items: dict[str, _Item] | None = None
+
+    @property
+    def stats(self) -> RequestStats:
+        return self._session.stats
+
+    def goods(self) -> Iterator[Batch]:
+        """Stock positions: the register's current Balance() per (item, warehouse), with the last price."""
+        model = self._model
+        items = self._item_catalog()
+        warehouses = self._catalog(model.warehouses, model.warehouse_name)
+        units = self._catalog(model.units, "Description")
+        prices = self._prices()
+        quantities = self._balance()
+        positions = set(quantities)
+        if model.zero_stock_positions:
+            active = [key for key, row in self._warehouse_rows().items() if row.get("DeletionMark") is not True]
+            positions |= {(item, warehouse) for item in items for warehouse in active}
+        records = [
+            self._goods_record(item_key, warehouse_key, quantities, items, warehouses, units, prices)
+            for item_key, warehouse_key in positions
+        ]
+        records.sort(key=lambda r: (str(r.get("sku") or ""), str(r.get("warehouse") or ""), r["_refs"]))
+        for start in range(0, len(records), self._page_size):
+            yield records[start : start + self._page_size]
+
+    def documents(self, doc_type: str, date_from: date, date_to: date) -> Iterator[Batch]:
+        """Documents of one type dated in [date_from, date_to), paged in (Date, Ref_Key) order."""
+        entity = self._model.documents[doc_type]
+        resolve = self._document_resolver(entity)
+        window = f"Date ge {datetime_literal(date_from)} and Date lt {datetime_literal(date_to)}"
+        for page in self._listing(entity.entity_set, order="Date,Ref_Key", where=window):
+            yield [resolve(record) for record in page]
+
+    # --- records
+
+    def _goods_record(
+        self,
+        item_key: str,
+        warehouse_key: str,
+        quantities: Mapping[tuple[str, str], Any],
+        items: Mapping[str, _Item],
+        warehouses: Mapping[str, Any],
+        units: Mapping[str, Any],
+        prices: Mapping[str, Any],
+    ) -> Record:
+        unresolved: list[str] = []
+        item = items.get(item_key)
+        if item is None:
+            unresolved.append(f"{self._model.stock_item}={item_key}")
+        record: Record = {
+            "id": item_key,
+            "code": item.code if item else None,
+            "sku": item.sku if item else None,
+            "name": item.name if item else None,
+            "unit": _lookup(units, item.unit_key, self._model.item_unit, unresolved) if item else None,
+            "price": _number(prices.get(item_key), PRICE_STEP),
+            "quantity": _number(quantities.get((item_key, warehouse_key), Decimal(0)), QUANTITY_STEP),
+            "warehouse": _lookup(warehouses, warehouse_key, self._model.stock_warehouse, unresolved),
+            "deleted": item.deleted if item else None,
+            "modified_at": None,
+            "_data_version": item.data_version if item else None,
+            "_refs": f"{item_key}|{warehouse_key}",
+        }
+        if unresolved:
+            record["_unresolved"] = unresolved
+        return record
+
+    def _document_resolver(self, entity: DocumentEntity) -> Callable[[Any], Any]:
+        """A function turning one OData document into a §1.3 document; catalogs are loaded once, up front."""
+        warehouses = self._catalog(self._model.warehouses, self._model.warehouse_name)
+        counterparties = self._catalog(self._model.counterparties, "Description") if entity.counterparty else {}
+        items = self._item_catalog()
+        model = self._model
+
+        def resolve(raw: Any) -> Any:
+            if not isinstance(raw, dict):
+                return raw
+            unresolved: list[str] = []
+            posted = raw.get("Posted")
+            record: Record = {
+                "id": raw.get("Ref_Key"),
+                "number": raw.get("Number"),
+                "date": raw.get("Date"),
+                "status": {True: "posted", False: "draft"}.get(posted) if isinstance(posted, bool) else None,
+                "posted": posted,
+                "warehouse": _lookup(warehouses, raw.get(entity.warehouse), entity.warehouse, unresolved),
+                "deleted": raw.get("DeletionMark"),
+                "modified_at": None,
+                "_data_version": raw.get("DataVersion"),
+            }
+            if entity.warehouse_to:
+                key = raw.get(entity.warehouse_to)
+                record["warehouse_to"] = _lookup(warehouses, key, entity.warehouse_to, unresolved)
+            if entity.counterparty:
+                key = raw.get(entity.counterparty)
+                record["counterparty"] = _lookup(counterparties, key, entity.counterparty, unresolved)
+            if entity.comment:
+                record["notes"] = raw.get(entity.comment)
+            lines = raw.get(entity.lines)
+            record["items"] = (
+                [_line(line, entity, model, items, unresolved) for line in lines] if isinstance(lines, list) else lines
+            )
+            if unresolved:
+                record["_unresolved"] = unresolved
+            return record
+
+        return resolve
+
+    # --- reference data
+
+    def _item_catalog(self) -> dict[str, _Item]:
+        """Nomenclature items by Ref_Key, folders skipped; sku is the article, or the code when that is blank."""
+        if self._items is None:
+            model = self._model
+            fields = ("Ref_Key", "Code", "Description", model.item_sku, model.item_unit, "DeletionMark", "IsFolder")
+            items: dict[str, _Item] = {}
+            for page in self._listing(model.items, order="Ref_Key", fields=(*fields, "DataVersion")):
+                for row in page:
+                    if row.get("IsFolder") is True or not isinstance(row.get("Ref_Key"), str):
+                        continue
+                    article = row.get(model.item_sku)
+                    sku = article if isinstance(article, str) and article.strip() else row.get("Code")
+                    items[row["Ref_Key"]] = _Item(
+                        row["Ref_Key"],
+                        sku,
+                        row.get("Description"),
+                        row.get("Code"),
+                        row.get(model.item_unit),
+                        row.get("DeletionMark"),
+                        row.get("DataVersion"),
+                    )
+            self._items = items
+        return self._items
+
+    def _warehouse_rows(self) -> dict[str, dict[str, Any]]:
+        return self._rows(self._model.warehouses, ("Ref_Key", "DeletionMark", self._model.warehouse_name))
+
+    def _catalog(self, entity_set: str, field: str) -> dict[str, Any]:
+        """Ref_Key → the field's value, for a small reference catalog."""
+        return {key: row.get(field) for key, row in self._rows(entity_set, ("Ref_Key", field)).items()}
+
+    def _rows(self, entity_set: str, fields: Iterable[str]) -> dict[str, dict[str, Any]]:
+        """A whole catalog by Ref_Key, read once per source (each run builds its own source)."""
+        selected = tuple(dict.fromkeys(fields))
+        cache_key = f"{entity_set}|{','.join(selected)}"
+        if cache_key not in self._names:
+            self._names[cache_key] = {
+                row["Ref_Key"]: row
+                for page in self._listing(entity_set, order="Ref_Key", fields=selected)
+                for row in page
+                if isinstance(row.get("Ref_Key"), str)
+            }
+        return self._names[cache_key]
+
+    def _prices(self) -> dict[str, Any]:
+        """Item → its last price. Two different prices for one item mean several price types: the model must
+        say which one (`price_condition`), since picking one silently would land a wrong price."""
+        model = self._model
+        rows = self._virtual(f"{model.prices}/SliceLast()", (model.price_item, model.price), model.price_condition)
+        prices: dict[str, Any] = {}
+        for row in rows:
+            key, price = str(row.get(model.price_item)), row.get(model.price)
+            if key in prices and prices[key] != price:
+                raise ConfigError(
+                    f"{model.prices}/SliceLast() gives item {key} two prices ({prices[key]} and {price}): set "
+                    "price_condition in ONEC_ODATA_MODEL to pick one price type"
+                )
+            prices[key] = price
+        return prices
+
+    def _balance(self) -> dict[tuple[str, str], Any]:
+        """(item, warehouse) → quantity now; rows of other register dimensions (series, …) add up."""
+        model = self._model
+        rows = self._virtual(
+            f"{model.stock}/Balance()", (model.stock_item, model.stock_warehouse, model.stock_quantity)
+        )
+        balance: dict[tuple[str, str], Any] = {}
+        for row in rows:
+            position = (str(row.get(model.stock_item)), str(row.get(model.stock_warehouse)))
+            quantity = _number(row.get(model.stock_quantity), QUANTITY_STEP)
+            known = balance.get(position)
+            both_numbers = isinstance(known, Decimal) and isinstance(quantity, Decimal)
+            balance[position] = known + quantity if both_numbers else quantity if known is None else known
+        return balance
+
+    # --- requests
+
+    def _listing(
+        self, entity_set: str, *, order: str, where: str | None = None, fields: Iterable[str] | None = None
+    ) -> Iterator[list[Record]]:
+        """Every row of an entity set, `$top/$skip` pages fetched concurrently, always with `$orderby`.
+
+        The total comes from `/$count` at the start of each pass and again with the last page, so rows added
+        while paging (which shift offsets) make the paginator read again instead of losing a row.
+        """
+        path = self._path(entity_set)
+        select = ",".join(fields) if fields is not None else None
+        totals = {"known": 0}
+
+        def fetch(offset: int, limit: int) -> Page:
+            if offset == 0:
+                totals["known"] = self._count(path, where)
+            options = {"$format": "json", "$select": select, "$filter": where, "$orderby": order}
+            answer = self._session.get_json(path, query=query_string({**options, "$top": limit, "$skip": offset}))
+            records = _values(answer, entity_set)
+            total = totals["known"]
+            if offset > 0 and (offset + limit >= total or len(records) < limit):
+                total = self._count(path, where)
+            return Page(records, offset, limit, total)
+
+        paginator = OffsetPaginator(fetch, page_size=self._page_size, max_workers=self._max_workers, key=_ref_key)
+        yield from paginator
+
+    def _virtual(self, table: str, fields: Iterable[str], where: str | None = None) -> list[Record]:
+        """A virtual table (Balance, SliceLast) in one answer: 1C computes it whole for every request anyway,
+        and `$top/$skip` over a computed table has no stable order to page by."""
+        options = {"$format": "json", "$select": ",".join(fields), "$filter": where}
+        return _values(self._session.get_json(self._path(table), query=query_string(options)), table)
+
+    def _count(self, path: str, where: str | None) -> int:
+        text = self._session.get_text(f"{path}/$count", query=query_string({"$filter": where}))
+        digits = text.strip().lstrip("\ufeff")
+        if not digits.isdigit():
+            raise OneCProtocolError(f"1C's {path}/$count answered {digits[:40]!r}, not a count")
+        return int(digits)
+
+    def _path(self, entity_set: str) -> str:
+        return self._root + quote(entity_set, safe=PATH_SAFE)
+
+
+def _line(
+    raw: Any, entity: DocumentEntity, model: OdataModel, items: Mapping[str, _Item], unresolved: list[str]
+) -> Any:
+    if not isinstance(raw, dict):
+        return raw
+    key = raw.get(model.line_item)
+    item = items.get(key) if isinstance(key, str) else None
+    if item is None and key is not None and key != EMPTY_REF:
+        unresolved.append(f"{entity.lines}[{raw.get('LineNumber')}].{model.line_item}={key}")
+    line: Record = {
+        "line": raw.get("LineNumber"),
+        "sku": item.sku if item else None,
+        "name": item.name if item else None,
+        "quantity": _number(raw.get(model.line_quantity), QUANTITY_STEP),
+        "unit_price": _number(raw.get(model.line_price), PRICE_STEP),
+        "total": _number(raw.get(model.line_total), MONEY_STEP),
+    }
+    if entity.book_quantity:
+        line["book_quantity"] = _number(raw.get(entity.book_quantity), QUANTITY_STEP)
+    return line
+
+
+def _lookup(names: Mapping[str, Any], key: Any, field: str, unresolved: list[str]) -> Any:
+    """The name behind a `_Key`; the empty reference is no value, an unknown one is noted for the reject."""
+    if key is None or key == EMPTY_REF:
+        return None
+    if isinstance(key, str) and key in names:
+        return names[key]
+    unresolved.append(f"{field}={key}")
+    return None
+
+
+def _number(value: Any, step: Decimal) -> Any:
+    """A JSON double as the Decimal 1C meant: its shortest decimal text, to the column's scale (1C numbers
+    have a fixed scale, so digits beyond it are binary noise). Anything else passes unchanged for validation
+    to judge (a string in any §1.9 spelling, or garbage it rejects with the reason)."""
+    if isinstance(value, bool) or not isinstance(value, int | float | Decimal):
+        return value
+    try:
+        return Decimal(str(value)).quantize(step, rounding=ROUND_HALF_UP)
+    except InvalidOperation:
+        return str(value)
+
+
+def _values(answer: Any, entity_set: str) -> list[Record]:
+    """Insist on the OData v3 shape `{"value": [...]}`: an unreadable page must stop the run."""
+    values = answer.get("value") if isinstance(answer, dict) else None
+    if not isinstance(values, list):
+        raise OneCProtocolError(f"1C's OData {entity_set} answer has no 'value' list")
+    return values
+
+
+def _ref_key(record: Record) -> Hashable:
+    key = record.get("Ref_Key") if isinstance(record, dict) else None
+    return key if isinstance(key, str) else repr(record)

@@ -1,0 +1,50 @@
+"""`onec-etl webhooks [--host … --port …]` serves the receiver; `onec-etl webhooks register --url … --event …`
+registers it with 1C. The secret comes from ONEC_WEBHOOK_SECRET only (never a command-line argument, which
+would show in the process list and shell history)."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from onec.config import ConfigError, Secret, Settings
+from onec.http import OneCSession
+from onec.webhooks.events import EVENTS
+from onec.webhooks.queue import QUEUE_FILE, EventQueue
+from onec.webhooks.receiver import PATH, SECRET_ENV, ReceiverSettings, WebhookReceiver, serve
+from onec.webhooks.register import register_webhook
+
+DEFAULT_PORT = 8766
+
+
+def add_webhook_commands(commands: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    webhooks = commands.add_parser("webhooks", help="receive 1C webhooks into the queue, or register with 1C")
+    webhooks.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    webhooks.add_argument("--port", type=int, default=DEFAULT_PORT)
+    webhooks.set_defaults(handler=_serve)
+    actions = webhooks.add_subparsers(dest="webhook_command")
+    register = actions.add_parser("register", help="POST /api/v1/webhooks on the configured 1C (ONEC_*)")
+    register.add_argument("--url", required=True, help="where 1C should deliver, e.g. https://etl.example/webhooks/1c")
+    register.add_argument("--event", action="append", choices=EVENTS, required=True, help="repeat for several")
+    register.set_defaults(handler=_register)
+
+
+def _serve(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    receiver = WebhookReceiver(ReceiverSettings.from_env(settings.timezone), EventQueue(settings.data_dir / QUEUE_FILE))
+    print(f"receiving 1C webhooks at http://{args.host}:{args.port}{PATH}", file=sys.stderr)
+    serve(receiver, host=args.host, port=args.port)
+    return 0
+
+
+def _register(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    secret = Secret(os.environ.get(SECRET_ENV, ""))
+    if not secret:
+        raise ConfigError(f"{SECRET_ENV} is not set: 1C signs deliveries with it")
+    with OneCSession(settings) as session:
+        for event in args.event:
+            answer = register_webhook(session, url=args.url, event=event, secret=secret)
+            print(f"registered {event} → {args.url} (id {answer.get('id', '?')})")
+    return 0

@@ -1,0 +1,56 @@
+"""Exchange files dropped into `data/inbox/exchange/`: a sensor starts one load run per file (per CommerceML set).
+
+Thin over `onec.exchange_files`: the sensor asks it which groups are ready, the op loads a group and files it
+away to `processed/` or `failed/` (with a `.reason.txt`). The run key is the group's names, sizes and times, so
+a file dropped again under the same name is loaded again, and a tick that sees the same files twice starts one run.
+"""
+
+from pathlib import Path
+
+import dagster as dg
+
+from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away
+from resources import WarehouseResource
+
+LOAD_JOB = "load_exchange_files"
+SENSOR = "exchange_inbox"
+
+
+class LoadFilesConfig(dg.Config):
+    paths: list[str]
+
+
+@dg.op(description="Land one group of exchange files, then move them to processed/ or failed/ (with the reason).")
+def load_exchange_files(
+    context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
+) -> dg.Output[int]:
+    paths = [Path(p) for p in config.paths]
+    results = load_and_file_away(paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id)
+    for result in results:
+        context.log.info(
+            f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected"
+        )
+    return dg.Output(
+        sum(r.rows for r in results),
+        metadata={"files": [p.name for p in paths], "rejected": sum(r.rejected for r in results)},
+    )
+
+
+@dg.job(name=LOAD_JOB, description="Load exchange files (UDE XML, CSV export, CommerceML) dropped in the inbox.")
+def load_exchange_files_job() -> None:
+    load_exchange_files()
+
+
+def build_exchange_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.SensorDefinition:
+    inbox = data_dir / INBOX_DIR
+
+    @dg.sensor(name=SENSOR, job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
+    def exchange_inbox() -> dg.SensorResult:
+        requests = []
+        for group in inbox_groups(inbox):
+            key = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in group)
+            config = {"ops": {"load_exchange_files": {"config": {"paths": [str(p) for p in group]}}}}
+            requests.append(dg.RunRequest(run_key=key, run_config=config))
+        return dg.SensorResult(run_requests=requests)
+
+    return exchange_inbox

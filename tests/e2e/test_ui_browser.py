@@ -1,0 +1,124 @@
+"""What operators see, in a real browser: a backfill launched by clicking through the Dagster UI, and the run report.
+
+The UI test clicks what a data engineer clicks: the asset graph filtered to three document assets, "Materialize
+all…", three days typed into the partition dialog, "Launch backfill"; then it follows the backfill's page until it
+says Succeeded and checks the warehouse. Screenshots are kept under test-artifacts/. Every wait has a deadline.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import timedelta
+from urllib.parse import quote
+
+import pytest
+from playwright.sync_api import Page
+
+from onec.config import Settings
+from onec.connect import sandbox_window
+from onec.marts import build_stock_balance_daily, build_stock_movements
+from onec.reconcile import reconcile
+from onec.report import write_run_report
+from onec.warehouse import Warehouse
+from tests.e2e.conftest import ARTIFACTS, graphql
+from tests.marts.conftest import LandedMonth, landed_month  # noqa: F401 (the fixture)
+from tests.marts.test_reconcile import _agreeing_second_snapshot, _inject_discrepancy
+
+pytestmark = pytest.mark.e2e
+BACKFILL_TIMEOUT_S = 300
+GRAPH_TIMEOUT_S = 90
+NODE_PARTITIONS = re.compile(r"^\d+ partitions$")
+ASSETS = ("documents_goods_receipt", "documents_shipment", "documents_transfer")
+BACKFILL_ID = re.compile(r"Created backfill (\w+)")
+STATUS = re.compile(r"\nStatus\n(\w[\w ]*)\n")
+
+
+def test_backfill_of_three_days_launched_in_the_browser(dagster_dev: str, browser_page: Page) -> None:
+    page = browser_page
+    settings = Settings.from_env()
+    first = sandbox_window(settings.timezone)[0] + timedelta(days=5)
+    last = first + timedelta(days=2)
+    selection = " or ".join(f"key:{asset}" for asset in ASSETS)
+
+    welcome = graphql(dagster_dev, "{ shouldShowNux }", {})["data"]["shouldShowNux"]
+    page.goto(f"{dagster_dev}/asset-groups~{quote(selection)}/", wait_until="networkidle")
+    if welcome:  # a fresh instance greets its first visitor with a newsletter dialog over the page
+        page.get_by_role("button", name="Skip").click()
+    _wait_for_graph_nodes(page, len(ASSETS))
+    page.get_by_role("button", name="Materialize all").click()
+    dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize 3 assets")
+    partitions = dialog.get_by_placeholder("No matching partitions")
+    partitions.fill(f"[{first.isoformat()}...{last.isoformat()}]")
+    partitions.press("Enter")
+    dialog.get_by_text("3 partitions").wait_for()
+    page.screenshot(path=_artifact("ui-backfill-dialog.png"))
+    dialog.get_by_role("button", name="Launch backfill").click()
+    created = page.get_by_text(BACKFILL_ID)
+    created.wait_for()
+    match = BACKFILL_ID.search(created.inner_text())
+    assert match is not None
+
+    status = _wait_for_backfill_page(page, f"{dagster_dev}/runs/b/{match.group(1)}")
+    page.screenshot(path=_artifact("ui-backfill-succeeded.png"), full_page=True)
+    assert status == "Succeeded", status
+
+    landed = Warehouse(settings.data_dir, settings.timezone).query(
+        "SELECT doc_type, min(doc_date), max(doc_date), count(DISTINCT doc_date) FROM documents"
+        " GROUP BY doc_type ORDER BY doc_type"
+    )
+    assert landed.rows() == [(slug, first, last, 3) for slug in ("goods-receipt", "shipment", "transfer")]
+
+
+def test_the_run_report_renders_every_chart(landed_month: LandedMonth, browser_page: Page) -> None:  # noqa: F811
+    _agreeing_second_snapshot(landed_month)
+    _inject_discrepancy(landed_month)
+    warehouse = landed_month.warehouse
+    build_stock_movements(warehouse)
+    build_stock_balance_daily(warehouse)
+    reconcile(warehouse)
+    report = write_run_report(warehouse, "run-feb-3")
+    requested: list[str] = []
+    browser_page.on("request", lambda request: requested.append(request.url))
+
+    browser_page.goto(report.as_uri())
+
+    charts = browser_page.locator("figure.chart")
+    assert charts.count() == 5
+    for index in range(charts.count()):
+        chart = charts.nth(index)
+        title = chart.locator("figcaption").inner_text()
+        assert chart.locator("svg").count() == 1, f"{title}: no chart drawn"
+        boxes = [m.bounding_box() for m in chart.locator(".mark").all()]
+        assert any(b and b["width"] > 0 and b["height"] > 0 for b in boxes), f"{title}: chart is empty"
+    assert requested == [report.as_uri()], "the report must be self-contained"
+    browser_page.screenshot(path=_artifact("run-report.png"), full_page=True)
+
+
+def _wait_for_graph_nodes(page: Page, count: int) -> None:
+    """The graph draws once the UI has loaded the code location's assets; a node shows its partition count."""
+    nodes = page.get_by_text(NODE_PARTITIONS)
+    deadline = time.monotonic() + GRAPH_TIMEOUT_S
+    while nodes.count() < count:
+        assert time.monotonic() < deadline, f"the asset graph did not show {count} assets in {GRAPH_TIMEOUT_S} s"
+        time.sleep(1)
+        if page.get_by_text("Empty graph").count():
+            page.reload(wait_until="networkidle")
+
+
+def _wait_for_backfill_page(page: Page, url: str) -> str:
+    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
+    status = "unknown"
+    while time.monotonic() < deadline:
+        page.goto(url, wait_until="networkidle")
+        found = STATUS.search(page.inner_text("body"))
+        status = found.group(1) if found else "loading"
+        if status not in ("loading", "Requested", "In progress"):
+            return status
+        time.sleep(3)
+    raise AssertionError(f"backfill still {status} after {BACKFILL_TIMEOUT_S} s")
+
+
+def _artifact(name: str) -> str:
+    ARTIFACTS.mkdir(exist_ok=True)
+    return str(ARTIFACTS / name)

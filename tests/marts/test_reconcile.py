@@ -1,0 +1,92 @@
+"""Reconciliation: consecutive snapshots agree when every movement was extracted; an injected discrepancy is found."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
+
+import dagster as dg
+
+from assets.marts import MART_ASSETS, WITHIN_THRESHOLD
+from onec.marts import build_stock_movements
+from onec.reconcile import Threshold, reconcile
+from onec.sandbox.data import _effects
+from resources import WarehouseResource
+from tests.marts.conftest import MONTH_END, LandedMonth
+
+FEB_2 = MONTH_END + timedelta(days=1)
+FEB_3 = MONTH_END + timedelta(days=2)
+
+
+def _agreeing_second_snapshot(month: LandedMonth) -> None:
+    """1C posts three documents on 2 February; we extract them and snapshot again."""
+    for doc_type in ("goods-receipt", "shipment", "transfer"):
+        month.data.insert_document(doc_type, FEB_2)
+    month.sync(FEB_2, run_id="run-feb-2")
+
+
+def _inject_discrepancy(month: LandedMonth) -> Counter[tuple[str, str]]:
+    """1C corrects a balance without a document and posts a shipment we never extract; returns what must differ."""
+    good = next(g for g in month.data.goods_holdings() if g.bad_kind is None)
+    month.data.upsert_good(good.sku, good.warehouse, datetime(2026, 2, 3, tzinfo=UTC), {"quantity": good.quantity + 5})
+    shipment = month.data.insert_document("shipment", FEB_3)
+    month.sync(FEB_3, run_id="run-feb-3", doc_types=())
+    expected: Counter[tuple[str, str]] = Counter({(good.sku, good.warehouse): Decimal(5)})
+    for position, quantity in _effects(shipment):
+        expected[position] += quantity
+    return expected
+
+
+def test_a_single_snapshot_has_nothing_to_compare(landed_month: LandedMonth) -> None:
+    build_stock_movements(landed_month.warehouse)
+    summary = reconcile(landed_month.warehouse)
+    assert not summary.compared and summary.passed and summary.pairs == 0
+    assert "fewer than two" in summary.note
+
+
+def test_snapshots_explained_by_extracted_movements_agree(landed_month: LandedMonth) -> None:
+    _agreeing_second_snapshot(landed_month)
+    build_stock_movements(landed_month.warehouse)
+    summary = reconcile(landed_month.warehouse)
+    moved = landed_month.warehouse.query("SELECT count(*) FROM stock_movements WHERE day = ?", [FEB_2]).item()
+    assert moved > 0
+    assert summary.compared and summary.snapshot_date == FEB_2 and summary.previous_snapshot_date == MONTH_END
+    assert summary.positions == len(landed_month.data.balance_on(FEB_2))
+    assert (summary.differing, summary.passed) == (0, True)
+    assert landed_month.warehouse.query("SELECT count(*) FROM reconciliation_diffs").item() == 0
+
+
+def test_an_injected_discrepancy_is_reported(landed_month: LandedMonth) -> None:
+    _agreeing_second_snapshot(landed_month)
+    expected = _inject_discrepancy(landed_month)
+    build_stock_movements(landed_month.warehouse)
+
+    summary = reconcile(landed_month.warehouse)
+    assert summary.snapshot_date == FEB_3 and not summary.passed
+    rows = landed_month.warehouse.query(
+        "SELECT sku, warehouse, difference FROM reconciliation_diffs WHERE snapshot_date = ?", [FEB_3]
+    ).rows()
+    assert {(sku, wh): diff for sku, wh, diff in rows} == {k: v for k, v in expected.items() if v}
+    assert summary.differing == len(rows)
+    assert summary.total_abs_difference == sum((abs(v) for v in expected.values()), Decimal(0))
+    assert reconcile(landed_month.warehouse, Threshold(max_differing_positions=len(rows))).passed
+    tolerant = reconcile(landed_month.warehouse, Threshold(tolerance=Decimal(10_000)))
+    assert (tolerant.differing, tolerant.passed) == (0, True)
+
+
+def test_the_asset_check_fails_on_the_discrepancy_and_the_report_is_linked(landed_month: LandedMonth) -> None:
+    _agreeing_second_snapshot(landed_month)
+    _inject_discrepancy(landed_month)
+    resources = {"warehouse": WarehouseResource(data_dir=str(landed_month.settings.data_dir))}
+
+    result = dg.materialize(MART_ASSETS, resources=resources)
+
+    assert result.success
+    [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == WITHIN_THRESHOLD]
+    assert not check.passed
+    assert check.metadata["differing_positions"].value > 0
+    report = result.asset_materializations_for_node("run_report")[0].metadata["report"].value
+    assert str(report).startswith(str(landed_month.settings.data_dir / "reports"))
+    assert "Reconciliation with 1C" in Path(str(report)).read_text(encoding="utf-8")

@@ -1,0 +1,174 @@
+"""The CSV export reader: every §1.9 spelling, malformed rows kept in place, whole-file errors that name the cause."""
+
+from __future__ import annotations
+
+import datetime as dt
+from decimal import Decimal
+
+import polars as pl
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError
+from onec.validation import RAW_TEXT, SOURCE_LINE, TextRecords, check_documents, check_documents_text, check_goods_text
+
+ZONE = "Europe/Moscow"
+DAY = dt.date(2026, 1, 31)
+GOODS = (
+    "SKU,Name,Quantity,Warehouse,Price\r\n"
+    'P1,"Товар, ""1""",100,wh-main,15.50\r\n'
+    "P2,Товар 2,5,wh-main,1\r\n"
+    'P3,"две\r\nстроки",7,wh-2,2.25\r\n'
+)
+
+
+def read(data: bytes, entity: CsvEntity = CsvEntity.GOODS, **options: object) -> tuple[CsvExportReader, TextRecords]:
+    reader = CsvExportReader(entity, **options)  # type: ignore[arg-type]
+    batches = list(reader.read([data]))
+    frames = [b.frame for b in batches]
+    malformed = [b.malformed for b in batches]
+    return reader, TextRecords(pl.concat(frames) if frames else pl.DataFrame(), pl.concat(malformed))
+
+
+def checked_goods(records: TextRecords) -> pl.DataFrame:
+    batch = check_goods_text(records, snapshot_date=DAY, timezone=ZONE, run_id="r", source="csv")
+    assert batch.goods is not None
+    return batch.goods
+
+
+@pytest.mark.parametrize(
+    ("encoding", "charset"),
+    [("utf-8", None), ("utf-8-sig", None), ("cp1251", None), ("cp1251", "windows-1251"), ("utf-8", "utf-8")],
+)
+def test_encodings_declared_or_detected(encoding: str, charset: str | None) -> None:
+    reader, records = read(GOODS.encode(encoding), charset=charset)
+    goods = checked_goods(records)
+    assert goods["name"].to_list() == ['Товар, "1"', "Товар 2", "две\r\nстроки"]
+    assert reader.encoding == ("cp1251" if encoding == "cp1251" else "utf-8")
+
+
+def test_semicolons_decimal_commas_and_russian_headers() -> None:
+    data = "Артикул;Наименование;Количество;Склад;Цена;ЕдиницаИзмерения\nP1;Товар;1 234,5;wh;15,50;шт\n"
+    reader, records = read(data.encode("cp1251"))
+    goods = checked_goods(records)
+    assert reader.layout is not None and reader.layout.separator == ";"
+    assert goods.row(0, named=True)["quantity"] == Decimal("1234.5")
+    assert goods.row(0, named=True)["price"] == Decimal("15.5")
+    assert goods.row(0, named=True)["unit"] == "шт"
+
+
+def test_ragged_rows_are_rejected_in_place_and_shift_nothing() -> None:
+    data = (
+        "SKU,Name,Quantity,Warehouse\n"
+        "P1,Один,1,wh\n"
+        "P2,Два,2\n"  # one field short
+        "P3,Три,3,wh,extra\n"  # one field too many
+        'P4,Че"тыре,4,wh\n'  # a quote inside a value
+        "P5,Пять,5,wh\n"
+    ).encode()
+    _, records = read(data)
+    batch = check_goods_text(records, snapshot_date=DAY, timezone=ZONE, run_id="r", source="csv")
+    assert batch.goods is not None
+    assert batch.goods.select("sku", "quantity").rows() == [("P1", Decimal(1)), ("P5", Decimal(5))]
+    rejected = batch.rejected.sort("record_key")
+    assert rejected["record_key"].to_list() == ["file line 3", "file line 4", "file line 5"]
+    assert rejected["raw"].to_list() == ["P2,Два,2", "P3,Три,3,wh,extra", 'P4,Че"тыре,4,wh']
+    assert "expected 4 fields, found 3" in rejected["reason"][0]
+    assert "expected 4 fields, found 5" in rejected["reason"][1]
+    assert "broken quoting" in rejected["reason"][2]
+
+
+def test_invalid_values_are_rejected_with_their_line() -> None:
+    _, records = read(b"SKU,Name,Quantity,Warehouse\nP1,One,abc,wh\nP2,Two,2,wh\n")
+    batch = check_goods_text(records, snapshot_date=DAY, timezone=ZONE, run_id="r", source="csv")
+    assert batch.rejected.row(0, named=True)["reason"] == "quantity: not a number 'abc' (file line 2)"
+    assert batch.rejected.row(0, named=True)["raw"] == "P1,One,abc,wh"
+
+
+def test_missing_required_column_fails_the_file_naming_it() -> None:
+    with pytest.raises(CsvFormatError, match=r"no Warehouse \(or Склад\) column"):
+        read(b"SKU,Name,Quantity\nP1,One,1\n")
+
+
+def test_extra_columns_are_kept_out_and_noted() -> None:
+    reader, records = read(b"SKU,Name,Quantity,Warehouse,Colour\nP1,One,1,wh,red\n")
+    assert reader.ignored_columns == ("Colour",)
+    assert "Colour" not in records.frame.columns
+    assert checked_goods(records).height == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "charset", "message"),
+    [
+        (GOODS.encode("cp1251"), "utf-8", "not valid utf-8 .*line 2.*declared charset is wrong"),
+        (GOODS.encode("utf-8"), "windows-1251", "declared as windows-1251 but its bytes are UTF-8"),
+        (GOODS.encode("utf-8") + "P9,Ж,1,wh\n".encode("cp1251"), None, "not valid utf-8 .*line 6"),
+    ],
+)
+def test_a_wrong_encoding_fails_the_whole_file(data: bytes, charset: str | None, message: str) -> None:
+    with pytest.raises(CsvFormatError, match=message):
+        read(data, charset=charset)
+
+
+def _document_rows(count: int) -> str:
+    header = "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total\n"
+    rows = []
+    for n in range(count):
+        for line in (1, 2, 3):
+            rows.append(
+                f"id{n},N{n:04},2026-01-{1 + n % 28:02}T10:00:00,posted,true,ООО,wh,,{line},P{line},"
+                f'"Товар, {line}",{line},2.5,{2.5 * line:.2f}\n'
+            )
+    return header + "".join(rows)
+
+
+@settings(max_examples=15, deadline=None)
+@given(chunk=st.integers(min_value=40, max_value=4000))
+def test_chunking_never_splits_a_document(chunk: int) -> None:
+    data = _document_rows(25).encode()
+    reader = CsvExportReader(CsvEntity.DOCUMENT_LINES, chunk_bytes=chunk)
+    batches = list(reader.read([data[i : i + 97] for i in range(0, len(data), 97)]))
+    numbers = [set(b.frame["number"].to_list()) for b in batches]
+    assert sum(len(n) for n in numbers) == 25
+    assert all(not (a & b) for i, a in enumerate(numbers) for b in numbers[i + 1 :])
+    lines = pl.concat([b.frame for b in batches])
+    assert lines[SOURCE_LINE].to_list() == list(range(2, 77))
+    assert lines[RAW_TEXT][0].startswith("id0,N0000,")
+
+
+def test_document_lines_check_like_the_json_path() -> None:
+    _, records = read(_document_rows(4).encode(), CsvEntity.DOCUMENT_LINES)
+    window = {"doc_type": "goods-receipt", "date_from": dt.date(2026, 1, 1), "date_to": dt.date(2026, 2, 1)}
+    text = check_documents_text(records, **window, timezone=ZONE, run_id="r", source="csv")  # type: ignore[arg-type]
+    as_json = [
+        {
+            "id": f"id{n}", "number": f"N{n:04}", "date": f"2026-01-{1 + n:02}T10:00:00", "status": "posted",
+            "posted": True, "supplier": "ООО", "warehouse": "wh",
+            "items": [
+                {"line": i, "sku": f"P{i}", "name": f"Товар, {i}", "quantity": i, "unit_price": 2.5, "total": 2.5 * i}
+                for i in (1, 2, 3)
+            ],
+        }
+        for n in range(4)
+    ]  # fmt: skip
+    json = check_documents(as_json, **window, timezone=ZONE, run_id="r", source="json")  # type: ignore[arg-type]
+    assert text.documents is not None and json.documents is not None and text.lines is not None
+    assert text.documents.equals(json.documents)
+    assert text.lines.equals(json.lines)
+
+
+def test_a_document_whose_rows_disagree_is_rejected_whole() -> None:
+    data = _document_rows(2).replace(
+        "N0001,2026-01-02T10:00:00,posted,true,ООО,wh,,2", "N0001,2026-01-02T10:00:00,draft,false,ООО,wh,,2"
+    )
+    _, records = read(data.encode(), CsvEntity.DOCUMENT_LINES)
+    batch = check_documents_text(
+        records, doc_type="goods-receipt", date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 1),
+        timezone=ZONE, run_id="r", source="csv",
+    )  # fmt: skip
+    assert batch.documents is not None and batch.documents["number"].to_list() == ["N0000"]
+    reason = batch.rejected.row(0, named=True)["reason"]
+    assert reason.startswith("header fields differ between the document's rows: status, posted")
+    assert reason.endswith("(file lines 5-7)")
+    assert batch.rejected.row(0, named=True)["raw"].count("\n") == 2

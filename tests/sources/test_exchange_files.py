@@ -1,0 +1,161 @@
+"""UDE XML and CommerceML readers, hostile XML, and `onec-etl load`: facts from real files, nothing half-landed."""
+
+from __future__ import annotations
+
+import io
+import shutil
+from datetime import date
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from onec.cli import main
+from onec.exchange_files import FileKind, detect_kind, load_files
+from onec.sandbox import SandboxData
+from onec.sandbox.exports import ExportVariant, write_export_files
+from onec.sources.commerceml import CommerceMLError, read_set
+from onec.sources.ude_xml import UdeXmlReader
+from onec.sources.xml_safety import XmlFileError
+from onec.warehouse import Warehouse
+
+ZONE = "Europe/Moscow"
+SAMPLES = Path("/work/shared/samples/commerceml")
+DOBROMYSLOV = SAMPLES / "cml207_1c_export_dobromyslov"
+UT11 = SAMPLES / "cml207_ut11_demo_carono"
+BILLION_LAUGHS = b"""<?xml version="1.0"?>
+<!DOCTYPE lolz [<!ENTITY lol "lol"><!ENTITY lol2 "&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;&lol;">
+<!ENTITY lol3 "&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;&lol2;">]>
+<DataExchange><Goods><Good SKU="&lol3;"><Name>x</Name></Good></Goods></DataExchange>"""
+EXTERNAL_ENTITY = b"""<?xml version="1.0" encoding="UTF-8"?>
+<!-- a comment first -->
+<!DOCTYPE DataExchange [<!ENTITY xxe SYSTEM "file:///etc/passwd">]>
+<DataExchange><Goods><Good SKU="P1"><Name>&xxe;</Name></Good></Goods></DataExchange>"""
+
+
+@pytest.fixture
+def warehouse(tmp_path: Path) -> Warehouse:
+    store = Warehouse(tmp_path / "data", ZONE)
+    store.initialize()
+    return store
+
+
+@pytest.fixture(scope="module")
+def exports(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    data = SandboxData.generate(seed=5, documents=120, start=date(2026, 1, 1), days=10, timezone=ZONE)
+    paths = write_export_files(
+        data, tmp_path_factory.mktemp("exports"), ExportVariant.everything(seed=1), combined=True
+    )
+    return {path.name: path for path in paths}
+
+
+def test_ude_xml_any_order_windows_1251() -> None:
+    xml = """<?xml version="1.0" encoding="windows-1251"?>
+<DataExchange FormatVersion="1.0" Created="2026-01-31T02:00:00"><Goods>
+<Good Number="1" SKU="P1"><Warehouse>wh</Warehouse><Quantity>100</Quantity><Name>Товар &amp; Ко</Name></Good>
+</Goods></DataExchange>""".encode("cp1251")
+    reader = UdeXmlReader(io.BytesIO(xml))
+    records = [item.record for item in reader.records()]
+    assert reader.created == date(2026, 1, 31)
+    assert records == [{"sku": "P1", "warehouse": "wh", "quantity": "100", "name": "Товар & Ко"}]
+
+
+@pytest.mark.parametrize("hostile", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
+def test_hostile_xml_is_refused_before_parsing(hostile: bytes, tmp_path: Path, warehouse: Warehouse) -> None:
+    with pytest.raises(XmlFileError, match="DOCTYPE/ENTITY declaration"):
+        list(UdeXmlReader(io.BytesIO(hostile)).records())
+    path = tmp_path / "hostile.xml"
+    path.write_bytes(hostile)
+    with pytest.raises(XmlFileError):
+        load_files([path], warehouse, timezone=ZONE, run_id="r")
+    assert set(warehouse.table_counts().values()) == {0}
+
+
+def test_truncated_xml_fails_naming_the_position_and_lands_nothing(
+    exports: dict[str, Path], tmp_path: Path, warehouse: Warehouse
+) -> None:
+    whole = exports["exchange.xml"].read_bytes()
+    path = tmp_path / "truncated.xml"
+    path.write_bytes(whole[: len(whole) * 2 // 3])
+    with pytest.raises(XmlFileError, match=r"malformed or truncated at line \d+, column \d+"):
+        load_files([path], warehouse, timezone=ZONE, run_id="r")
+    assert set(warehouse.table_counts().values()) == {0}
+
+
+def test_kinds_are_detected_from_content(exports: dict[str, Path], tmp_path: Path) -> None:
+    renamed = tmp_path / "export.dat"
+    shutil.copy(exports["documents-shipment.xml"], renamed)
+    assert detect_kind(renamed) is FileKind.UDE_XML
+    assert detect_kind(exports["goods.csv"]) is FileKind.CSV_GOODS
+    assert detect_kind(exports["documents-shipment.csv"]) is FileKind.CSV_DOCUMENT_LINES
+    assert detect_kind(DOBROMYSLOV / "offers0_1.xml") is FileKind.COMMERCEML
+
+
+def test_csv_and_xml_files_land_the_same_tables(exports: dict[str, Path], tmp_path: Path) -> None:
+    landed = {}
+    for kind, names in {
+        "csv": ["goods.csv", *(n for n in exports if n.startswith("documents-") and n.endswith(".csv"))],
+        "xml": ["exchange.xml"],
+    }.items():
+        store = Warehouse(tmp_path / kind, ZONE)
+        store.initialize()
+        load_files([exports[n] for n in names], store, timezone=ZONE, run_id=kind, snapshot_date=date(2026, 1, 11))
+        landed[kind] = {
+            table: store.query(f"SELECT * EXCLUDE (modified_at) FROM {table} ORDER BY ALL").rows()  # noqa: S608
+            for table in ("goods", "documents")
+        } | {"document_lines": store.query("SELECT * FROM document_lines ORDER BY ALL").rows()}
+    assert len(landed["csv"]["documents"]) > 100
+    assert landed["csv"] == landed["xml"]
+
+
+def test_commerceml_2_07_export_facts() -> None:
+    found = read_set([DOBROMYSLOV / "import0_1.xml", DOBROMYSLOV / "offers0_1.xml"])
+    assert (len(found.goods), len(found.offers)) == (36, 44)
+    assert sorted(found.warehouses.values()) == ["Владивосток", "Москва", "Новосибирск"]
+    assert sum(good["deleted"] for good in found.goods.values()) == 1
+
+
+def test_commerceml_samples_land_with_known_stock_and_prices(warehouse: Warehouse) -> None:
+    load_files([DOBROMYSLOV / "import0_1.xml", DOBROMYSLOV / "offers0_1.xml"], warehouse, timezone=ZONE, run_id="a")
+    day = date(2020, 4, 7)  # ДатаФормирования of offers0_1.xml
+    rows = warehouse.query(
+        "SELECT warehouse, quantity, price, unit FROM goods WHERE sku = 'PM-421-WP' AND snapshot_date = ?"
+        " ORDER BY warehouse",
+        [day],
+    ).rows()
+    assert rows == [
+        ("Владивосток", Decimal("1.000"), Decimal("100.0000"), "Штука"),
+        ("Москва", Decimal("376.000"), Decimal("100.0000"), "Штука"),
+        ("Новосибирск", Decimal("0.000"), Decimal("100.0000"), "Штука"),
+    ]
+    assert warehouse.query("SELECT count(*) FROM goods").item() == 132  # 44 offers x 3 warehouses
+
+
+def test_commerceml_variants_are_positions_of_their_own(warehouse: Warehouse) -> None:
+    load_files([UT11 / "offers.xml", UT11 / "import.xml"], warehouse, timezone=ZONE, run_id="b")
+    rows = warehouse.query(
+        "SELECT sku, name, quantity, price, warehouse FROM goods WHERE sku LIKE 'Б-130001#%' ORDER BY name"
+    ).rows()
+    assert rows == [
+        ("Б-130001#90c55447-d3a8-11e4-9423-e0cb4ed5eed4", "Женские ботфорты коричневые (38)", Decimal("20.000"),
+         Decimal("1719.0000"), 'Магазин "Обувь"'),
+        ("Б-130001#e5a4c316-a659-11dd-acee-0015e9b8c48d", "Женские ботфорты коричневые (39)", Decimal("19.000"),
+         Decimal("1496.0000"), 'Магазин "Обувь"'),
+    ]  # fmt: skip
+    assert warehouse.query("SELECT count(*) FROM goods").item() == 5
+
+
+def test_commerceml_orders_and_lone_catalogs_are_refused(warehouse: Warehouse) -> None:
+    with pytest.raises(CommerceMLError, match="document file"):
+        load_files([UT11 / "orders_windows-1251.xml"], warehouse, timezone=ZONE, run_id="c")
+    with pytest.raises(CommerceMLError, match="no offers"):
+        load_files([UT11 / "import.xml"], warehouse, timezone=ZONE, run_id="c")
+
+
+def test_cli_load_reports_and_fails_cleanly(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", str(DOBROMYSLOV / "import0_1.xml"), str(DOBROMYSLOV / "offers0_1.xml")]) == 0
+    assert "goods" in capsys.readouterr().out
+    broken = tmp_path / "goods.csv"
+    broken.write_bytes(b"SKU,Name,Quantity\nP1,One,1\n")
+    assert main(["load", str(broken)]) == 1
+    assert "no Warehouse (or Склад) column" in capsys.readouterr().err

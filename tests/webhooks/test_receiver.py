@@ -1,0 +1,128 @@
+"""The receiver over real HTTP on 127.0.0.1: genuine events are queued once; everything else is refused with the
+right status and counted by reason."""
+
+from __future__ import annotations
+
+import socket
+import uuid
+from collections.abc import Iterator
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import httpx
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from onec.config import ConfigError, Secret
+from onec.webhooks.queue import EventQueue
+from onec.webhooks.receiver import STATS_PATH, ReceiverSettings, WebhookReceiver, running_receiver
+from onec.webhooks.signature import HEADER, sign, verify
+
+ZONE = "Europe/Moscow"
+SECRET = "whsec-Ёжик-42"
+
+
+def event(**changes: Any) -> dict[str, Any]:
+    now = datetime.now(ZoneInfo(ZONE)).replace(tzinfo=None, microsecond=0)
+    body = {"id": str(uuid.uuid4()), "event": "document.posted", "occurred_at": now.isoformat(),
+            "data": {"type": "shipment", "number": "РТ-000001"}}  # fmt: skip
+    body.update(changes)
+    return body
+
+
+def signed(body: bytes, secret: str = SECRET) -> dict[str, str]:
+    return {"content-type": "application/json", HEADER: sign(body, secret)}
+
+
+@pytest.fixture
+def queue(tmp_path: Path) -> EventQueue:
+    return EventQueue(tmp_path / "webhooks.sqlite3")
+
+
+@pytest.fixture
+def receiver(queue: EventQueue) -> WebhookReceiver:
+    settings = ReceiverSettings(Secret(SECRET), ZONE, max_body_bytes=2048, rate_per_s=5, burst=40)
+    return WebhookReceiver(settings, queue)
+
+
+@pytest.fixture
+def url(receiver: WebhookReceiver) -> Iterator[str]:
+    with running_receiver(receiver) as address:
+        yield address
+
+
+def post(url: str, body: bytes, headers: dict[str, str]) -> httpx.Response:
+    return httpx.post(url, content=body, headers=headers, timeout=5)
+
+
+def test_good_events_are_queued_once_and_everything_else_is_refused(
+    url: str, receiver: WebhookReceiver, queue: EventQueue
+) -> None:
+    good = orjson.dumps(event())
+    assert post(url, good, signed(good)).status_code == 202
+    replay = post(url, good, signed(good))
+    assert replay.status_code == 200 and replay.json()["status"] == "duplicate-ignored"
+    assert post(url, good, {"content-type": "application/json"}).status_code == 401
+    other = orjson.dumps(event())
+    assert post(url, other, signed(other, "wrong-secret")).status_code == 403
+    assert post(url, other, {HEADER: "sha256=" + "0" * 64}).status_code == 403
+    tampered = other.replace(b"shipment", b"transfer")
+    assert post(url, tampered, signed(other)).status_code == 403
+    huge = orjson.dumps(event(data={"notes": "x" * 5000}))
+    assert post(url, huge, signed(huge)).status_code == 413
+    old = datetime.now(ZoneInfo(ZONE)).replace(tzinfo=None) - timedelta(hours=2)
+    stale = orjson.dumps(event(occurred_at=old.isoformat()))
+    assert post(url, stale, signed(stale)).status_code == 409
+    for bad in (b"not json", orjson.dumps(event(event="document.exploded")), orjson.dumps(event(id=""))):
+        assert post(url, bad, signed(bad)).status_code == 400
+    counters = httpx.get(url.replace("/webhooks/1c", STATS_PATH), timeout=5).json()["counters"]
+    assert counters == {"accepted": 1, "replayed": 1, "unsigned": 1, "bad_signature": 3, "oversized": 1,
+                        "stale": 1, "malformed": 3}  # fmt: skip
+    assert queue.counts()["pending"] == 1
+
+
+def test_a_flood_is_cut_off_and_counted(url: str, receiver: WebhookReceiver, queue: EventQueue) -> None:
+    statuses = []
+    with httpx.Client(timeout=5) as client:
+        for _ in range(80):
+            body = orjson.dumps(event())
+            statuses.append(client.post(url, content=body, headers=signed(body)).status_code)
+    assert statuses.count(429) >= 30 and statuses.count(202) >= 40
+    assert receiver.snapshot()["rate_limited"] == statuses.count(429)
+    assert queue.counts()["pending"] == statuses.count(202)
+
+
+def test_oversized_bodies_are_refused_declared_or_streamed(url: str) -> None:
+    parts = httpx.URL(url)
+    with socket.create_connection((parts.host, parts.port), timeout=5) as raw:  # declares 1 GB, sends nothing
+        raw.sendall(f"POST {parts.path} HTTP/1.1\r\nHost: x\r\nContent-Length: 1000000000\r\n\r\n".encode())
+        assert raw.recv(100).startswith(b"HTTP/1.1 413")
+
+    def chunks() -> Iterator[bytes]:
+        for _ in range(10):
+            yield b"x" * 1000
+
+    with httpx.Client(timeout=5) as client:  # chunked, no length declared: cut off while streaming
+        assert client.post(url, content=chunks(), headers=signed(b"")).status_code == 413
+
+
+@given(st.binary(max_size=300), st.text(min_size=1, max_size=30))
+def test_only_the_exact_signature_verifies(body: bytes, secret: str) -> None:
+    assert verify(sign(body, secret), body, secret)
+    assert verify(sign(body, secret).upper().replace("SHA256=", "sha256="), body, secret)
+    assert not verify(sign(body + b"!", secret), body, secret)
+    assert not verify(sign(body, secret + "x"), body, secret)
+    assert not verify(None, body, secret) and not verify(sign(body, secret), body, "")
+
+
+def test_settings_need_the_secret_and_sane_limits() -> None:
+    with pytest.raises(ConfigError, match="ONEC_WEBHOOK_SECRET"):
+        ReceiverSettings.from_env(ZONE, {})
+    with pytest.raises(ConfigError, match="ONEC_WEBHOOK_MAX_BYTES"):
+        ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_BYTES": "-1"})
+    settings = ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_AGE_S": "60"})
+    assert settings.max_age == timedelta(seconds=60) and "s" not in repr(settings.secret)

@@ -1,0 +1,124 @@
+"""The queue's life cycle, routing of events to entities, the sensor's coalescing and its done-only-after-success
+rule, and the sandbox's sender and registration route."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import dagster as dg
+import httpx
+import orjson
+import pytest
+
+from onec.config import Settings
+from onec.connect import embedded_sandbox_data
+from onec.sandbox.engine import SandboxConfig, SandboxRequest
+from onec.sandbox.mutations import ChangeEvent
+from onec.sandbox.webhook_sender import WebhookSandboxEngine, WebhookSender
+from onec.webhooks.queue import QUEUE_FILE, EventQueue, QueuedEvent
+from onec.webhooks.routing import affected_entities
+from onec.webhooks.signature import HEADER, verify
+from pipelines.definitions import build_definitions
+from pipelines.incremental import BATCH_TAG, settle_batches
+
+NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
+
+
+def queued(event: str, **data: object) -> QueuedEvent:
+    return QueuedEvent(f"{event}-{data}", event, NOW, dict(data))
+
+
+def record(queue: EventQueue, event_id: str, event: str = "document.posted", **data: object) -> bool:
+    return queue.record(event_id, event, NOW, dict(data), b"{}")
+
+
+def test_routing_names_the_entities_a_burst_touches() -> None:
+    burst = [queued("document.created", type="transfer"), queued("document.posted", type="shipment"),
+             queued("goods.updated", sku="X")]  # fmt: skip
+    assert affected_entities(burst) == ("goods", "shipment", "transfer")
+    assert affected_entities([queued("document.created", type="transfer")]) == ("transfer",)
+    assert len(affected_entities([queued("document.posted", type="???")])) == 7  # unknown: everything
+
+
+def test_queue_life_cycle_and_replays(tmp_path: Path) -> None:
+    queue = EventQueue(tmp_path / "q.sqlite3")
+    assert record(queue, "a") and record(queue, "b") and not record(queue, "a")
+    assert queue.claim("batch-1", ["a", "b"]) == 2 and queue.claim("batch-2", ["a"]) == 0
+    assert set(queue.batches_in_flight()) == {"batch-1"}
+    assert queue.release("batch-1") == 2 and queue.counts()["pending"] == 2
+    queue.claim("batch-3", ["a", "b"])
+    assert queue.finish("batch-3") == 2
+    assert not record(EventQueue(tmp_path / "q.sqlite3"), "b")  # replays are caught after a restart too
+    assert queue.counts() == {"pending": 0, "claimed": 0, "done": 2}
+
+
+@pytest.fixture
+def defs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
+    monkeypatch.setenv("ONEC_DATA_DIR", str(tmp_path / "data"))
+    return build_definitions(Settings.from_env())
+
+
+def test_a_failed_run_puts_its_events_back_and_a_burst_becomes_one_run(defs: dg.Definitions, tmp_path: Path) -> None:
+    queue = EventQueue(tmp_path / "data" / QUEUE_FILE)
+    for number in range(30):
+        record(queue, f"e{number}", type="shipment" if number % 2 else "inventory")
+    instance = dg.DagsterInstance.ephemeral()
+    sensor = defs.resolve_sensor_def("onec_webhooks")
+    [request] = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests or []
+    assert request.run_config["ops"]["incremental_sync"]["config"]["entities"] == ["goods", "shipment", "inventory"]
+    record(queue, "late", type="transfer")
+    waiting = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    assert not waiting.run_requests  # one run in flight at a time; the late event waits
+    broken = {"ops": {"incremental_sync": {"config": {"entities": ["no-such-entity"]}}}}
+    job = defs.resolve_job_def("onec_incremental")
+    result = job.execute_in_process(run_config=broken, tags=request.tags, instance=instance, raise_on_error=False)
+    assert not result.success
+    assert settle_batches(queue, instance) == []
+    assert queue.counts() == {"pending": 31, "claimed": 0, "done": 0}
+
+
+def test_a_batch_whose_run_never_appeared_is_released(tmp_path: Path) -> None:
+    queue = EventQueue(tmp_path / "q.sqlite3")
+    record(queue, "a")
+    queue.claim("ghost", ["a"])
+    instance = dg.DagsterInstance.ephemeral()
+    assert settle_batches(queue, instance) == ["ghost"]  # recent: its run may still be starting
+    with queue._connection() as con:  # claimed long ago
+        con.execute("UPDATE webhook_events SET claimed_at = ?", ((NOW - timedelta(days=1)).isoformat(),))
+    assert settle_batches(queue, instance) == [] and queue.counts()["pending"] == 1
+    assert BATCH_TAG == "onec/webhook_batch"
+
+
+def test_sender_signs_repeats_shuffles_and_stays_on_loopback() -> None:
+    seen: list[tuple[bytes, str]] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        seen.append((request.content, request.headers[HEADER]))
+        return httpx.Response(202)
+
+    sender = WebhookSender(seed=4, duplicate_rate=1.0, shuffle=True, transport=httpx.MockTransport(handler))
+    events = [ChangeEvent("document.posted", NOW, {"number": str(n)}) for n in range(10)]
+    deliveries = sender.send("http://127.0.0.1:9/hook", "s3cret", events)
+    assert len(deliveries) == 20 and all(d.status == 202 for d in deliveries)
+    assert all(verify(signature, body, "s3cret") for body, signature in seen)
+    order = [orjson.loads(body)["data"]["number"] for body, _ in seen]
+    assert sorted(set(order)) == sorted(str(n) for n in range(10)) and order != sorted(order)
+    with pytest.raises(ValueError, match="loopback"):
+        sender.send("http://example.com/hook", "s3cret", events)
+    with pytest.raises(ValueError, match="cap"):
+        WebhookSender(max_deliveries=5).send("http://127.0.0.1:9/hook", "s", events)
+
+
+def test_registration_route_checks_auth_and_input() -> None:
+    engine = WebhookSandboxEngine(embedded_sandbox_data(Settings()), SandboxConfig(auth="api_key"))
+    path = "/trade/hs/exchange/api/v1/webhooks"
+    body = orjson.dumps({"event": "document.posted", "url": "http://127.0.0.1:1/h", "secret": "s"})
+    assert engine.handle(SandboxRequest("POST", path, body=body)).status == 401
+    key = {"x-api-key": engine.config.api_key}
+    answer = engine.handle(SandboxRequest("POST", path, headers=key, body=body))
+    assert answer.status == 201 and b'"s"' not in answer.body
+    bad = orjson.dumps({"event": "document.exploded", "url": "http://x", "secret": "s"})
+    assert engine.handle(SandboxRequest("POST", path, headers=key, body=bad)).status == 400
+    assert engine.handle(SandboxRequest("POST", path, headers=key, body=b"[")).status == 400
+    assert len(engine.registrations) == 1
