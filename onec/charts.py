@@ -11,6 +11,7 @@ from html import escape
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 70, 150, 16, 40
+MAX_X_LABELS = 6
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 
 
@@ -99,7 +100,7 @@ def _axes(low: float, high: float, y: Callable[[float], float]) -> list[str]:
 
 
 def _x_labels(labels: Sequence[str], x: Callable[[int], float]) -> list[str]:
-    every = max(1, len(labels) // 8)
+    every = max(1, -(-len(labels) // MAX_X_LABELS))
     return [
         f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(_short(label, 14))}</text>'
         for i, label in enumerate(labels)

@@ -18,6 +18,7 @@ LAKE_TABLES: dict[str, str] = {
     "goods": "goods/*/*.parquet",
     "documents": "documents/*/*/*.parquet",
     "document_lines": "document_lines/*/*/*.parquet",
+    "goods_history": "goods_history/*.parquet",
     "stock_movements": "marts/stock_movements/*/*.parquet",
     "stock_balance_daily": "marts/stock_balance_daily/*/*.parquet",
     "reconciliation_diffs": "marts/reconciliation_diffs/*/*.parquet",

@@ -194,8 +194,10 @@ def land_pages(
     span: tuple[date, date],
     on_records: ProgressCallback | None,
     cursor: datetime | None = None,
+    versions: Mapping[str, str] | None = None,
 ) -> ExtractResult:
-    """Check and stage every page, then commit the landing (with the change cursor, if any) and report."""
+    """Check and stage every page, then commit the landing (with the change cursor or the source versions the
+    rows cover, if any) and report."""
     started = time.perf_counter()
     before = source.stats.snapshot()
     records = 0
@@ -206,7 +208,7 @@ def land_pages(
             if on_records is not None:
                 on_records(len(batch))
         http = _delta(before, source.stats.snapshot())
-        report: LandingReport = landing.commit(stats=http, cursor=cursor)
+        report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
     return ExtractResult(
         run_id=run_id,
         entity=entity,

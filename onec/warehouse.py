@@ -162,6 +162,15 @@ class Warehouse:
         rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors").rows()
         return {(entity, doc_type or None): cursor for entity, doc_type, cursor in rows}
 
+    def source_versions(self, source: str, doc_type: str) -> dict[str, str]:
+        """1C id → DataVersion of the documents of a type last landed from `source` (OData change detection)."""
+        if not self.database.exists():
+            return {}
+        frame = self.query(
+            "SELECT id, version FROM source_versions WHERE source = ? AND doc_type = ?", [source, doc_type]
+        )
+        return dict(frame.rows())
+
     def cursor(self, entity: str, doc_type: str | None = None) -> dt.datetime | None:
         """The change cursor of goods or of one document type."""
         return self.cursors().get((entity, doc_type))
@@ -264,10 +273,16 @@ class Landing:
             self._write("document_lines", lines.with_columns(_line_owners(batch, documents, lines, ids)))
         self._write("rejected_rows", batch.rejected)
 
-    def commit(self, stats: Mapping[str, int] | None = None, *, cursor: dt.datetime | None = None) -> LandingReport:
+    def commit(
+        self,
+        stats: Mapping[str, int] | None = None,
+        *,
+        cursor: dt.datetime | None = None,
+        versions: Mapping[str, str] | None = None,
+    ) -> LandingReport:
         """Dedupe the staged rows, replace (or merge) the partitions in one transaction, log it, then refresh the
         lake. `cursor` (timezone-aware) is saved for this landing's entity in the same transaction; a cursor never
-        moves backwards.
+        moves backwards. `versions` (1C id → OData DataVersion of the records fetched) likewise.
 
         The lake is written after the DuckDB commit, still under the writer lock, from the committed tables.
         """
@@ -286,6 +301,8 @@ class Landing:
                 )
                 if cursor is not None:
                     _save_cursor(con, self._scope, cursor, self._run_id)
+                if versions:
+                    _save_versions(con, self._scope, self._source, versions)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
@@ -504,6 +521,18 @@ def _save_cursor(con: duckdb.DuckDBPyConnection, scope: _Scope, cursor: dt.datet
     )
 
 
+def _save_versions(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, versions: Mapping[str, str]) -> None:
+    frame = pl.DataFrame(
+        {"id": list(versions), "version": list(versions.values())}, schema={"id": pl.String, "version": pl.String}
+    )
+    con.register("s_source_versions", frame)
+    con.execute(
+        "INSERT OR REPLACE INTO source_versions SELECT ?, ?, id, version FROM s_source_versions",
+        [source, scope.doc_type or ""],
+    )
+    con.unregister("s_source_versions")
+
+
 _HISTORY_ATTRIBUTES = ("name", "quantity", "unit", "price", "id", "code", "deleted", "modified_at")
 
 
@@ -668,6 +697,10 @@ def _ddl(timezone: str) -> list[str]:
     statements.append(
         "CREATE TABLE IF NOT EXISTS sync_cursors (entity VARCHAR, doc_type VARCHAR, cursor TIMESTAMPTZ,"
         " run_id VARCHAR, updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
+    )
+    statements.append(
+        "CREATE TABLE IF NOT EXISTS source_versions (source VARCHAR, doc_type VARCHAR, id VARCHAR, version VARCHAR,"
+        " PRIMARY KEY (source, doc_type, id))"
     )
     return statements
 

@@ -14,7 +14,6 @@ nightly extract) are delayed by seconds, not blocked for the whole import.
 from __future__ import annotations
 
 import contextlib
-import datetime as dt
 import threading
 import time
 from collections.abc import Callable, Iterable, Sequence
@@ -215,7 +214,3 @@ def ledger_rows(warehouse: Warehouse, import_id: str) -> list[dict[str, Any]]:
     """The ledger of one import as dicts (tests, reports)."""
     frame = warehouse.query("SELECT * FROM import_ledger WHERE import_id = ? ORDER BY number", [import_id])
     return frame.to_dicts()
-
-
-def now_utc() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)

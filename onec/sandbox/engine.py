@@ -8,6 +8,13 @@ Why framework-free: the same engine runs in-process under httpx (fast tests, man
 It is deliberately awkward in every way §1.9 allows: it caps page sizes, sends short pages, lets totals drift
 mid-run, throttles per credential, limits concurrent connections, fails with 500/503, drops connections and
 truncates bodies, all from a seeded generator so a failing run can be replayed.
+
+Routes below `base_path` (§1): `GET api/version`, `POST api/v1/auth/token`, `GET api/v1/goods`,
+`GET api/v1/goods/export`, `POST api/v1/goods/batch`, `GET|POST api/v1/documents/{type}`,
+`GET api/v1/documents/{type}/export`, `POST api/v1/documents/{type}/batch`, `GET api/v1/documents/{type}/{id}`,
+`POST api/v1/documents/{type}/{id}/post`, `POST api/v1/webhooks`. Below `odata_path` (§2): the standard OData
+interface (`odata.py`, `odata_writes.py`). Writes live in `writes.py`, exports in `exports.py`, webhook
+deliveries in `webhooks.py`; this module routes, authenticates, throttles and injects the faults.
 """
 
 from __future__ import annotations
@@ -16,13 +23,14 @@ import base64
 import binascii
 import email.utils
 import hmac
+import itertools
 import math
 import random
 import secrets
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
@@ -647,15 +655,19 @@ class SandboxEngine:
         return replace(response, body=response.body[:cut])
 
     def _spoil_stream(self, response: SandboxResponse, fault: str | None) -> SandboxResponse:
-        """A streamed body has no known length: cut (drop) or end (truncate) somewhere in its first ~64 KiB
-        or within the first rows, whichever the stream reaches."""
+        """A streamed body has no known length: cut (drop) or end (truncate) it inside its first chunk, which
+        is taken out of the stream here so the cut always lands in the body, however small the export."""
         if fault not in ("drop", "truncate") or response.chunks is None:
             return response
+        chunks = iter(response.chunks)
+        first = next(chunks, b"")
+        if len(first) < 2:
+            return replace(response, chunks=itertools.chain([first], chunks))
         with self._lock:
-            cut = self._rng.randrange(1, 64 * 1024)
+            cut = self._rng.randrange(1, len(first))
         if fault == "drop":
-            return replace(response, cut_at=cut)
-        return replace(response, chunks=_first_bytes(response.chunks, cut))
+            return replace(response, chunks=itertools.chain([first], chunks), cut_at=cut)
+        return replace(response, chunks=[first[:cut]])
 
     def _export(self, request: SandboxRequest, route: _Route) -> SandboxResponse:
         """The whole selection in one streamed response (§1.4, §1.5). The rows are picked under the lock;
@@ -790,17 +802,6 @@ class SandboxEngine:
         except ValueError:
             raise bad_parameter(name, text, "ожидалась дата ISO 8601, например 2026-01-31T00:00:00") from None
         return value.astimezone(self._tz) if value.tzinfo else value.replace(tzinfo=self._tz)
-
-
-def _first_bytes(chunks: Iterable[bytes], limit: int) -> Iterator[bytes]:
-    """The stream, ended cleanly after `limit` bytes (a truncated export: the last row is cut short)."""
-    sent = 0
-    for chunk in chunks:
-        if sent + len(chunk) >= limit:
-            yield chunk[: limit - sent]
-            return
-        sent += len(chunk)
-        yield chunk
 
 
 _LOCK_CONFLICT = (

@@ -303,16 +303,24 @@ def _attributes(values: dict[str, Any]) -> str:
     return "".join(f' {name}="{_xml_attribute(value)}"' for name, value in values.items() if value is not None)
 
 
+_TEXT_ESCAPES = str.maketrans({"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;"})
+_ATTRIBUTE_ESCAPES = str.maketrans(
+    {"&": "&amp;", "<": "&lt;", ">": "&gt;", "\r": "&#13;", '"': "&quot;", "\n": "&#10;", "\t": "&#9;"}
+)
+
+
 def _xml_text(value: Any) -> str:
-    if isinstance(value, bool):
+    """Element text: markup characters escaped, and CR as a reference (a parser would turn a raw one into LF)."""
+    if value is True or value is False:
         return "true" if value else "false"
-    text = str(value).replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
-    return text.replace("\r", "&#13;")
+    return str(value).translate(_TEXT_ESCAPES)
 
 
 def _xml_attribute(value: Any) -> str:
-    text = _xml_text(value).replace('"', "&quot;")
-    return text.replace("\n", "&#10;").replace("\t", "&#9;")
+    """Attribute text: also quotes, and line breaks and tabs as references (parsers normalise raw ones)."""
+    if value is True or value is False:
+        return "true" if value else "false"
+    return str(value).translate(_ATTRIBUTE_ESCAPES)
 
 
 # --- records as cells (shared by CSV and XML; a bad record's raw values win)

@@ -5,7 +5,8 @@ Why this exists: incremental sync is only trustworthy if it is tested against a 
 real ones do, above all weeks after a document's date. Every mutation stamps the records it touches with "now"
 in the base's zone (whole seconds, as 1C does), bumps their version (what OData's DataVersion and the engine's
 render cache follow) and the data's revision, keeps the goods rows equal to what the ledger implies (so
-`balance_on` stays the truth), and returns the change event 1C would send a webhook for (§1.8).
+`balance_on` stays the truth), and returns the change event 1C would send a webhook for (§1.8): hand it to
+`engine.webhooks.publish_change(event)` and deliver with `engine.webhooks.flush(client)`.
 
 Not thread-safe by itself, like `SandboxData`: mutate between requests, or hold the engine's lock.
 """

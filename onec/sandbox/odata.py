@@ -17,13 +17,14 @@ from __future__ import annotations
 
 import random
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 import orjson
 
+from onec.sandbox.odata_metadata import metadata_document
 from onec.sandbox.odata_model import PRICES, STOCK, EntitySet, ODataModel, Row
 from onec.sandbox.odata_query import Options, QueryError, compile_filter, order, parse_options, select
 from onec.sandbox.odata_writes import ODataWriter
@@ -74,6 +75,8 @@ class ODataService:
             options = parse_options(request.raw_query)
             if not rest:
                 return self._service_document(request, options)
+            if rest == "$metadata":
+                return self._metadata()
             target = self._target(rest)
             _require_json(request, options, target.count)
             return self._query(request, target, options, shuffle)
@@ -120,18 +123,21 @@ class ODataService:
         self, request: SandboxRequest, target: _Target, options: Options, shuffle: random.Random
     ) -> SandboxResponse:
         rows = target.rows()
-        fields = set(rows[0]) if rows else set()
+        # A tabular section (a list) can be selected, never compared or sorted by. An empty set has no row to
+        # learn its fields from: any name passes (nothing is returned anyway).
+        fields: Container[str] = set(rows[0]) if rows else _ANY_FIELD
+        scalars: Container[str] = {n for n, v in rows[0].items() if not isinstance(v, list)} if rows else _ANY_FIELD
         if target.key is not None:
             rows = [row for row in rows if row["Ref_Key"] == target.key]
             if not rows:
                 raise _not_found(f"{target.name}(guid'{target.key}')")
         if options.filter is not None:
-            predicate = compile_filter(options.filter, fields)
+            predicate = compile_filter(options.filter, scalars)
             rows = [row for row in rows if predicate(row)]
         if target.count:
             return SandboxResponse(200, {"content-type": "text/plain; charset=utf-8"}, str(len(rows)).encode())
         if options.orderby:
-            rows = order(rows, options.orderby, fields)
+            rows = order(rows, options.orderby, scalars)
         elif len(rows) > 1:
             rows = list(rows)
             shuffle.shuffle(rows)
@@ -156,8 +162,26 @@ class ODataService:
             {"odata.metadata": f"{self._root(request)}/$metadata", "value": [{"name": n, "url": n} for n in names]}
         )
 
+    def _metadata(self) -> SandboxResponse:
+        samples: dict[str, Row | None] = {}
+        for name, entity_set in self._sets.items():
+            rows = self._cached(entity_set)()
+            samples[name] = rows[0] if rows else None
+        prices, balance = self.model.prices(), self.model.balance(None)
+        samples[f"{PRICES}_RecordType"] = prices[0] if prices else None
+        samples[f"{STOCK}_Balance"] = balance[0] if balance else None
+        return SandboxResponse(200, {"content-type": "application/xml;charset=utf-8"}, metadata_document(samples))
+
     def _root(self, request: SandboxRequest) -> str:
         return f"http://{request.header('host') or 'localhost'}{self.prefix}"
+
+
+class _AnyField:
+    def __contains__(self, name: object) -> bool:
+        return True
+
+
+_ANY_FIELD = _AnyField()
 
 
 def odata_error(error: HttpError) -> SandboxResponse:

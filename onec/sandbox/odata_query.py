@@ -10,7 +10,7 @@ typed (`guid'…'`, `datetime'…'`, `'…'` with `''` for a quote); comparing a
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Container
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -69,7 +69,7 @@ def _count(values: dict[str, str], name: str) -> int | None:
 # --- $orderby and $select
 
 
-def order(rows: list[Row], orderby: str, fields: set[str]) -> list[Row]:
+def order(rows: list[Row], orderby: str, fields: Container[str]) -> list[Row]:
     """Sort by `field [asc|desc], …`; nulls first ascending, as 1C sorts them."""
     keys: list[tuple[str, bool]] = []
     for term in orderby.split(","):
@@ -83,7 +83,7 @@ def order(rows: list[Row], orderby: str, fields: set[str]) -> list[Row]:
     return ordered
 
 
-def select(rows: list[Row], selection: str, fields: set[str]) -> list[Row]:
+def select(rows: list[Row], selection: str, fields: Container[str]) -> list[Row]:
     names = [name.strip() for name in selection.split(",")]
     unknown = [name for name in names if name not in fields]
     if unknown:
@@ -122,7 +122,7 @@ class _Token:
     position: int
 
 
-def compile_filter(text: str, fields: set[str]) -> Predicate:
+def compile_filter(text: str, fields: Container[str]) -> Predicate:
     """A row predicate for `$filter`; QueryError for anything 1C would reject."""
     parser = _Parser(_tokens(text), fields, text)
     predicate = parser.expression()
@@ -165,7 +165,7 @@ def _literal(kind: str, text: str) -> Any:
 class _Parser:
     """Recursive descent: or → and → not → comparison → primary. Values are closures over a row."""
 
-    def __init__(self, tokens: list[_Token], fields: set[str], text: str) -> None:
+    def __init__(self, tokens: list[_Token], fields: Container[str], text: str) -> None:
         self.tokens, self.fields, self.text = tokens, fields, text
         self.index = 0
 

@@ -134,7 +134,7 @@ class ODataWriter:
     def _post(self, slug: str, doc: Document, post: bool) -> None:
         if post:
             try:
-                self.data.post_document(slug, doc.id, self._now())
+                self.writer.announce_posting(self.data.post_document(slug, doc.id, self._now()))
             except ValueError:
                 raise _business("Помеченный на удаление документ не может быть проведен") from None
         else:
@@ -149,6 +149,8 @@ class ODataWriter:
             raise _business(f"Изменение полей {', '.join(unsupported)} через OData песочница не поддерживает")
         if "DeletionMark" in body and bool(body["DeletionMark"]) != doc.deleted:
             doc = self.data.set_deletion_mark(slug, doc.id, bool(body["DeletionMark"]), self._now())
+            if doc.deleted:
+                self.writer.announce_deletion(doc)
         if "Комментарий" in body:
             doc = self.data.set_notes(slug, doc.id, body["Комментарий"] or None, self._now())
         return doc

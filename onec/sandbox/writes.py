@@ -152,6 +152,17 @@ class Writer:
             return _result(draft.number, "exists", existing.id, "DOCUMENT_EXISTS", message)
         return _result(draft.number, "created", self._create(doc_type, draft).id, None, None)
 
+    def announce_posting(self, doc: Document) -> None:
+        """document.posted (and inventory.synced for a stock count), as 1C announces a posting."""
+        posted_date = doc.modified_at.strftime("%Y-%m-%dT%H:%M:%S") if doc.modified_at else None
+        self._emit("document.posted", {"document_id": doc.id, "type": doc.doc_type, "posted_date": posted_date})
+        if doc.doc_type == "inventory":
+            self._emit("inventory.synced", {"warehouse": doc.warehouse, "items_counted": len(doc.items)})
+
+    def announce_deletion(self, doc: Document) -> None:
+        """document.deleted: the deletion mark is 1C's only removal (§1.6)."""
+        self._emit("document.deleted", {"document_id": doc.id, "type": doc.doc_type})
+
     def create_document(self, doc_type: str, payload: Any) -> Document:
         """Validate and create one draft; raises Invalid, or Exists when the number is taken."""
         draft = self._draft(doc_type, payload)
@@ -169,10 +180,7 @@ class Writer:
             ) from None
         except ValueError:
             raise HttpError(409, "DOCUMENT_DELETED", "Документ помечен на удаление и не может быть проведен") from None
-        posted_date = doc.modified_at.strftime("%Y-%m-%dT%H:%M:%S") if doc.modified_at else None
-        self._emit("document.posted", {"document_id": doc.id, "type": doc.doc_type, "posted_date": posted_date})
-        if doc.doc_type == "inventory":
-            self._emit("inventory.synced", {"warehouse": doc.warehouse, "items_counted": len(doc.items)})
+        self.announce_posting(doc)
         return json_response(200, orjson.dumps({"id": doc.id, "posted": True}))
 
     def _create(self, doc_type: str, draft: DocumentDraft) -> Document:

@@ -57,5 +57,6 @@ def open_source(settings: Settings, session: OneCSession, kind: str | None = Non
         from onec.sources.odata_model import OdataModel
 
         model = OdataModel.load(settings.odata_model)
-        return OdataSource(session, root=odata_root(settings), model=model, page_size=settings.page_size)
+        # The session's settings: they carry the base URL actually in use (the embedded sandbox sets its own).
+        return OdataSource(session, root=odata_root(session.settings), model=model, page_size=settings.page_size)
     raise ConfigError(f"unknown source {kind!r}; expected one of: json, csv, xml, odata")

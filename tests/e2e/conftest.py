@@ -66,9 +66,16 @@ def _wait_until_serving(url: str, process: subprocess.Popen[bytes]) -> None:
 
 
 def _location_loaded(url: str) -> bool:
-    query = "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus } } } }"
+    query = (
+        "{ workspaceOrError { ... on Workspace { locationEntries { loadStatus"
+        " locationOrLoadError { __typename ... on PythonError { message } } } } } }"
+    )
     body = graphql(url, query, {})
     entries = body["data"]["workspaceOrError"]["locationEntries"]
+    for entry in entries:
+        error = entry["locationOrLoadError"] or {}
+        if entry["loadStatus"] == "LOADED" and error.get("__typename") == "PythonError":
+            raise AssertionError(f"the code location failed to load: {error['message']}")
     return bool(entries) and all(e["loadStatus"] == "LOADED" for e in entries)
 
 

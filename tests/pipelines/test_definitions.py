@@ -15,6 +15,7 @@ from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
 from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
 
+MART_ASSETS = ["reconciliation", "run_report", "stock_balance_daily", "stock_movements"]
 DOCUMENT_ASSETS = [
     "documents_adjustment_down",
     "documents_adjustment_up",
@@ -38,13 +39,18 @@ def defs(settings: Settings) -> dg.Definitions:
 def test_graph_snapshot(defs: dg.Definitions) -> None:
     graph = defs.resolve_asset_graph()
     assert sorted(key.to_user_string() for key in graph.get_all_asset_keys()) == sorted(
-        ["goods", *DOCUMENT_ASSETS, "incremental_sync"]
+        ["goods", *DOCUMENT_ASSETS, "incremental_sync", *MART_ASSETS]
     )
     checks = sorted(f"{c.asset_key.to_user_string()}:{c.name}" for c in graph.asset_check_keys)
     assert checks == sorted(
-        f"{asset}:{name}"
-        for asset in ["goods", *DOCUMENT_ASSETS]
-        for name in ("landed_as_validated", "no_rejected_rows")
+        [
+            *(
+                f"{asset}:{name}"
+                for asset in ["goods", *DOCUMENT_ASSETS]
+                for name in ("landed_as_validated", "no_rejected_rows")
+            ),
+            "reconciliation:stock_agrees_with_1c",
+        ]
     )
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
     assert jobs == ["load_exchange_files", "onec_import", "onec_incremental", "onec_sync"]

@@ -11,6 +11,7 @@ from urllib.parse import unquote
 
 import httpx
 import pytest
+from lxml import etree
 
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
@@ -141,6 +142,8 @@ def test_filter_operators_and_literals(small_data: SandboxData, make_client: Mak
         "$filter=Posted%20like%20true",
         "$orderby=Date+desc",
         "$orderby=Nothing",
+        "$orderby=Товары",
+        "$filter=Товары%20eq%201",
         "$select=Number,Nothing",
         "$top=-1",
         "$skip=abc",
@@ -270,6 +273,21 @@ def test_json_only_and_service_document(small_data: SandboxData, make_client: Ma
     missing = client.get("/Catalog_Нет?$format=json")
     assert missing.status_code == 404 and "Catalog_Нет" in odata_error(missing)
     assert client.post("/Catalog_Склады", json={}).status_code == 405
+    empty = get(client, f"{RECEIPTS}_Товары", f"$filter=Ref_Key%20eq%20guid'{EMPTY_REF}'&$orderby=LineNumber")
+    assert empty["value"] == []
+
+
+def test_metadata_lists_the_sets_with_typed_properties(small_data: SandboxData, make_client: MakeClient) -> None:
+    response = odata_client(make_client, small_data).get("/$metadata")
+    assert response.status_code == 200 and response.headers["content-type"].startswith("application/xml")
+    root = etree.fromstring(response.content)
+    edm = "{http://schemas.microsoft.com/ado/2009/11/edm}"
+    sets = {s.get("Name") for s in root.iter(f"{edm}EntitySet")}
+    assert {"Catalog_Номенклатура", RECEIPTS, f"{RECEIPTS}_Товары"} <= sets
+    receipt = next(t for t in root.iter(f"{edm}EntityType") if t.get("Name") == RECEIPTS)
+    types = {p.get("Name"): p.get("Type") for p in receipt.iter(f"{edm}Property")}
+    assert types["Ref_Key"] == "Edm.Guid" and types["Date"] == "Edm.DateTime" and types["Posted"] == "Edm.Boolean"
+    assert types["Товары"].startswith("Collection(")
 
 
 def test_auth_rate_limit_and_faults_apply(small_data: SandboxData, make_client: MakeClient) -> None:

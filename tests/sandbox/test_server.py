@@ -128,3 +128,11 @@ def test_exports_stream_over_sockets(small_data: SandboxData) -> None:
         body = response.read()
     lines = sum(len(doc.items) for doc in small_data.documents_holdings("shipment"))
     assert body.startswith(b"Id,Number,Date") and body.count(b"\n") >= lines + 1
+
+
+def test_dropped_export_stream_over_sockets(small_data: SandboxData) -> None:
+    engine = SandboxEngine(small_data, SandboxConfig(faults=FaultConfig(drop=1.0)))
+    with running_server(engine) as base_url, httpx.Client(base_url=base_url, timeout=TIMEOUT) as client:
+        with pytest.raises(httpx.RemoteProtocolError):
+            client.get("/api/v1/documents/shipment/export", params={"format": "xml"})
+        assert client.get("/api/version").status_code == 200

@@ -133,3 +133,19 @@ def test_failed_deliveries_are_retried() -> None:
 def test_bad_subscriptions_are_400(small_data: SandboxData, make_client: MakeClient, body: Any) -> None:
     response = make_client(SandboxEngine(small_data)).post("/api/v1/webhooks", json=body)
     assert response.status_code == 400
+
+
+def test_odata_writes_announce_posting_and_deletion(make_client: MakeClient) -> None:
+    data = SandboxData.generate(documents=40, seed=3)
+    engine = SandboxEngine(data)
+    subscribe(make_client(engine), "document.posted", "document.deleted")
+    odata = make_client(engine, base_url="http://sandbox/trade/odata/standard.odata")
+    doc = next(d for d in data.documents_holdings("shipment") if not d.posted and not d.deleted)
+    key = f"/Document_РасходТовара(guid'{doc.id}')"
+    assert odata.post(f"{key}/Post").status_code == 200
+    assert odata.patch(key, json={"DeletionMark": True}).status_code == 200
+    receiver = Receiver()
+    with receiver.client() as http:
+        engine.webhooks.flush(http, allow_remote=True)
+    assert sorted(body["event"] for body in receiver.bodies()) == ["document.deleted", "document.posted"]
+    assert all(body["data"]["document_id"] == doc.id for body in receiver.bodies())

@@ -9,15 +9,15 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import dagster as dg
+import httpx
 import pytest
 
 from onec.cli import main
 from onec.config import Secret, Settings
 from onec.sandbox.data import SandboxData
-from onec.sandbox.engine import SandboxConfig
+from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.mutations import SandboxMutator
 from onec.sandbox.server import running_server
-from onec.sandbox.webhook_sender import WebhookSandboxEngine, WebhookSender
 from onec.sync import local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.events import EVENTS
@@ -37,8 +37,8 @@ def test_webhooks_reach_the_warehouse_through_the_sensor(
 ) -> None:
     data = SandboxData.generate(seed=3, documents=300, start=local_today(ZONE) - timedelta(days=40), days=40,
                                 timezone=ZONE)  # fmt: skip
-    sender = WebhookSender(seed=1, duplicate_rate=0.5, shuffle=True)
-    engine = WebhookSandboxEngine(data, SandboxConfig(auth="basic", username=USER, password=PASSWORD), sender=sender)
+    faults = FaultConfig(webhook_duplicate=0.5)  # deliveries also go out shuffled
+    engine = SandboxEngine(data, SandboxConfig(auth="basic", username=USER, password=PASSWORD, faults=faults, seed=1))
     zone = ZoneInfo(ZONE)
     mutator = SandboxMutator(data, seed=2, clock=lambda: datetime.now(zone) - timedelta(seconds=1))
     data_dir = tmp_path / "data"
@@ -53,7 +53,7 @@ def test_webhooks_reach_the_warehouse_through_the_sensor(
         assert main(["webhooks", "register", "--url", hook_url, *events_flags]) == 0
         output = capsys.readouterr()
         assert SECRET not in output.out + output.err
-        assert len(engine.registrations) == 4
+        assert len(engine.webhooks.subscriptions()) == 4
 
         defs = build_definitions(Settings.from_env())
         instance = dg.DagsterInstance.ephemeral()
@@ -64,7 +64,10 @@ def test_webhooks_reach_the_warehouse_through_the_sensor(
         deleted = mutator.mark_deleted("goods-receipt", timedelta(days=20))
         created = mutator.new_document("transfer")
         priced = mutator.change_price()
-        deliveries = engine.notify([edited, deleted, created, priced])
+        for change in (edited, deleted, created, priced):
+            engine.webhooks.publish_change(change)
+        with httpx.Client(timeout=10) as client:
+            deliveries = engine.webhooks.flush(client)
         assert len(deliveries) > 4  # re-deliveries included
         assert sorted({d.status for d in deliveries}) == [200, 202]
         assert receiver.snapshot() == {"accepted": 4, "replayed": len(deliveries) - 4}

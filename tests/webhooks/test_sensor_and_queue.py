@@ -1,5 +1,5 @@
 """The queue's life cycle, routing of events to entities, the sensor's coalescing and its done-only-after-success
-rule, and the sandbox's sender and registration route."""
+rule."""
 
 from __future__ import annotations
 
@@ -7,18 +7,11 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import dagster as dg
-import httpx
-import orjson
 import pytest
 
 from onec.config import Settings
-from onec.connect import embedded_sandbox_data
-from onec.sandbox.engine import SandboxConfig, SandboxRequest
-from onec.sandbox.mutations import ChangeEvent
-from onec.sandbox.webhook_sender import WebhookSandboxEngine, WebhookSender
 from onec.webhooks.queue import QUEUE_FILE, EventQueue, QueuedEvent
 from onec.webhooks.routing import affected_entities
-from onec.webhooks.signature import HEADER, verify
 from pipelines.definitions import build_definitions
 from pipelines.incremental import BATCH_TAG, settle_batches
 
@@ -88,37 +81,3 @@ def test_a_batch_whose_run_never_appeared_is_released(tmp_path: Path) -> None:
         con.execute("UPDATE webhook_events SET claimed_at = ?", ((NOW - timedelta(days=1)).isoformat(),))
     assert settle_batches(queue, instance) == [] and queue.counts()["pending"] == 1
     assert BATCH_TAG == "onec/webhook_batch"
-
-
-def test_sender_signs_repeats_shuffles_and_stays_on_loopback() -> None:
-    seen: list[tuple[bytes, str]] = []
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        seen.append((request.content, request.headers[HEADER]))
-        return httpx.Response(202)
-
-    sender = WebhookSender(seed=4, duplicate_rate=1.0, shuffle=True, transport=httpx.MockTransport(handler))
-    events = [ChangeEvent("document.posted", NOW, {"number": str(n)}) for n in range(10)]
-    deliveries = sender.send("http://127.0.0.1:9/hook", "s3cret", events)
-    assert len(deliveries) == 20 and all(d.status == 202 for d in deliveries)
-    assert all(verify(signature, body, "s3cret") for body, signature in seen)
-    order = [orjson.loads(body)["data"]["number"] for body, _ in seen]
-    assert sorted(set(order)) == sorted(str(n) for n in range(10)) and order != sorted(order)
-    with pytest.raises(ValueError, match="loopback"):
-        sender.send("http://example.com/hook", "s3cret", events)
-    with pytest.raises(ValueError, match="cap"):
-        WebhookSender(max_deliveries=5).send("http://127.0.0.1:9/hook", "s", events)
-
-
-def test_registration_route_checks_auth_and_input() -> None:
-    engine = WebhookSandboxEngine(embedded_sandbox_data(Settings()), SandboxConfig(auth="api_key"))
-    path = "/trade/hs/exchange/api/v1/webhooks"
-    body = orjson.dumps({"event": "document.posted", "url": "http://127.0.0.1:1/h", "secret": "s"})
-    assert engine.handle(SandboxRequest("POST", path, body=body)).status == 401
-    key = {"x-api-key": engine.config.api_key}
-    answer = engine.handle(SandboxRequest("POST", path, headers=key, body=body))
-    assert answer.status == 201 and b'"s"' not in answer.body
-    bad = orjson.dumps({"event": "document.exploded", "url": "http://x", "secret": "s"})
-    assert engine.handle(SandboxRequest("POST", path, headers=key, body=bad)).status == 400
-    assert engine.handle(SandboxRequest("POST", path, headers=key, body=b"[")).status == 400
-    assert len(engine.registrations) == 1
