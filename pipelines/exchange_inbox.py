@@ -21,7 +21,7 @@ class LoadFilesConfig(dg.Config):
 
 
 @dg.op(description="Land one group of exchange files, then move them to processed/ or failed/ (with the reason).")
-def load_exchange_files(
+def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:
     paths = [Path(p) for p in config.paths]
@@ -38,7 +38,7 @@ def load_exchange_files(
 
 @dg.job(name=LOAD_JOB, description="Load exchange files (UDE XML, CSV export, CommerceML) dropped in the inbox.")
 def load_exchange_files_job() -> None:
-    load_exchange_files()
+    load_exchange_group()
 
 
 def build_exchange_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.SensorDefinition:
@@ -49,7 +49,7 @@ def build_exchange_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.Sen
         requests = []
         for group in inbox_groups(inbox):
             key = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in group)
-            config = {"ops": {"load_exchange_files": {"config": {"paths": [str(p) for p in group]}}}}
+            config = {"ops": {"load_exchange_group": {"config": {"paths": [str(p) for p in group]}}}}
             requests.append(dg.RunRequest(run_key=key, run_config=config))
         return dg.SensorResult(run_requests=requests)
 

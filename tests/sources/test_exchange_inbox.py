@@ -42,7 +42,7 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     sensor = build_exchange_inbox_sensor(load_exchange_files_job, tmp_path)
     result = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SensorResult)
-    groups = [r.run_config["ops"]["load_exchange_files"]["config"]["paths"] for r in result.run_requests or []]
+    groups = [r.run_config["ops"]["load_exchange_group"]["config"]["paths"] for r in result.run_requests or []]
     assert [[Path(p).name for p in g] for g in groups] == [["goods.csv"], ["import0_1.xml", "offers0_1.xml"]]
 
     resources = {"warehouse": WarehouseResource(data_dir=str(tmp_path / "data"), timezone=ZONE)}
