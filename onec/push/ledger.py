@@ -8,7 +8,11 @@ before any resend). Nothing is sent twice and nothing is skipped.
 
 Writes go through one warehouse writer connection that is kept open for a few seconds at a time (opening one
 costs ~100 ms, a ledger write on an open one ~3 ms) and then released for a moment, so other writers (the
-nightly extract) are delayed by seconds, not blocked for the whole import.
+nightly extract) are delayed by seconds, not blocked for the whole import. Only the `sending` mark must be durable
+before its request goes out; the outcome after an answer may ride along with the next write (`defer`): until it
+is written the document stays `sending`, which a restarted run settles by reading it back. Losing a deferred
+outcome costs a read, never a duplicate, and one commit per request instead of two keeps the ledger off the
+import's critical path.
 """
 
 from __future__ import annotations
@@ -103,17 +107,19 @@ class Ledger:
         self._stack: contextlib.ExitStack | None = None
         self._connection: duckdb.DuckDBPyConnection | None = None
         self._opened_at = 0.0
+        self._deferred: list[Change] = []
+        self._deferred_lock = threading.Lock()
 
     def register(self, rows: Iterable[tuple[str, str | None, State, str | None]]) -> dict[str, Entry]:
         """Add (number, content hash, state, reason) rows not yet in the ledger; rows already there keep their
-        state (this is how a restarted run resumes). Returns every row of the import."""
+        state (this is how a restarted run resumes). Returns the ledger's row of each number given."""
         frame = pl.DataFrame(
             list(rows),
             schema={"number": pl.String, "content_hash": pl.String, "state": pl.String, "last_error": pl.String},
             orient="row",
         )
 
-        def insert(con: duckdb.DuckDBPyConnection) -> None:
+        def insert(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
             con.register("incoming", frame.to_arrow())
             con.execute(
                 "INSERT INTO import_ledger (import_id, doc_type, number, content_hash, state, last_error, created_at,"
@@ -121,20 +127,16 @@ class Ledger:
                 " ON CONFLICT DO NOTHING",
                 [self.import_id, self.doc_type],
             )
+            rows = con.execute(_SELECT_REGISTERED, [self.import_id, self.doc_type]).fetchall()
             con.unregister("incoming")
+            return rows
 
-        self._write(insert)
-        return self.entries()
+        return _entries(self._write(insert))
 
     def entries(self) -> dict[str, Entry]:
-        rows = self._write(
-            lambda con: con.execute(
-                "SELECT number, content_hash, state, onec_id, posted, attempts, last_error FROM import_ledger"
-                " WHERE import_id = ? AND doc_type = ?",
-                [self.import_id, self.doc_type],
-            ).fetchall()
-        )
-        return {row[0]: Entry(row[0], row[1], State(row[2]), row[3], bool(row[4]), int(row[5]), row[6]) for row in rows}
+        """Every row of the import (outcomes deferred so far are written first)."""
+        rows = self._write(lambda con: con.execute(_SELECT_ENTRIES, [self.import_id, self.doc_type]).fetchall())
+        return _entries(rows)
 
     def mark_sending(self, numbers: Sequence[str]) -> None:
         """Before a request: these documents may be in 1C from now on, until an answer says otherwise."""
@@ -147,11 +149,32 @@ class Ledger:
         )
 
     def apply(self, changes: Sequence[Change]) -> None:
-        """After an answer (or a read-back): the outcome of each document, in one transaction."""
-        if not changes:
-            return
+        """After an answer (or a read-back): the outcome of each document, in one transaction, now."""
+        if changes:
+            self._write(lambda con: self._update(con, changes))
+
+    def defer(self, changes: Sequence[Change]) -> None:
+        """Outcomes written with the ledger's next write (at the latest by `flush`, `entries` or `release`)."""
+        with self._deferred_lock:
+            self._deferred.extend(changes)
+
+    def flush(self) -> None:
+        """Write the deferred outcomes now."""
+        with self._deferred_lock:
+            if not self._deferred:
+                return
+        self._write(lambda con: None)
+
+    def release(self) -> None:
+        """Write the deferred outcomes and close the writer connection (end of a phase, end of the run)."""
+        self.flush()
+        with self._lock:
+            self._close()
+
+    def _update(self, con: duckdb.DuckDBPyConnection, changes: Sequence[Change]) -> None:
+        latest = {c.number: c for c in changes}  # one row per number: an UPDATE … FROM must match once
         frame = pl.DataFrame(
-            [(c.number, c.state.value, c.onec_id, c.last_error, c.posted) for c in changes],
+            [(c.number, c.state.value, c.onec_id, c.last_error, c.posted) for c in latest.values()],
             schema={
                 "number": pl.String,
                 "state": pl.String,
@@ -161,33 +184,32 @@ class Ledger:
             },
             orient="row",
         )
-
-        def update(con: duckdb.DuckDBPyConnection) -> None:
-            con.register("changes", frame.to_arrow())
-            con.execute(
-                "UPDATE import_ledger AS l SET state = c.state, onec_id = coalesce(c.onec_id, l.onec_id),"
-                " last_error = c.last_error, posted = coalesce(c.posted, l.posted), updated_at = now()"
-                " FROM changes AS c WHERE l.import_id = ? AND l.doc_type = ? AND l.number = c.number",
-                [self.import_id, self.doc_type],
-            )
-            con.unregister("changes")
-
-        self._write(update)
-
-    def release(self) -> None:
-        """Close the writer connection (end of a phase, end of the run)."""
-        with self._lock:
-            self._close()
+        con.register("changes", frame.to_arrow())
+        con.execute(
+            "UPDATE import_ledger AS l SET state = c.state, onec_id = coalesce(c.onec_id, l.onec_id),"
+            " last_error = c.last_error, posted = coalesce(c.posted, l.posted), updated_at = now()"
+            " FROM changes AS c WHERE l.import_id = ? AND l.doc_type = ? AND l.number = c.number",
+            [self.import_id, self.doc_type],
+        )
+        con.unregister("changes")
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` in one transaction, after the deferred outcomes (which come first: a document's outcome is
+        always older than a later `sending` mark of it)."""
         with self._lock:
             con = self._open()
+            with self._deferred_lock:
+                deferred, self._deferred = self._deferred, []
             con.execute("BEGIN TRANSACTION")
             try:
+                if deferred:
+                    self._update(con, deferred)
                 result = work(con)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
+                with self._deferred_lock:
+                    self._deferred[:0] = deferred
                 raise
             return result
 
@@ -208,6 +230,20 @@ class Ledger:
         if self._stack is not None:
             self._stack.close()
         self._stack, self._connection = None, None
+
+
+_SELECT_ENTRIES = (
+    "SELECT number, content_hash, state, onec_id, posted, attempts, last_error FROM import_ledger"
+    " WHERE import_id = ? AND doc_type = ?"
+)
+_SELECT_REGISTERED = (
+    "SELECT number, content_hash, state, onec_id, posted, attempts, last_error FROM import_ledger"
+    " WHERE import_id = ? AND doc_type = ? AND number IN (SELECT number FROM incoming)"
+)
+
+
+def _entries(rows: list[tuple[Any, ...]]) -> dict[str, Entry]:
+    return {row[0]: Entry(row[0], row[1], State(row[2]), row[3], bool(row[4]), int(row[5]), row[6]) for row in rows}
 
 
 def ledger_rows(warehouse: Warehouse, import_id: str) -> list[dict[str, Any]]:

@@ -22,7 +22,7 @@ import polars as pl
 
 from onec.normalize import raw_json
 from onec.push.content import DocumentContent, OutgoingDocument, outgoing_documents
-from onec.push.readers import GOODS
+from onec.push.readers import GOODS, key_text
 from onec.schema import document_type
 from onec.validation import check_documents, check_goods
 
@@ -79,7 +79,7 @@ def _plan_documents(records: Sequence[Any], kind: str, *, timezone: str, run_id:
 def _as_draft(record: Any) -> Any:
     """An import creates drafts: a document with neither `status` nor `posted` is a draft, not a missing
     status (posting is the import's `post` option, after creation)."""
-    if isinstance(record, dict) and _key_text(record.get("status")) is None and _key_text(record.get("posted")) is None:
+    if isinstance(record, dict) and key_text(record.get("status")) is None and key_text(record.get("posted")) is None:
         return {**record, "status": "draft"}
     return record
 
@@ -87,11 +87,11 @@ def _as_draft(record: Any) -> Any:
 def _import_rules(records: Sequence[Any]) -> dict[str, list[str]]:
     """Reasons per number from the rules only an import has."""
     reasons: dict[str, list[str]] = {}
-    numbers = Counter(_key_text(r.get("number")) for r in records if isinstance(r, dict))
+    numbers = Counter(key_text(r.get("number")) for r in records if isinstance(r, dict))
     for record in records:
         if not isinstance(record, dict):
             continue
-        number = _key_text(record.get("number"))
+        number = key_text(record.get("number"))
         if number and numbers[number] > 1:
             reasons.setdefault(number, []).append(f"number {number} appears {numbers[number]} times in the file")
         for field, values in sorted(record.get("_header_conflicts", {}).items()):
@@ -149,7 +149,3 @@ def _outgoing_good(row: dict[str, Any]) -> OutgoingDocument:
 
 def _digest(body: bytes) -> str:
     return hashlib.sha256(body).hexdigest()
-
-
-def _key_text(value: Any) -> str | None:
-    return value.strip() or None if isinstance(value, str) else (str(value) if value is not None else None)

@@ -11,7 +11,8 @@ JSON array of documents; goods files as one row per (sku, warehouse) or a JSON a
 from __future__ import annotations
 
 import io
-from collections.abc import Mapping
+import sys
+from collections.abc import Hashable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -84,15 +85,65 @@ def file_format(path: Path) -> str:
 
 def read_records(path: Path, kind: str) -> list[dict[str, Any]]:
     """Documents (with `items`) of type `kind`, or goods rows when `kind` is "goods", from one file."""
+    return [record for chunk in read_record_chunks(path, kind, sys.maxsize) for record in chunk]
+
+
+def read_record_chunks(path: Path, kind: str, documents: int) -> Iterator[list[dict[str, Any]]]:
+    """`read_records` in chunks of about `documents` documents, so an import can send the first documents while
+    it still turns later ones into records and checks them.
+
+    Every chunk holds *all* records of its numbers (lines of one document may be anywhere in a CSV; a number may
+    repeat in a JSON array), so a chunk can be validated alone and judged exactly as the whole file would be.
+    Records without a number come in the last chunk. The file is read and split here, before the first chunk is
+    asked for, so an unreadable file fails at once. Goods files come in one chunk (their rule of one row per
+    (sku, warehouse) spans the file, and they need no grouping).
+    """
     if kind != GOODS:
         document_type(kind)
     fmt = file_format(path)
     if fmt == "json":
-        return _json_records(path, kind)
+        records = _json_records(path, kind)
+        if kind == GOODS:
+            return iter([records])
+        chunks = chunk_ids([key_text(r.get("number")) if isinstance(r, dict) else None for r in records], documents)
+        return _json_chunks(records, chunks)
     columns = GOODS_COLUMNS if kind == GOODS else DOCUMENT_LINE_COLUMNS
     frame = _csv_frame(path, columns) if fmt == "csv" else _parquet_frame(path, columns)
-    rows = frame.to_dicts()
-    return rows if kind == GOODS else group_lines(rows)
+    if kind == GOODS:
+        return iter([frame.to_dicts()])
+    chunks = chunk_ids([key_text(number) for number in frame["number"].to_list()], documents)
+    return _line_chunks(frame, chunks)
+
+
+def chunk_ids(keys: Sequence[Hashable | None], documents: int) -> list[int]:
+    """A chunk per record: `documents` distinct keys per chunk in order of first appearance, every record in the
+    chunk of its key's first appearance, records without a key (None) in one chunk after all others."""
+    first: dict[Hashable, int] = {}
+    ids = [-1 if key is None else first.setdefault(key, len(first) // documents) for key in keys]
+    last = max(ids, default=0) + 1
+    return [last if chunk < 0 else chunk for chunk in ids]
+
+
+def _json_chunks(records: list[Any], chunks: list[int]) -> Iterator[list[dict[str, Any]]]:
+    grouped: dict[int, list[Any]] = {}
+    for record, chunk in zip(records, chunks, strict=True):
+        grouped.setdefault(chunk, []).append(record)
+    for chunk in sorted(grouped):
+        yield grouped[chunk]
+
+
+def _line_chunks(frame: pl.DataFrame, chunks: list[int]) -> Iterator[list[dict[str, Any]]]:
+    parts = frame.with_columns(pl.Series("_chunk", chunks, dtype=pl.Int64)).partition_by(
+        "_chunk", as_dict=True, include_key=False
+    )
+    for key in sorted(parts):
+        yield group_lines(parts[key].to_dicts())
+
+
+def key_text(value: Any) -> str | None:
+    """A key field as text: padding ignored, empty means absent (a number 1C or a file gave as a JSON number
+    is its text)."""
+    return value.strip() or None if isinstance(value, str) else (str(value) if value is not None else None)
 
 
 def group_lines(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:

@@ -8,13 +8,18 @@ is resent: found with our content means created, found with other content is a c
 again. An `exists` answer is compared the same way (same content: already there; different: a conflict that is
 reported, never overwritten). A `413 BATCH_TOO_LARGE` tightens the limits to what 1C stated and the documents
 are packed again. Pacing, the connection cap and retries of 429/503 are the session's.
+
+Why streaming (`submit` while the file is still being checked, then `finish`): the rate limit makes requests
+the scarce resource, so the first request should leave as soon as the first documents are ready, and every
+later one as soon as its rate slot comes. Full batches go out at once; the last, partly filled one of each
+packing waits for the next documents, so streaming costs no extra requests.
 """
 
 from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -56,7 +61,10 @@ def goods_endpoint() -> Endpoint:
 
 
 class BatchSender:
-    """Sends one import's documents, in batches, in parallel up to the session's connection cap."""
+    """Sends one import's documents, in batches, in parallel up to the session's connection cap.
+
+    `submit` documents as they are ready, then `finish`; `close` (always) waits for the requests in flight.
+    """
 
     def __init__(
         self,
@@ -78,28 +86,62 @@ class BatchSender:
         self.limits = limits
         self.requests = 0
         self._sent: set[str] = set()
+        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="push")
+        self._in_flight: list[Future[list[OutgoingDocument]]] = []
+        self._waiting: list[OutgoingDocument] = []
 
     @property
     def sent(self) -> int:
         """Documents this run put in at least one request."""
         return len(self._sent)
 
-    def send_all(self, documents: Sequence[OutgoingDocument]) -> None:
-        """Send until every document is settled or MAX_ROUNDS have passed (those are marked failed)."""
-        queue = list(documents)
-        for _ in range(MAX_ROUNDS):
+    def submit(self, documents: Sequence[OutgoingDocument]) -> None:
+        """The first round for these documents: full batches are sent now, the last partial one waits for more
+        (or for `finish`). Raises ImportAborted when a request already failed that way."""
+        self._raise_failure()
+        batches = self._packed([*self._waiting, *documents])
+        self._waiting = batches.pop() if batches else []
+        self._in_flight += [self._pool.submit(self._send_batch, batch) for batch in batches]
+
+    def finish(self) -> None:
+        """Send what waits, let the first round end, then send again what came back (413, not found on
+        read-back) until every document is settled or MAX_ROUNDS have passed (those are marked failed)."""
+        batches = self._packed(self._waiting)
+        self._waiting = []
+        self._in_flight += [self._pool.submit(self._send_batch, batch) for batch in batches]
+        queue = self._results()
+        for _ in range(MAX_ROUNDS - 1):
             if not queue:
                 return
-            queue = self._oversize(queue)
-            with ThreadPoolExecutor(self._workers, thread_name_prefix="push") as pool:
-                again = list(pool.map(self._send_batch, pack(queue, self.limits, self._endpoint.key)))
-            queue = [document for batch in again for document in batch]
+            self._in_flight = [self._pool.submit(self._send_batch, batch) for batch in self._packed(queue)]
+            queue = self._results()
         reason = f"not settled after {MAX_ROUNDS} rounds of sending"
         self._ledger.apply([Change(d.number, State.FAILED, last_error=reason) for d in queue])
 
+    def close(self) -> None:
+        """Wait for the requests in flight (their outcomes reach the ledger); drop the ones not started."""
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+    def _packed(self, documents: Sequence[OutgoingDocument]) -> list[list[OutgoingDocument]]:
+        """Batches under the limits as they are now (a 413 may tighten them from another thread meanwhile: a
+        batch that no longer fits is packed again when its turn comes, see `_fits`)."""
+        limits = self.limits
+        return pack(self._oversize(documents, limits), limits, self._endpoint.key)
+
+    def _results(self) -> list[OutgoingDocument]:
+        """Wait for the requests of this round; the documents they gave back (first failure raised)."""
+        again = [document for future in self._in_flight for document in future.result()]
+        self._in_flight = []
+        return again
+
+    def _raise_failure(self) -> None:
+        for future in self._in_flight:
+            if future.done() and future.exception() is not None:
+                future.result()
+
     def settle_in_doubt(self, documents: Sequence[OutgoingDocument], why: str) -> list[OutgoingDocument]:
         """Read documents in doubt back by number; returns those 1C does not hold (to be sent again)."""
-        if self._read_back is None:
+        if self._read_back is None or not documents:
             return list(documents)
         copies = self._read_copies(documents)
         changes: list[Change] = []
@@ -115,12 +157,12 @@ class BatchSender:
         self._on_settled(len(documents) - len(again))
         return again
 
-    def _oversize(self, queue: list[OutgoingDocument]) -> list[OutgoingDocument]:
+    def _oversize(self, queue: Sequence[OutgoingDocument], limits: Limits) -> list[OutgoingDocument]:
         """Refuse documents that no request can carry under the (possibly tightened) limits."""
         fits: list[OutgoingDocument] = []
         changes: list[Change] = []
         for document in queue:
-            reason = oversize_reason(document, self.limits, self._endpoint.key)
+            reason = oversize_reason(document, limits, self._endpoint.key)
             if reason is None:
                 fits.append(document)
             else:
@@ -203,7 +245,7 @@ class BatchSender:
                 message = f"1C refused it: {_text(result.get('code')) or 'error'}: {_text(result.get('message'))}"
                 changes.append(Change(document.number, State.REFUSED, last_error=message))
         changes += [self._compare_existing(document, onec_id) for document, onec_id in existing]
-        self._ledger.apply(changes)
+        self._ledger.defer(changes)
         self._on_settled(len(changes))
         return self.settle_in_doubt(doubtful, "1C's answer did not mention them") if doubtful else []
 
