@@ -7,7 +7,8 @@ requests/s, 8 concurrent connections and 10 ms of latency; the client paces itse
 repetition imports the same file into a fresh sandbox and a fresh warehouse (`onec.push.push_file`: read, validate,
 ledger, batches, read-back verification). The floor is the fewest requests any client needs: ⌈lines ÷ max_items⌉
 batches plus the verification pages (⌈documents ÷ page size⌉), divided by the rate. Printed: medians of wall time
-and of wall ÷ floor (target ≤ 1.15), and the requests actually made.
+and of wall ÷ floor (target ≤ 1.15), the requests actually made, and the sandbox process's CPU time during the
+import (from /proc; the other end's share of the wall time, which no client change can remove).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -65,6 +67,13 @@ def _sandbox(max_items: int, rate: float) -> tuple[subprocess.Popen[bytes], str]
     raise RuntimeError("the sandbox did not start within 60 s")
 
 
+def _cpu_s(pid: int) -> float:
+    """User + system CPU seconds of a process so far, from Linux's /proc (read around the import, so the
+    sandbox's own startup is not counted)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--lines", type=int, default=100_000)
@@ -87,8 +96,10 @@ def main() -> None:
         for run in range(args.repeat):
             process, base_url = _sandbox(args.max_items, args.rate)
             try:
+                sandbox_cpu = _cpu_s(process.pid)
                 result = run_child(Path(__file__), [base_url, str(args.rate), str(args.max_items), str(csv_path),
                                                     str(Path(tmp) / f"data-{run}")], {})  # fmt: skip
+                sandbox_cpu = _cpu_s(process.pid) - sandbox_cpu
             finally:
                 process.terminate()
                 process.wait(timeout=15)
@@ -98,7 +109,8 @@ def main() -> None:
             ratios.append(result["wall_s"] / floor_s)
             print(f"run {run}: {result['wall_s']:.2f} s, {result['requests']:.0f} requests "
                   f"({result['batches']:.0f} batches), {result['throttled']:.0f} × 429, "
-                  f"ratio {ratios[-1]:.3f}")  # fmt: skip
+                  f"ratio {ratios[-1]:.3f}; sandbox CPU {sandbox_cpu:.2f} s "
+                  f"({sandbox_cpu / result['requests'] * 1000:.1f} ms per request)")  # fmt: skip
     print(f"{len(rows):,} lines in {documents:,} documents; limit {args.max_items} items, {args.rate:g} requests/s")
     print(f"floor: {floor_requests} requests ÷ {args.rate:g}/s = {floor_s:.2f} s")
     print(f"median wall {median(walls):.2f} s; median wall ÷ floor {median(ratios):.3f} (target ≤ 1.15)")

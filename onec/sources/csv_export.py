@@ -20,7 +20,7 @@ import codecs
 import csv
 import logging
 import re
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -110,15 +110,15 @@ class CsvExportReader:
         carry: pl.DataFrame | None = None
         next_line = 1
         for chunk in _record_chunks(stream, self.chunk_bytes):
-            text = self._decode(chunk, next_line)
-            lines = text.count("\n")
+            body = self._utf8(chunk, next_line)
             if self.layout is None:
-                header, _, text = text.partition("\n")
-                self.layout = self._layout(header)
+                header_end = body.find(b"\n")
+                header_end = len(body) if header_end < 0 else header_end
+                self.layout = self._layout(body[:header_end].decode())
+                body = body[header_end + 1 :]
                 next_line += 1
-                lines -= 1
-            records = self._records(text, next_line)
-            next_line += lines
+            records = self._records(body, next_line)
+            next_line += body.count(b"\n")
             if carry is not None:
                 records = TextRecords(pl.concat([carry, records.frame]), records.malformed)
             records, carry = self._hold_back_last_document(records)
@@ -131,19 +131,21 @@ class CsvExportReader:
 
     # --- encoding
 
-    def _decode(self, chunk: bytes, first_line: int) -> str:
+    def _utf8(self, chunk: bytes, first_line: int) -> bytes:
+        """The chunk as UTF-8 bytes (what Polars reads); a UTF-8 file is only checked, not copied."""
         if self.encoding is None:
             self.encoding = self._detect(chunk)
             if self.encoding == UTF8 and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8) :]
         try:
-            return chunk.decode(self.encoding)
+            text = chunk.decode(self.encoding)
         except UnicodeDecodeError as exc:
             line = first_line + chunk.count(b"\n", 0, exc.start)
             raise CsvFormatError(
                 f"the CSV is not valid {self.encoding} (byte 0x{chunk[exc.start]:02x} on line {line})"
                 f"{'; the declared charset is wrong' if self.declared_charset else ''}: nothing of it was loaded"
             ) from None
+        return chunk if self.encoding == UTF8 else text.encode()
 
     def _detect(self, first: bytes) -> str:
         if first.startswith(codecs.BOM_UTF8):
@@ -192,19 +194,82 @@ class CsvExportReader:
 
     # --- records
 
-    def _records(self, text: str, first_line: int) -> TextRecords:
-        """Cut into records, set the malformed ones aside, let Polars split the sound ones."""
+    def _records(self, body: bytes, first_line: int) -> TextRecords:
+        """Split the chunk's records into fields, setting the malformed ones aside (see `_fast_records`)."""
+        fast = self._fast_records(body, first_line)
+        return fast if fast is not None else self._careful_records(body.decode(), first_line)
+
+    def _fast_records(self, body: bytes, first_line: int) -> TextRecords | None:
+        """The usual chunk, at Polars speed: None when the chunk needs `_careful_records`.
+
+        Polars splits the chunk into fields and, a second time, into raw lines (one String column: no quote
+        handling, a separator the chunk does not contain). Lines are joined into records by quote parity, which
+        is the careful path's joining whenever each line that leaves a quote open opens a field (checked, on
+        those lines only). With every record holding an even number of quotes, a field separator is exactly a
+        separator outside quotes, so a record's field count is its separators minus those inside its values,
+        plus one: the count `_careful_records` makes with a regex, without the regex. That identity needs the
+        quotes of an unquoted value to come in pairs, so the rare record with a value holding an odd number of
+        quotes is counted the careful way. Anything else (Polars refusing the chunk, a quote left open, line ends
+        that are neither all CRLF nor all LF) sends the whole chunk to the careful path.
+        """
         assert self.layout is not None
         layout = self.layout
-        records = _physical_records(text, first_line, layout.separator)
-        raw = pl.col(RAW_TEXT)
-        unquoted = (
-            pl.when(raw.str.contains('"', literal=True)).then(raw.str.replace_all(_QUOTED_FIELD, "")).otherwise(raw)
+        marker = _absent_byte(body)
+        line_end = _line_end(body)
+        if not body or marker is None or line_end is None:
+            return None
+        try:
+            fields = self._split(body)
+            lines = pl.read_csv(
+                body, has_header=False, separator=marker, quote_char=None, schema={RAW_TEXT: pl.String},
+                infer_schema=False, raise_if_empty=False,
+            )  # fmt: skip
+        except pl.exceptions.PolarsError:
+            return None
+        if lines.height != body.count(b"\n") + (0 if body.endswith(b"\n") else 1):
+            return None
+        records = _parity_records(lines, first_line, layout.separator, line_end)
+        if records is None or records.height != fields.height:
+            return None
+        positions = fields.columns
+        odd_value = pl.any_horizontal(pl.col(p).str.count_matches('"', literal=True) % 2 == 1 for p in positions)
+        separators_in_values = pl.sum_horizontal(
+            pl.col(p).str.count_matches(layout.separator, literal=True) for p in positions
         )
-        checked = records.with_columns(
-            (unquoted.str.count_matches(layout.separator, literal=True) + 1).alias("_fields"),
-            unquoted.str.contains('"', literal=True).alias("_stray_quote"),
-        ).filter(pl.col(RAW_TEXT).str.strip_chars() != "")
+        text = pl.col(RAW_TEXT)
+        frame = (
+            pl.concat([fields, records], how="horizontal")
+            .with_columns(
+                (text.str.count_matches(layout.separator, literal=True) - separators_in_values + 1).alias("_fields"),
+                pl.lit(False).alias("_stray_quote"),
+                odd_value.fill_null(False).alias("_odd_value"),
+            )
+            .filter(text.str.strip_chars() != "")
+        )
+        if frame["_odd_value"].any():
+            odd = frame.filter(pl.col("_odd_value")).with_columns(_quote_aware_counts(layout.separator))
+            frame = pl.concat([frame.filter(~pl.col("_odd_value")), odd]).sort(SOURCE_LINE)
+        return self._split_off_malformed(frame, lambda sound: sound.select(positions))
+
+    def _careful_records(self, text: str, first_line: int) -> TextRecords:
+        """Cut into records, set the malformed ones aside, let Polars split the sound ones."""
+        assert self.layout is not None
+        records = _physical_records(text, first_line, self.layout.separator)
+        checked = records.with_columns(_quote_aware_counts(self.layout.separator)).filter(
+            pl.col(RAW_TEXT).str.strip_chars() != ""
+        )
+        whole = records.height
+
+        def split(sound: pl.DataFrame) -> pl.DataFrame:
+            return self._fields(sound, text.encode() if sound.height == whole else None)
+
+        return self._split_off_malformed(checked, split)
+
+    def _split_off_malformed(self, checked: pl.DataFrame, split: Callable[[pl.DataFrame], pl.DataFrame]) -> TextRecords:
+        """`checked` has SOURCE_LINE, RAW_TEXT, `_fields` and `_stray_quote` per record; `split` gives the
+        fields (`_0`, `_1`, …) of its sound records, in order."""
+        assert self.layout is not None
+        layout = self.layout
         bad = (pl.col("_fields") != layout.width) | pl.col("_stray_quote")
         malformed = checked.filter(bad).select(
             SOURCE_LINE,
@@ -214,38 +279,42 @@ class CsvExportReader:
             .otherwise(pl.format(f"file line {{}}: expected {layout.width} fields, found {{}}", SOURCE_LINE, "_fields"))
             .alias(MALFORMED_REASON),
         )
-        sound = checked.filter(~bad).select(SOURCE_LINE, RAW_TEXT)
-        body = text.encode() if sound.height == records.height else None
-        return TextRecords(self._fields(sound, body), malformed if malformed.height else empty_malformed())
+        sound = checked.filter(~bad) if malformed.height else checked
+        fields = split(sound)
+        frame = pl.concat(
+            [fields.select(pl.col(f"_{i}").alias(name) for i, name in layout.columns.items()),
+             sound.select(SOURCE_LINE, RAW_TEXT)],
+            how="horizontal",
+        )  # fmt: skip
+        return TextRecords(frame, malformed if malformed.height else empty_malformed())
+
+    def _split(self, body: bytes) -> pl.DataFrame:
+        """Polars's split of records into `_0`, `_1`, … (all String, as the file spelled them)."""
+        assert self.layout is not None
+        return pl.read_csv(
+            body,
+            has_header=False,
+            separator=self.layout.separator,
+            quote_char='"',
+            schema={f"_{i}": pl.String for i in range(self.layout.width)},
+            infer_schema=False,
+            raise_if_empty=False,
+        )
 
     def _fields(self, sound: pl.DataFrame, body: bytes | None) -> pl.DataFrame:
-        """Polars splits the sound records: straight from the chunk when every record is sound (the usual case),
-        else from the sound records' text joined again."""
+        """Polars splits the sound records: straight from the chunk when every record is sound, else from the
+        sound records' text joined again."""
         assert self.layout is not None
-        layout = self.layout
-        positions = [f"_{i}" for i in range(layout.width)]
         if sound.is_empty():
-            fields = pl.DataFrame(schema=dict.fromkeys(positions, pl.String))
-        else:
-            body = body or sound[RAW_TEXT].str.join("\n").item().encode()
-            fields = pl.read_csv(
-                body,
-                has_header=False,
-                separator=layout.separator,
-                quote_char='"',
-                schema=dict.fromkeys(positions, pl.String),
-                infer_schema=False,
-                raise_if_empty=False,
-            )
+            return pl.DataFrame(schema={f"_{i}": pl.String for i in range(self.layout.width)})
+        body = body or sound[RAW_TEXT].str.join("\n").item().encode()
+        fields = self._split(body)
         if fields.height != sound.height:
             raise CsvFormatError(
                 f"the CSV records from line {sound[SOURCE_LINE][0]} could not be split consistently"
                 f" ({sound.height} records, {fields.height} rows parsed)"
             )
-        return pl.concat(
-            [fields.select(pl.col(f"_{i}").alias(name) for i, name in layout.columns.items()), sound],
-            how="horizontal",
-        )
+        return fields
 
     def _hold_back_last_document(self, records: TextRecords) -> tuple[TextRecords, pl.DataFrame | None]:
         """Document lines: keep the rows of the last number for the next chunk (it may continue there)."""
@@ -277,8 +346,7 @@ def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFram
     odd = frame.with_row_index("_k").filter(pl.col(RAW_TEXT).str.count_matches('"', literal=True) % 2 == 1)
     if odd.is_empty():
         return frame.with_columns(pl.col(RAW_TEXT).str.strip_suffix("\r"))
-    sep = re.escape(separator)
-    opens_field = rf'^(?:(?:{_QUOTED_FIELD}|[^"{sep}]*){sep})*"(?:[^"]|"")*$'
+    opens_field = _opens_field(separator)
     continued: list[int] = []
     open_from: int | None = None
     for k, opens in odd.select("_k", pl.col(RAW_TEXT).str.contains(opens_field)).iter_rows():
@@ -296,6 +364,65 @@ def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFram
         .agg(pl.col(SOURCE_LINE).first(), pl.col(RAW_TEXT).str.join("\n").str.strip_suffix("\r"))
         .drop("_record")
     )
+
+
+def _quote_aware_counts(separator: str) -> list[pl.Expr]:
+    """`_fields` and `_stray_quote` of each RAW_TEXT record, with the quoted parts of its fields taken out."""
+    raw = pl.col(RAW_TEXT)
+    unquoted = pl.when(raw.str.contains('"', literal=True)).then(raw.str.replace_all(_QUOTED_FIELD, "")).otherwise(raw)
+    return [
+        (unquoted.str.count_matches(separator, literal=True) + 1).alias("_fields"),
+        unquoted.str.contains('"', literal=True).alias("_stray_quote"),
+    ]
+
+
+def _parity_records(lines: pl.DataFrame, first_line: int, separator: str, line_end: str) -> pl.DataFrame | None:
+    """SOURCE_LINE and RAW_TEXT per record, lines joined while the quotes seen so far are odd; None when that
+    is not how `_physical_records` would join them (a line opening a quote outside a field start, or a quote
+    still open at the end of the chunk)."""
+    frame = lines.with_columns(pl.col(RAW_TEXT).fill_null("")).with_row_index(SOURCE_LINE, offset=first_line)
+    frame = frame.with_columns(pl.col(SOURCE_LINE).cast(pl.Int64))
+    odd = (pl.col(RAW_TEXT).str.count_matches('"', literal=True) % 2).cast(pl.Int64)
+    frame = frame.with_columns(odd.alias("_odd")).with_columns(
+        ((pl.col("_odd").cum_sum() - pl.col("_odd")) % 2 == 1).alias("_inside")
+    )
+    if frame.is_empty() or frame["_odd"].sum() == 0:
+        return frame.select(SOURCE_LINE, RAW_TEXT)
+    opener = (pl.col("_odd") == 1) & ~pl.col("_inside")
+    if frame["_odd"].sum() % 2 or not frame.filter(opener)[RAW_TEXT].str.contains(_opens_field(separator)).all():
+        return None
+    frame = frame.with_columns(
+        (~pl.col("_inside")).cum_sum().alias("_record"), (opener | pl.col("_inside")).alias("_multi")
+    )
+    joined = (
+        frame.filter("_multi")
+        .group_by("_record", maintain_order=True)
+        .agg(pl.col(SOURCE_LINE).first(), pl.col(RAW_TEXT).str.join(line_end))
+    )
+    single = frame.filter(~pl.col("_multi")).select("_record", SOURCE_LINE, RAW_TEXT)
+    return pl.concat([single, joined]).sort("_record").select(SOURCE_LINE, RAW_TEXT)
+
+
+def _line_end(body: bytes) -> str | None:
+    """ "\r\n" or "\n" when every line of the chunk ends so (and no other CR is in it), else None."""
+    returns = body.count(b"\r")
+    if returns == 0:
+        return "\n"
+    return "\r\n" if returns == body.count(b"\r\n") == body.count(b"\n") else None
+
+
+def _opens_field(separator: str) -> str:
+    """A line whose last quote opens a field (RFC 4180: only a quote at the start of a field opens one)."""
+    sep = re.escape(separator)
+    return rf'^(?:(?:{_QUOTED_FIELD}|[^"{sep}]*){sep})*"(?:[^"]|"")*$'
+
+
+def _absent_byte(body: bytes) -> str | None:
+    """A control character the chunk does not contain: the separator that keeps each line one field."""
+    for code in (0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30):
+        if bytes((code,)) not in body:
+            return chr(code)
+    return None
 
 
 def _record_chunks(stream: Iterable[bytes], size: int) -> Iterator[bytes]:

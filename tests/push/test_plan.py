@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import random
 from pathlib import Path
 
+import orjson
 import polars as pl
 import pytest
 from hypothesis import given, settings
@@ -13,6 +15,7 @@ from push_helpers import document_lines, numbers, write_csv, write_json
 from onec.push import InputError, Limits, plan_import, read_records
 from onec.push.chunking import batch_body, envelope_bytes, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
+from onec.push.readers import read_record_chunks
 
 TYPE = "goods-receipt"
 
@@ -62,6 +65,28 @@ def test_a_number_twice_in_a_json_file_is_refused(tmp_path: Path) -> None:
     path.write_bytes(path.read_bytes()[:-1] + b"," + path.read_bytes()[1:])
     plan = _plan(path)
     assert not plan.outgoing and all("appears 2 times in the file" in r.reason for r in plan.rejected)
+
+
+@settings(max_examples=25, deadline=None)
+@given(order=st.randoms(use_true_random=False), size=st.integers(1, 9), as_json=st.booleans())
+def test_planning_in_chunks_judges_every_document_as_the_whole_file_does(
+    tmp_path_factory: pytest.TempPathFactory, order: random.Random, size: int, as_json: bool
+) -> None:
+    rows = document_lines(24, max_lines=4)
+    rows[5]["Total"] = "1.00"
+    rows[7]["Warehouse"] = "другой-склад"
+    rows += [{**rows[0], "Number": "", "Line": "1"}, {**rows[3], "Number": " ", "Line": "2"}]
+    order.shuffle(rows)  # a document's lines scattered through the file
+    folder = tmp_path_factory.mktemp("chunks")
+    path = write_json(folder / "a.json", rows) if as_json else write_csv(folder / "a.csv", rows)
+    if as_json:  # one number twice in a JSON array
+        path.write_bytes(path.read_bytes()[:-1] + b"," + orjson.dumps(rows[:2])[1:])
+    whole = _plan(path)
+    chunks = [plan_import(c, TYPE, timezone="Europe/Moscow", run_id="t") for c in read_record_chunks(path, TYPE, size)]
+    assert [d.content for c in chunks for d in c.outgoing] == [d.content for d in whole.outgoing]
+    assert sorted((r.key, r.reason) for c in chunks for r in c.rejected) == sorted(
+        (r.key, r.reason) for r in whole.rejected
+    )
 
 
 def test_unreadable_files_fail_with_one_clear_error(tmp_path: Path) -> None:

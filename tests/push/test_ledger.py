@@ -1,0 +1,33 @@
+"""The import ledger's deferred outcomes: written with the next write, never lost by a failed one."""
+
+from __future__ import annotations
+
+import duckdb
+import pytest
+
+from onec.push.ledger import Change, Ledger, State
+from onec.warehouse import Warehouse
+
+
+def test_deferred_outcomes_ride_with_the_next_write_and_survive_a_failed_one(warehouse: Warehouse) -> None:
+    ledger = Ledger(warehouse, "imp", "goods-receipt")
+    ledger.register([(n, "h", State.PENDING, None) for n in ("A", "B", "C")])
+    ledger.mark_sending(["A", "B"])
+    ledger.defer([Change("A", State.CREATED, onec_id="id-a")])
+    assert _states(warehouse)["A"] == "sending", "a deferred outcome is not written on its own"
+
+    with pytest.raises(duckdb.Error):
+        ledger._write(lambda con: con.execute("SELECT * FROM no_such_table"))
+    assert _states(warehouse)["A"] == "sending"
+
+    ledger.mark_sending(["C"])  # the next write carries the deferred outcome, before its own change
+    assert _states(warehouse) == {"A": "created", "B": "sending", "C": "sending"}
+    ledger.defer([Change("B", State.PENDING, last_error="413"), Change("B", State.CONFLICT, last_error="differs")])
+    ledger.release()
+    rows = {e.number: e for e in Ledger(warehouse, "imp", "goods-receipt").entries().values()}
+    assert rows["A"].onec_id == "id-a" and rows["B"].state is State.CONFLICT and rows["B"].last_error == "differs"
+
+
+def _states(warehouse: Warehouse) -> dict[str, str]:
+    frame = warehouse.query("SELECT number, state FROM import_ledger WHERE import_id = 'imp'")
+    return dict(frame.rows())
