@@ -4,8 +4,10 @@
 
 For each size a sandbox 1C (unthrottled, no latency, awkward serialization on) runs in its own process. Two
 measurements per repeat, each in a fresh child process:
-  fetch-only  the same client and paginator, pages parsed from JSON, then thrown away (the floor our work adds to);
-  pipeline    the whole path: pages → normalize → validate → staged Parquet → DuckDB transaction → Parquet lake.
+  fetch-only  the same client and paginator, goods and the six document types, pages parsed from JSON, then thrown
+              away, one entity after another (the floor our work adds to);
+  pipeline    the whole sync as the CLI and Dagster run it (`extract_all`, two entities at a time): pages → normalize
+              → validate → staged Parquet → DuckDB transaction → Parquet lake.
 Printed: medians of document lines/s for both, their ratio, and the pipeline's peak RSS per size (flat memory means
 the peak does not grow with the size).
 """
@@ -16,6 +18,7 @@ import argparse
 import json
 import tempfile
 import time
+from collections import deque
 from datetime import date
 from pathlib import Path
 
@@ -29,7 +32,7 @@ def child(mode: str, base_url: str, data_dir: str) -> None:
     from onec.config import Settings
     from onec.connect import open_client
     from onec.schema import DOCUMENT_SLUGS
-    from onec.sync import extract_documents
+    from onec.sync import extract_all
     from onec.warehouse import Warehouse
 
     settings = Settings.from_env({"ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "100000", "ONEC_MAX_CONNECTIONS": "4",
@@ -39,16 +42,16 @@ def child(mode: str, base_url: str, data_dir: str) -> None:
     started = time.perf_counter()
     with open_client(settings) as client:
         if mode == "fetch":
+            deque(client.goods(), maxlen=0)  # the goods snapshot is read too, as the pipeline reads it
             for slug in DOCUMENT_SLUGS:
                 for page in client.documents(slug, START, end):
                     lines += sum(len(doc.get("items") or ()) for doc in page)
         else:
             warehouse = Warehouse(Path(data_dir), settings.timezone)
             warehouse.initialize()
-            for slug in DOCUMENT_SLUGS:
-                result = extract_documents(client, warehouse, doc_type=slug, date_from=START, date_to=end,
-                                           run_id="bench", timezone=settings.timezone)  # fmt: skip
-                lines += result.lines
+            results = extract_all(client, warehouse, date_from=START, date_to=end, snapshot_date=end, run_id="bench",
+                                  timezone=settings.timezone)  # fmt: skip
+            lines = sum(result.lines for result in results)
     elapsed = time.perf_counter() - started
     print(json.dumps({"lines": lines, "seconds": elapsed, "peak_rss_mb": child_peak_rss_mb()}))
 

@@ -239,33 +239,8 @@ def check_documents_text(
     kind = document_type(doc_type)
     names = [c.name for c in _HEADER_COLUMNS] + [c.name for c in _LINE_COLUMNS if c.name not in ("sku", "name")]
     frame = _with_text_columns(records.frame, [*dict.fromkeys([*names, "sku", "name"])])
-    number, document_id = pl.col("number").str.strip_chars(), pl.col("id").str.strip_chars()
-    frame = frame.with_row_index("_row").with_columns(
-        pl.coalesce(
-            pl.when(number != "").then(number),
-            pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
-            pl.format("\x00row {}", "_row"),
-        ).alias("_key")
-    )
-    frame = frame.with_columns((pl.col("_row").min().over("_key").rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort(
-        "_i", "_row"
-    )
-    header_names = [c.name for c in _HEADER_COLUMNS]
-    header_text = (
-        frame.group_by("_i", maintain_order=True)
-        .agg(
-            *(pl.col(name).first() for name in header_names),
-            pl.len().cast(pl.Int64).alias("_items"),
-            pl.col(SOURCE_LINE).min().alias("_first_file_line"),
-            pl.col(SOURCE_LINE).max().alias("_last_file_line"),
-            pl.concat_str(
-                [pl.when(pl.col(name).n_unique() > 1).then(pl.lit(name)) for name in header_names],
-                separator=", ",
-                ignore_nulls=True,
-            ).alias("_differing"),
-        )
-        .with_columns(pl.lit(None, pl.String).alias("_structure"))
-    )
+    frame = _documents_in_order(frame)
+    header_text = _document_headers(frame, [c.name for c in _HEADER_COLUMNS])
     line_text = frame.select(
         "_i", *(c.name for c in _LINE_COLUMNS), pl.lit(None, pl.String).alias("_structure")
     ).with_row_index("_n")
@@ -298,6 +273,61 @@ def check_documents_text(
         ]
     )
     return _documents_batch(good, good_lines, rejected, doc_type, timezone)
+
+
+def _documents_in_order(frame: pl.DataFrame) -> pl.DataFrame:
+    """The text frame with `_row` (its order in the file) and `_i` (its document: rows sharing a number, or
+    without one an Id), sorted by document then row.
+
+    A document's rows are normally consecutive, and then `_i` is just a count of key changes, with no sort;
+    only a file that scatters a document's rows pays for ranking and sorting them together.
+    """
+    number, document_id = pl.col("number").str.strip_chars(), pl.col("id").str.strip_chars()
+    frame = frame.with_row_index("_row").with_columns(
+        pl.coalesce(
+            pl.when(number != "").then(number),
+            pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
+            pl.format("\x00row {}", "_row"),
+        ).alias("_key")
+    )
+    runs = frame.with_columns(
+        (pl.col("_key").ne_missing(pl.col("_key").shift(1)).cum_sum() - 1).cast(pl.UInt32).alias("_i")
+    )
+    if runs.is_empty() or runs["_i"][-1] + 1 == runs["_key"].n_unique():
+        return runs
+    first_row = pl.col("_row").min().over("_key")
+    return frame.with_columns((first_row.rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort("_i", "_row")
+
+
+def _document_headers(frame: pl.DataFrame, header_names: list[str]) -> pl.DataFrame:
+    """One row per document of a frame from `_documents_in_order`: the header fields of its first row, `_items`
+    (its rows), its first and last file line, and `_differing` (the header fields its rows disagree on)."""
+    document = pl.col("_i")
+    continues = document == document.shift(1)
+    last_lines = frame.filter(document.ne_missing(document.shift(-1)))[SOURCE_LINE]
+    starts = frame.with_row_index("_position").filter(~continues.fill_null(False))
+    starts = starts.select("_i", *header_names, "_position", pl.col(SOURCE_LINE).alias("_first_file_line"))
+    position = pl.col("_position").cast(pl.Int64)
+    headers = starts.with_columns(
+        (position.shift(-1, fill_value=frame.height) - position).alias("_items"),
+        last_lines.alias("_last_file_line"),
+        pl.lit("").alias("_differing"),
+        pl.lit(None, pl.String).alias("_structure"),
+    ).drop("_position")
+    differs = [(continues & pl.col(name).ne_missing(pl.col(name).shift(1))).alias(name) for name in header_names]
+    changes = frame.select("_i", *differs).filter(pl.any_horizontal(header_names))
+    if changes.is_empty():
+        return headers
+    differing = changes.group_by("_i").agg(
+        pl.concat_str(
+            [pl.when(pl.col(name).any()).then(pl.lit(name)) for name in header_names], separator=", ", ignore_nulls=True
+        ).alias("_found")
+    )
+    return (
+        headers.join(differing, on="_i", how="left", maintain_order="left")
+        .with_columns(pl.coalesce("_found", "_differing").alias("_differing"))
+        .drop("_found")
+    )
 
 
 def _checked_documents(

@@ -207,6 +207,7 @@ class Warehouse:
         con = duckdb.connect(str(self.database), read_only=read_only)
         try:
             con.execute(f"SET TimeZone = '{self.timezone}'")
+            con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
             yield con
         finally:
             con.close()
@@ -426,13 +427,31 @@ class Landing:
             ("document_lines", document_lines_schema(), "number, line"),
         ):
             columns = _columns(schema, drop=("doc_type", "doc_date"))
-            for day in days:
+            for window in _windows(days, LAKE_DAYS_PER_QUERY):
                 frame = con.sql(
-                    f"SELECT {columns} FROM {table} WHERE doc_type = ? AND doc_date = ? ORDER BY {order}",
-                    params=[scope.doc_type, day],
+                    f"SELECT doc_date, {columns} FROM {table} "
+                    f"WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[])) ORDER BY doc_date, {order}",
+                    params=[scope.doc_type, window],
                 ).pl()
-                written.append(lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), frame))
+                parts = frame.partition_by("doc_date", as_dict=True, include_key=False)
+                empty = frame.drop("doc_date").clear()
+                for day in window:
+                    part = parts.get((day,), empty)
+                    written.append(
+                        lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), part)
+                    )
         return written, tuple(days)
+
+
+DUCKDB_MEMORY_LIMIT = "256MB"
+"""DuckDB's own cap (it spills to disk past it), so a landing's memory does not grow with the size of the range."""
+LAKE_DAYS_PER_QUERY = 8
+"""Days of lake files refreshed per query: one query per day costs more than writing the file; a whole range at
+once would hold the range in memory."""
+
+
+def _windows(days: list[dt.date], size: int) -> list[list[dt.date]]:
+    return [days[i : i + size] for i in range(0, len(days), size)]
 
 
 _STAGED_TABLES = ("goods", "documents", "document_lines", "rejected_rows")

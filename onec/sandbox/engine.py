@@ -55,6 +55,7 @@ from onec.sandbox.protocol import (
     unauthorized,
 )
 from onec.sandbox.render import EMPTY_DATE, Renderer
+from onec.sandbox.render_cache import RenderCache, Taken
 from onec.sandbox.webhooks import WebhookHub
 from onec.sandbox.writes import WriteLimits, Writer, batch_list, document_item_count, read_json
 from onec.schema import DOCUMENT_SLUGS, DOCUMENT_TYPE_BY_SLUG
@@ -293,8 +294,7 @@ class SandboxEngine:
         self._lock = threading.RLock()
         """Guards the data, the caches and the fault generator."""
         self._rng = random.Random(self.config.seed)
-        self._renderer = Renderer(self.config.awkward, self.config.seed)
-        self._rendered: dict[int, tuple[object, bytes]] = {}
+        self._rendered = RenderCache(Renderer(self.config.awkward, self.config.seed), self._lock)
         self._selections: dict[tuple[object, ...], list[Any]] = {}
         self._data_requests = 0
         self._drifts = 0
@@ -703,7 +703,8 @@ class SandboxEngine:
         since, until = self._instant(request, "modified_since"), self._instant(request, "modified_until")
         with self._lock:
             rows = self._selection(("goods", since, until), lambda: self._filter_goods(since, until))
-            return self._page(rows, limit, offset, self._render_good)
+            taken = self._rendered.take(self._page_rows(rows, limit, offset))
+        return self._page(taken, len(rows), limit, offset)
 
     def _documents_page(self, request: SandboxRequest, doc_type: str) -> SandboxResponse:
         _check_format(request)
@@ -716,14 +717,16 @@ class SandboxEngine:
             rows = self._selection(
                 key, lambda: self._filter_documents(doc_type, date_from, date_to, since, until, number)
             )
-            return self._page(rows, limit, offset, self._render_document)
+            taken = self._rendered.take(self._page_rows(rows, limit, offset))
+        return self._page(taken, len(rows), limit, offset)
 
     def _one_document(self, doc_type: str, doc_id: str) -> SandboxResponse:
         with self._lock:
             doc = self.data.find_document(doc_type, doc_id)
             if doc is None:
                 raise HttpError(404, "DOCUMENT_NOT_FOUND", f"Документ {doc_id} не найден", {"id": doc_id})
-            return json_response(200, self._render_document(doc))
+            taken = self._rendered.take([doc])
+        return json_response(200, self._rendered.render(taken)[0])
 
     def _selection(self, key: tuple[object, ...], select: Callable[[], list[Any]]) -> list[Any]:
         """Filtered rows, remembered until the data changes, so paging a filtered set is not O(n) per page."""
@@ -757,33 +760,20 @@ class SandboxEngine:
             docs = [d for d in docs if d.number == number]
         return docs
 
-    def _page(self, rows: list[Any], limit: int, offset: int, render: Callable[[Any], bytes]) -> SandboxResponse:
-        """One page; sometimes (`short_page_rate`) fewer rows than `limit` although more follow (§1.9)."""
+    def _page_rows(self, rows: list[Any], limit: int, offset: int) -> list[Any]:
+        """Under the lock: one page's records; sometimes (`short_page_rate`) fewer than `limit` although more
+        follow (§1.9)."""
         page = rows[offset : offset + limit]
         if len(page) > 1 and offset + limit < len(rows) and self._rng.random() < self.config.short_page_rate:
             page = page[: self._rng.randrange(1, len(page))]
             self.stats.fault("short_page")
-        pagination = orjson.dumps({"total": len(rows), "limit": limit, "offset": offset})
-        return json_response(
-            200,
-            b'{"data":[' + b",".join(render(row) for row in page) + b'],"pagination":' + pagination + b"}",
-        )
+        return page
 
-    def _render_good(self, good: Good) -> bytes:
-        # Drift changes quantities in place: the fingerprint notices and the row is rendered afresh.
-        return self._cached(good, (good.version, good.quantity, good.modified_at), self._renderer.good)
-
-    def _render_document(self, doc: Document) -> bytes:
-        # Writes bump the version (posting changes status, posted and modified_at).
-        return self._cached(doc, doc.version, self._renderer.document)
-
-    def _cached(self, record: Any, fingerprint: object, render: Callable[[Any], bytes]) -> bytes:
-        hit = self._rendered.get(id(record))
-        if hit is not None and hit[0] == fingerprint:
-            return hit[1]
-        body = render(record)
-        self._rendered[id(record)] = (fingerprint, body)
-        return body
+    def _page(self, taken: list[Taken], total: int, limit: int, offset: int) -> SandboxResponse:
+        """Outside the lock: the page's JSON from the records taken under it."""
+        pagination = orjson.dumps({"total": total, "limit": limit, "offset": offset})
+        body = b",".join(self._rendered.render(taken))
+        return json_response(200, b'{"data":[' + body + b'],"pagination":' + pagination + b"}")
 
     # --- parameters
 

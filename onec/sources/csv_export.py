@@ -23,6 +23,7 @@ import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from enum import StrEnum
+from itertools import islice
 
 import polars as pl
 
@@ -117,8 +118,9 @@ class CsvExportReader:
                 self.layout = self._layout(body[:header_end].decode())
                 body = body[header_end + 1 :]
                 next_line += 1
-            records = self._records(body, next_line)
-            next_line += body.count(b"\n")
+            newlines = body.count(b"\n")
+            records = self._records(body, next_line, newlines)
+            next_line += newlines
             if carry is not None:
                 records = TextRecords(pl.concat([carry, records.frame]), records.malformed)
             records, carry = self._hold_back_last_document(records)
@@ -194,12 +196,12 @@ class CsvExportReader:
 
     # --- records
 
-    def _records(self, body: bytes, first_line: int) -> TextRecords:
+    def _records(self, body: bytes, first_line: int, newlines: int) -> TextRecords:
         """Split the chunk's records into fields, setting the malformed ones aside (see `_fast_records`)."""
-        fast = self._fast_records(body, first_line)
+        fast = self._fast_records(body, first_line, newlines)
         return fast if fast is not None else self._careful_records(body.decode(), first_line)
 
-    def _fast_records(self, body: bytes, first_line: int) -> TextRecords | None:
+    def _fast_records(self, body: bytes, first_line: int, newlines: int) -> TextRecords | None:
         """The usual chunk, at Polars speed: None when the chunk needs `_careful_records`.
 
         Polars splits the chunk into fields and, a second time, into raw lines (one String column: no quote
@@ -214,21 +216,30 @@ class CsvExportReader:
         """
         assert self.layout is not None
         layout = self.layout
-        marker = _absent_byte(body)
-        line_end = _line_end(body)
-        if not body or marker is None or line_end is None:
+        markers = _absent_characters(body, 2)
+        if not body or len(markers) < 2:
             return None
+        marker, carriage_return = markers
+        line_end = _line_end(body, newlines)
+        if line_end is None and b"\r\r\n" in body:
+            return None  # a CR before a CRLF: where Polars and the careful path's line ends disagree
         try:
             fields = self._split(body)
             lines = pl.read_csv(
-                body, has_header=False, separator=marker, quote_char=None, schema={RAW_TEXT: pl.String},
+                body if line_end else body.replace(b"\r", carriage_return.encode()),
+                has_header=False, separator=marker, quote_char=None, schema={RAW_TEXT: pl.String},
                 infer_schema=False, raise_if_empty=False,
             )  # fmt: skip
         except pl.exceptions.PolarsError:
             return None
-        if lines.height != body.count(b"\n") + (0 if body.endswith(b"\n") else 1):
+        if lines.height != newlines + (0 if body.endswith(b"\n") else 1):
             return None
-        records = _parity_records(lines, first_line, layout.separator, line_end)
+        records = _parity_records(lines, first_line, layout.separator, line_end or "\n")
+        if records is not None and line_end is None:
+            unmasked = (
+                pl.col(RAW_TEXT).str.strip_suffix(carriage_return).str.replace_all(carriage_return, "\r", literal=True)
+            )
+            records = records.with_columns(unmasked)
         if records is None or records.height != fields.height:
             return None
         positions = fields.columns
@@ -244,7 +255,7 @@ class CsvExportReader:
                 pl.lit(False).alias("_stray_quote"),
                 odd_value.fill_null(False).alias("_odd_value"),
             )
-            .filter(text.str.strip_chars() != "")
+            .filter(text.str.contains(r"\S"))  # what `_careful_records` keeps: not blank
         )
         if frame["_odd_value"].any():
             odd = frame.filter(pl.col("_odd_value")).with_columns(_quote_aware_counts(layout.separator))
@@ -403,12 +414,12 @@ def _parity_records(lines: pl.DataFrame, first_line: int, separator: str, line_e
     return pl.concat([single, joined]).sort("_record").select(SOURCE_LINE, RAW_TEXT)
 
 
-def _line_end(body: bytes) -> str | None:
+def _line_end(body: bytes, newlines: int) -> str | None:
     """ "\r\n" or "\n" when every line of the chunk ends so (and no other CR is in it), else None."""
     returns = body.count(b"\r")
     if returns == 0:
         return "\n"
-    return "\r\n" if returns == body.count(b"\r\n") == body.count(b"\n") else None
+    return "\r\n" if returns == newlines == body.count(b"\r\n") else None
 
 
 def _opens_field(separator: str) -> str:
@@ -417,12 +428,10 @@ def _opens_field(separator: str) -> str:
     return rf'^(?:(?:{_QUOTED_FIELD}|[^"{sep}]*){sep})*"(?:[^"]|"")*$'
 
 
-def _absent_byte(body: bytes) -> str | None:
-    """A control character the chunk does not contain: the separator that keeps each line one field."""
-    for code in (0, 1, 2, 3, 4, 5, 6, 7, 8, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30):
-        if bytes((code,)) not in body:
-            return chr(code)
-    return None
+def _absent_characters(body: bytes, count: int) -> list[str]:
+    """Up to `count` control characters the chunk does not contain (markers that cannot clash with its text)."""
+    candidates = (chr(code) for code in range(32) if chr(code) not in "\t\n\r")
+    return list(islice((c for c in candidates if c.encode() not in body), count))
 
 
 def _record_chunks(stream: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -434,8 +443,10 @@ def _record_chunks(stream: Iterable[bytes], size: int) -> Iterator[bytes]:
             cut = _record_boundary(buffer)
             if cut is None:
                 break
-            yield bytes(buffer[:cut])
+            with memoryview(buffer) as view:
+                chunk = bytes(view[:cut])
             del buffer[:cut]
+            yield chunk
     if buffer:
         yield bytes(buffer)
 

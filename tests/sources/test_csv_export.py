@@ -10,7 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError
+from onec.sandbox import SandboxData
+from onec.sandbox.exports import ExportVariant, documents_csv
+from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout
 from onec.validation import RAW_TEXT, SOURCE_LINE, TextRecords, check_documents, check_documents_text, check_goods_text
 
 ZONE = "Europe/Moscow"
@@ -172,3 +174,43 @@ def test_a_document_whose_rows_disagree_is_rejected_whole() -> None:
     assert reason.startswith("header fields differ between the document's rows: status, posted")
     assert reason.endswith("(file lines 5-7)")
     assert batch.rejected.row(0, named=True)["raw"].count("\n") == 2
+
+
+FIELD_TEXT = st.text(alphabet='a,"\r ж', max_size=8)
+
+
+@settings(max_examples=400, deadline=None)
+@given(lines=st.lists(FIELD_TEXT, min_size=1, max_size=5), crlf=st.booleans(), width=st.integers(2, 4))
+def test_the_fast_path_decides_exactly_like_the_careful_one(lines: list[str], crlf: bool, width: int) -> None:
+    """The fast path may decline a chunk, but when it answers it must give the careful path's records and
+    malformed rows to the letter (broken quoting, ragged rows, line breaks and CRs inside values)."""
+    reader = CsvExportReader(CsvEntity.GOODS)
+    reader.layout = CsvLayout(",", width, {i: f"c{i}" for i in range(width)}, ())
+    body = ("\r\n" if crlf else "\n").join(lines)
+    fast = reader._fast_records(body.encode(), 2, body.count("\n"))
+    try:
+        careful = reader._careful_records(body, 2)
+    except pl.exceptions.PolarsError:
+        # The careful path does not yet turn a joined record that Polars refuses into a malformed row; the
+        # fast path relies on the same parser, so it must decline such a chunk.
+        assert fast is None
+        return
+    if fast is not None:
+        assert fast.frame.equals(careful.frame)
+        assert fast.malformed.equals(careful.malformed)
+
+
+def test_the_awkward_sandbox_export_takes_the_fast_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Quote-all, windows-1251, CRLF records with bare LFs inside values: the export the benchmark reads must
+    not quietly fall back to the careful path."""
+    data = SandboxData.generate(seed=1, documents=60, start=dt.date(2026, 1, 1), days=10, timezone=ZONE)
+    body = b"".join(documents_csv(data.documents_holdings("shipment"), ExportVariant.everything(seed=1)))
+    reference = read(body, CsvEntity.DOCUMENT_LINES)[1]
+
+    def careful(*_: object) -> None:
+        raise AssertionError("fell back to the careful path")
+
+    monkeypatch.setattr(CsvExportReader, "_careful_records", careful)
+    _, records = read(body, CsvEntity.DOCUMENT_LINES)
+    assert records.frame.height > 100 and b"\n" in body.replace(b"\r\n", b"")
+    assert records.frame.equals(reference.frame)
