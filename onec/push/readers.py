@@ -19,54 +19,21 @@ from typing import Any
 import orjson
 import polars as pl
 
+from onec.exchange_columns import DOCUMENT_LINE_HEADERS, GOODS_HEADERS, RUSSIAN_GOODS_HEADERS, by_header
 from onec.schema import document_type
 
 GOODS = "goods"
 FORMATS = ("csv", "parquet", "json")
 
-DOCUMENT_LINE_COLUMNS: dict[str, str] = {
-    "Id": "id",
-    "Number": "number",
-    "Date": "date",
-    "Status": "status",
-    "Posted": "posted",
-    "Counterparty": "counterparty",
-    "Warehouse": "warehouse",
-    "WarehouseTo": "warehouse_to",
-    "Line": "line",
-    "SKU": "sku",
-    "Name": "name",
-    "Quantity": "quantity",
-    "UnitPrice": "unit_price",
-    "Total": "total",
-    "BookQuantity": "book_quantity",
-    "Notes": "notes",
-    "Deleted": "deleted",
-    "ModifiedAt": "modified_at",
-}
+DOCUMENT_LINE_COLUMNS: dict[str, str] = by_header(DOCUMENT_LINE_HEADERS)
 """§1.4's document-lines header → contract field."""
 HEADER_FIELDS = ("id", "date", "status", "posted", "counterparty", "warehouse", "warehouse_to", "notes", "deleted")
 """Document-level fields repeated on every line of a document: they must agree across its lines."""
 LINE_FIELDS = ("line", "sku", "name", "quantity", "unit_price", "total", "book_quantity")
 
-GOODS_COLUMNS: dict[str, str] = {
-    "SKU": "sku",
-    "Name": "name",
-    "Quantity": "quantity",
-    "Warehouse": "warehouse",
-    "Unit": "unit",
-    "Price": "price",
-    "Id": "id",
-    "Code": "code",
-    "Deleted": "deleted",
-    "ModifiedAt": "modified_at",
-}
+GOODS_COLUMNS: dict[str, str] = by_header(GOODS_HEADERS)
 _RUSSIAN_ALIASES = {
-    "Артикул": "SKU",
-    "Наименование": "Name",
-    "Количество": "Quantity",
-    "Склад": "Warehouse",
-    "ЕдиницаИзмерения": "Unit",
+    alias: GOODS_HEADERS[column] for column, alias in RUSSIAN_GOODS_HEADERS.items() if column != "price"
 }
 _PRICE_ALIAS = "Цена"
 

@@ -27,6 +27,12 @@ from itertools import islice
 
 import polars as pl
 
+from onec.exchange_columns import (
+    DOCUMENT_LINE_HEADERS,
+    GOODS_HEADERS,
+    RUSSIAN_GOODS_HEADERS,
+    RUSSIAN_LINE_HEADERS,
+)
 from onec.validation import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
 
 log = logging.getLogger("onec.sources.csv")
@@ -48,29 +54,15 @@ class CsvEntity(StrEnum):
 
 
 CONTRACT_HEADERS: Mapping[CsvEntity, Mapping[str, str]] = {
-    CsvEntity.GOODS: {
-        "sku": "SKU", "name": "Name", "quantity": "Quantity", "warehouse": "Warehouse", "unit": "Unit",
-        "price": "Price", "id": "Id", "code": "Code", "deleted": "Deleted", "modified_at": "ModifiedAt",
-    },
-    CsvEntity.DOCUMENT_LINES: {
-        "id": "Id", "number": "Number", "date": "Date", "status": "Status", "posted": "Posted",
-        "counterparty": "Counterparty", "warehouse": "Warehouse", "warehouse_to": "WarehouseTo", "line": "Line",
-        "sku": "SKU", "name": "Name", "quantity": "Quantity", "unit_price": "UnitPrice", "total": "Total",
-        "book_quantity": "BookQuantity", "notes": "Notes", "deleted": "Deleted", "modified_at": "ModifiedAt",
-    },
-}  # fmt: skip
+    CsvEntity.GOODS: GOODS_HEADERS,
+    CsvEntity.DOCUMENT_LINES: DOCUMENT_LINE_HEADERS,
+}
 """Canonical column → its header in the contract (§1.4)."""
 RUSSIAN_HEADERS: Mapping[CsvEntity, Mapping[str, str]] = {
-    CsvEntity.GOODS: {
-        "sku": "Артикул", "name": "Наименование", "quantity": "Количество", "warehouse": "Склад",
-        "unit": "ЕдиницаИзмерения", "price": "Цена",
-    },
-    CsvEntity.DOCUMENT_LINES: {
-        "sku": "Артикул", "name": "Наименование", "quantity": "Количество", "warehouse": "Склад",
-        "unit_price": "Цена",
-    },
-}  # fmt: skip
-"""The Russian aliases §1.9 allows (in document lines the price of a line is its unit price)."""
+    CsvEntity.GOODS: RUSSIAN_GOODS_HEADERS,
+    CsvEntity.DOCUMENT_LINES: RUSSIAN_LINE_HEADERS,
+}
+"""The Russian aliases §1.9 allows."""
 
 REQUIRED_COLUMNS: Mapping[CsvEntity, tuple[str, ...]] = {
     CsvEntity.GOODS: ("sku", "name", "quantity", "warehouse"),

@@ -16,46 +16,16 @@ from typing import Any
 
 from lxml import etree
 
+from onec.exchange_columns import DOCUMENT_HEADER_HEADERS, GOODS_HEADERS, LINE_HEADERS, by_header
 from onec.schema import DOCUMENT_TYPE_BY_SLUG
 from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root_name, safe_iterparse
 
 GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000
 
-GOOD_FIELDS = {
-    "SKU": "sku",
-    "Name": "name",
-    "Quantity": "quantity",
-    "Warehouse": "warehouse",
-    "Unit": "unit",
-    "Price": "price",
-    "Id": "id",
-    "Code": "code",
-    "Deleted": "deleted",
-    "ModifiedAt": "modified_at",
-}
-DOCUMENT_FIELDS = {
-    "Id": "id",
-    "Number": "number",
-    "Date": "date",
-    "Status": "status",
-    "Posted": "posted",
-    "Counterparty": "counterparty",
-    "Warehouse": "warehouse",
-    "WarehouseTo": "warehouse_to",
-    "Notes": "notes",
-    "Deleted": "deleted",
-    "ModifiedAt": "modified_at",
-}
-ITEM_FIELDS = {
-    "Line": "line",
-    "SKU": "sku",
-    "Name": "name",
-    "Quantity": "quantity",
-    "UnitPrice": "unit_price",
-    "Total": "total",
-    "BookQuantity": "book_quantity",
-}
+GOOD_FIELDS = by_header(GOODS_HEADERS)
+DOCUMENT_FIELDS = by_header(DOCUMENT_HEADER_HEADERS)
+ITEM_FIELDS = by_header(LINE_HEADERS)
 _CREATED = re.compile(rb"""\bCreated\s*=\s*["'](\d{4}-\d{2}-\d{2})""")
 
 
