@@ -12,7 +12,6 @@ from __future__ import annotations
 import codecs
 import re
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, timedelta
@@ -20,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
@@ -244,9 +244,6 @@ def _no_documents(doc_type: str) -> Iterator[SourceBatch]:
 
 
 INBOX_DIR = Path("inbox") / "exchange"
-PROCESSED = "processed"
-FAILED = "failed"
-REASON_SUFFIX = ".reason.txt"
 
 
 def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None) -> list[list[Path]]:
@@ -285,21 +282,11 @@ def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str
         results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
     except Exception as exc:
         for path in paths:
-            target = _move(path, path.parent / FAILED)
-            target.with_name(target.name + REASON_SUFFIX).write_text(f"{type(exc).__name__}: {exc}\n", "utf-8")
+            file_away(path, failure=f"{type(exc).__name__}: {exc}\n")
         raise
     for path in paths:
-        _move(path, path.parent / PROCESSED)
+        file_away(path, failure=None)
     return results
-
-
-def _move(path: Path, directory: Path) -> Path:
-    """Into `directory`, never overwriting an earlier file of the same name."""
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / path.name
-    if target.exists():
-        target = directory / f"{path.stem}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}{path.suffix}"
-    return path.rename(target)
 
 
 def _holds_offers(path: Path) -> bool:

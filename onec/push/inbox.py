@@ -8,17 +8,14 @@ send receipts as shipments. `<type>` is a document type slug or `goods`. After i
 from __future__ import annotations
 
 import time
-import uuid
 from pathlib import Path
 
+from onec import filing
 from onec.push.readers import FORMATS, GOODS
 from onec.push.report import ImportSummary
 from onec.schema import DOCUMENT_SLUGS
 
 IMPORT_INBOX = Path("inbox") / "import"
-PROCESSED = "processed"
-FAILED = "failed"
-REASON_SUFFIX = ".reason.txt"
 
 
 def ready_imports(inbox: Path, *, settle_s: float = 2.0, now: float | None = None) -> list[tuple[Path, str]]:
@@ -39,15 +36,7 @@ def ready_imports(inbox: Path, *, settle_s: float = 2.0, now: float | None = Non
 def file_away(path: Path, summary: ImportSummary | None, error: str | None = None) -> Path:
     """Move an imported file to `processed/` when everything landed, else to `failed/` with the reasons."""
     complete = summary is not None and summary.complete and error is None
-    directory = path.parent / (PROCESSED if complete else FAILED)
-    directory.mkdir(parents=True, exist_ok=True)
-    target = directory / path.name
-    if target.exists():
-        target = directory / f"{path.stem}-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:6]}{path.suffix}"
-    path.rename(target)
-    if not complete:
-        target.with_name(target.name + REASON_SUFFIX).write_text(_reason_text(summary, error), "utf-8")
-    return target
+    return filing.file_away(path, failure=None if complete else _reason_text(summary, error))
 
 
 def _reason_text(summary: ImportSummary | None, error: str | None) -> str:

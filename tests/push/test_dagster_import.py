@@ -10,7 +10,8 @@ import dagster as dg
 from push_helpers import document_lines, numbers, write_csv
 
 from onec.config import Settings
-from onec.push.inbox import IMPORT_INBOX, REASON_SUFFIX
+from onec.filing import REASON_SUFFIX
+from onec.push.inbox import IMPORT_INBOX
 from pipelines.definitions import build_definitions
 
 TYPE = "goods-receipt"
