@@ -136,7 +136,8 @@ class OneCSession:
                 log.warning("%s: %s; download restarts from the beginning in %.2f s", where, failure.reason, delay)
                 self._sleep(delay)
 
-    def _download_attempt(self, url: str, params: Params, sink: BinaryIO, where: str) -> str:
+    def _admit(self) -> None:
+        """Fail fast while the circuit is open: 1C is down, and hammering it delays its recovery."""
         try:
             self._breaker.before_attempt()
         except CircuitOpen as circuit:
@@ -144,6 +145,9 @@ class OneCSession:
                 f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
                 f"{circuit.remaining_s:.0f} s"
             ) from None
+
+    def _download_attempt(self, url: str, params: Params, sink: BinaryIO, where: str) -> str:
+        self._admit()
         headers = {**self._headers, "Accept": "*/*"}
         token = self._tokens.current() if self._tokens is not None else None
         if token is not None:
@@ -257,13 +261,7 @@ class OneCSession:
         auth: bool,
         text: bool,
     ) -> Any:
-        try:
-            self._breaker.before_attempt()
-        except CircuitOpen as circuit:
-            raise OneCUnavailable(
-                f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
-                f"{circuit.remaining_s:.0f} s"
-            ) from None
+        self._admit()
         headers = dict(self._headers) if auth else {"Accept": "application/json"}
         token = self._tokens.current() if auth and self._tokens is not None else None
         if token is not None:
