@@ -332,7 +332,8 @@ class OdataSource:
             answer = self._session.get_json(path, query=query_string({**options, "$top": limit, "$skip": offset}))
             records = _values(answer, entity_set)
             total = totals["known"]
-            if offset > 0 and (offset + limit >= total or len(records) < limit):
+            if offset + len(records) > total or (offset > 0 and (offset + limit >= total or len(records) < limit)):
+                # more rows than counted means the count was wrong (a truncated answer is a shorter number)
                 total = self._count(path, where)
             return Page(records, offset, limit, total)
 
