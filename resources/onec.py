@@ -37,6 +37,10 @@ class OneCResource(dg.ConfigurableResource):
     max_connections: int = 8
     timezone: str = DEFAULT_TIMEZONE
     page_size: int = 500
+    timeout_s: float = 30.0
+    max_retries: int = 6
+    odata_url: str | None = None
+    odata_model: str | None = None
     source_kind: str = "json"
     """Which door into 1C the assets sync through (ONEC_SOURCE): json, csv, xml or odata."""
 
@@ -61,6 +65,10 @@ class OneCResource(dg.ConfigurableResource):
             max_connections=settings.max_connections,
             timezone=settings.timezone,
             page_size=settings.page_size,
+            timeout_s=settings.timeout_s,
+            max_retries=settings.max_retries,
+            odata_url=settings.odata_url,
+            odata_model=_text(settings.odata_model),
             source_kind=settings.source.value,
         )
 
@@ -78,6 +86,10 @@ class OneCResource(dg.ConfigurableResource):
             max_connections=self.max_connections,
             timezone=self.timezone,
             page_size=self.page_size,
+            timeout_s=self.timeout_s,
+            max_retries=self.max_retries,
+            odata_url=self.odata_url or None,
+            odata_model=_path(self.odata_model),
             source=SourceKind(self.source_kind),
         )
         settings.check()

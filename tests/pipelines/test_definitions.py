@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,6 +15,7 @@ from onec.schema import DOCUMENT_TYPES
 from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
 from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
+from resources import OneCResource
 
 MART_ASSETS = ["reconciliation", "run_report", "stock_balance_daily", "stock_movements"]
 DOCUMENT_ASSETS = [
@@ -124,3 +126,17 @@ def test_secrets_never_reach_dagster_metadata(monkeypatch: pytest.MonkeyPatch) -
     logged = "\n".join(dg.serialize_value(record.event_log_entry) for record in records)
     assert len(records) > 5 and "goods" in logged
     assert "s3cr3t" not in logged
+
+
+def test_the_resource_carries_every_connection_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A Dagster run must talk to 1C exactly as `onec-etl sync` does with the same environment."""
+    model = tmp_path / "model.json"
+    model.write_text("{}", "utf-8")
+    for name, value in {"ONEC_TIMEOUT": "7", "ONEC_MAX_RETRIES": "2", "ONEC_PAGE_SIZE": "50",
+                        "ONEC_RATE_LIMIT": "3", "ONEC_MAX_CONNECTIONS": "2", "ONEC_SOURCE": "odata",
+                        "ONEC_BASE_URL": "https://erp.example/trade/hs/exchange",
+                        "ONEC_ODATA_URL": "https://erp.example/trade/odata/standard.odata/",
+                        "ONEC_ODATA_MODEL": str(model)}.items():  # fmt: skip
+        monkeypatch.setenv(name, value)
+    settings = Settings.from_env()
+    assert OneCResource.from_settings(settings).settings() == dataclasses.replace(settings, data_dir=Path("data"))
