@@ -199,12 +199,11 @@ class CsvExportReader:
         Polars splits the chunk into fields and, a second time, into raw lines (one String column: no quote
         handling, a separator the chunk does not contain). Lines are joined into records by quote parity, which
         is the careful path's joining whenever each line that leaves a quote open opens a field (checked, on
-        those lines only). With every record holding an even number of quotes, a field separator is exactly a
-        separator outside quotes, so a record's field count is its separators minus those inside its values,
-        plus one: the count `_careful_records` makes with a regex, without the regex. That identity needs the
-        quotes of an unquoted value to come in pairs, so the rare record with a value holding an odd number of
-        quotes is counted the careful way. Anything else (Polars refusing the chunk, a quote left open, line ends
-        that are neither all CRLF nor all LF) sends the whole chunk to the careful path.
+        those lines only). In a record that follows RFC 4180 (quotes only around a field or doubled inside it; any
+        other record is rejected as broken quoting on both paths) a field separator is exactly a separator outside
+        quotes, so its field count is its separators minus those inside its values, plus one: the count
+        `_careful_records` makes with a regex, without the regex. Anything else (Polars refusing the chunk, a
+        quote left open, line ends that are neither all CRLF nor all LF) sends the whole chunk to the careful path.
         """
         assert self.layout is not None
         layout = self.layout
@@ -235,7 +234,6 @@ class CsvExportReader:
         if records is None or records.height != fields.height:
             return None
         positions = fields.columns
-        odd_value = pl.any_horizontal(pl.col(p).str.count_matches('"', literal=True) % 2 == 1 for p in positions)
         separators_in_values = pl.sum_horizontal(
             pl.col(p).str.count_matches(layout.separator, literal=True) for p in positions
         )
@@ -244,14 +242,10 @@ class CsvExportReader:
             pl.concat([fields, records], how="horizontal")
             .with_columns(
                 (text.str.count_matches(layout.separator, literal=True) - separators_in_values + 1).alias("_fields"),
-                pl.lit(False).alias("_stray_quote"),
-                odd_value.fill_null(False).alias("_odd_value"),
+                _broken_quoting(layout.separator).alias("_stray_quote"),
             )
             .filter(text.str.contains(r"\S"))  # what `_careful_records` keeps: not blank
         )
-        if frame["_odd_value"].any():
-            odd = frame.filter(pl.col("_odd_value")).with_columns(_quote_aware_counts(layout.separator))
-            frame = pl.concat([frame.filter(~pl.col("_odd_value")), odd]).sort(SOURCE_LINE)
         return self._split_off_malformed(frame, lambda sound: sound.select(positions))
 
     def _careful_records(self, text: str, first_line: int) -> TextRecords:
@@ -311,7 +305,12 @@ class CsvExportReader:
         if sound.is_empty():
             return pl.DataFrame(schema={f"_{i}": pl.String for i in range(self.layout.width)})
         body = body or sound[RAW_TEXT].str.join("\n").item().encode()
-        fields = self._split(body)
+        try:
+            fields = self._split(body)
+        except pl.exceptions.PolarsError as exc:
+            raise CsvFormatError(
+                f"the CSV records from line {sound[SOURCE_LINE][0]} could not be split: {str(exc).splitlines()[0]}"
+            ) from None
         if fields.height != sound.height:
             raise CsvFormatError(
                 f"the CSV records from line {sound[SOURCE_LINE][0]} could not be split consistently"
@@ -370,13 +369,24 @@ def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFram
 
 
 def _quote_aware_counts(separator: str) -> list[pl.Expr]:
-    """`_fields` and `_stray_quote` of each RAW_TEXT record, with the quoted parts of its fields taken out."""
+    """`_fields` and `_stray_quote` of each RAW_TEXT record: fields counted with the quoted ones taken out
+    (exact for a record that follows RFC 4180, and only such a record loads)."""
     raw = pl.col(RAW_TEXT)
     unquoted = pl.when(raw.str.contains('"', literal=True)).then(raw.str.replace_all(_QUOTED_FIELD, "")).otherwise(raw)
     return [
         (unquoted.str.count_matches(separator, literal=True) + 1).alias("_fields"),
-        unquoted.str.contains('"', literal=True).alias("_stray_quote"),
+        _broken_quoting(separator).alias("_stray_quote"),
     ]
+
+
+def _broken_quoting(separator: str) -> pl.Expr:
+    """A RAW_TEXT record with a quote that RFC 4180 does not allow: in an unquoted value, or text after a
+    closing quote. Parsers disagree on such records (Polars reads a quote anywhere as opening a field), so
+    none of them loads: each is rejected with its text instead of landing with its values shifted."""
+    sep = re.escape(separator)
+    field = rf'(?:{_QUOTED_FIELD}|[^"{sep}]*)'
+    raw = pl.col(RAW_TEXT)
+    return raw.str.contains('"', literal=True) & ~raw.str.contains(rf"^{field}(?:{sep}{field})*$")
 
 
 def _parity_records(lines: pl.DataFrame, first_line: int, separator: str, line_end: str) -> pl.DataFrame | None:
