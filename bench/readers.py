@@ -7,9 +7,10 @@ CRLF, quoting, Russian headers; UDE XML with a BOM and shuffled elements), repli
 documents stay unique) up to the size asked for. Every measurement runs in a fresh child process, so each peak
 RSS is its own. Figures are medians over `--runs`; the ratio shows the reader's overhead over the raw parser:
 - CSV raw: `pl.read_csv` with an explicit all-String schema (utf8-lossy: Polars cannot decode windows-1251);
-  CSV end to end: `CsvExportReader` → `check_documents_text` → documents and lines written to Parquet.
+  CSV end to end: `CsvExportReader` → `check_documents_text` → documents and lines written to Parquet, the
+  next chunk read while the current one is checked (`onec.prefetch`, as the sources and file loads do).
 - XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
-  XML end to end: records → `check_documents` → Parquet.
+  XML end to end: records → `check_documents` → Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
 """
 
@@ -160,6 +161,7 @@ def _csv_raw(path: Path) -> int:
 
 
 def _csv_e2e(path: Path) -> int:
+    from onec.prefetch import prefetched
     from onec.sources.csv_export import CsvEntity, CsvExportReader
     from onec.validation import check_documents_text
 
@@ -168,7 +170,7 @@ def _csv_e2e(path: Path) -> int:
     with path.open("rb") as handle:
         reader = CsvExportReader(CsvEntity.DOCUMENT_LINES)
         chunks = iter(lambda: handle.read(8 * 1024 * 1024), b"")
-        for n, records in enumerate(reader.read(chunks)):
+        for n, records in enumerate(prefetched(reader.read(chunks))):
             batch = check_documents_text(
                 records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
                 run_id="bench", source="csv",
@@ -205,13 +207,14 @@ def _xml_reader(path: Path) -> int:
 
 
 def _xml_e2e(path: Path) -> int:
+    from onec.prefetch import prefetched
     from onec.sources.ude_xml import UdeXmlReader, batches
     from onec.validation import check_documents
 
     out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     lines = 0
     with path.open("rb") as handle:
-        for n, records in enumerate(batches(UdeXmlReader(handle).records(), DOC_TYPE, size=20000)):
+        for n, records in enumerate(prefetched(batches(UdeXmlReader(handle).records(), DOC_TYPE, size=20000))):
             batch = check_documents(
                 records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
                 run_id="bench", source="xml",

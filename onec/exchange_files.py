@@ -21,6 +21,7 @@ from typing import Any
 
 from onec.filing import file_away
 from onec.http.limits import RequestStats
+from onec.prefetch import prefetched
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
@@ -175,7 +176,7 @@ def _load_ude(
     def records(entity: str) -> Iterator[SourceBatch]:
         with open_binary(path) as handle:
             wanted = (item for item in UdeXmlReader(handle).records() if item.entity == entity)
-            yield from batches(wanted, entity)
+            yield from prefetched(batches(wanted, entity))
 
     source = FileSource("xml-file", lambda: records(GOODS_ENTITY), records)
     results = []
@@ -222,7 +223,7 @@ def _land_documents(
 
 def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:
     with open_binary(path) as handle:
-        yield from CsvExportReader(entity).read(iter(lambda: handle.read(CHUNK_BYTES), b""))
+        yield from prefetched(CsvExportReader(entity).read(iter(lambda: handle.read(CHUNK_BYTES), b"")))
 
 
 def _type_from_name(path: Path) -> str:

@@ -14,6 +14,7 @@ from datetime import date, datetime, time
 from typing import BinaryIO
 
 from onec.http import OneCProtocolError, OneCSession, RequestStats
+from onec.prefetch import prefetched
 from onec.schema import document_type
 from onec.sources import SourceBatch
 from onec.sources.csv_export import CsvEntity, CsvExportReader, charset_of
@@ -52,10 +53,10 @@ class ExportSource:
             if self.name == "csv":
                 _expect(content_type, ("csv", "text/plain", "octet-stream"), path)
                 reader = CsvExportReader(csv_entity, charset=charset_of(content_type))
-                yield from reader.read(_chunks(spool))
+                yield from prefetched(reader.read(_chunks(spool)))
             else:
                 _expect(content_type, ("xml", "octet-stream"), path)
-                yield from batches(UdeXmlReader(spool).records(), xml_entity)
+                yield from prefetched(batches(UdeXmlReader(spool).records(), xml_entity))
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:
