@@ -8,8 +8,8 @@ measurements per repeat, each in a fresh child process:
               away, one entity after another (the floor our work adds to);
   pipeline    the whole sync as the CLI and Dagster run it (`extract_all`, two entities at a time): pages → normalize
               → validate → staged Parquet → DuckDB transaction → Parquet lake.
-Printed: medians of document lines/s for both, their ratio, and the pipeline's peak RSS per size (flat memory means
-the peak does not grow with the size).
+Printed: medians of document lines/s for both, their ratio, the pipeline's peak RSS per size, and the growth of that
+peak from the smallest to the largest size (flat memory: a growth near 1.00x while the data grows).
 """
 
 from __future__ import annotations
@@ -66,6 +66,7 @@ def main() -> None:
         child(*args.child)
         return
     print(f"{'lines':>8} {'fetch-only lines/s':>19} {'pipeline lines/s':>17} {'ratio':>6} {'peak RSS MB':>12}")
+    peak_by_lines: dict[int, float] = {}
     for target in args.lines:
         documents = round(target / LINES_PER_DOCUMENT)
         with sandbox_process("--documents", str(documents), "--start", START.isoformat(), "--days", str(DAYS)) as url:
@@ -80,6 +81,9 @@ def main() -> None:
                 lines = int(p["lines"])
         print(f"{lines:>8} {median(fetch):>19,.0f} {median(pipe):>17,.0f} {median(pipe) / median(fetch):>6.2f} "
               f"{median(peaks):>12.1f}")  # fmt: skip
+        peak_by_lines[lines] = median(peaks)
+    (small, low), (large, high) = min(peak_by_lines.items()), max(peak_by_lines.items())
+    print(f"peak RSS growth from {small:,} to {large:,} lines ({large / small:.1f}x the data): {high / low:.2f}x")
 
 
 if __name__ == "__main__":

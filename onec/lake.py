@@ -2,7 +2,8 @@
 
 Why a lake next to the DuckDB file: DuckDB allows one writer process, so analysts and other tools read Parquet
 instead of holding the database open. Files are written from the committed tables, to a temporary name in the
-same directory and then `os.replace`d, so a reader never sees half a file.
+same directory and then `os.replace`d, so a reader never sees half a file. Large partitions are written from a
+stream of Arrow record batches (`write_partitions`), so memory is bounded by a batch, not by the partition.
 """
 
 from __future__ import annotations
@@ -10,10 +11,14 @@ from __future__ import annotations
 import datetime as dt
 import os
 import uuid
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
 import polars as pl
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
 
 LAKE_DIR = "lake"
 FILE_NAME = "data.parquet"
@@ -37,19 +42,109 @@ def document_partition(lake: Path, table: str, doc_type: str, doc_date: dt.date)
 
 def write_partition(directory: Path, frame: pl.DataFrame) -> LakeWrite:
     """Replace one partition's file atomically; an empty frame removes the file (and the empty directory)."""
-    target = directory / FILE_NAME
     if frame.is_empty():
-        target.unlink(missing_ok=True)
-        _remove_empty(directory)
-        return LakeWrite(path=None, bytes=0)
-    directory.mkdir(parents=True, exist_ok=True)
-    temporary = directory / f".{FILE_NAME}.{uuid.uuid4().hex}.tmp"
+        return _remove_partition(directory)
+    return _replace_file(
+        directory, lambda temporary: frame.write_parquet(temporary, compression="zstd", statistics=True)
+    )
+
+
+def write_partitions(
+    batches: Iterable[pa.RecordBatch], key: str, directories: Mapping[dt.date, Path]
+) -> list[LakeWrite]:
+    """Replace the file of every partition in `directories` (partition value → directory) from record batches
+    sorted by the `key` column, which is dropped from the files (it is in the directory name). A partition that
+    gets no rows loses its file. Only one batch and one open file are in memory at a time."""
+    written: dict[dt.date, LakeWrite] = {}
+    open_file: tuple[dt.date, _StreamedFile] | None = None
     try:
-        frame.write_parquet(temporary, compression="zstd", statistics=True)
-        os.replace(temporary, target)
+        for batch in batches:
+            runs = pc.run_end_encode(batch.column(key))
+            start = 0
+            for value, end in zip(runs.values.to_pylist(), runs.run_ends.to_pylist(), strict=True):
+                if open_file is None or open_file[0] != value:
+                    if open_file is not None:
+                        written[open_file[0]] = open_file[1].finish()
+                        open_file = None
+                    if value in written or value not in directories:
+                        raise ValueError(f"{key}={value!r}: rows not sorted by {key} or outside the partitions given")
+                    schema = batch.schema.remove(batch.schema.get_field_index(key))
+                    open_file = (value, _StreamedFile(directories[value], schema))
+                open_file[1].write(batch.slice(start, end - start).drop_columns([key]))
+                start = end
+        if open_file is not None:
+            written[open_file[0]] = open_file[1].finish()
+            open_file = None
+    finally:
+        if open_file is not None:
+            open_file[1].abandon()
+    return [written.get(value) or _remove_partition(directory) for value, directory in directories.items()]
+
+
+def write_stream(directory: Path, batches: pa.RecordBatchReader) -> LakeWrite:
+    """Replace one partition's file from a stream of record batches; a stream without rows removes the file."""
+    current: _StreamedFile | None = None
+    try:
+        for batch in batches:
+            if batch.num_rows:
+                current = current or _StreamedFile(directory, batches.schema)
+                current.write(batch)
+    except BaseException:
+        if current is not None:
+            current.abandon()
+        raise
+    return current.finish() if current is not None else _remove_partition(directory)
+
+
+class _StreamedFile:
+    """One partition's file being written from batches: a temporary name until `finish` renames it into place."""
+
+    def __init__(self, directory: Path, schema: pa.Schema) -> None:
+        self._directory = directory
+        directory.mkdir(parents=True, exist_ok=True)
+        self._temporary = _temporary_name(directory)
+        self._writer = pq.ParquetWriter(self._temporary, schema, compression="zstd")
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        self._writer.write_batch(batch)
+
+    def finish(self) -> LakeWrite:
+        self._writer.close()
+        try:
+            return _commit_file(self._temporary, self._directory)
+        finally:
+            self._temporary.unlink(missing_ok=True)
+
+    def abandon(self) -> None:
+        self._writer.close()
+        self._temporary.unlink(missing_ok=True)
+
+
+def _replace_file(directory: Path, write: Callable[[Path], None]) -> LakeWrite:
+    """`write` fills a temporary file in `directory`, which then replaces the partition's file in one rename."""
+    directory.mkdir(parents=True, exist_ok=True)
+    temporary = _temporary_name(directory)
+    try:
+        write(temporary)
+        return _commit_file(temporary, directory)
     finally:
         temporary.unlink(missing_ok=True)
+
+
+def _commit_file(temporary: Path, directory: Path) -> LakeWrite:
+    target = directory / FILE_NAME
+    os.replace(temporary, target)
     return LakeWrite(path=target, bytes=target.stat().st_size)
+
+
+def _temporary_name(directory: Path) -> Path:
+    return directory / f".{FILE_NAME}.{uuid.uuid4().hex}.tmp"
+
+
+def _remove_partition(directory: Path) -> LakeWrite:
+    (directory / FILE_NAME).unlink(missing_ok=True)
+    _remove_empty(directory)
+    return LakeWrite(path=None, bytes=0)
 
 
 def _remove_empty(directory: Path) -> None:

@@ -38,6 +38,7 @@ from typing import IO, Any
 import duckdb
 import orjson
 import polars as pl
+import pyarrow as pa
 
 from onec import lake
 from onec.schema import (
@@ -338,7 +339,14 @@ class Landing:
         frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
 
     def _staged(self, table: str) -> list[str]:
-        return sorted(str(p) for p in self._directory.glob(f"{table}-*.parquet"))
+        """The staged files of a table; a table nothing was staged for gets one empty file, since the commit reads
+        every staged table with `read_parquet`, which refuses an empty list."""
+        files = sorted(str(p) for p in self._directory.glob(f"{table}-*.parquet"))
+        if files:
+            return files
+        empty = self._directory / f"{table}-empty.parquet"
+        pl.DataFrame(schema=_staging_schema(table, self._warehouse.timezone)).write_parquet(empty)
+        return [str(empty)]
 
     def _check_days(self, frame: pl.DataFrame, column: str) -> None:
         """Rows outside the scope would escape the partition replace and pile up on re-runs. (A merge of documents
@@ -364,14 +372,15 @@ class Landing:
 
     def _replace(self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> tuple[dict[str, int], set[dt.date]]:
         scope = self._scope
-        _stage_tables(con, self._warehouse.timezone, {t: self._staged(t) for t in _STAGED_TABLES})
+        _stage_rejected(con, self._staged("rejected_rows"))
         moved: set[dt.date] = set()
         if scope.entity == "goods" and scope.mode == MERGE:
-            counts = _merge_goods(con, scope, self._source, self._run_id)
+            counts = _merge_goods(con, scope, self._staged("goods"), self._source, self._run_id)
         elif scope.entity == "goods":
-            counts = _dedupe_goods(con, scope, self._source, self._run_id)
+            counts = _dedupe_goods(con, scope, self._staged("goods"), self._source, self._run_id)
         else:
-            counts, moved = _dedupe_documents(con, scope, self._source, self._run_id)
+            staged = _StagedDocuments(self._staged("documents"), self._staged("document_lines"))
+            counts, moved = _dedupe_documents(con, scope, staged, self._source, self._run_id)
         if scope.mode == MERGE:
             _forget_rejected_keys(con, scope)
             if scope.entity == "documents":
@@ -411,73 +420,111 @@ class Landing:
         scope = self._scope
         days = sorted({*_days(scope.start, scope.end), *moved})
         root = self._warehouse.lake_dir
-        written: list[lake.LakeWrite] = []
+        if not days:
+            return [], ()
         if scope.entity == "goods":
             columns = _columns(goods_schema(self._warehouse.timezone), drop=("snapshot_date",))
-            for day in days:
-                frame = con.sql(
-                    f"SELECT {columns} FROM goods WHERE snapshot_date = ? ORDER BY sku, warehouse",
-                    params=[day],
-                ).pl()
-                written.append(lake.write_partition(lake.goods_partition(root, day), frame))
-            return written, tuple(days)
+            sql = (
+                f"SELECT snapshot_date, {columns} FROM goods WHERE snapshot_date IN (SELECT UNNEST(?::DATE[]))"
+                " ORDER BY snapshot_date, sku, warehouse"
+            )
+            with _arrow_stream(con, sql, [days]) as batches:
+                partitions = {day: lake.goods_partition(root, day) for day in days}
+                return lake.write_partitions(batches, "snapshot_date", partitions), tuple(days)
         assert scope.doc_type is not None
+        written: list[lake.LakeWrite] = []
         for table, schema, order in (
             ("documents", documents_schema(self._warehouse.timezone), "number"),
             ("document_lines", document_lines_schema(), "number, line"),
         ):
             columns = _columns(schema, drop=("doc_type", "doc_date"))
-            for window in _windows(days, LAKE_DAYS_PER_QUERY):
-                frame = con.sql(
-                    f"SELECT doc_date, {columns} FROM {table} "
-                    f"WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[])) ORDER BY doc_date, {order}",
-                    params=[scope.doc_type, window],
-                ).pl()
-                parts = frame.partition_by("doc_date", as_dict=True, include_key=False)
-                empty = frame.drop("doc_date").clear()
-                for day in window:
-                    part = parts.get((day,), empty)
-                    written.append(
-                        lake.write_partition(lake.document_partition(root, table, scope.doc_type, day), part)
-                    )
+            sql = (
+                f"SELECT doc_date, {columns} FROM {table} WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[]))"
+                f" ORDER BY doc_date, {order}"
+            )
+            for window in _day_windows(con, table, scope.doc_type, days):
+                with _arrow_stream(con, sql, [scope.doc_type, window]) as batches:
+                    partitions = {day: lake.document_partition(root, table, scope.doc_type, day) for day in window}
+                    written += lake.write_partitions(batches, "doc_date", partitions)
         return written, tuple(days)
 
 
 DUCKDB_MEMORY_LIMIT = "256MB"
 """DuckDB's own cap (it spills to disk past it), so a landing's memory does not grow with the size of the range."""
-LAKE_DAYS_PER_QUERY = 8
-"""Days of lake files refreshed per query: one query per day costs more than writing the file; a whole range at
-once would hold the range in memory."""
+LAKE_BATCH_ROWS = 16_384
+"""Rows per Arrow batch streamed from DuckDB into the lake files: the lake refresh holds one batch, not a range."""
+LAKE_ROWS_PER_QUERY = 20_000
+"""Rows per lake query (whole days, at least one): its ORDER BY sorts them all before the first batch comes out, so
+a range is refreshed in groups of days of about this many rows; one query per day would cost more than the files."""
 
 
-def _windows(days: list[dt.date], size: int) -> list[list[dt.date]]:
-    return [days[i : i + size] for i in range(0, len(days), size)]
+def _day_windows(con: duckdb.DuckDBPyConnection, table: str, doc_type: str, days: list[dt.date]) -> list[list[dt.date]]:
+    """`days` in consecutive groups of at most LAKE_ROWS_PER_QUERY rows of `table` (a bigger day is a group alone)."""
+    counts = dict(
+        con.execute(
+            f"SELECT doc_date, count(*) FROM {table} WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[]))"
+            " GROUP BY doc_date",
+            [doc_type, days],
+        ).fetchall()
+    )
+    windows: list[list[dt.date]] = []
+    rows = 0
+    for day in days:
+        if not windows or rows + counts.get(day, 0) > LAKE_ROWS_PER_QUERY:
+            windows.append([])
+            rows = 0
+        windows[-1].append(day)
+        rows += counts.get(day, 0)
+    return windows
 
 
-_STAGED_TABLES = ("goods", "documents", "document_lines", "rejected_rows")
+def _arrow_stream(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+    """A query's result as record batches of LAKE_BATCH_ROWS; use it in `with`, which releases the result."""
+    reader: pa.RecordBatchReader = con.sql(sql, params=list(params)).to_arrow_reader(LAKE_BATCH_ROWS)
+    return reader
+
+
 _STAGING_ID = {"goods": "_order", "documents": "_doc", "document_lines": "_doc"}
+_STAGED = "read_parquet($staged)"
+"""How commit statements read a staged table: straight from its files (bound as `$staged`), so DuckDB streams them
+instead of holding the extract in memory; only keys (s_versions) and rejected rows (s_rejected) become temp tables."""
 
 
-def _stage_tables(con: duckdb.DuckDBPyConnection, timezone: str, files: Mapping[str, list[str]]) -> None:
-    """Temp tables s_<table> shaped like the targets (plus the staging id), filled from the staged Parquet."""
-    schemas = _schemas(timezone)
-    for table in _STAGED_TABLES:
-        name = "s_rejected" if table == "rejected_rows" else f"s_{table}"
-        extra = f", {_STAGING_ID[table]} BIGINT" if table in _STAGING_ID else ""
-        con.execute(f"CREATE TEMP TABLE {name} ({_column_defs(schemas[table])}{extra})")
-        if files[table]:
-            con.execute(f"INSERT INTO {name} BY NAME SELECT * FROM read_parquet(?)", [files[table]])
+@dataclass(frozen=True)
+class _StagedDocuments:
+    """The staged files of a documents landing: headers and lines."""
+
+    documents: list[str]
+    lines: list[str]
 
 
-def _dedupe_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str) -> dict[str, int]:
+def _staging_schema(table: str, timezone: str) -> pl.Schema:
+    """A staged table's columns: the target's, plus the staging id that ties lines to their document version."""
+    schema = _schemas(timezone)[table]
+    if table not in _STAGING_ID:
+        return schema
+    return pl.Schema([*schema.items(), (_STAGING_ID[table], pl.Int64())])
+
+
+def _stage_rejected(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
+    """Temp table s_rejected: the staged rejected rows, to which the commit adds the losing versions of keys."""
+    con.execute(
+        f"CREATE TEMP TABLE s_rejected AS SELECT {_columns(rejected_rows_schema())} FROM read_parquet(?)", [files]
+    )
+
+
+def _dedupe_goods(
+    con: duckdb.DuckDBPyConnection, scope: _Scope, files: list[str], source: str, run_id: str
+) -> dict[str, int]:
     """Keep one row per (sku, warehouse): identical copies collapse, differing versions keep the latest."""
-    schema = goods_schema()
-    _rank_versions(con, "s_goods", "_order", GOODS_KEY, _columns(schema))
+    _rank_versions(con, files, "_order", GOODS_KEY, _columns(goods_schema()))
     con.execute("DELETE FROM goods WHERE snapshot_date = ?", [scope.start])
-    return _insert_goods_versions(con, source, run_id)
+    return _insert_goods_versions(con, files, source, run_id)
 
 
-def _merge_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str) -> dict[str, int]:
+def _merge_goods(
+    con: duckdb.DuckDBPyConnection, scope: _Scope, files: list[str], source: str, run_id: str
+) -> dict[str, int]:
     """Changed positions replace theirs in the snapshot of `scope.start`; a missing snapshot starts as a copy of
     the latest earlier one (its rejected rows too), so the day's snapshot is the complete current state."""
     day = scope.start
@@ -493,38 +540,53 @@ def _merge_goods(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run
             f" WHERE entity = 'goods' AND partition_date = {previous}",
             [day, day],
         )
-    _rank_versions(con, "s_goods", "_order", GOODS_KEY, _columns(goods_schema()))
+    _rank_versions(con, files, "_order", GOODS_KEY, _columns(goods_schema()))
     con.execute(
         "DELETE FROM goods USING s_versions v WHERE goods.snapshot_date = ? AND v._rank = 1"
         " AND goods.sku = v.sku AND goods.warehouse = v.warehouse",
         [day],
     )
-    return _insert_goods_versions(con, source, run_id)
+    return _insert_goods_versions(con, files, source, run_id)
 
 
-def _insert_goods_versions(con: duckdb.DuckDBPyConnection, source: str, run_id: str) -> dict[str, int]:
+def _insert_goods_versions(
+    con: duckdb.DuckDBPyConnection, files: list[str], source: str, run_id: str
+) -> dict[str, int]:
     """Insert the kept version of each staged position; the losing versions become rejected rows."""
     schema = goods_schema()
-    con.execute(f"INSERT INTO goods SELECT {_columns(schema)} FROM s_versions WHERE _rank = 1")
     con.execute(
-        "INSERT INTO s_rejected SELECT 'goods', NULL, snapshot_date, sku || '|' || warehouse, ?,"
-        f" to_json(struct_pack({_struct_fields(schema)})), ?, ?, now() FROM s_versions WHERE _rank > 1",
-        [f"duplicate key ({', '.join(GOODS_KEY)}): another version was kept", source, run_id],
+        f"INSERT INTO goods SELECT {_columns(schema)} FROM {_STAGED}"
+        " WHERE _order IN (SELECT _order FROM s_versions WHERE _rank = 1)",
+        {"staged": files},
     )
+    if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
+        con.execute(
+            "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || g.warehouse, $reason,"
+            f" to_json(struct_pack({_struct_fields(schema, prefix='g.')})), $source, $run_id, now()"
+            f" FROM s_versions v JOIN {_STAGED} g USING (_order) WHERE v._rank > 1",
+            {
+                "staged": files,
+                "reason": f"duplicate key ({', '.join(GOODS_KEY)}): another version was kept",
+                "source": source,
+                "run_id": run_id,
+            },
+        )
     rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
-    return {"rows": rows, "lines": 0, "duplicates": _scalar(con, "SELECT count(*) FROM s_goods") - rows}
+    staged = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": files})
+    return {"rows": rows, "lines": 0, "duplicates": staged - rows}
 
 
 def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
-    """In a merge, a key's earlier rejected rows go when the key arrives again (valid or not)."""
+    """In a merge, a key's earlier rejected rows go when the key arrives again (valid or not); s_versions holds
+    every staged key."""
     if scope.entity == "goods":
-        staged = "SELECT sku || '|' || warehouse FROM s_goods UNION SELECT record_key FROM s_rejected"
+        staged = "SELECT sku || '|' || warehouse FROM s_versions UNION SELECT record_key FROM s_rejected"
         con.execute(
             f"DELETE FROM rejected_rows WHERE entity = 'goods' AND partition_date = ? AND record_key IN ({staged})",
             [scope.start],
         )
         return
-    staged = "SELECT number FROM s_documents UNION SELECT record_key FROM s_rejected"
+    staged = "SELECT number FROM s_versions UNION SELECT record_key FROM s_rejected"
     con.execute(
         f"DELETE FROM rejected_rows WHERE entity = 'documents' AND doc_type = ? AND record_key IN ({staged})",
         [scope.doc_type],
@@ -595,24 +657,29 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
 
 def _refresh_history_lake(con: duckdb.DuckDBPyConnection, root: Path) -> lake.LakeWrite:
     """goods_history is small next to the snapshots (one row per change): its lake copy is one file."""
-    frame = con.sql("SELECT * FROM goods_history ORDER BY sku, warehouse, valid_from").pl()
-    return lake.write_partition(root / "goods_history", frame)
+    with _arrow_stream(con, "SELECT * FROM goods_history ORDER BY sku, warehouse, valid_from", []) as batches:
+        return lake.write_stream(root / "goods_history", batches)
 
 
 def _dedupe_documents(
-    con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, run_id: str
+    con: duckdb.DuckDBPyConnection, scope: _Scope, staged: _StagedDocuments, source: str, run_id: str
 ) -> tuple[dict[str, int], set[dt.date]]:
     """Keep one version per (doc_type, number), header and lines together; delete the previous version by
-    partition and by key, so a document whose date moved does not end up twice."""
+    partition and by key, so a document whose date moved does not end up twice.
+
+    Only keys are held (s_versions); headers and lines stream from the staged files into the tables. A number
+    staged more than once gets its lines' hash into its content, so versions differing only in lines stay apart."""
     header, line = documents_schema(), document_lines_schema()
     con.execute(
-        "CREATE TEMP TABLE s_docs AS WITH repeated AS ("
-        " SELECT number FROM s_documents GROUP BY number HAVING count(*) > 1),"
-        f" line_hash AS (SELECT _doc, hash(list(hash({_columns(line)}) ORDER BY line)) AS _lines_hash"
-        "  FROM s_document_lines WHERE number IN (SELECT number FROM repeated) GROUP BY _doc)"
-        " SELECT d.*, l._lines_hash FROM s_documents d LEFT JOIN line_hash l USING (_doc)"
+        "CREATE TEMP TABLE s_lines_hash AS WITH repeated AS ("
+        " SELECT number FROM read_parquet($documents) GROUP BY number HAVING count(*) > 1)"
+        f" SELECT _doc, hash(list(hash({_columns(line)}) ORDER BY line)) AS _lines_hash"
+        " FROM read_parquet($lines) WHERE number IN (SELECT number FROM repeated) GROUP BY _doc",
+        {"documents": staged.documents, "lines": staged.lines},
     )
-    _rank_versions(con, "s_docs", "_doc", DOCUMENTS_KEY, f"{_columns(header)}, _lines_hash")
+    with_lines_hash = f"(SELECT d.*, h._lines_hash FROM {_STAGED} d LEFT JOIN s_lines_hash h USING (_doc))"
+    content = f"{_columns(header)}, _lines_hash"
+    _rank_versions(con, staged.documents, "_doc", DOCUMENTS_KEY, content, carry=("doc_date",), source=with_lines_hash)
     moved = {
         row[0]
         for row in con.execute(
@@ -627,41 +694,65 @@ def _dedupe_documents(
             " OR number IN (SELECT number FROM s_versions WHERE _rank = 1))",
             [scope.doc_type, scope.start, scope.end],
         )
-    con.execute(f"INSERT INTO documents SELECT {_columns(header)} FROM s_versions WHERE _rank = 1")
+    kept = "_doc IN (SELECT _doc FROM s_versions WHERE _rank = 1)"
     con.execute(
-        f"INSERT INTO document_lines SELECT {_columns(line, prefix='l.')} FROM s_document_lines l"
-        " JOIN s_versions v ON v._doc = l._doc AND v._rank = 1"
+        f"INSERT INTO documents SELECT {_columns(header)} FROM {_STAGED} WHERE {kept}", {"staged": staged.documents}
     )
-    con.execute(
-        "INSERT INTO s_rejected SELECT 'documents', v.doc_type, v.doc_date, v.number, ?,"
-        f" to_json(struct_pack({_struct_fields(header, prefix='v.')}, items := ("
-        f"  SELECT list(struct_pack({_struct_fields(line, prefix='l.')}) ORDER BY l.line)"
-        "   FROM s_document_lines l WHERE l._doc = v._doc))), ?, ?, now()"
-        " FROM s_versions v WHERE v._rank > 1",
-        [f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept", source, run_id],
+    lines = _scalar(
+        con,
+        f"INSERT INTO document_lines SELECT {_columns(line)} FROM {_STAGED} WHERE {kept}",
+        {"staged": staged.lines},
     )
+    if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
+        _reject_losing_documents(con, staged, source, run_id)
     rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
-    counts = {
-        "rows": rows,
-        "lines": _scalar(
-            con,
-            "SELECT count(*) FROM s_document_lines l JOIN s_versions v ON v._doc = l._doc AND v._rank = 1",
-        ),
-        "duplicates": _scalar(con, "SELECT count(*) FROM s_documents") - rows,
-    }
-    return counts, moved
+    documents = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": staged.documents})
+    return {"rows": rows, "lines": lines, "duplicates": documents - rows}, moved
 
 
-def _rank_versions(con: duckdb.DuckDBPyConnection, table: str, order: str, key: Sequence[str], content: str) -> None:
-    """s_versions: one row per distinct content of each key (the first staged copy); `_rank` 1 is the version
-    kept: the latest modified_at, ties to the first staged."""
-    keys = ", ".join(key)
+def _reject_losing_documents(
+    con: duckdb.DuckDBPyConnection, staged: _StagedDocuments, source: str, run_id: str
+) -> None:
+    """The versions of a number that were not kept become rejected rows, each with its lines as `items`."""
+    header, line = documents_schema(), document_lines_schema()
     con.execute(
-        f"CREATE TEMP TABLE s_versions AS SELECT * FROM ("
+        "INSERT INTO s_rejected SELECT 'documents', d.doc_type, d.doc_date, d.number, $reason,"
+        f" to_json(struct_pack({_struct_fields(header, prefix='d.')}, items := ("
+        f"  SELECT list(struct_pack({_struct_fields(line, prefix='l.')}) ORDER BY l.line)"
+        "   FROM read_parquet($lines) l WHERE l._doc = d._doc))), $source, $run_id, now()"
+        " FROM s_versions v JOIN read_parquet($documents) d USING (_doc) WHERE v._rank > 1",
+        {
+            "documents": staged.documents,
+            "lines": staged.lines,
+            "reason": f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept",
+            "source": source,
+            "run_id": run_id,
+        },
+    )
+
+
+def _rank_versions(
+    con: duckdb.DuckDBPyConnection,
+    files: list[str],
+    order: str,
+    key: Sequence[str],
+    content: str,
+    *,
+    carry: Sequence[str] = (),
+    source: str = _STAGED,
+) -> None:
+    """s_versions: the key, staging id and `carry` columns of one row per distinct content of each key (the first
+    staged copy); `_rank` 1 is the version kept: the latest modified_at, ties to the first staged. Rows are read
+    from `source` (the staged files bound as `$staged`) and only these few columns are kept in memory."""
+    keys = ", ".join(key)
+    kept = ", ".join((*key, order, "modified_at", *carry))
+    con.execute(
+        f"CREATE TEMP TABLE s_versions AS SELECT * EXCLUDE (_hash, _copy) FROM ("
         f" SELECT *, row_number() OVER (PARTITION BY {keys}"
         f"  ORDER BY modified_at DESC NULLS LAST, {order}) AS _rank"
         f" FROM (SELECT *, row_number() OVER (PARTITION BY {keys}, _hash ORDER BY {order}) AS _copy"
-        f" FROM (SELECT *, hash({content}) AS _hash FROM {table})) WHERE _copy = 1)"
+        f" FROM (SELECT {kept}, hash({content}) AS _hash FROM {source})) WHERE _copy = 1)",
+        {"staged": files},
     )
 
 
@@ -752,8 +843,8 @@ def _struct_fields(schema: pl.Schema, *, prefix: str = "") -> str:
     return ", ".join(f"{name} := {prefix}{name}" for name in schema)
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> int:
+    row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
 
 
