@@ -29,6 +29,7 @@ LINES_PER_DOCUMENT = 5.5  # the generator's average
 
 
 def child(mode: str, base_url: str, data_dir: str) -> None:
+    from onec.allocator import pin_mmap_threshold
     from onec.config import Settings
     from onec.connect import open_client
     from onec.schema import DOCUMENT_SLUGS
@@ -37,6 +38,7 @@ def child(mode: str, base_url: str, data_dir: str) -> None:
 
     settings = Settings.from_env({"ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "100000", "ONEC_MAX_CONNECTIONS": "4",
                                   "ONEC_PAGE_SIZE": "1000", "ONEC_DATA_DIR": data_dir})  # fmt: skip
+    pin_mmap_threshold()  # as the CLI and the Dagster code location do
     end = date.fromordinal(START.toordinal() + DAYS)
     lines = 0
     started = time.perf_counter()
@@ -65,12 +67,13 @@ def main() -> None:
     if args.child:
         child(*args.child)
         return
-    print(f"{'lines':>8} {'fetch-only lines/s':>19} {'pipeline lines/s':>17} {'ratio':>6} {'peak RSS MB':>12}")
+    print(f"{'lines':>8} {'fetch-only lines/s':>19} {'pipeline lines/s':>17} {'ratio':>6} {'peak RSS MB':>12}"
+          f" {'fetch-only peak':>16}")  # fmt: skip
     peak_by_lines: dict[int, float] = {}
     for target in args.lines:
         documents = round(target / LINES_PER_DOCUMENT)
         with sandbox_process("--documents", str(documents), "--start", START.isoformat(), "--days", str(DAYS)) as url:
-            fetch, pipe, peaks, lines = [], [], [], 0
+            fetch, pipe, peaks, fetch_peaks, lines = [], [], [], [], 0
             for _ in range(args.repeat):
                 with tempfile.TemporaryDirectory() as scratch:
                     f = run_child(Path(__file__), ["fetch", url, scratch], {})
@@ -78,9 +81,10 @@ def main() -> None:
                 fetch.append(f["lines"] / f["seconds"])
                 pipe.append(p["lines"] / p["seconds"])
                 peaks.append(p["peak_rss_mb"])
+                fetch_peaks.append(f["peak_rss_mb"])
                 lines = int(p["lines"])
         print(f"{lines:>8} {median(fetch):>19,.0f} {median(pipe):>17,.0f} {median(pipe) / median(fetch):>6.2f} "
-              f"{median(peaks):>12.1f}")  # fmt: skip
+              f"{median(peaks):>12.1f} {median(fetch_peaks):>16.1f}")  # fmt: skip
         peak_by_lines[lines] = median(peaks)
     (small, low), (large, high) = min(peak_by_lines.items()), max(peak_by_lines.items())
     print(f"peak RSS growth from {small:,} to {large:,} lines ({large / small:.1f}x the data): {high / low:.2f}x")

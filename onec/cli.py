@@ -20,6 +20,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from onec.allocator import pin_mmap_threshold
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
@@ -44,6 +45,7 @@ EXIT_USAGE = 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    pin_mmap_threshold()
     parser = _parser()
     args = parser.parse_args(argv)
     logging.basicConfig(format="onec-etl: %(levelname)s: %(message)s", level=logging.WARNING)

@@ -13,6 +13,7 @@ from assets.documents import build_document_assets
 from assets.goods import goods
 from assets.incremental import incremental_sync
 from assets.marts import MART_ASSETS
+from onec.allocator import pin_mmap_threshold
 from onec.config import Settings
 from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
@@ -48,4 +49,5 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     )
 
 
+pin_mmap_threshold()  # once per process that loads the code location: every run worker does
 defs = build_definitions(Settings.from_env())
