@@ -4,11 +4,13 @@
 
 The sandbox 1C runs in its own process (bench/push_sandbox.py) with the item limit, a token bucket of `rate`
 requests/s, 8 concurrent connections and 10 ms of latency; the client paces itself to the same rate. Each
-repetition imports the same file into a fresh sandbox and a fresh warehouse (`onec.push.push_file`: read, validate,
-ledger, batches, read-back verification). The floor is the fewest requests any client needs: ⌈lines ÷ max_items⌉
-batches plus the verification pages (⌈documents ÷ page size⌉), divided by the rate. Printed: medians of wall time
-and of wall ÷ floor (target ≤ 1.15), the requests actually made, and the sandbox process's CPU time during the
-import (from /proc; the other end's share of the wall time, which no client change can remove).
+repetition imports the same file (its dates cycle through the month in file order) into a fresh sandbox and a
+fresh warehouse (`onec.push.push_file`: read, validate, ledger, batches, read-back verification, which reads each
+range of dates while later batches are still being sent). The floor is the fewest requests any client needs:
+⌈lines ÷ max_items⌉ batches plus the verification pages (⌈documents ÷ page size⌉), divided by the rate. Printed:
+medians of wall time and of wall ÷ floor (target ≤ 1.15), the requests actually made, and the sandbox process's
+CPU time during the import (from /proc; the other end's share of the wall time, which no client change can
+remove). Both ends share the machine's cores, so quote the load (`uptime`) with the figures.
 """
 
 from __future__ import annotations

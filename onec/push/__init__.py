@@ -1,7 +1,7 @@
 """The reverse pipeline: bulk imports of documents and goods into 1C, chunked within its limits, exactly once.
 
 `push_file` is the whole path (read → validate → ledger → batches → post → verify → report); the modules are its
-steps: readers, plan, content, chunking, ledger, sender, readback, report, run.
+steps: readers, plan, content, chunking, ledger, turns, sender, readback, verify, report, run.
 """
 
 from onec.push.chunking import Limits

@@ -2,14 +2,15 @@
 and serialized bytes per request.
 
 Why pack and not just cut every N documents: the rate limit makes requests the scarce resource, so the wall time
-of an import is the number of requests ÷ the rate. Documents are packed largest first, each batch topped up with
-the smallest ones left, which fills batches to within a few lines of the limit. A document is never split (half a
-document in 1C is worse than none): one larger than a whole request is refused with the reason.
+of an import is the number of requests ÷ the rate. Documents are packed in the order given (an import sends them
+by date, so that a date range is verified while later ones are still being sent, see onec/push/verify.py), each
+batch topped up with later documents that still fit, which fills batches to within a line or so of the limit. A
+document is never split (half a document in 1C is worse than none): one larger than a whole request is refused
+with the reason.
 """
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -17,6 +18,8 @@ from onec.push.content import OutgoingDocument
 
 DEFAULT_MAX_ITEMS = 500
 DEFAULT_MAX_BYTES = 10 * 1024 * 1024
+LOOKAHEAD = 64
+"""Documents `pack` looks at past the first one that did not fit, for one that does."""
 
 
 @dataclass(frozen=True)
@@ -59,28 +62,32 @@ def oversize_reason(document: OutgoingDocument, limits: Limits, key: str) -> str
 
 
 def pack(documents: Sequence[OutgoingDocument], limits: Limits, key: str) -> list[list[OutgoingDocument]]:
-    """Batches within both limits; every document must fit alone (check `oversize_reason` first)."""
+    """Batches within both limits, in the documents' order; every document must fit alone (check
+    `oversize_reason` first). Each batch takes the next documents while they fit, then tops itself up with later
+    ones that still fit, looking at most LOOKAHEAD documents past the first that did not (so a batch is rarely
+    left more than a line short, and a document goes at most a batch or two later than its turn)."""
     for document in documents:
         reason = oversize_reason(document, limits, key)
         if reason is not None:
             raise ValueError(f"document {document.number}: {reason}")
-    remaining = deque(sorted(documents, key=lambda d: (-d.content.lines, -len(d.body))))
+    remaining = list(documents)
     batches: list[list[OutgoingDocument]] = []
     while remaining:
-        batch = [remaining.popleft()]
-        items, size = batch[0].content.lines, len(batch[0].body) + envelope_bytes(key, 1)
-        for take in (remaining.popleft, remaining.pop):
-            while remaining:
-                candidate = remaining[0] if take == remaining.popleft else remaining[-1]
-                if items + candidate.content.lines > limits.max_items:
-                    break
-                if size + len(candidate.body) + 1 > limits.max_bytes:
-                    break
-                take()
-                batch.append(candidate)
-                items += candidate.content.lines
-                size += len(candidate.body) + 1
+        batch: list[OutgoingDocument] = []
+        skipped: list[OutgoingDocument] = []
+        items, size = 0, envelope_bytes(key, 0)
+        for index, document in enumerate(remaining):
+            extra = len(document.body) + (1 if batch else 0)
+            if items + document.content.lines <= limits.max_items and size + extra <= limits.max_bytes:
+                batch.append(document)
+                items, size = items + document.content.lines, size + extra
+            else:
+                skipped.append(document)
+            if items == limits.max_items or len(skipped) > LOOKAHEAD:
+                skipped += remaining[index + 1 :]
+                break
         batches.append(batch)
+        remaining = skipped
     return batches
 
 

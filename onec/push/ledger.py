@@ -85,6 +85,19 @@ class Entry:
     last_error: str | None
 
 
+class LedgerWriteFailed(Exception):
+    """Another thread's transaction that was to write these `sending` marks failed (its error is the cause)."""
+
+
+@dataclass
+class _Mark:
+    """One thread's `sending` marks waiting for a group commit."""
+
+    numbers: list[str]
+    written: bool = False
+    failure: BaseException | None = None
+
+
 @dataclass(frozen=True)
 class Change:
     """A new state for one document; None leaves a field as it is."""
@@ -99,7 +112,15 @@ class Change:
 class Ledger:
     """The ledger rows of one import (`import_id`, `doc_type`); thread-safe."""
 
-    def __init__(self, warehouse: Warehouse, import_id: str, doc_type: str) -> None:
+    def __init__(
+        self,
+        warehouse: Warehouse,
+        import_id: str,
+        doc_type: str,
+        *,
+        on_change: Callable[[Sequence[Change]], None] = lambda _: None,
+    ) -> None:
+        """`on_change` hears every outcome as it is recorded (applied or deferred), from the recording thread."""
         self.import_id = import_id
         self.doc_type = doc_type
         self._warehouse = warehouse
@@ -109,6 +130,9 @@ class Ledger:
         self._opened_at = 0.0
         self._deferred: list[Change] = []
         self._deferred_lock = threading.Lock()
+        self._on_change = on_change
+        self._marks: list[_Mark] = []
+        self._marks_lock = threading.Lock()
 
     def register(self, rows: Iterable[tuple[str, str | None, State, str | None]]) -> dict[str, Entry]:
         """Add (number, content hash, state, reason) rows not yet in the ledger; rows already there keep their
@@ -121,13 +145,16 @@ class Ledger:
 
         def insert(con: duckdb.DuckDBPyConnection) -> list[tuple[Any, ...]]:
             con.register("incoming", frame.to_arrow())
-            con.execute(
+            inserted = con.execute(
                 "INSERT INTO import_ledger (import_id, doc_type, number, content_hash, state, last_error, created_at,"
                 " updated_at) SELECT ?, ?, number, content_hash, state, last_error, now(), now() FROM incoming"
                 " ON CONFLICT DO NOTHING",
                 [self.import_id, self.doc_type],
-            )
-            rows = con.execute(_SELECT_REGISTERED, [self.import_id, self.doc_type]).fetchall()
+            ).fetchone()
+            if inserted is not None and inserted[0] == frame.height:  # all new: the rows are what was given
+                rows = [(number, digest, state, None, False, 0, why) for number, digest, state, why in frame.rows()]
+            else:
+                rows = con.execute(_SELECT_REGISTERED, [self.import_id, self.doc_type]).fetchall()
             con.unregister("incoming")
             return rows
 
@@ -139,24 +166,41 @@ class Ledger:
         return _entries(rows)
 
     def mark_sending(self, numbers: Sequence[str]) -> None:
-        """Before a request: these documents may be in 1C from now on, until an answer says otherwise."""
-        self._write(
-            lambda con: con.execute(
-                "UPDATE import_ledger SET state = 'sending', attempts = attempts + 1, updated_at = now()"
-                " WHERE import_id = ? AND doc_type = ? AND number IN (SELECT unnest(?::VARCHAR[]))",
-                [self.import_id, self.doc_type, list(numbers)],
-            )
-        )
+        """Before a request: these documents may be in 1C from now on, until an answer says otherwise.
+
+        Marks of several sending threads that wait for the writer at the same time go in one transaction (group
+        commit): each returns once a commit holding its numbers is done, and none waits for more than one
+        transaction ahead of its own, so the ledger cannot become the import's bottleneck."""
+        ticket = _Mark(list(numbers))
+        with self._marks_lock:
+            self._marks.append(ticket)
+        with self._lock:
+            if not ticket.written:
+                with self._marks_lock:
+                    tickets, self._marks = self._marks, []
+                try:
+                    self._write_locked(lambda con: None, sending=[n for t in tickets for n in t.numbers])
+                except BaseException as error:
+                    for waiting in tickets:
+                        waiting.failure = error
+                    raise
+                finally:
+                    for waiting in tickets:
+                        waiting.written = True
+        if ticket.failure is not None:
+            raise LedgerWriteFailed(f"marking documents as sending failed: {ticket.failure}") from ticket.failure
 
     def apply(self, changes: Sequence[Change]) -> None:
         """After an answer (or a read-back): the outcome of each document, in one transaction, now."""
         if changes:
-            self._write(lambda con: self._update(con, changes))
+            self._write(lambda con: self._update(con, changes, ()))
+            self._on_change(changes)
 
     def defer(self, changes: Sequence[Change]) -> None:
         """Outcomes written with the ledger's next write (at the latest by `flush`, `entries` or `release`)."""
         with self._deferred_lock:
             self._deferred.extend(changes)
+        self._on_change(changes)
 
     def flush(self) -> None:
         """Write the deferred outcomes now."""
@@ -165,53 +209,58 @@ class Ledger:
                 return
         self._write(lambda con: None)
 
+    def write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
+        """`work` in one of the ledger's transactions, on its open writer connection (after the deferred
+        outcomes): for what the import writes next to its ledger, such as its results."""
+        return self._write(work)
+
     def release(self) -> None:
         """Write the deferred outcomes and close the writer connection (end of a phase, end of the run)."""
         self.flush()
         with self._lock:
             self._close()
 
-    def _update(self, con: duckdb.DuckDBPyConnection, changes: Sequence[Change]) -> None:
-        latest = {c.number: c for c in changes}  # one row per number: an UPDATE … FROM must match once
-        frame = pl.DataFrame(
-            [(c.number, c.state.value, c.onec_id, c.last_error, c.posted) for c in latest.values()],
-            schema={
-                "number": pl.String,
-                "state": pl.String,
-                "onec_id": pl.String,
-                "last_error": pl.String,
-                "posted": pl.Boolean,
-            },
-            orient="row",
-        )
-        con.register("changes", frame.to_arrow())
+    def _update(self, con: duckdb.DuckDBPyConnection, changes: Sequence[Change], sending: Sequence[str]) -> None:
+        """Outcomes, then `sending` marks (attempts + 1, the rest as the outcome left it), in one statement."""
+        rows = {c.number: (c.state.value, c.onec_id, c.last_error, c.posted, False, 0) for c in changes}
+        for number in sending:
+            earlier = rows.get(number)
+            onec_id, last_error, posted = earlier[1:4] if earlier else (None, None, None)
+            rows[number] = (State.SENDING.value, onec_id, last_error, posted, earlier is None, 1)
+        columns = list(zip(*rows.values(), strict=True))
         con.execute(
             "UPDATE import_ledger AS l SET state = c.state, onec_id = coalesce(c.onec_id, l.onec_id),"
-            " last_error = c.last_error, posted = coalesce(c.posted, l.posted), updated_at = now()"
-            " FROM changes AS c WHERE l.import_id = ? AND l.doc_type = ? AND l.number = c.number",
-            [self.import_id, self.doc_type],
+            " last_error = CASE WHEN c.keep_error THEN l.last_error ELSE c.last_error END,"
+            " posted = coalesce(c.posted, l.posted), attempts = l.attempts + c.bump, updated_at = now()"
+            " FROM (SELECT unnest(?::VARCHAR[]) AS number, unnest(?::VARCHAR[]) AS state,"
+            " unnest(?::VARCHAR[]) AS onec_id, unnest(?::VARCHAR[]) AS last_error, unnest(?::BOOLEAN[]) AS posted,"
+            " unnest(?::BOOLEAN[]) AS keep_error, unnest(?::INTEGER[]) AS bump) AS c"
+            " WHERE l.import_id = ? AND l.doc_type = ? AND l.number = c.number",
+            [list(rows), *(list(column) for column in columns), self.import_id, self.doc_type],
         )
-        con.unregister("changes")
 
     def _write(self, work: Callable[[duckdb.DuckDBPyConnection], T]) -> T:
-        """`work` in one transaction, after the deferred outcomes (which come first: a document's outcome is
-        always older than a later `sending` mark of it)."""
         with self._lock:
-            con = self._open()
+            return self._write_locked(work)
+
+    def _write_locked(self, work: Callable[[duckdb.DuckDBPyConnection], T], sending: Sequence[str] = ()) -> T:
+        """`work` in one transaction, after the deferred outcomes and then the `sending` marks (in that order: a
+        document's outcome is always older than a later mark of it). The caller holds the writer lock."""
+        con = self._open()
+        with self._deferred_lock:
+            deferred, self._deferred = self._deferred, []
+        con.execute("BEGIN TRANSACTION")
+        try:
+            if deferred or sending:
+                self._update(con, deferred, sending)
+            result = work(con)
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
             with self._deferred_lock:
-                deferred, self._deferred = self._deferred, []
-            con.execute("BEGIN TRANSACTION")
-            try:
-                if deferred:
-                    self._update(con, deferred)
-                result = work(con)
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                with self._deferred_lock:
-                    self._deferred[:0] = deferred
-                raise
-            return result
+                self._deferred[:0] = deferred
+            raise
+        return result
 
     def _open(self) -> duckdb.DuckDBPyConnection:
         """The open connection; after HOLD_S, closed and released for YIELD_S first (other writers' turn)."""

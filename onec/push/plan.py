@@ -43,7 +43,7 @@ class Rejection:
 
 @dataclass(frozen=True)
 class ImportPlan:
-    """Everything an import will send (`outgoing`, in file order) and everything it will not (`rejected`)."""
+    """Everything an import will send (`outgoing`, in the order read) and everything it will not (`rejected`)."""
 
     kind: str
     outgoing: list[OutgoingDocument]

@@ -1,5 +1,5 @@
 """What 1C holds for the documents of an import: one by number (to settle a write in doubt, or compare an
-`exists`), or all of a date range at once (the final verification).
+`exists`), or all of a date range at once (the verification, onec/push/verify.py).
 
 Why through validation: 1C answers in every spelling §1.9 allows; reading its copy with the same rules and the
 same content hash as the file makes "same content" a comparison of canonical values, not of spellings.
@@ -58,14 +58,14 @@ class ReadBack:
         return self._copies([answer]).get(number) if isinstance(answer, dict) else None
 
     def in_range(self, contents: Sequence[DocumentContent]) -> dict[str, OneCCopy]:
-        """Every copy of the given numbers, from one paged read of the documents dated within their days."""
+        """Every copy of the given numbers, from one paged read of the documents dated from the earliest of
+        them to the latest (1C keeps dates to the second: the range ends a second after the latest)."""
         wanted = {c.number for c in contents}
-        days = [c.day for c in contents if c.day is not None]
-        if not days:
+        dates = [c.date.replace(microsecond=0) for c in contents if c.date is not None]
+        if not dates:
             return {}
-        first, last = min(days), max(days)
         found: dict[str, OneCCopy] = {}
-        for page in self._client.documents(self._doc_type, first, last + timedelta(days=1)):
+        for page in self._client.documents(self._doc_type, min(dates), max(dates) + timedelta(seconds=1)):
             mine = [r for r in page if isinstance(r, dict) and str(r.get("number") or "").strip() in wanted]
             found.update(self._copies(mine))
         return found

@@ -14,11 +14,11 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import duckdb
 import polars as pl
 
 from onec.push.content import DocumentContent
-from onec.push.ledger import Entry, State
-from onec.warehouse import Warehouse
+from onec.push.ledger import LANDED, Entry, State
 
 RESULTS_DDL = """
 CREATE TABLE IF NOT EXISTS import_results (
@@ -144,47 +144,60 @@ def summarize(
     )
 
 
-def write_results(
-    warehouse: Warehouse,
-    *,
-    import_id: str,
-    run_id: str,
-    doc_type: str,
-    entries: Mapping[str, Entry],
-    contents: Mapping[str, DocumentContent],
-    checks: Mapping[str, Verification],
-) -> None:
-    """Replace this import's rows of `import_results` (a re-run rewrites them, never duplicates)."""
-    rows: list[tuple[Any, ...]] = []
-    now = dt.datetime.now(dt.UTC)
-    for number, entry in entries.items():
-        content = contents.get(number)
-        check = checks.get(number)
-        reason = entry.last_error if entry.state not in (State.CREATED, State.EXISTS) else None
-        if check is not None and not check.verified:
-            reason = check.problem
-        rows.append(
-            (
-                import_id, run_id, doc_type, number, outcome_of(entry), entry.onec_id, entry.posted,
-                check.verified if check is not None else None,
-                content.lines if content is not None else None,
-                content.total if content is not None else None,
-                entry.attempts, reason, now,
-            )
-        )  # fmt: skip
-    frame = pl.DataFrame(rows, schema=_RESULT_SCHEMA, orient="row")
-    with warehouse.writer() as con:
-        con.execute(RESULTS_DDL)
-        con.execute("BEGIN TRANSACTION")
-        try:
-            con.execute("DELETE FROM import_results WHERE import_id = ?", [import_id])
-            con.register("results", frame.to_arrow())
-            con.execute(f"INSERT INTO import_results ({', '.join(_RESULT_SCHEMA)}) SELECT * FROM results")
-            con.unregister("results")
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
+def results_frame(
+    *, import_id: str, run_id: str, doc_type: str, entries: Mapping[str, Entry], contents: Mapping[str, DocumentContent]
+) -> pl.DataFrame:
+    """This import's rows of `import_results`, before the verification is known (`verified` empty); built while
+    the last windows are still being read back. Built by column: Polars builds a frame of Python rows with
+    decimals in it several times slower."""
+    rows = list(entries.values())
+    own = [contents.get(entry.number) for entry in rows]
+    columns: dict[str, list[Any]] = {
+        "number": [entry.number for entry in rows],
+        "outcome": [outcome_of(entry) for entry in rows],
+        "onec_id": [entry.onec_id for entry in rows],
+        "posted": [entry.posted for entry in rows],
+        "verified": [None] * len(rows),
+        "lines": [content.lines if content is not None else None for content in own],
+        "total": [content.total if content is not None else None for content in own],
+        "attempts": [entry.attempts for entry in rows],
+        "reason": [entry.last_error if entry.state not in LANDED else None for entry in rows],
+    }
+    fixed = {"import_id": import_id, "run_id": run_id, "doc_type": doc_type, "finished_at": dt.datetime.now(dt.UTC)}
+    return pl.DataFrame(columns, schema={name: _RESULT_SCHEMA[name] for name in columns}).select(
+        (pl.lit(fixed[name], _RESULT_SCHEMA[name]) if name in fixed else pl.col(name)).alias(name)
+        for name in _RESULT_SCHEMA
+    )
+
+
+def with_checks(results: pl.DataFrame, checks: Mapping[str, Verification]) -> pl.DataFrame:
+    """The rows with their verification: `verified`, and a mismatch's problem as the reason."""
+    verified = pl.DataFrame(
+        {
+            "number": list(checks),
+            "_verified": [check.verified for check in checks.values()],
+            "_problem": [check.problem for check in checks.values()],
+        },
+        schema={"number": pl.String, "_verified": pl.Boolean, "_problem": pl.String},
+    )
+    return (
+        results.join(verified, on="number", how="left", maintain_order="left")
+        .with_columns(
+            pl.col("_verified").alias("verified"),
+            pl.when(pl.col("_verified").not_()).then(pl.col("_problem")).otherwise(pl.col("reason")).alias("reason"),
+        )
+        .select(list(_RESULT_SCHEMA))
+    )
+
+
+def write_results(con: duckdb.DuckDBPyConnection, import_id: str, results: pl.DataFrame) -> None:
+    """Replace this import's rows of `import_results` (a re-run rewrites them, never duplicates), in the caller's
+    transaction on a writer connection."""
+    con.execute(RESULTS_DDL)
+    con.execute("DELETE FROM import_results WHERE import_id = ?", [import_id])
+    con.register("results", results.to_arrow())
+    con.execute(f"INSERT INTO import_results ({', '.join(_RESULT_SCHEMA)}) SELECT * FROM results")
+    con.unregister("results")
 
 
 _RESULT_SCHEMA: dict[str, pl.DataType] = {

@@ -8,13 +8,17 @@ Why in chunks: 1C's rate limit sets the floor of an import's wall time (requests
 should happen while requests are under way. The file is checked a chunk of documents at a time (a chunk holds
 every record of its numbers, so it is judged exactly as the whole file would be), each chunk is registered in
 the ledger and handed to the sender, whose first requests leave while later chunks are still being checked.
+Chunks come in date order, and the verifier reads back each range of dates once all its documents are answered
+(onec/push/verify.py), so the verification, too, happens while later batches are being sent.
 """
 
 from __future__ import annotations
 
+import gc
 import hashlib
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -22,17 +26,22 @@ from onec.client import OneCClient
 from onec.http import OneCError, OneCHTTPError
 from onec.push.chunking import Limits, oversize_reason, pack
 from onec.push.content import DocumentContent
-from onec.push.ledger import LANDED, Change, Entry, Ledger, State
+from onec.push.ledger import Change, Entry, Ledger, State
 from onec.push.plan import ImportPlan, plan_import
 from onec.push.readback import ReadBack
 from onec.push.readers import GOODS, read_record_chunks, read_records
-from onec.push.report import ImportSummary, Verification, summarize, write_results
+from onec.push.report import ImportSummary, results_frame, summarize, with_checks, write_results
 from onec.push.sender import BatchSender, Endpoint, ImportAborted, documents_endpoint, goods_endpoint
+from onec.push.turns import Turns
+from onec.push.verify import Verifier
 from onec.warehouse import Warehouse
 
 Progress = Callable[[int], None]
 PLAN_CHUNK_DOCUMENTS = 500
 """Documents checked and handed to the sender at a time: ~0.1 s of checking, a few seconds of requests."""
+FIRST_CHUNK_DOCUMENTS = 100
+"""The first chunk is smaller: checking it is all that stands between the start and the first request."""
+GC_THRESHOLD = 50_000
 
 
 @dataclass(frozen=True)
@@ -63,12 +72,28 @@ def push_file(
     on_progress: Progress | None = None,
 ) -> ImportSummary:
     """Import one file of `kind` (a document type slug, or "goods") into 1C."""
-    chunks = read_record_chunks(path, kind, PLAN_CHUNK_DOCUMENTS)
+    chunks = read_record_chunks(path, kind, PLAN_CHUNK_DOCUMENTS, FIRST_CHUNK_DOCUMENTS)
     plans = (plan_import(records, kind, timezone=warehouse.timezone, run_id=run_id) for records in chunks)
     return _push(
         kind, plans, import_id_for(path, kind), client, warehouse,
         run_id=run_id, options=options or PushOptions(), progress=on_progress or (lambda _: None),
     )  # fmt: skip
+
+
+@contextmanager
+def _fewer_collections() -> Iterator[None]:
+    """Python's cyclic garbage collector less often during an import (GC_THRESHOLD allocations between young
+    collections instead of 700). Why: an import keeps hundreds of thousands of objects alive (records, contents,
+    1C's copies), every collection stops all of its threads, and at the default threshold the pauses came to
+    ~0.8 s of a 10 s import. Restored afterwards unless someone else changed it meanwhile."""
+    before = gc.get_threshold()
+    raised = (max(before[0], GC_THRESHOLD), *before[1:])
+    gc.set_threshold(*raised)
+    try:
+        yield
+    finally:
+        if gc.get_threshold() == raised:
+            gc.set_threshold(*before)
 
 
 def preview_file(path: Path, kind: str, *, timezone: str, limits: Limits | None = None) -> ImportSummary:
@@ -97,6 +122,7 @@ def push_plan(
     )  # fmt: skip
 
 
+@_fewer_collections()
 def _push(
     kind: str,
     plans: Iterable[ImportPlan],
@@ -109,46 +135,61 @@ def _push(
     progress: Progress,
 ) -> ImportSummary:
     endpoint = goods_endpoint() if kind == GOODS else documents_endpoint(kind)
-    ledger = Ledger(warehouse, import_id, endpoint.doc_type)
     read_back = ReadBack(client, kind, warehouse.timezone) if kind != GOODS else None
-    sender = BatchSender(client.session, ledger, endpoint, options.limits, read_back, on_settled=progress)
+    settings = client.session.settings
+    turns = Turns(settings.rate_limit)
+    verifier = Verifier(read_back, turns, window=settings.page_size, early=not options.post)
+    ledger = Ledger(warehouse, import_id, endpoint.doc_type, on_change=verifier.changed)
+    sender = BatchSender(client.session, ledger, endpoint, options.limits, read_back, turns, on_settled=progress)
     contents: dict[str, DocumentContent] = {}
     aborted = None
     try:
-        for plan in plans:
-            contents.update((d.number, d.content) for d in plan.outgoing)
-            _send(plan, ledger, sender, options.limits, endpoint.key, progress)
-        sender.finish()
-        if options.post and kind != GOODS:
-            _post_drafts(client, ledger, kind)
-    except ImportAborted as error:
-        aborted = str(error)
-    finally:
-        sender.close()
+        try:
+            for plan in plans:
+                contents.update((d.number, d.content) for d in plan.outgoing)
+                _send(plan, ledger, sender, verifier, options.limits, endpoint.key, progress)
+            verifier.tracked_all()
+            sender.finish()
+            if options.post and kind != GOODS:
+                _post_drafts(client, ledger, kind)
+        except ImportAborted as error:
+            aborted = str(error)
+        finally:
+            sender.close()
         entries = ledger.entries()
+        results = results_frame(
+            import_id=import_id, run_id=run_id, doc_type=endpoint.doc_type, entries=entries, contents=contents
+        )  # while the last windows are read back
+        checks = verifier.finish(entries, posted=options.post) if aborted is None else verifier.completed()
+        ledger.write(lambda con: write_results(con, import_id, with_checks(results, checks)))
+    finally:
+        verifier.close()
         ledger.release()
-    checks: dict[str, Verification] = {}
-    if read_back is not None and aborted is None:
-        checks = verify(read_back, entries, contents, posted=options.post)
-    write_results(
-        warehouse, import_id=import_id, run_id=run_id, doc_type=endpoint.doc_type, entries=entries,
-        contents=contents, checks=checks,
-    )  # fmt: skip
     return summarize(
         import_id=import_id, doc_type=endpoint.doc_type, entries=entries, checks=checks, sent=sender.sent,
         requests=sender.requests, aborted=aborted, http=client.stats.snapshot(),
     )  # fmt: skip
 
 
-def _send(plan: ImportPlan, ledger: Ledger, sender: BatchSender, limits: Limits, key: str, progress: Progress) -> None:
+def _send(
+    plan: ImportPlan,
+    ledger: Ledger,
+    sender: BatchSender,
+    verifier: Verifier,
+    limits: Limits,
+    key: str,
+    progress: Progress,
+) -> None:
     """Register a chunk in the ledger (rows already there keep their state: a re-run resumes), settle what an
-    earlier run left in doubt, then hand everything not yet in 1C to the sender."""
+    earlier run left in doubt, then hand everything not yet in 1C to the sender (and every document to the
+    verifier, which reads it back once it is settled)."""
     oversize = {d.number: reason for d in plan.outgoing if (reason := oversize_reason(d, limits, key))}
     entries = ledger.register(
         [(d.number, d.content.content_hash, State.OVERSIZE if d.number in oversize else State.PENDING,
           oversize.get(d.number)) for d in plan.outgoing]
         + [(r.key, None, State.INVALID, r.reason) for r in plan.rejected]
     )  # fmt: skip
+    verifier.track([d.content for d in plan.outgoing], entries)
     progress(sum(1 for e in entries.values() if e.state not in (State.PENDING, State.SENDING, State.FAILED)))
     in_doubt = [d for d in plan.outgoing if entries[d.number].state is State.SENDING]
     again = {d.number for d in sender.settle_in_doubt(in_doubt, "an earlier run stopped while sending it")}
@@ -173,41 +214,6 @@ def _post_drafts(client: OneCClient, ledger: Ledger, doc_type: str) -> None:
     except OneCError as error:
         raise ImportAborted(f"posting stopped: {error}") from None
     ledger.apply(changes)
-
-
-def verify(
-    read_back: ReadBack, entries: Mapping[str, Entry], contents: Mapping[str, DocumentContent], *, posted: bool
-) -> dict[str, Verification]:
-    """Read every landed document back in one paged query and compare lines, quantities and totals (and the
-    whole content) with what the file said."""
-    landed = [contents[n] for n, e in entries.items() if e.state in LANDED and n in contents]
-    try:
-        copies = read_back.in_range(landed)
-    except OneCError as error:
-        return {c.number: Verification(False, f"verification read failed: {error}") for c in landed}
-    checks: dict[str, Verification] = {}
-    for ours in landed:
-        copy = copies.get(ours.number)
-        problems: list[str] = []
-        if copy is None:
-            problems.append("not found in 1C on read-back")
-        elif copy.content is None:
-            problems.append(copy.problem or "1C's copy cannot be read")
-        else:
-            theirs = copy.content
-            for label, mine, other in (
-                ("lines", ours.lines, theirs.lines),
-                ("quantity", ours.quantity, theirs.quantity),
-                ("total", ours.total, theirs.total),
-            ):
-                if mine != other:
-                    problems.append(f"{label}: 1C has {other}, the file {mine}")
-            if not problems and theirs.content_hash != ours.content_hash:
-                problems.append("content differs from the file (same counts and totals)")
-            if posted and entries[ours.number].state is State.CREATED and not copy.posted:
-                problems.append("not posted in 1C")
-        checks[ours.number] = Verification(not problems, "; ".join(problems) or None)
-    return checks
 
 
 def _dry_run(

@@ -7,7 +7,8 @@ OneCUnavailable saying the write may have been applied), the documents are read 
 is resent: found with our content means created, found with other content is a conflict, not found goes out
 again. An `exists` answer is compared the same way (same content: already there; different: a conflict that is
 reported, never overwritten). A `413 BATCH_TOO_LARGE` tightens the limits to what 1C stated and the documents
-are packed again. Pacing, the connection cap and retries of 429/503 are the session's.
+are packed again. Pacing, the connection cap and retries of 429/503 are the session's; a batch waits for its
+turn (onec/push/turns.py) before it goes to the session, so the verification's reads can go first.
 
 Why streaming (`submit` while the file is still being checked, then `finish`): the rate limit makes requests
 the scarce resource, so the first request should leave as soon as the first documents are ready, and every
@@ -30,10 +31,15 @@ from onec.push.chunking import Limits, batch_body, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
 from onec.push.ledger import Change, Ledger, State
 from onec.push.readback import OneCCopy, ReadBack
+from onec.push.turns import Turns
 
 MAX_ROUNDS = 8
 """Rounds of repacking and resending before the documents still unsettled are reported as failed."""
 BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
+SPARE_WORKERS = 4
+"""Sending threads beyond the session's connection cap (which still bounds the requests in flight): they write
+their batches' `sending` marks while the others' requests are under way, so no connection waits for the
+ledger. At most this many more batches are in doubt after a crash (each costs a read by number, not a resend)."""
 
 
 class ImportAborted(Exception):
@@ -73,10 +79,12 @@ class BatchSender:
         endpoint: Endpoint,
         limits: Limits,
         read_back: ReadBack | None,
+        turns: Turns,
         *,
         on_settled: Callable[[int], None] = lambda _: None,
     ) -> None:
         self._session = session
+        self._turns = turns
         self._ledger = ledger
         self._endpoint = endpoint
         self._read_back = read_back
@@ -86,7 +94,7 @@ class BatchSender:
         self.limits = limits
         self.requests = 0
         self._sent: set[str] = set()
-        self._pool = ThreadPoolExecutor(self._workers, thread_name_prefix="push")
+        self._pool = ThreadPoolExecutor(self._workers + SPARE_WORKERS, thread_name_prefix="push")
         self._in_flight: list[Future[list[OutgoingDocument]]] = []
         self._waiting: list[OutgoingDocument] = []
 
@@ -97,7 +105,8 @@ class BatchSender:
 
     def submit(self, documents: Sequence[OutgoingDocument]) -> None:
         """The first round for these documents: full batches are sent now, the last partial one waits for more
-        (or for `finish`). Raises ImportAborted when a request already failed that way."""
+        (or for `finish`) and goes out first with them (packing keeps the order). Raises ImportAborted when a
+        request already failed that way."""
         self._raise_failure()
         batches = self._packed([*self._waiting, *documents])
         self._waiting = batches.pop() if batches else []
@@ -180,6 +189,7 @@ class BatchSender:
             self._sent.update(d.number for d in batch)
             self.requests += 1
         body = orjson.Fragment(batch_body(self._endpoint.key, batch))
+        self._turns.take()
         try:
             answer = self._session.post_json(self._endpoint.path, body, retry=self._endpoint.idempotent)
         except OneCHTTPError as error:

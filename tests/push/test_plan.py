@@ -83,10 +83,25 @@ def test_planning_in_chunks_judges_every_document_as_the_whole_file_does(
         path.write_bytes(path.read_bytes()[:-1] + b"," + orjson.dumps(rows[:2])[1:])
     whole = _plan(path)
     chunks = [plan_import(c, TYPE, timezone="Europe/Moscow", run_id="t") for c in read_record_chunks(path, TYPE, size)]
-    assert [d.content for c in chunks for d in c.outgoing] == [d.content for d in whole.outgoing]
+    in_chunks = [d.content for c in chunks for d in c.outgoing]
+    assert sorted(in_chunks, key=_number) == sorted((d.content for d in whole.outgoing), key=_number)
     assert sorted((r.key, r.reason) for c in chunks for r in c.rejected) == sorted(
         (r.key, r.reason) for r in whole.rejected
     )
+
+
+def _number(content: DocumentContent) -> str:
+    return content.number
+
+
+def test_chunks_come_in_date_order_whatever_the_file_order(tmp_path: Path) -> None:
+    rows = document_lines(60, max_lines=3)  # dates cycle through the month in file order
+    in_file = [r["Date"] for r in rows]
+    assert in_file != sorted(in_file)
+    chunks = list(read_record_chunks(write_csv(tmp_path / "a.csv", rows), TYPE, 7))
+    assert [len(chunk) for chunk in chunks] == [7] * 8 + [4]
+    dates = [record["date"] for chunk in chunks for record in chunk]
+    assert dates == sorted(dates) and sorted(dates) == sorted(dict.fromkeys(in_file).keys() | set(dates))
 
 
 def test_unreadable_files_fail_with_one_clear_error(tmp_path: Path) -> None:

@@ -172,6 +172,12 @@ def test_results_table_has_one_row_per_document(tmp_path: Path, warehouse: Wareh
         [import_id_for(path, TYPE)],
     )
     assert results.rows() == [("created", 11), ("invalid", 1)]
+    columns = warehouse.query(
+        "SELECT outcome, run_id, verified, reason IS NULL AS no_reason, lines > 0 AS has_lines, total > 0 AS has_total"
+        " FROM import_results WHERE import_id = ? GROUP BY ALL ORDER BY 1",
+        [import_id_for(path, TYPE)],
+    )
+    assert columns.rows() == [("created", "r2", True, True, True, True), ("invalid", "r2", None, False, None, None)]
 
 
 def test_goods_rows_are_upserted(tmp_path: Path, warehouse: Warehouse) -> None:
