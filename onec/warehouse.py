@@ -7,7 +7,11 @@ Why this shape:
   re-running a day replaces it instead of duplicating it.
 - DuckDB allows one writer process and Dagster runs steps in parallel processes: writers take an exclusive
   `flock`, readers a shared one, with a timeout and a clear error instead of DuckDB's lock failure.
-- Uniqueness is settled here, across the whole extract (a page cannot see the others).
+- Uniqueness is settled here, across the whole extract (a page cannot see the others), and checked again inside
+  the transaction before it commits (`_check_unique`) instead of by PRIMARY KEY constraints: DuckDB builds an ART
+  index of a transaction's inserted rows that it cannot spill, so with a key on the big tables a landing's memory
+  grew with its rows (+80 MB per million lines) and a landing of ~3M lines failed to commit under the 256 MB cap;
+  the check is a GROUP BY over the landed keys, which DuckDB spills like any other query.
 - Incremental runs land in *merge* mode instead: documents are replaced by key wherever they were (a changed
   document replaces all its lines, one that moved to another date moves partitions), changed goods are merged into
   the latest snapshot carried forward to the run's day. A landing may carry a change cursor: it is saved in the
@@ -128,6 +132,7 @@ class Warehouse:
         with self._lock(exclusive=True), self._connect(read_only=False) as con:
             for statement in _ddl(self.timezone):
                 con.execute(statement)
+            _drop_primary_keys(con)
         self._remove_stale_staging()
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
@@ -202,13 +207,13 @@ class Warehouse:
             yield
 
     @contextmanager
-    def _connect(self, *, read_only: bool) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connect(self, *, read_only: bool, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.database.exists():
             raise FileNotFoundError(f"no warehouse at {self.database}: run initialize() first")
         con = duckdb.connect(str(self.database), read_only=read_only)
         try:
             con.execute(f"SET TimeZone = '{self.timezone}'")
-            con.execute(f"SET memory_limit = '{DUCKDB_MEMORY_LIMIT}'")
+            con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
             yield con
         finally:
             con.close()
@@ -294,10 +299,12 @@ class Landing:
             raise RuntimeError("Landing.commit() needs an open, uncommitted landing")
         started = time.perf_counter()
         warehouse = self._warehouse
-        with warehouse._lock(exclusive=True), warehouse._connect(read_only=False) as con:
+        connection = warehouse._connect(read_only=False, memory_limit=LANDING_MEMORY_LIMIT)
+        with warehouse._lock(exclusive=True), connection as con:
             con.execute("BEGIN TRANSACTION")
             try:
                 counts, moved = self._replace(con, dict(stats or {}))
+                _check_unique(con, self._scope)
                 history = self._scope.entity == "goods" and _record_goods_history(
                     con, self._scope.start, cursor or self._started, self._run_id
                 )
@@ -450,7 +457,12 @@ class Landing:
 
 
 DUCKDB_MEMORY_LIMIT = "256MB"
-"""DuckDB's own cap (it spills to disk past it), so a landing's memory does not grow with the size of the range."""
+"""DuckDB's own cap (it spills to disk past it) for queries and the writer connections of other modules."""
+LANDING_MEMORY_LIMIT = "64MB"
+"""DuckDB's cap during a landing's commit. DuckDB fills its buffer pool up to the cap before it spills, so the cap is
+what a big commit costs: with 256 MB (and primary keys) the JSON path's peak RSS went 390 → 490 MB from 400k to 800k
+lines; with 64 MB and no keys 375 → 393 MB (bench/json_throughput.py). Without primary keys nothing in a commit needs
+unspillable memory: 3.2M lines inserted in one transaction stay at +70 MB under this cap."""
 LAKE_BATCH_ROWS = 16_384
 """Rows per Arrow batch streamed from DuckDB into the lake files: the lake refresh holds one batch, not a range."""
 LAKE_ROWS_PER_QUERY = 20_000
@@ -785,19 +797,61 @@ def _schemas(timezone: str) -> dict[str, pl.Schema]:
     }
 
 
-_PRIMARY_KEYS = {
+_UNIQUE_KEYS = {
     "goods": (*GOODS_KEY, "snapshot_date"),
     "documents": DOCUMENTS_KEY,
     "document_lines": DOCUMENT_LINES_KEY,
 }
+"""Keys no two rows share; enforced by `_check_unique` in every landing's transaction, not by constraints."""
+
+
+def _check_unique(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
+    """Refuse to commit if the rows this landing touched break a unique key (the dedupe above should make that
+    impossible: this is the guarantee the primary keys used to give). Only the landed keys are grouped: rows of
+    other keys were unique before and the landing did not add to them."""
+    checks: list[tuple[str, str, list[Any]]]
+    if scope.entity == "goods":
+        checks = [("goods", "snapshot_date = ?", [scope.start])]
+    else:
+        landed = "doc_type = ? AND number IN (SELECT number FROM s_versions WHERE _rank = 1)"
+        checks = [("documents", landed, [scope.doc_type]), ("document_lines", landed, [scope.doc_type])]
+    for table, where, params in checks:
+        key = ", ".join(_UNIQUE_KEYS[table])
+        duplicate = con.execute(
+            f"SELECT {key} FROM {table} WHERE {where} GROUP BY {key} HAVING count(*) > 1 LIMIT 1", params
+        ).fetchone()
+        if duplicate is not None:
+            raise RuntimeError(f"landing would leave two {table} rows with key ({key}) = {duplicate}; rolled back")
+
+
+def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
+    """Warehouses created before `_check_unique` declared primary keys on the big tables; DuckDB cannot drop a
+    constraint, so such a table is copied without it, in one transaction (once: a rebuilt table has no key)."""
+    keyed = {
+        row[0]
+        for row in con.execute(
+            "SELECT table_name FROM duckdb_constraints() WHERE constraint_type = 'PRIMARY KEY'"
+            " AND database_name = current_database() AND schema_name = 'main'"
+        ).fetchall()
+    }
+    for table in _UNIQUE_KEYS:
+        if table not in keyed:
+            continue
+        con.execute("BEGIN TRANSACTION")
+        try:
+            con.execute(f"CREATE TABLE {table}_rebuilt AS SELECT * FROM {table}")
+            con.execute(f"DROP TABLE {table}")
+            con.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
+            con.execute("COMMIT")
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
 
 
 def _ddl(timezone: str) -> list[str]:
-    statements = []
-    for table, schema in _schemas(timezone).items():
-        key = _PRIMARY_KEYS.get(table)
-        primary = f", PRIMARY KEY ({', '.join(key)})" if key else ""
-        statements.append(f"CREATE TABLE IF NOT EXISTS {table} ({_column_defs(schema)}{primary})")
+    statements = [
+        f"CREATE TABLE IF NOT EXISTS {table} ({_column_defs(schema)})" for table, schema in _schemas(timezone).items()
+    ]
     log = ", ".join(f"{name} {kind}" for name, kind in LOAD_LOG_COLUMNS.items())
     statements.append(f"CREATE TABLE IF NOT EXISTS load_log ({log})")
     goods = goods_schema(timezone)
