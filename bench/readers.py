@@ -157,8 +157,11 @@ def _measure(mode: str, path: Path) -> dict[str, float]:
 
     size_mb = path.stat().st_size / 1024 / 1024
     started = time.perf_counter()
-    measure = {"raw": _csv_raw, "e2e": _csv_e2e} if MODES[mode] != "xml" else {"raw": _xml_raw, "reader": _xml_reader}
-    rows = measure.get(mode.split("-")[1], _xml_e2e)(path)
+    measure = {
+        "csv-raw": _csv_raw, "csv-e2e": _csv_e2e, "tidy-raw": _csv_raw, "tidy-e2e": _csv_e2e,
+        "xml-raw": _xml_raw, "xml-reader": _xml_reader, "xml-e2e": _xml_e2e,
+    }[mode]  # fmt: skip
+    rows = measure(path)
     elapsed = time.perf_counter() - started
     return {"mb": size_mb, "mb_s": size_mb / elapsed, "peak_mb": child_peak_rss_mb(), "rows": rows}
 

@@ -78,7 +78,7 @@ def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS
 def _fields(element: etree._Element, names: dict[str, str]) -> dict[str, Any]:
     """Attributes and child elements alike, by contract name; a child wins over an attribute of the same name.
     (`items()` and direct iteration: the cheapest lxml calls, since this runs for every record and line.)"""
-    record: dict[str, Any] = {names[k]: v for k, v in element.items() if k in names}
+    record = _attributes(element, names)
     for child in element:
         name = names.get(child.tag)
         if name is not None:
@@ -86,8 +86,13 @@ def _fields(element: etree._Element, names: dict[str, str]) -> dict[str, Any]:
     return record
 
 
+def _attributes(element: etree._Element, names: dict[str, str]) -> dict[str, Any]:
+    return {names[k]: v for k, v in element.items() if k in names}
+
+
 def _document(element: etree._Element) -> dict[str, Any]:
-    record: dict[str, Any] = {DOCUMENT_FIELDS[k]: v for k, v in element.items() if k in DOCUMENT_FIELDS}
+    """`_fields` of the header, with the lines of its `Items` read in the same pass over its children."""
+    record = _attributes(element, DOCUMENT_FIELDS)
     items: list[dict[str, Any]] = []
     for child in element:
         tag = child.tag
