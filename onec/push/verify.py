@@ -213,8 +213,8 @@ class Verifier:
         self.tracked_all()
         for read in list(self._reads):
             read.result()
+        done = self.completed()
         with self._lock:
-            done = {n: c for n, c in self._checks.items() if n not in self._stale}
             contents = dict(self._contents)
         landed = {n for n, e in entries.items() if e.state in LANDED}
         rest = [contents[n] for n in landed - done.keys() if n in contents]
