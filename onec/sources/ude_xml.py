@@ -3,7 +3,8 @@
 Why records and not frames: UDE XML nests lines inside documents, and the dicts it yields are exactly the JSON
 records of §1.3, so validation, rejected rows and landing are the JSON path's, and format parity holds by
 construction. Fields are read from attributes or child elements alike, in any order (§1.9); names the contract
-does not know are ignored. Memory stays flat: each `Good`/`Document` is cleared as soon as it is read.
+does not know are ignored. Memory stays flat: the file is parsed a chunk at a time (`xml_chunks`: the next chunk
+parsed on the other core while this one's records are read).
 """
 
 from __future__ import annotations
@@ -18,7 +19,8 @@ from lxml import etree
 
 from onec.exchange_columns import DOCUMENT_HEADER_HEADERS, GOODS_HEADERS, LINE_HEADERS, by_header
 from onec.schema import DOCUMENT_TYPE_BY_SLUG
-from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root_name, safe_iterparse
+from onec.sources.xml_chunks import chunked_records
+from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root_name
 
 GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000
@@ -53,11 +55,11 @@ class UdeXmlReader:
 
     def records(self) -> Iterator[UdeRecord]:
         """Every good and document in file order."""
-        for element in safe_iterparse(self._stream, ("Good", "Document")):
+        for element, line_offset in chunked_records(self._stream, ("Good", "Document")):
             if element.tag == "Good":
                 yield UdeRecord(GOODS_ENTITY, _fields(element, GOOD_FIELDS))
             else:
-                yield UdeRecord(_document_type(element), _document(element))
+                yield UdeRecord(_document_type(element, line_offset), _document(element))
 
 
 def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS) -> Iterator[list[dict[str, Any]]]:
@@ -104,10 +106,10 @@ def _document(element: etree._Element) -> dict[str, Any]:
     return record
 
 
-def _document_type(element: etree._Element) -> str:
+def _document_type(element: etree._Element, line_offset: int) -> str:
     slug = (element.get("Type") or "").strip()
     if slug not in DOCUMENT_TYPE_BY_SLUG:
-        line = element.sourceline
+        line = (element.sourceline or 0) + line_offset
         raise UdeXmlError(
             f"document at line {line} has Type={slug!r}; expected one of: {', '.join(DOCUMENT_TYPE_BY_SLUG)}"
         )

@@ -20,7 +20,7 @@ from lxml import etree
 PROLOG_LIMIT = 64 * 1024
 _READ_SIZE = 1024 * 1024
 _MISC = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.DOTALL)
-_ROOT_START = re.compile(rb"\s*<([A-Za-z_\x80-\xff][^\s/>]*)([^>]*)>?", re.DOTALL)
+_ROOT_START = re.compile(rb"""\s*<[A-Za-z_\x80-\xff][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 
 
 class XmlFileError(ValueError):
@@ -31,7 +31,7 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class _Prefixed:
+class Prefixed:
     """A binary stream whose first bytes were already read (to inspect the prolog)."""
 
     def __init__(self, head: bytes, rest: Readable) -> None:
@@ -59,6 +59,15 @@ def checked_stream(stream: Readable) -> tuple[Readable, bytes]:
         raise XmlFileError("the XML is UTF-16 or UTF-32; exchange files must be UTF-8 or windows-1251")
     if not head.strip():
         raise XmlFileError("the XML file is empty")
+    start, end = root_start_span(head)
+    return Prefixed(head, stream), head[start:end]
+
+
+def root_start_span(head: bytes) -> tuple[int, int]:
+    """Where the root element's start tag is in the first bytes of a file, past its prolog.
+
+    Raises XmlFileError for a DOCTYPE or ENTITY declaration in the prolog, or no root start tag in `head`.
+    """
     position = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     while match := _MISC.match(head, position):
         position = match.end()
@@ -69,14 +78,30 @@ def checked_stream(stream: Readable) -> tuple[Readable, bytes]:
             " (entity expansion and external entities are an attack vector)"
         )
     root = _ROOT_START.match(head, position)
-    if root is None or not root.group(0).endswith(b">"):
+    if root is None:
         raise XmlFileError(f"the XML has no root element within its first {PROLOG_LIMIT // 1024} KB")
-    return _Prefixed(head, stream), root.group(0)
+    return root.end() - len(root.group(0).lstrip()), root.end()
 
 
-def safe_iterparse(stream: Readable, tags: tuple[str, ...]) -> Iterator[etree._Element]:
+def hardened_parser() -> etree.XMLParser:
+    """A parser for one document: no entities, no DTD, no network, libxml2's size limits on.
+
+    A new one each time: lxml parsers must not be shared between threads."""
+    return etree.XMLParser(
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
+
+
+def safe_iterparse(stream: Readable, tags: tuple[str, ...], *, line_offset: int = 0) -> Iterator[etree._Element]:
     """`end` events of the given tags, each element cleared (with its earlier siblings) after the caller is
-    done with it, so memory stays flat in the file size. Syntax errors name the line and column."""
+    done with it, so memory stays flat in the file size. Syntax errors name the line (plus `line_offset`, for
+    a stream that starts inside a file) and column."""
     events = etree.iterparse(
         stream,
         events=("end",),
@@ -103,7 +128,8 @@ def safe_iterparse(stream: Readable, tags: tuple[str, ...]) -> Iterator[etree._E
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
-        raise XmlFileError(f"the XML is malformed or truncated at line {line}, column {column}: {exc.msg}") from None
+        where = f" at line {line + line_offset}, column {column}" if line > 0 else ""  # 0: libxml2 cannot tell
+        raise XmlFileError(f"the XML is malformed or truncated{where}: {exc.msg}") from None
 
 
 def open_binary(path: Path) -> BinaryIO:
