@@ -27,7 +27,7 @@ from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
 from onec.sources.commerceml import read_set
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
-from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
+from onec.sources.ude_xml import GOODS_ENTITY, UDE_KEYS, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
 from onec.sync import ExtractResult, extract_documents, extract_goods, local_today
 from onec.validation import TextRecords
@@ -171,7 +171,7 @@ def _load_ude(
             if item.entity == GOODS_ENTITY:
                 contents.goods = True
             else:
-                contents.add_day(item.entity, item.record.get("date"))
+                contents.add_day(item.entity, item.record.get(UDE_KEYS.header["date"]))
 
     def records(entity: str) -> Iterator[SourceBatch]:
         with open_binary(path) as handle:

@@ -19,6 +19,7 @@ from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Source, SourceBatch
 from onec.validation import (
     CheckedBatch,
+    NamedRecords,
     TextRecords,
     check_documents,
     check_documents_text,
@@ -230,10 +231,11 @@ def land_pages(
 def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
     """Join pages into batches of about `size` records: validation has a fixed cost per call (~25 ms to plan),
     so checking 1C's small pages one by one would dominate; memory stays bounded by `size`. Text batches (CSV)
-    come big already, and must not be joined or split (a document's rows stay together), so they pass through."""
+    come big already, and must not be joined or split (a document's rows stay together), so they pass through,
+    as do batches of file-named records (UDE XML), which come big too and carry their own names."""
     batch: list[dict[str, Any]] = []
     for page in pages:
-        if isinstance(page, TextRecords):
+        if isinstance(page, TextRecords | NamedRecords):
             if batch:
                 yield cast(PageT, batch)
                 batch = []

@@ -128,8 +128,48 @@ def empty_malformed() -> pl.DataFrame:
     return pl.DataFrame(schema={SOURCE_LINE: pl.Int64, RAW_TEXT: pl.String, MALFORMED_REASON: pl.String})
 
 
+@dataclass(frozen=True)
+class RecordKeys:
+    """The key under which a record holds each canonical field, and its lines."""
+
+    goods: Mapping[str, str]
+    header: Mapping[str, str]
+    line: Mapping[str, str]
+    items: str
+
+
+CANONICAL_KEYS = RecordKeys(
+    goods={c.name: c.name for c in _GOODS_COLUMNS},
+    header={c.name: c.name for c in _HEADER_COLUMNS},
+    line={c.name: c.name for c in _LINE_COLUMNS},
+    items="items",
+)
+"""The exchange service's JSON records (§1.3): fields under their canonical names."""
+
+
+@dataclass(frozen=True)
+class NamedRecords:
+    """Records that keep the field names of the file they came from (UDE XML: `SKU`, `UnitPrice`, `Items`).
+
+    Why: renaming every field of every record costs a reader as much as parsing does; `keys` says where each
+    canonical field is instead, and a rejected record's raw text shows the names the file used.
+    """
+
+    records: list[dict[str, Any]]
+    keys: RecordKeys
+
+    def __len__(self) -> int:
+        return len(self.records)
+
+
+def _unwrapped(records: Sequence[Mapping[str, Any]] | NamedRecords) -> tuple[Sequence[Any], RecordKeys]:
+    if isinstance(records, NamedRecords):
+        return records.records, records.keys
+    return records, CANONICAL_KEYS
+
+
 def check_goods(
-    records: Sequence[Mapping[str, Any]],
+    batch: Sequence[Mapping[str, Any]] | NamedRecords,
     *,
     snapshot_date: dt.date,
     timezone: str,
@@ -137,8 +177,9 @@ def check_goods(
     source: str = "json",
 ) -> CheckedBatch:
     """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required."""
+    records, keys = _unwrapped(batch)
     rows, structure = _as_rows(records)
-    text = _with_structure(text_frame(rows, {c.name: (c.name,) for c in _GOODS_COLUMNS}), structure)
+    text = _with_structure(text_frame(rows, {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}), structure)
     good, bad = _checked_goods(text, snapshot_date, timezone)
     raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     return CheckedBatch(
@@ -188,7 +229,7 @@ def _checked_goods(text: pl.DataFrame, snapshot_date: dt.date, timezone: str) ->
 
 
 def check_documents(
-    records: Sequence[Mapping[str, Any]],
+    batch: Sequence[Mapping[str, Any]] | NamedRecords,
     *,
     doc_type: str,
     date_from: dt.date,
@@ -203,15 +244,18 @@ def check_documents(
     partial document in the warehouse would be worse than none.
     """
     kind = document_type(doc_type)
+    records, keys = _unwrapped(batch)
     rows, structure = _as_rows(records)
-    items, owners, item_structure, counts = _flatten_items(rows)
-    sources: dict[str, tuple[str, ...]] = {c.name: (c.name,) for c in _HEADER_COLUMNS}
+    items, owners, item_structure, counts = _flatten_items(rows, keys.items)
+    sources: dict[str, tuple[str, ...]] = {c.name: (keys.header[c.name],) for c in _HEADER_COLUMNS}
     if kind.counterparty_field:
-        sources["counterparty"] = (kind.counterparty_field, "counterparty")
+        sources["counterparty"] = (kind.counterparty_field, keys.header["counterparty"])
     header_text = _with_structure(text_frame(rows, sources), structure).with_columns(
         pl.Series("_items", counts, dtype=pl.Int64)
     )
-    line_text = _with_structure(text_frame(items, {c.name: (c.name,) for c in _LINE_COLUMNS}), item_structure)
+    line_text = _with_structure(
+        text_frame(items, {c.name: (keys.line[c.name],) for c in _LINE_COLUMNS}), item_structure
+    )
     line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
     window = (date_from, date_to)
     good, good_lines, bad = _checked_documents(header_text, line_text, kind, window, timezone, [])
@@ -545,7 +589,7 @@ def _as_rows(records: Sequence[Any]) -> tuple[list[dict[str, Any]], list[str | N
 
 
 def _flatten_items(
-    rows: list[dict[str, Any]],
+    rows: list[dict[str, Any]], key: str
 ) -> tuple[list[dict[str, Any]], list[int], list[str | None] | None, list[int | None]]:
     """All lines of all documents with their document's index, a structural problem per line (None when
     every line is an object, the normal case), and the number of lines per document (None when `items` is not
@@ -554,7 +598,7 @@ def _flatten_items(
     owners: list[int] = []
     counts: list[int | None] = []
     for index, row in enumerate(rows):
-        lines = row.get("items")
+        lines = row.get(key)
         if lines is None:
             lines = []
         elif type(lines) is not list:

@@ -14,15 +14,16 @@ from typing import TYPE_CHECKING, Any, Protocol
 
 from onec.config import ConfigError
 from onec.http.limits import RequestStats
-from onec.validation import TextRecords
+from onec.validation import NamedRecords, TextRecords
 
 if TYPE_CHECKING:
     from onec.config import Settings
     from onec.http.session import OneCSession
 
 Batch = list[dict[str, Any]]
-SourceBatch = Batch | TextRecords
-"""What a source yields: contract-shaped records, or a text frame (the CSV export) that never becomes dicts."""
+SourceBatch = Batch | NamedRecords | TextRecords
+"""What a source yields: contract-shaped records (under the canonical names, or the file's names as the UDE XML
+export has them), or a text frame (the CSV export) that never becomes dicts."""
 
 
 class Source(Protocol):

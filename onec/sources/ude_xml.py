@@ -1,10 +1,12 @@
 """The UDE XML export (§1.5) as contract-shaped records, streamed from files of hundreds of megabytes.
 
-Why records and not frames: UDE XML nests lines inside documents, and the dicts it yields are exactly the JSON
-records of §1.3, so validation, rejected rows and landing are the JSON path's, and format parity holds by
-construction. Fields are read from attributes or child elements alike, in any order (§1.9); names the contract
-does not know are ignored. Memory stays flat: the file is parsed a chunk at a time (`xml_chunks`: the next chunk
-parsed on the other core while this one's records are read).
+Why records and not frames: UDE XML nests lines inside documents, and the dicts it yields are shaped like the JSON
+records of §1.3 (lines nested under `Items`), so validation, rejected rows and landing are the JSON path's, and
+format parity holds by construction. The dicts keep the file's names (`SKU`, `UnitPrice`; `UDE_KEYS` tells
+validation where each field is): renaming each field would cost as much as parsing. Fields are read from
+attributes or child elements alike, in any order (§1.9); names the contract does not know are carried along (they
+show in a rejected record's raw text) and ignored. Memory stays flat: the file is parsed a chunk at a time
+(`xml_chunks`: the next chunk parsed on the other core while this one's records are read).
 """
 
 from __future__ import annotations
@@ -17,17 +19,18 @@ from typing import Any
 
 from lxml import etree
 
-from onec.exchange_columns import DOCUMENT_HEADER_HEADERS, GOODS_HEADERS, LINE_HEADERS, by_header
+from onec.exchange_columns import DOCUMENT_HEADER_HEADERS, GOODS_HEADERS, LINE_HEADERS
 from onec.schema import DOCUMENT_TYPE_BY_SLUG
 from onec.sources.xml_chunks import chunked_records
 from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root_name
+from onec.validation import NamedRecords, RecordKeys
 
 GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000
 
-GOOD_FIELDS = by_header(GOODS_HEADERS)
-DOCUMENT_FIELDS = by_header(DOCUMENT_HEADER_HEADERS)
-ITEM_FIELDS = by_header(LINE_HEADERS)
+ITEMS = "Items"
+UDE_KEYS = RecordKeys(goods=GOODS_HEADERS, header=DOCUMENT_HEADER_HEADERS, line=LINE_HEADERS, items=ITEMS)
+"""Records keep the file's element and attribute names; this is where validation finds each canonical field."""
 _CREATED = re.compile(rb"""\bCreated\s*=\s*["'](\d{4}-\d{2}-\d{2})""")
 
 
@@ -57,12 +60,12 @@ class UdeXmlReader:
         """Every good and document in file order."""
         for element, line_offset in chunked_records(self._stream, ("Good", "Document")):
             if element.tag == "Good":
-                yield UdeRecord(GOODS_ENTITY, _fields(element, GOOD_FIELDS))
+                yield UdeRecord(GOODS_ENTITY, _fields(element))
             else:
                 yield UdeRecord(_document_type(element, line_offset), _document(element))
 
 
-def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS) -> Iterator[list[dict[str, Any]]]:
+def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS) -> Iterator[NamedRecords]:
     """The records of one entity in batches; another entity in the stream is an error (an export of one kind
     that holds another is not what was asked for, and silently skipping it would lose it)."""
     batch: list[dict[str, Any]] = []
@@ -71,38 +74,32 @@ def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS
             raise UdeXmlError(f"the export of {entity} also holds {item.entity} records")
         batch.append(item.record)
         if len(batch) >= size:
-            yield batch
+            yield NamedRecords(batch, UDE_KEYS)
             batch = []
     if batch:
-        yield batch
+        yield NamedRecords(batch, UDE_KEYS)
 
 
-def _fields(element: etree._Element, names: dict[str, str]) -> dict[str, Any]:
-    """Attributes and child elements alike, by contract name; a child wins over an attribute of the same name.
-    (`items()` and direct iteration: the cheapest lxml calls, since this runs for every record and line.)"""
-    record = _attributes(element, names)
+def _fields(element: etree._Element) -> dict[str, Any]:
+    """Attributes and child elements alike, under the file's names; a child wins over an attribute of the same
+    name. (`items()` and direct iteration: the cheapest lxml calls, since this runs for every record and line.)"""
+    record = dict(element.items())
     for child in element:
-        name = names.get(child.tag)
-        if name is not None:
-            record[name] = child.text
+        record[child.tag] = child.text
     return record
-
-
-def _attributes(element: etree._Element, names: dict[str, str]) -> dict[str, Any]:
-    return {names[k]: v for k, v in element.items() if k in names}
 
 
 def _document(element: etree._Element) -> dict[str, Any]:
     """`_fields` of the header, with the lines of its `Items` read in the same pass over its children."""
-    record = _attributes(element, DOCUMENT_FIELDS)
+    record = dict(element.items())
     items: list[dict[str, Any]] = []
     for child in element:
         tag = child.tag
-        if tag == "Items":
-            items.extend(_fields(item, ITEM_FIELDS) for item in child if item.tag == "Item")
-        elif (name := DOCUMENT_FIELDS.get(tag)) is not None:
-            record[name] = child.text
-    record["items"] = items
+        if tag == ITEMS:
+            items.extend(_fields(item) for item in child if item.tag == "Item")
+        else:
+            record[tag] = child.text
+    record[ITEMS] = items
     return record
 
 

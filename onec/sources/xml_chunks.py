@@ -85,24 +85,31 @@ class _Chunk:
 
 
 class _Parse(threading.Thread):
-    """One chunk parsed in a thread of its own (see the module docstring for why not a pool).
+    """One chunk parsed in a thread of its own (see the module docstring for why not a pool), and its records
+    listed there too, so the reading thread only turns them into dicts."""
 
-    A chunk with a record inside a record is refused like one that does not parse: read sequentially, the inner
-    record comes first and is cleared before the outer one is read, which a tree cannot reproduce.
-    """
-
-    def __init__(self, chunk: _Chunk, cuts: _Cuts) -> None:
+    def __init__(self, chunk: _Chunk, tags: tuple[str, ...]) -> None:
         super().__init__(name="xml-chunk", daemon=True)
         self.chunk = chunk
-        self.root: etree._Element | None = None
-        self._cuts = cuts
+        self.records: list[etree._Element] | None = None
+        self._tags = tags
         self.start()
 
     def run(self) -> None:
-        root = self.chunk.parse()
-        if root is not None and not self._cuts.flat(self.chunk.body) and self._cuts.nested(root):
-            root = None
-        self.root = root
+        self.records = _flat_records(self.chunk.parse(), self._tags)
+
+
+def _flat_records(root: etree._Element | None, tags: tuple[str, ...]) -> list[etree._Element] | None:
+    """The records of a parsed chunk in file order; None (read it sequentially) when a record is inside another:
+    read sequentially, the inner one comes first and is cleared before the outer one is read, which a tree
+    cannot reproduce. Records share a few parents (their sections), so only those are checked."""
+    if root is None:
+        return None
+    records = list(root.iter(*tags))
+    for parent in {record.getparent() for record in records}:
+        if parent is None or parent.tag in tags or next(parent.iterancestors(*tags), None) is not None:
+            return None
+    return records
 
 
 def chunked_records(stream: Readable, tags: tuple[str, ...], *, chunk_bytes: int = CHUNK_BYTES) -> Iterator[Located]:
@@ -126,7 +133,7 @@ def chunked_records(stream: Readable, tags: tuple[str, ...], *, chunk_bytes: int
     for body, final, whole_records in cuts:
         chunk = _Chunk(body, line, lead, opened, () if final else opened, final)
         lead, line = declaration.group(0) if declaration else b"", line + body.count(b"\n")
-        parse = _Parse(chunk, cuts) if whole_records else None
+        parse = _Parse(chunk, tags) if whole_records else None
         if ahead is not None:
             settled, closing = _settled(ahead, cuts)
             if settled is None:
@@ -136,8 +143,8 @@ def chunked_records(stream: Readable, tags: tuple[str, ...], *, chunk_bytes: int
                 chunk = replace(chunk, opened=closing, closing=() if final else closing)
                 if parse is not None:
                     parse.join()
-                    parse = _Parse(chunk, cuts)
-            yield from _records(settled, tags, ahead.chunk.line_offset)
+                    parse = _Parse(chunk, tags)
+            yield from _records(settled, ahead.chunk.line_offset)
         if parse is None:
             yield from _sequential(chunk, b"", cuts, tags)
             return
@@ -147,25 +154,24 @@ def chunked_records(stream: Readable, tags: tuple[str, ...], *, chunk_bytes: int
         if settled is None:
             yield from _sequential(ahead.chunk, b"", cuts, tags)
             return
-        yield from _records(settled, tags, ahead.chunk.line_offset)
+        yield from _records(settled, ahead.chunk.line_offset)
 
 
-def _settled(parse: _Parse, cuts: _Cuts) -> tuple[etree._Element | None, Stack]:
-    """The chunk's tree and what it leaves open; when the guess of what it leaves open was wrong, the scan's
+def _settled(parse: _Parse, cuts: _Cuts) -> tuple[list[etree._Element] | None, Stack]:
+    """The chunk's records and what it leaves open; when the guess of what it leaves open was wrong, the scan's
     answer, proved by parsing the chunk again. (None, …) when the chunk needs the sequential reader."""
     parse.join()
     chunk = parse.chunk
-    if parse.root is not None or chunk.final:
-        return parse.root, chunk.closing
+    if parse.records is not None or chunk.final:
+        return parse.records, chunk.closing
     closing = cuts.open_after(chunk.body, chunk.opened)
     if closing is None or closing == chunk.closing:
         return None, chunk.closing
-    root = replace(chunk, closing=closing).parse()
-    return (None if root is None or cuts.nested(root) else root), closing
+    return _flat_records(replace(chunk, closing=closing).parse(), cuts.tags), closing
 
 
-def _records(root: etree._Element, tags: tuple[str, ...], line_offset: int) -> Iterator[Located]:
-    for element in root.iter(*tags):
+def _records(records: list[etree._Element], line_offset: int) -> Iterator[Located]:
+    for element in records:
         yield element, line_offset
 
 
@@ -189,8 +195,7 @@ class _Cuts:
         names = b"|".join(re.escape(tag.encode()) for tag in tags)
         self._record_start = re.compile(rb"<(" + names + rb")(?=[\s/>])")
         self._record_end = {tag.encode(): re.compile(rb"</" + re.escape(tag.encode()) + rb"\s*>") for tag in tags}
-        self._record_edge = re.compile(rb"(</?)(?:" + names + rb")(?=[\s/>])")
-        self._tags = tags
+        self.tags = tags
 
     def __iter__(self) -> Iterator[tuple[bytes, bool, bool]]:
         """(chunk, whether it is the last one, whether it was cut after a record end tag or at EOF)."""
@@ -234,18 +239,6 @@ class _Cuts:
                     break
                 end = start
         return cut
-
-    def flat(self, body: bytes) -> bool:
-        """Record tags that only ever start one record after the last one ended: no record inside a record. A
-        quick answer from the bytes, True only where no comment, CDATA or processing instruction can fake a tag."""
-        if b"<!" in body or b"<?" in body:
-            return False
-        edges = self._record_edge.findall(body)
-        return b"".join(edges) == b"<</" * (len(edges) // 2)
-
-    def nested(self, root: etree._Element) -> bool:
-        """The tree's answer: a record with a record around it."""
-        return any(next(element.iterancestors(*self._tags), None) is not None for element in root.iter(*self._tags))
 
     def open_after(self, body: bytes, opened: Stack) -> Stack | None:
         """The elements open after `body`, given those open before it, from the tags between its records;

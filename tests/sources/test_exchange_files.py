@@ -57,7 +57,7 @@ def test_ude_xml_any_order_windows_1251() -> None:
     reader = UdeXmlReader(io.BytesIO(xml))
     records = [item.record for item in reader.records()]
     assert reader.created == date(2026, 1, 31)
-    assert records == [{"sku": "P1", "warehouse": "wh", "quantity": "100", "name": "Товар & Ко"}]
+    assert records == [{"Number": "1", "SKU": "P1", "Warehouse": "wh", "Quantity": "100", "Name": "Товар & Ко"}]
 
 
 @pytest.mark.parametrize("hostile", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
