@@ -80,7 +80,7 @@ class _Chunk:
         suffix = b"".join(b"</" + element.name + b">" for element in reversed(self.closing))
         try:
             return etree.fromstring(self.prefix + self.body + suffix, hardened_parser())
-        except etree.XMLSyntaxError:
+        except etree.LxmlError:  # the sequential reader meets it again, and reports it
             return None
 
 
