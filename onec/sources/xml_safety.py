@@ -19,6 +19,16 @@ from lxml import etree
 
 PROLOG_LIMIT = 64 * 1024
 _READ_SIZE = 1024 * 1024
+_HARDENED = {
+    "resolve_entities": False,
+    "no_network": True,
+    "load_dtd": False,
+    "dtd_validation": False,
+    "huge_tree": False,
+    "remove_comments": True,
+    "remove_pis": True,
+}
+"""lxml's options for files from outside: no entities, no DTD, no network, libxml2's size limits on."""
 _MISC = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.DOTALL)
 _ROOT_START = re.compile(rb"""\s*<[A-Za-z_\x80-\xff][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 
@@ -87,33 +97,14 @@ def hardened_parser() -> etree.XMLParser:
     """A parser for one document: no entities, no DTD, no network, libxml2's size limits on.
 
     A new one each time: lxml parsers must not be shared between threads."""
-    return etree.XMLParser(
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    return etree.XMLParser(**_HARDENED)
 
 
 def safe_iterparse(stream: Readable, tags: tuple[str, ...], *, line_offset: int = 0) -> Iterator[etree._Element]:
     """`end` events of the given tags, each element cleared (with its earlier siblings) after the caller is
     done with it, so memory stays flat in the file size. Syntax errors name the line (plus `line_offset`, for
     a stream that starts inside a file) and column."""
-    events = etree.iterparse(
-        stream,
-        events=("end",),
-        tag=tags,
-        resolve_entities=False,
-        no_network=True,
-        load_dtd=False,
-        dtd_validation=False,
-        huge_tree=False,
-        remove_comments=True,
-        remove_pis=True,
-    )
+    events = etree.iterparse(stream, events=("end",), tag=tags, **_HARDENED)
     checked = False
     try:
         for _, element in events:
