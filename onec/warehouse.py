@@ -207,13 +207,17 @@ class Warehouse:
             yield
 
     @contextmanager
-    def _connect(self, *, read_only: bool, memory_limit: str | None = None) -> Iterator[duckdb.DuckDBPyConnection]:
+    def _connect(
+        self, *, read_only: bool, memory_limit: str | None = None, threads: int | None = None
+    ) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.database.exists():
             raise FileNotFoundError(f"no warehouse at {self.database}: run initialize() first")
         con = duckdb.connect(str(self.database), read_only=read_only)
         try:
             con.execute(f"SET TimeZone = '{self.timezone}'")
             con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
+            if threads is not None:
+                con.execute(f"SET threads = {int(threads)}")
             yield con
         finally:
             con.close()
@@ -299,7 +303,7 @@ class Landing:
             raise RuntimeError("Landing.commit() needs an open, uncommitted landing")
         started = time.perf_counter()
         warehouse = self._warehouse
-        connection = warehouse._connect(read_only=False, memory_limit=LANDING_MEMORY_LIMIT)
+        connection = warehouse._connect(read_only=False, memory_limit=LANDING_MEMORY_LIMIT, threads=LANDING_THREADS)
         with warehouse._lock(exclusive=True), connection as con:
             con.execute("BEGIN TRANSACTION")
             try:
@@ -463,6 +467,12 @@ LANDING_MEMORY_LIMIT = "64MB"
 what a big commit costs: with 256 MB (and primary keys) the JSON path's peak RSS went 390 → 490 MB from 400k to 800k
 lines; with 64 MB and no keys 375 → 393 MB (bench/json_throughput.py). Without primary keys nothing in a commit needs
 unspillable memory: 3.2M lines inserted in one transaction stay at +70 MB under this cap."""
+LANDING_THREADS = 1
+"""DuckDB threads during a landing's commit. Every thread of a window function or sort claims its own share of the
+cap: with two, a goods snapshot of 360k rows (the sandbox at 3.2M document lines) failed to commit under 64 MB
+(out of memory in the ranking or the lake's ORDER BY), with one, 720k rows commit. On the 2 shared cores the JSON
+path runs on, the commit is no slower with one (bench/json_throughput.py, 800k lines: 21-22 s of commits either
+way): the other entity's validation keeps the second core busy."""
 LAKE_BATCH_ROWS = 16_384
 """Rows per Arrow batch streamed from DuckDB into the lake files: the lake refresh holds one batch, not a range."""
 LAKE_ROWS_PER_QUERY = 20_000

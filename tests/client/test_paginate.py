@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import threading
 import time
+import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -184,3 +185,37 @@ def test_any_caps_short_pages_and_drift_lose_nothing_and_repeat_nothing(
     paginator = OffsetPaginator(server.fetch, page_size=page_size, max_workers=workers, key=key, max_passes=max_passes)
     got = collect(paginator)
     assert_complete(got, server.rows)
+
+
+def test_a_long_query_is_remembered_compactly_and_exactly() -> None:
+    """50k yielded documents cost under 64 bytes each (a dict of key → hash cost ~190, in small objects that
+    pinned the interpreter's arenas); every one is still recognised as a repeat, a new version still is not."""
+    documents = [{"number": f"ПТУ-{n:08d}", "v": 0} for n in range(50_000)]
+    paginator = OffsetPaginator(
+        FakeServer([]).fetch, page_size=1000, max_workers=1, key=lambda record: record["number"]
+    )
+    yielded = paginator._yielded
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        fresh = sum(len(yielded.fresh(documents[n : n + 1000], paginator._key)) for n in range(0, 50_000, 1000))
+        per_document = (tracemalloc.get_traced_memory()[0] - before) / len(documents)
+    finally:
+        tracemalloc.stop()
+    assert fresh == len(yielded) == 50_000
+    assert per_document < 64
+    assert yielded.fresh(documents[::7], paginator._key) == []
+    assert yielded.fresh([{"number": "ПТУ-00000003", "v": 1}, documents[5]], paginator._key) == [
+        {"number": "ПТУ-00000003", "v": 1}
+    ]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 3000), st.integers(0, 2)), max_size=4000))
+def test_remembered_records_behave_as_a_set_of_key_and_content(pairs: list[tuple[int, int]]) -> None:
+    """Across the table's growth, a record is fresh exactly when its (key, content) was never yielded."""
+    records = [{"sku": f"S{number}", "warehouse": "w", "v": version} for number, version in pairs]
+    paginator = OffsetPaginator(FakeServer([]).fetch, page_size=10, max_workers=1, key=key)
+    got = [record for n in range(0, len(records), 97) for record in paginator._yielded.fresh(records[n : n + 97], key)]
+    first_occurrences = {orjson.dumps(record): record for record in reversed(records)}
+    assert got == sorted(first_occurrences.values(), key=records.index)
