@@ -11,10 +11,8 @@ overhead over the raw parser of the same file:
 - CSV raw: `pl.read_csv` with an explicit all-String schema (utf8-lossy: Polars cannot decode windows-1251);
   CSV end to end: `CsvExportReader` → `check_documents_text` → documents and lines written to Parquet, the
   next chunk read while the current one is checked (`onec.prefetch`, as the sources and file loads do).
-- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts), one thread; XML reader:
-  `UdeXmlReader` records (4 MB chunks, each parsed by libxml2 in a second thread while the last one's records are
-  built: `onec.sources.xml_chunks`, so it can beat the one-thread raw parse); XML end to end: records →
-  `check_documents` → Parquet, prefetched the same way.
+- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
+  XML end to end: records → `check_documents` → Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
 """
 

@@ -41,7 +41,7 @@ class Readable(Protocol):
     def read(self, size: int = -1, /) -> bytes: ...
 
 
-class Prefixed:
+class _Prefixed:
     """A binary stream whose first bytes were already read (to inspect the prolog)."""
 
     def __init__(self, head: bytes, rest: Readable) -> None:
@@ -69,11 +69,11 @@ def checked_stream(stream: Readable) -> tuple[Readable, bytes]:
         raise XmlFileError("the XML is UTF-16 or UTF-32; exchange files must be UTF-8 or windows-1251")
     if not head.strip():
         raise XmlFileError("the XML file is empty")
-    start, end = root_start_span(head)
-    return Prefixed(head, stream), head[start:end]
+    start, end = _root_start_span(head)
+    return _Prefixed(head, stream), head[start:end]
 
 
-def root_start_span(head: bytes) -> tuple[int, int]:
+def _root_start_span(head: bytes) -> tuple[int, int]:
     """Where the root element's start tag is in the first bytes of a file, past its prolog.
 
     Raises XmlFileError for a DOCTYPE or ENTITY declaration in the prolog, or no root start tag in `head`.
@@ -93,17 +93,9 @@ def root_start_span(head: bytes) -> tuple[int, int]:
     return root.end() - len(root.group(0).lstrip()), root.end()
 
 
-def hardened_parser() -> etree.XMLParser:
-    """A parser for one document: no entities, no DTD, no network, libxml2's size limits on.
-
-    A new one each time: lxml parsers must not be shared between threads."""
-    return etree.XMLParser(**_HARDENED)
-
-
-def safe_iterparse(stream: Readable, tags: tuple[str, ...], *, line_offset: int = 0) -> Iterator[etree._Element]:
+def safe_iterparse(stream: Readable, tags: tuple[str, ...]) -> Iterator[etree._Element]:
     """`end` events of the given tags, each element cleared (with its earlier siblings) after the caller is
-    done with it, so memory stays flat in the file size. Syntax errors name the line (plus `line_offset`, for
-    a stream that starts inside a file) and column."""
+    done with it, so memory stays flat in the file size. Syntax errors name the line and column."""
     events = etree.iterparse(stream, events=("end",), tag=tags, **_HARDENED)
     checked = False
     try:
@@ -119,7 +111,7 @@ def safe_iterparse(stream: Readable, tags: tuple[str, ...], *, line_offset: int 
                     del parent[0]
     except etree.XMLSyntaxError as exc:
         line, column = exc.position
-        where = f" at line {line + line_offset}, column {column}" if line > 0 else ""  # 0: libxml2 cannot tell
+        where = f" at line {line}, column {column}" if line > 0 else ""  # 0: libxml2 cannot tell
         raise XmlFileError(f"the XML is malformed or truncated{where}: {exc.msg}") from None
 
 
