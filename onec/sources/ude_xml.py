@@ -14,9 +14,8 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
-from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, NamedTuple
 
 from lxml import etree
 
@@ -38,9 +37,9 @@ class UdeXmlError(XmlFileError):
     """The file is not a UDE XML export this reader can land."""
 
 
-@dataclass(frozen=True)
-class UdeRecord:
-    """One record: `entity` is "goods" or a document type slug."""
+class UdeRecord(NamedTuple):
+    """One record: `entity` is "goods" or a document type slug. (A tuple: one is made per record, and a frozen
+    dataclass costs several times as much to create.)"""
 
     entity: str
     record: dict[str, Any]
