@@ -19,16 +19,6 @@ from lxml import etree
 
 PROLOG_LIMIT = 64 * 1024
 _READ_SIZE = 1024 * 1024
-_HARDENED = {
-    "resolve_entities": False,
-    "no_network": True,
-    "load_dtd": False,
-    "dtd_validation": False,
-    "huge_tree": False,
-    "remove_comments": True,
-    "remove_pis": True,
-}
-"""lxml's options for files from outside: no entities, no DTD, no network, libxml2's size limits on."""
 _MISC = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.DOTALL)
 _ROOT_START = re.compile(rb"""\s*<[A-Za-z_\x80-\xff][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 
@@ -69,15 +59,6 @@ def checked_stream(stream: Readable) -> tuple[Readable, bytes]:
         raise XmlFileError("the XML is UTF-16 or UTF-32; exchange files must be UTF-8 or windows-1251")
     if not head.strip():
         raise XmlFileError("the XML file is empty")
-    start, end = _root_start_span(head)
-    return _Prefixed(head, stream), head[start:end]
-
-
-def _root_start_span(head: bytes) -> tuple[int, int]:
-    """Where the root element's start tag is in the first bytes of a file, past its prolog.
-
-    Raises XmlFileError for a DOCTYPE or ENTITY declaration in the prolog, or no root start tag in `head`.
-    """
     position = len(codecs.BOM_UTF8) if head.startswith(codecs.BOM_UTF8) else 0
     while match := _MISC.match(head, position):
         position = match.end()
@@ -90,13 +71,24 @@ def _root_start_span(head: bytes) -> tuple[int, int]:
     root = _ROOT_START.match(head, position)
     if root is None:
         raise XmlFileError(f"the XML has no root element within its first {PROLOG_LIMIT // 1024} KB")
-    return root.end() - len(root.group(0).lstrip()), root.end()
+    return _Prefixed(head, stream), root.group(0)
 
 
 def safe_iterparse(stream: Readable, tags: tuple[str, ...]) -> Iterator[etree._Element]:
     """`end` events of the given tags, each element cleared (with its earlier siblings) after the caller is
     done with it, so memory stays flat in the file size. Syntax errors name the line and column."""
-    events = etree.iterparse(stream, events=("end",), tag=tags, **_HARDENED)
+    events = etree.iterparse(
+        stream,
+        events=("end",),
+        tag=tags,
+        resolve_entities=False,
+        no_network=True,
+        load_dtd=False,
+        dtd_validation=False,
+        huge_tree=False,
+        remove_comments=True,
+        remove_pis=True,
+    )
     checked = False
     try:
         for _, element in events:
