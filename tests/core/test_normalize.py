@@ -4,6 +4,7 @@ a crash."""
 from __future__ import annotations
 
 import datetime as dt
+import re
 from decimal import Decimal
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -90,6 +91,45 @@ def test_out_of_range_exponent_and_empty() -> None:
     got, bad = read(QTY, ["1e3", "1000000000000000", "", "   ", None, 10**40, float("nan"), {"a": 1}, [1]])
     assert got == [None] * 9
     assert bad == [True, True, False, False, False, True, True, True, True]
+
+
+def readable_decimal(raw: str, scale: int, integer_digits: int) -> Decimal | None:
+    """The rules of `_decimal`, spelled out one by one in Python: the oracle its single regex must agree with."""
+    text = raw.strip().replace(",", ".", 1)
+    for grouping in (" ", "\u00a0", "\u202f"):
+        text = text.replace(grouping, "")
+    if not re.fullmatch(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)", text):
+        return None
+    whole, _, fraction = text.lstrip("+-").partition(".")
+    if len(whole.lstrip("0")) > integer_digits or len(fraction.rstrip("0")) > scale:
+        return None
+    return Decimal(text)
+
+
+number_like = st.one_of(
+    st.text(alphabet="0123456789.,+- \u00a0e", max_size=24),
+    st.builds(
+        "{}{}{}{}{}".format,
+        st.sampled_from(["", "-", "+", " "]),
+        st.text(alphabet="0", max_size=3),
+        st.text(alphabet="0123456789", max_size=17),
+        st.sampled_from(["", ".", ","]),
+        st.text(alphabet="0123456789", max_size=7),
+    ),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(number_like, min_size=1, max_size=40))
+def test_decimal_rules_agree_with_their_plain_python_statement(values: list[str]) -> None:
+    for column in (QTY, PRC):
+        assert isinstance(column.dtype, pl.Decimal)
+        scale = column.dtype.scale
+        integer_digits = (column.dtype.precision or 38) - scale
+        got, bad = read(column, values)
+        expected = [readable_decimal(v, scale, integer_digits) for v in values]
+        assert got == expected
+        assert bad == [e is None and v.strip() != "" for v, e in zip(values, expected, strict=True)]
 
 
 BOOLEANS = [
