@@ -204,11 +204,9 @@ class CsvExportReader:
         Polars splits the chunk into fields and, a second time, into raw lines (one String column: no quote
         handling, a separator the chunk does not contain). Lines are joined into records by quote parity, which
         is the careful path's joining whenever each line that leaves a quote open opens a field (checked, on
-        those lines only). In a record that follows RFC 4180 (quotes only around a field or doubled inside it; any
-        other record is rejected as broken quoting on both paths) a field separator is exactly a separator outside
-        quotes, so its field count is its separators minus those inside its values, plus one: the count
-        `_careful_records` makes with a regex, without the regex. Anything else (Polars refusing the chunk, a
-        quote left open, line ends that are neither all CRLF nor all LF) sends the whole chunk to the careful path.
+        those lines only). Each record is then held to `_sound_record`, as on the careful path. Anything else
+        (Polars refusing the chunk, a quote left open, line ends that are neither all CRLF nor all LF, a different
+        number of records and split rows) sends the whole chunk to the careful path.
         """
         assert self.layout is not None
         layout = self.layout
@@ -239,27 +237,25 @@ class CsvExportReader:
         if records is None or records.height != fields.height:
             return None
         positions = fields.columns
-        separators_in_values = pl.sum_horizontal(
-            pl.col(p).str.count_matches(layout.separator, literal=True) for p in positions
-        )
-        text = pl.col(RAW_TEXT)
         frame = (
             pl.concat([fields, records], how="horizontal")
-            .with_columns(
-                (text.str.count_matches(layout.separator, literal=True) - separators_in_values + 1).alias("_fields"),
-                _broken_quoting(layout.separator).alias("_stray_quote"),
-            )
-            .filter(text.str.contains(r"\S"))  # what `_careful_records` keeps: not blank
+            .with_columns(_sound_record(layout.separator, layout.width).alias("_sound"))
+            .filter(pl.col(RAW_TEXT).str.contains(r"\S"))  # what `_careful_records` keeps: not blank
         )
-        return self._split_off_malformed(frame, lambda sound: sound.select(positions))
+
+        def split(sound: pl.DataFrame) -> pl.DataFrame:
+            """Polars's split of the chunk, row for row, when every record is sound; otherwise a malformed record
+            may have thrown that split out of step, and the sound records are split again on their own."""
+            return sound.select(positions) if sound.height == frame.height else self._fields(sound, None)
+
+        return self._split_off_malformed(frame, split)
 
     def _careful_records(self, text: str, first_line: int) -> TextRecords:
         """Cut into records, set the malformed ones aside, let Polars split the sound ones."""
         assert self.layout is not None
         records = _physical_records(text, first_line, self.layout.separator)
-        checked = records.with_columns(_quote_aware_counts(self.layout.separator)).filter(
-            pl.col(RAW_TEXT).str.strip_chars() != ""
-        )
+        checked = records.with_columns(_sound_record(self.layout.separator, self.layout.width).alias("_sound"))
+        checked = checked.filter(pl.col(RAW_TEXT).str.strip_chars() != "")
         whole = records.height
 
         def split(sound: pl.DataFrame) -> pl.DataFrame:
@@ -268,18 +264,26 @@ class CsvExportReader:
         return self._split_off_malformed(checked, split)
 
     def _split_off_malformed(self, checked: pl.DataFrame, split: Callable[[pl.DataFrame], pl.DataFrame]) -> TextRecords:
-        """`checked` has SOURCE_LINE, RAW_TEXT, `_fields` and `_stray_quote` per record; `split` gives the
-        fields (`_0`, `_1`, …) of its sound records, in order."""
+        """`checked` has SOURCE_LINE, RAW_TEXT and `_sound` per record; `split` gives the fields (`_0`, `_1`, …) of
+        its sound records, in order. Why a record is not sound is worked out for those records only."""
         assert self.layout is not None
         layout = self.layout
-        bad = (pl.col("_fields") != layout.width) | pl.col("_stray_quote")
-        malformed = checked.filter(bad).select(
-            SOURCE_LINE,
-            RAW_TEXT,
-            pl.when(pl.col("_stray_quote"))
-            .then(pl.format("file line {}: broken quoting (a quote that does not open or close a field)", SOURCE_LINE))
-            .otherwise(pl.format(f"file line {{}}: expected {layout.width} fields, found {{}}", SOURCE_LINE, "_fields"))
-            .alias(MALFORMED_REASON),
+        bad = ~pl.col("_sound")
+        malformed = (
+            checked.filter(bad)
+            .with_columns(_quote_aware_counts(layout.separator))
+            .select(
+                SOURCE_LINE,
+                RAW_TEXT,
+                pl.when(pl.col("_stray_quote"))
+                .then(
+                    pl.format("file line {}: broken quoting (a quote that does not open or close a field)", SOURCE_LINE)
+                )
+                .otherwise(
+                    pl.format(f"file line {{}}: expected {layout.width} fields, found {{}}", SOURCE_LINE, "_fields")
+                )
+                .alias(MALFORMED_REASON),
+            )
         )
         sound = checked.filter(~bad) if malformed.height else checked
         fields = split(sound)
@@ -373,9 +377,17 @@ def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFram
     )
 
 
+def _sound_record(separator: str, width: int) -> pl.Expr:
+    """A RAW_TEXT record that follows RFC 4180 (see `_broken_quoting`) with exactly `width` fields: one regex
+    checks both, and a record's fields can be split only one way, so this is exact."""
+    sep = re.escape(separator)
+    field = rf'(?:{_QUOTED_FIELD}|[^"{sep}]*)'
+    return pl.col(RAW_TEXT).str.contains(rf"^{field}(?:{sep}{field}){{{width - 1}}}$")
+
+
 def _quote_aware_counts(separator: str) -> list[pl.Expr]:
-    """`_fields` and `_stray_quote` of each RAW_TEXT record: fields counted with the quoted ones taken out
-    (exact for a record that follows RFC 4180, and only such a record loads)."""
+    """`_fields` and `_stray_quote` of each RAW_TEXT record, to say why it is not sound: fields counted with the
+    quoted ones taken out (exact for a record that follows RFC 4180, and only such a record loads)."""
     raw = pl.col(RAW_TEXT)
     unquoted = pl.when(raw.str.contains('"', literal=True)).then(raw.str.replace_all(_QUOTED_FIELD, "")).otherwise(raw)
     return [
