@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from onec.client import OneCClient
@@ -61,7 +61,7 @@ class ReadBack:
         """Every copy of the given numbers, from one paged read of the documents dated from the earliest of
         them to the latest (1C keeps dates to the second: the range ends a second after the latest)."""
         wanted = {c.number for c in contents}
-        dates = [c.date.replace(microsecond=0) for c in contents if c.date is not None]
+        dates = [moment for c in contents if (moment := to_the_second(c.date)) is not None]
         if not dates:
             return {}
         found: dict[str, OneCCopy] = {}
@@ -101,3 +101,8 @@ def _id_of(records: list[Any], number: str) -> str | None:
             value = record.get("id")
             return str(value) if value is not None else None
     return None
+
+
+def to_the_second(moment: datetime | None) -> datetime | None:
+    """1C keeps a document's date to the second."""
+    return moment.replace(microsecond=0) if moment is not None else None

@@ -18,7 +18,6 @@ costs more rows read, never a document left unverified.
 
 from __future__ import annotations
 
-import datetime as dt
 import threading
 from collections.abc import Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -27,7 +26,7 @@ from dataclasses import dataclass, field
 from onec.http import OneCError
 from onec.push.content import DocumentContent
 from onec.push.ledger import LANDED, Change, Entry, State
-from onec.push.readback import OneCCopy, ReadBack
+from onec.push.readback import OneCCopy, ReadBack, to_the_second
 from onec.push.report import Verification
 from onec.push.turns import Turns
 
@@ -100,7 +99,7 @@ class _Cutter:
 
     def add(self, content: DocumentContent) -> list[list[DocumentContent]]:
         """The windows this document lets go (at most one)."""
-        if self.run and _second(content.date) != _second(self.run[-1].date):
+        if self.run and to_the_second(content.date) != to_the_second(self.run[-1].date):
             _add_run(self.windows, self.run, self.size)
             self.run = []
         self.run.append(content)
@@ -141,7 +140,8 @@ def _final_windows(documents: list[DocumentContent], size: int) -> list[list[Doc
 def _piece_start(documents: Sequence[DocumentContent], limit: int) -> int:
     """Where the last piece of at most `limit` documents starts: the earliest change of second among the last
     `limit` documents (or, when one second holds more, the last change before them; 0 when there is none)."""
-    changes = [i for i in range(1, len(documents)) if _second(documents[i].date) != _second(documents[i - 1].date)]
+    seconds = [to_the_second(d.date) for d in documents]
+    changes = [i for i in range(1, len(documents)) if seconds[i] != seconds[i - 1]]
     within = [i for i in changes if i >= len(documents) - limit]
     before = [i for i in changes if i < len(documents) - limit]
     return within[0] if within else (before[-1] if before else 0)
@@ -256,8 +256,3 @@ class Verifier:
 
 def _unsettled(state: State | None) -> int:
     return 1 if state is None or state in UNSETTLED else 0
-
-
-def _second(moment: dt.datetime | None) -> dt.datetime | None:
-    """1C keeps a document's date to the second."""
-    return moment.replace(microsecond=0) if moment is not None else None

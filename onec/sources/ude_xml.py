@@ -61,7 +61,8 @@ class UdeXmlReader:
             if element.tag == "Good":
                 yield UdeRecord(GOODS_ENTITY, _fields(element))
             else:
-                yield UdeRecord(_document_type(element), _document(element))
+                record = _document(element)
+                yield UdeRecord(_document_type(record, element), record)
 
 
 def batches(records: Iterator[UdeRecord], entity: str, size: int = BATCH_RECORDS) -> Iterator[NamedRecords]:
@@ -102,8 +103,9 @@ def _document(element: etree._Element) -> dict[str, Any]:
     return record
 
 
-def _document_type(element: etree._Element) -> str:
-    slug = (element.get("Type") or "").strip()
+def _document_type(record: dict[str, Any], element: etree._Element) -> str:
+    """The document's `Type` (an attribute or an element, like every field); `element` only to name its line."""
+    slug = (record.get("Type") or "").strip()
     if slug not in DOCUMENT_TYPE_BY_SLUG:
         line = element.sourceline
         raise UdeXmlError(
