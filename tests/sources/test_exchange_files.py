@@ -15,7 +15,7 @@ from onec.exchange_files import FileKind, detect_kind, load_files
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, write_export_files
 from onec.sources.commerceml import CommerceMLError, read_set
-from onec.sources.ude_xml import UdeXmlReader
+from onec.sources.ude_xml import UdeXmlError, UdeXmlReader
 from onec.sources.xml_safety import XmlFileError
 from onec.warehouse import Warehouse
 
@@ -58,6 +58,18 @@ def test_ude_xml_any_order_windows_1251() -> None:
     records = [item.record for item in reader.records()]
     assert reader.created == date(2026, 1, 31)
     assert records == [{"Number": "1", "SKU": "P1", "Warehouse": "wh", "Quantity": "100", "Name": "Товар & Ко"}]
+
+
+def test_ude_xml_document_type_as_element_or_attribute_and_unknown_named_by_line() -> None:
+    def documents(*bodies: str) -> bytes:
+        inner = "".join(f"<Document {b}</Document>" for b in bodies)
+        return f'<DataExchange FormatVersion="1.0"><Documents>{inner}</Documents></DataExchange>'.encode()
+
+    both = documents('Type="shipment" Number="1">', 'Number="2"><Type> goods-receipt </Type>')
+    assert [item.entity for item in UdeXmlReader(io.BytesIO(both)).records()] == ["shipment", "goods-receipt"]
+    unknown = documents('Type="shipment" Number="1">', 'Number="2">\n<Type>invoice</Type>')
+    with pytest.raises(UdeXmlError, match=r"document at line 1 has Type='invoice'"):
+        list(UdeXmlReader(io.BytesIO(unknown)).records())
 
 
 @pytest.mark.parametrize("hostile", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
