@@ -17,6 +17,17 @@ overhead over the raw parser of the same file:
 - XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
   XML end to end: records → `check_documents` → Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
+
+Runs (2026-11-27, 2 shared cores; the host's speed drifts 1.3-1.6x between minutes, so compare ratios, or runs
+alternated in one sitting). `--csv-mb 100 --xml-mb 500 --runs 3` at 18:01: csv-raw 108, csv-e2e 29, tidy-raw 252,
+tidy-e2e 38, tidy-floor 163, xml-raw 40.6, xml-reader 21.6 (0.53x raw, peak 100 MB), xml-e2e 10.1 MB/s (peak 167
+MB). Earlier that day, on a faster minute: xml-raw 58, xml-reader 26 (0.45x). Old and new code alternated 4 times
+on the 100 MB files (medians): tidy-e2e 33.3 -> 42.6 MB/s after decimals and dates were parsed with fewer passes
+and a record's soundness with one regex; csv-e2e 26.7 -> 27.0 (its reader is the slower half: windows-1251 to
+UTF-8 and records with line breaks inside values). 400 MB files: tidy-e2e 47 MB/s, peak 418 MB; csv-e2e 38 MB/s,
+peak 408 MB (peak ~390-405 MB at 100 MB: flat). Tried for XML and dropped: lxml's parser-target interface (no tree,
+dicts handed over by lxml) measured no faster than iterparse (22.4/17.9 vs 20.6/19.7 MB/s); batches of 6,000 or
+20,000 documents instead of 2,000: same speed (10.9, 10.6 vs 10.8 MB/s), peak 248 and 478 MB instead of 161.
 """
 
 from __future__ import annotations
