@@ -380,9 +380,7 @@ def _physical_records(text: str, first_line: int, separator: str) -> pl.DataFram
 def _sound_record(separator: str, width: int) -> pl.Expr:
     """A RAW_TEXT record that follows RFC 4180 (see `_broken_quoting`) with exactly `width` fields: one regex
     checks both, and a record's fields can be split only one way, so this is exact."""
-    sep = re.escape(separator)
-    field = rf'(?:{_QUOTED_FIELD}|[^"{sep}]*)'
-    return pl.col(RAW_TEXT).str.contains(rf"^{field}(?:{sep}{field}){{{width - 1}}}$")
+    return pl.col(RAW_TEXT).str.contains(_record_pattern(separator, f"{{{width - 1}}}"))
 
 
 def _quote_aware_counts(separator: str) -> list[pl.Expr]:
@@ -400,10 +398,19 @@ def _broken_quoting(separator: str) -> pl.Expr:
     """A RAW_TEXT record with a quote that RFC 4180 does not allow: in an unquoted value, or text after a
     closing quote. Parsers disagree on such records (Polars reads a quote anywhere as opening a field), so
     none of them loads: each is rejected with its text instead of landing with its values shifted."""
-    sep = re.escape(separator)
-    field = rf'(?:{_QUOTED_FIELD}|[^"{sep}]*)'
     raw = pl.col(RAW_TEXT)
-    return raw.str.contains('"', literal=True) & ~raw.str.contains(rf"^{field}(?:{sep}{field})*$")
+    return raw.str.contains('"', literal=True) & ~raw.str.contains(_record_pattern(separator, "*"))
+
+
+def _record_pattern(separator: str, more: str) -> str:
+    """A whole record of RFC 4180 fields: one, then `more` (a regex quantifier) after a separator each."""
+    field = _field_pattern(separator)
+    return rf"^{field}(?:{re.escape(separator)}{field}){more}$"
+
+
+def _field_pattern(separator: str) -> str:
+    """One RFC 4180 field: quoted (a quote inside doubled), or with neither quotes nor separators."""
+    return rf'(?:{_QUOTED_FIELD}|[^"{re.escape(separator)}]*)'
 
 
 def _parity_records(lines: pl.DataFrame, first_line: int, separator: str, line_end: str) -> pl.DataFrame | None:
@@ -443,8 +450,7 @@ def _line_end(body: bytes, newlines: int) -> str | None:
 
 def _opens_field(separator: str) -> str:
     """A line whose last quote opens a field (RFC 4180: only a quote at the start of a field opens one)."""
-    sep = re.escape(separator)
-    return rf'^(?:(?:{_QUOTED_FIELD}|[^"{sep}]*){sep})*"(?:[^"]|"")*$'
+    return rf'^(?:{_field_pattern(separator)}{re.escape(separator)})*"(?:[^"]|"")*$'
 
 
 def _absent_characters(body: bytes, count: int) -> list[str]:
