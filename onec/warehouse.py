@@ -119,7 +119,7 @@ class Warehouse:
     """The DuckDB warehouse and its Parquet lake under one data directory."""
 
     def __init__(self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0) -> None:
-        self.data_dir = Path(data_dir)
+        self.data_dir = Path(data_dir).absolute()
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
         self.database = self.data_dir / DATABASE_FILE

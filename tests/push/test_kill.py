@@ -10,6 +10,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -40,16 +41,30 @@ def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the sandbox did not start within 60 s")
 
 
+def _read_page(base_url: str, limit: int, offset: int) -> dict[str, Any]:
+    """One page of goods receipts. The push spends the credential's whole rate budget, so this observer is throttled
+    like any other client: it waits out each 429's Retry-After (bounded) instead of reading the error as a page."""
+    url = f"{base_url}/api/v1/documents/{TYPE}"
+    deadline = time.monotonic() + 60
+    while True:
+        response = httpx.get(url, params={"limit": limit, "offset": offset}, timeout=30)
+        if response.status_code != 429 or time.monotonic() > deadline:
+            response.raise_for_status()
+            page: dict[str, Any] = response.json()
+            return page
+        time.sleep(min(5.0, float(response.headers.get("retry-after", "1"))))
+
+
 def _held_numbers(base_url: str) -> Counter[str]:
     """Every goods receipt 1C serves, counted by number (a duplicate would be counted twice)."""
     held: Counter[str] = Counter()
     offset = 0
     while True:
-        page = httpx.get(f"{base_url}/api/v1/documents/{TYPE}", params={"limit": 1000, "offset": offset}, timeout=30)
-        data = page.json()["data"]
+        page = _read_page(base_url, 1000, offset)
+        data = page["data"]
         held.update(str(doc["number"]).strip() for doc in data)
         offset += len(data)
-        if not data or offset >= page.json()["pagination"]["total"]:
+        if not data or offset >= page["pagination"]["total"]:
             return held
 
 
@@ -62,8 +77,7 @@ def _wait_for_progress(base_url: str, push: subprocess.Popen[bytes]) -> None:
 
 
 def _held_count(base_url: str) -> int:
-    page = httpx.get(f"{base_url}/api/v1/documents/{TYPE}", params={"limit": 1, "offset": 0}, timeout=30)
-    return int(page.json()["pagination"]["total"])
+    return int(_read_page(base_url, 1, 0)["pagination"]["total"])
 
 
 @pytest.mark.e2e
