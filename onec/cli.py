@@ -36,7 +36,7 @@ from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
 from onec.sync import ExtractResult, extract_all, local_today
-from onec.warehouse import Warehouse
+from onec.warehouse import ShrinkGuard, Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
@@ -94,12 +94,20 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--full", action="store_true", help="every document since ONEC_PARTITIONS_START (cursors are not touched)"
     )
+    _add_force_replace(sync)
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
     load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
     load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
+    load.add_argument(
+        "--partial-goods",
+        action="store_true",
+        help="the goods of CSV / UDE XML files are some positions only: merge them into the snapshot"
+        " (default: a goods export is 1C's whole list and replaces the snapshot)",
+    )
+    _add_force_replace(load)
     load.set_defaults(handler=_load)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
@@ -110,6 +118,26 @@ def _parser() -> argparse.ArgumentParser:
     add_push_command(commands)
     add_webhook_commands(commands)
     return parser
+
+
+def _add_force_replace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force-replace",
+        action="store_true",
+        help="apply replaces the shrink guard refuses (1C really holds that much less); also ONEC_FORCE_REPLACE=1",
+    )
+
+
+def _warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
+    """The configured warehouse, its shrink guard forced by the flag or the setting."""
+    guard = ShrinkGuard(
+        max_removed_share=settings.shrink_guard_share,
+        min_rows=settings.shrink_guard_min_rows,
+        force=force_replace or settings.force_replace,
+    )
+    warehouse = Warehouse(settings.data_dir, settings.timezone, shrink_guard=guard)
+    warehouse.initialize()
+    return warehouse
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
@@ -196,6 +224,7 @@ def _sync(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.source:
         settings = dataclasses.replace(settings, source=SourceKind(args.source))
+    settings = dataclasses.replace(settings, force_replace=settings.force_replace or args.force_replace)
     if args.incremental:
         return _incremental_sync(settings, args.types)
     today = local_today(settings.timezone)
@@ -214,8 +243,7 @@ def _sync(args: argparse.Namespace) -> int:
 def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
     """Goods and the chosen types, each from its change cursor (bootstrapped by a full scan the first time).
     Always the JSON exchange service: it is the way into 1C that filters by modification time."""
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     print(f"Incremental sync from {settings.base_url or 'the embedded sandbox'}", file=sys.stderr)
@@ -239,8 +267,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
 ) -> tuple[list[ExtractResult], float]:
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with open_session(settings) as session, Progress(sys.stderr) as progress:
@@ -262,8 +289,7 @@ def _timed_sync(
 
 def _load(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings, force_replace=args.force_replace)
     started = time.perf_counter()
     run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     results = load_files(
@@ -273,6 +299,7 @@ def _load(args: argparse.Namespace) -> int:
         run_id=run_id,
         doc_type=args.doc_type,
         snapshot_date=args.snapshot_date,
+        partial_goods=args.partial_goods,
     )
     _print_summary(settings, results, time.perf_counter() - started)
     return 0

@@ -87,6 +87,12 @@ class Settings:
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
     odata_model: Path | None = None
     """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
+    shrink_guard_share: float = 0.5
+    """A replace that would remove more than this share of a partition is refused (`ONEC_SHRINK_GUARD_SHARE`)."""
+    shrink_guard_min_rows: int = 20
+    """…of a partition that held at least this many rows (`ONEC_SHRINK_GUARD_MIN_ROWS`)."""
+    force_replace: bool = False
+    """Apply such replaces anyway (`ONEC_FORCE_REPLACE`): for a 1C that really holds that much less."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +135,11 @@ class Settings:
             max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
             odata_url=get("ONEC_ODATA_URL") or None,
             odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
+            shrink_guard_share=_share("ONEC_SHRINK_GUARD_SHARE", get("ONEC_SHRINK_GUARD_SHARE"), 0.5),
+            shrink_guard_min_rows=int(
+                _positive_float("ONEC_SHRINK_GUARD_MIN_ROWS", get("ONEC_SHRINK_GUARD_MIN_ROWS"), 20)
+            ),
+            force_replace=_flag("ONEC_FORCE_REPLACE", get("ONEC_FORCE_REPLACE")),
         )
         settings.check()
         return settings
@@ -179,6 +190,23 @@ def _positive_float(name: str, text: str, default: float) -> float:
     if value <= 0:
         raise ConfigError(f"{name} must be greater than zero, got {text!r}")
     return value
+
+
+def _share(name: str, text: str, default: float) -> float:
+    value = _positive_float(name, text, default)
+    if value > 1:
+        raise ConfigError(f"{name} is a share of a partition, between 0 and 1; got {text!r}")
+    return value
+
+
+def _flag(name: str, text: str) -> bool:
+    """Environment switches: 1/true/yes/on or 0/false/no/off (empty: off)."""
+    value = text.lower()
+    if value in ("", "0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ConfigError(f"{name}={text!r} is not a switch: use 1 or 0")
 
 
 def _timezone(name: str) -> str:

@@ -1,10 +1,17 @@
 """Exchange files from a folder (UDE XML, CSV, CommerceML) landed in the same tables as a sync.
 
 Why it looks like this: the kind of a file is told from its content (a root element, a header row), not trusted
-from its name. Each file is read once to learn what it holds (entities, and the document days it spans), then
-landed entity by entity through `onec.sync`, so the rules, the rejected rows and the partition replace are the
-sync's. Documents replace the days the file spans, per type; goods replace one snapshot day (the file's own
-date when it has one, else today in the 1C zone). Any error while reading discards that entity's landing.
+from its name. A UDE XML file is read once to learn what it holds (goods, document types), then every file is
+landed entity by entity through `onec.sync`, so the rules and the rejected rows are the sync's.
+
+What a file replaces is only what it declares complete. A file declares no date range: its documents are upserted
+by key (each replaces its own earlier version, lines with it), and the days they fall on are never a reason to
+delete another document (one mistyped year must not empty the years between). Its goods go to one snapshot day
+(the file's own date when it has one, else today in the 1C zone): a goods export (CSV, UDE XML) is 1C's whole
+goods list and replaces that snapshot, unless the caller says the files are partial; a CommerceML set replaces it
+only when complete (a catalog with its offers, not changes only), else its positions merge into it. The
+warehouse's shrink guard still stands between any replace and the snapshot. Any error while reading discards that
+entity's landing.
 """
 
 from __future__ import annotations
@@ -14,10 +21,9 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from onec.filing import file_away
 from onec.http.limits import RequestStats
@@ -27,13 +33,12 @@ from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
 from onec.sources.commerceml import read_set
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
-from onec.sources.ude_xml import GOODS_ENTITY, UDE_KEYS, UdeXmlReader, batches
+from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
-from onec.sync import ExtractResult, extract_documents, extract_goods, local_today
+from onec.sync import ExtractResult, extract_goods, local_today, upsert_documents
 from onec.validation import TextRecords
 from onec.warehouse import Warehouse
 
-_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _DOCUMENT_HEADERS = ("number", "date")
 _SLUG_IN_NAME = re.compile("|".join(sorted(DOCUMENT_SLUGS, key=len, reverse=True)))
 
@@ -51,23 +56,10 @@ class ExchangeFileError(ValueError):
 
 @dataclass
 class _Contents:
-    """What a file holds: goods or not, and the document days per type."""
+    """What a file holds: goods or not, and the document types. (Not its days: they replace nothing.)"""
 
     goods: bool = False
-    days: dict[str, tuple[date, date]] = field(default_factory=dict)
-
-    def add_day(self, doc_type: str, text: Any) -> None:
-        """Widen the type's span by a 1C date; an unreadable date is validation's business, not the span's."""
-        if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
-            return
-        try:
-            day = date.fromisoformat(text.strip()[:10])
-        except ValueError:
-            return
-        if day.year <= 1:
-            return
-        low, high = self.days.get(doc_type, (day, day))
-        self.days[doc_type] = (min(low, day), max(high, day))
+    doc_types: set[str] = field(default_factory=set)
 
 
 class FileSource:
@@ -128,8 +120,10 @@ def load_files(
     run_id: str,
     doc_type: str | None = None,
     snapshot_date: date | None = None,
+    partial_goods: bool = False,
 ) -> list[ExtractResult]:
-    """Land every file; CommerceML files are one set (import + offers belong together)."""
+    """Land every file; CommerceML files are one set (import + offers belong together). `partial_goods`: the goods
+    of CSV and UDE XML files are some positions only, to merge into the snapshot, not 1C's whole list."""
     paths = [Path(p) for p in paths]
     for path in paths:
         if not path.is_file():
@@ -141,10 +135,10 @@ def load_files(
         results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date)
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
-            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date)
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, complete=not partial_goods)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day))
+            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, complete=not partial_goods))
         elif kind is FileKind.CSV_DOCUMENT_LINES:
             results += _load_csv_documents(path, warehouse, timezone, run_id, doc_type or _type_from_name(path))
     return results
@@ -157,11 +151,13 @@ def _load_commerceml(
     records = list(found.records())
     source = FileSource("commerceml", lambda: iter([records]), _no_documents)
     day = snapshot_date or found.formed or local_today(timezone)
-    return [extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)]
+    return [
+        extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, complete=found.complete)
+    ]
 
 
 def _load_ude(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None, *, complete: bool
 ) -> list[ExtractResult]:
     contents = _Contents()
     with open_binary(path) as handle:
@@ -171,7 +167,7 @@ def _load_ude(
             if item.entity == GOODS_ENTITY:
                 contents.goods = True
             else:
-                contents.add_day(item.entity, item.record.get(UDE_KEYS.header["date"]))
+                contents.doc_types.add(item.entity)
 
     def records(entity: str) -> Iterator[SourceBatch]:
         with open_binary(path) as handle:
@@ -182,43 +178,31 @@ def _load_ude(
     results = []
     if contents.goods:
         day = snapshot_date or created or local_today(timezone)
-        results.append(extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone))
-    results += _land_documents(source, contents, warehouse, timezone, run_id)
+        results.append(
+            extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, complete=complete)
+        )
+    results += _upsert_documents(source, sorted(contents.doc_types), warehouse, timezone, run_id)
     return results
 
 
-def _load_csv_goods(path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date) -> ExtractResult:
+def _load_csv_goods(
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, *, complete: bool
+) -> ExtractResult:
     source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
-    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)
+    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, complete=complete)
 
 
 def _load_csv_documents(
     path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str
 ) -> list[ExtractResult]:
-    contents = _Contents()
-    for batch in _csv(path, CsvEntity.DOCUMENT_LINES):
-        dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
-        for text in dates:
-            contents.add_day(doc_type, text)
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
-    return _land_documents(source, contents, warehouse, timezone, run_id)
+    return _upsert_documents(source, [doc_type], warehouse, timezone, run_id)
 
 
-def _land_documents(
-    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str
+def _upsert_documents(
+    source: FileSource, doc_types: list[str], warehouse: Warehouse, timezone: str, run_id: str
 ) -> list[ExtractResult]:
-    return [
-        extract_documents(
-            source,
-            warehouse,
-            doc_type=slug,
-            date_from=low,
-            date_to=high + timedelta(days=1),
-            run_id=run_id,
-            timezone=timezone,
-        )
-        for slug, (low, high) in sorted(contents.days.items())
-    ]
+    return [upsert_documents(source, warehouse, doc_type=slug, run_id=run_id, timezone=timezone) for slug in doc_types]
 
 
 def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:
@@ -278,7 +262,8 @@ def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None
 def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
-    so a killed run leaves it in the inbox to be loaded again (every landing replaces what it lands)."""
+    so a killed run leaves it in the inbox to be loaded again (a second landing of the same file changes
+    nothing: documents upsert by key, goods replace or merge into the same day)."""
     try:
         results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
     except Exception as exc:

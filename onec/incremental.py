@@ -25,7 +25,7 @@ from zoneinfo import ZoneInfo
 from onec.http.limits import RequestStats
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Batch
-from onec.sync import ExtractResult, ProgressCallback, land_pages
+from onec.sync import ALL_DATES, ExtractResult, ProgressCallback, land_pages
 from onec.validation import CheckedBatch, check_documents, check_goods
 from onec.warehouse import Warehouse
 
@@ -33,8 +33,6 @@ GOODS = "goods"
 ENTITIES: tuple[str, ...] = (GOODS, *DOCUMENT_SLUGS)
 OVERLAP_ENV = "ONEC_INCREMENTAL_OVERLAP_MINUTES"
 DEFAULT_OVERLAP = timedelta(minutes=10)
-ALL_DATES = (date.min, date.max)
-"""The validation window of a merge: a changed document may be dated anywhere."""
 
 
 class ChangeSource(Protocol):

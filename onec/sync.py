@@ -31,6 +31,8 @@ from onec.warehouse import Landing, LandingReport, Warehouse
 ProgressCallback = Callable[[int], None]
 PageT = TypeVar("PageT", bound=SourceBatch)
 BATCH_RECORDS = 2000
+ALL_DATES = (date.min, date.max)
+"""The span of a landing that is not a range: documents merged by key, whatever their dates."""
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,10 @@ def extract_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    complete: bool = True,
 ) -> ExtractResult:
-    """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
+    """Land the goods for `snapshot_date`. `complete`: the source holds every position, and replaces the day's
+    snapshot; otherwise its positions merge into it (started from the latest earlier snapshot)."""
 
     def check(records: SourceBatch) -> CheckedBatch:
         if isinstance(records, TextRecords):
@@ -84,7 +88,8 @@ def extract_goods(
             )
         return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name)
 
-    landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
+    land = warehouse.goods_snapshot if complete else warehouse.goods_changes
+    landing = land(snapshot_date, run_id=run_id, source=source.name)
     return land_pages(
         source,
         landing,
@@ -109,10 +114,56 @@ def extract_documents(
     timezone: str,
     on_records: ProgressCallback | None = None,
 ) -> ExtractResult:
-    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale."""
+    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale: for a source
+    that holds all of them (a sync or backfill range, an export fetched with that range)."""
     document_type(doc_type)
     if date_to <= date_from:
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
+    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
+    return land_pages(
+        source,
+        landing,
+        source.documents(doc_type, date_from, date_to),
+        _documents_check(source, doc_type, (date_from, date_to), run_id, timezone),
+        run_id=run_id,
+        entity="documents",
+        doc_type=doc_type,
+        span=(date_from, date_to),
+        on_records=on_records,
+    )
+
+
+def upsert_documents(
+    source: Source,
+    warehouse: Warehouse,
+    *,
+    doc_type: str,
+    run_id: str,
+    timezone: str,
+    on_records: ProgressCallback | None = None,
+) -> ExtractResult:
+    """Land the documents of one type a source holds, of any date, each replacing its own earlier version (lines
+    with it) and nothing else: for a source that declares no range (an exchange file someone dropped), whose
+    dates say where its documents are, never that the days between hold no others."""
+    document_type(doc_type)
+    landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
+    return land_pages(
+        source,
+        landing,
+        source.documents(doc_type, *ALL_DATES),
+        _documents_check(source, doc_type, ALL_DATES, run_id, timezone),
+        run_id=run_id,
+        entity="documents",
+        doc_type=doc_type,
+        span=ALL_DATES,
+        on_records=on_records,
+    )
+
+
+def _documents_check(
+    source: Source, doc_type: str, window: tuple[date, date], run_id: str, timezone: str
+) -> Callable[[SourceBatch], CheckedBatch]:
+    date_from, date_to = window
 
     def check(records: SourceBatch) -> CheckedBatch:
         options = dict(timezone=timezone, run_id=run_id, source=source.name)
@@ -120,18 +171,7 @@ def extract_documents(
             return check_documents_text(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
         return check_documents(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
 
-    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
-    return land_pages(
-        source,
-        landing,
-        source.documents(doc_type, date_from, date_to),
-        check,
-        run_id=run_id,
-        entity="documents",
-        doc_type=doc_type,
-        span=(date_from, date_to),
-        on_records=on_records,
-    )
+    return check
 
 
 def extract_all(

@@ -4,7 +4,11 @@ Why this shape:
 - A landing stages every page to Parquet on disk, so memory does not grow with the extract, and nothing
   touches the warehouse until `commit`: a run that fails or is killed half-way leaves the warehouse as it was.
 - `commit` replaces whole partitions (a snapshot day, or a document type's days) in one DuckDB transaction, so
-  re-running a day replaces it instead of duplicating it.
+  re-running a day replaces it instead of duplicating it. Only a source that declares itself complete for a
+  scope asks for a replace (a sync's range, a complete goods list); one that does not (a file someone dropped,
+  a changes-only package) merges by key. A replace that brings no valid row deletes nothing (an empty or
+  all-rejected input is not evidence that 1C holds nothing), and one that would remove much more than it brings
+  is refused by the `ShrinkGuard` unless forced: a source that lost data must not take the warehouse with it.
 - DuckDB allows one writer process and Dagster runs steps in parallel processes: writers take an exclusive
   `flock`, readers a shared one, with a timeout and a clear error instead of DuckDB's lock failure.
 - Uniqueness is settled here, across the whole extract (a page cannot see the others), and checked again inside
@@ -87,6 +91,28 @@ class WarehouseBusy(TimeoutError):
     """Another process held the warehouse lock for longer than we were willing to wait."""
 
 
+class ShrinkRefused(ValueError):
+    """A replace would have removed much more than it brought; nothing was changed. The message says what and how
+    to force it."""
+
+
+FORCE_HINT = "re-run with --force-replace (or set ONEC_FORCE_REPLACE=1)"
+
+
+@dataclass(frozen=True)
+class ShrinkGuard:
+    """When a replace is refused: it would remove more than `max_removed_share` of a partition (a document type's
+    day or the whole range it replaces; a goods snapshot) that held at least `min_rows` rows. A 1C that really
+    shrank is landed with `force`, which also lets an empty replace delete."""
+
+    max_removed_share: float = 0.5
+    min_rows: int = 20
+    force: bool = False
+
+    def refuses(self, held: int, removed: int) -> bool:
+        return not self.force and held >= self.min_rows and removed > self.max_removed_share * held
+
+
 @dataclass(frozen=True)
 class LandingReport:
     """What a commit did. `duplicates` counts staged rows dropped by the uniqueness rule (identical copies and
@@ -118,10 +144,13 @@ class _Scope:
 class Warehouse:
     """The DuckDB warehouse and its Parquet lake under one data directory."""
 
-    def __init__(self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0, shrink_guard: ShrinkGuard | None = None
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
+        self.shrink_guard = shrink_guard or ShrinkGuard()
         self.database = self.data_dir / DATABASE_FILE
         self.lake_dir = self.data_dir / lake.LAKE_DIR
         self.staging_dir = self.data_dir / STAGING_DIR
@@ -136,21 +165,24 @@ class Warehouse:
         self._remove_stale_staging()
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
-        """A landing that replaces the goods snapshot of one day."""
+        """A landing that replaces the goods snapshot of one day: for a source that holds every position (a sync's
+        goods pages, a full goods export, a complete CommerceML set)."""
         scope = _Scope("goods", None, snapshot_date, snapshot_date + dt.timedelta(days=1))
         return Landing(self, scope, run_id=run_id, source=source)
 
     def document_range(
         self, doc_type: str, date_from: dt.date, date_to: dt.date, *, run_id: str, source: str
     ) -> Landing:
-        """A landing that replaces the documents of one type dated [date_from, date_to)."""
+        """A landing that replaces the documents of one type dated [date_from, date_to): for a source that holds
+        every document of those days (a sync or backfill range, an export fetched with that range)."""
         document_type(doc_type)
         if date_to <= date_from:
             raise ValueError(f"empty document range [{date_from}, {date_to})")
         return Landing(self, _Scope("documents", doc_type, date_from, date_to), run_id=run_id, source=source)
 
     def document_changes(self, doc_type: str, *, run_id: str, source: str) -> Landing:
-        """A landing that merges changed documents of one type by key, whatever their dates."""
+        """A landing that merges documents of one type by key, whatever their dates: each replaces its own earlier
+        version (lines with it), nothing else is removed. For changes, and for sources that declare no range."""
         document_type(doc_type)
         scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE)
         return Landing(self, scope, run_id=run_id, source=source)
@@ -382,8 +414,10 @@ class Landing:
     # commit
 
     def _replace(self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> tuple[dict[str, int], set[dt.date]]:
-        scope = self._scope
+        scope = self._applied_scope()
         _stage_rejected(con, self._staged("rejected_rows"))
+        if scope.mode == REPLACE:
+            self._check_shrink(con, scope)
         moved: set[dt.date] = set()
         if scope.entity == "goods" and scope.mode == MERGE:
             counts = _merge_goods(con, scope, self._staged("goods"), self._source, self._run_id)
@@ -423,6 +457,33 @@ class Landing:
             ],
         )
         return counts, moved
+
+    def _applied_scope(self) -> _Scope:
+        """The scope as committed: a replace that brings no valid row would only delete, so it merges instead (an
+        empty or all-rejected input deletes nothing) unless the shrink guard is forced."""
+        scope = self._scope
+        if scope.mode == MERGE or self._next_id or self._warehouse.shrink_guard.force:
+            return scope
+        end = scope.start if scope.entity == "documents" else scope.end
+        return _Scope(scope.entity, scope.doc_type, scope.start, end, MERGE)
+
+    def _check_shrink(self, con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
+        """Refuse (before anything is deleted) a replace the shrink guard refuses, naming the partition."""
+        guard = self._warehouse.shrink_guard
+        if guard.force:
+            return
+        if scope.entity == "goods":
+            partitions = _goods_shrink(con, scope.start, self._staged("goods"))
+        else:
+            assert scope.doc_type is not None
+            partitions = _documents_shrink(con, scope, self._staged("documents"))
+        for where, held, removed in partitions:
+            if guard.refuses(held, removed):
+                raise ShrinkRefused(
+                    f"refused to replace {where}: it would remove {removed:,} of the {held:,} rows held and keep"
+                    f" {held - removed:,} (more than {guard.max_removed_share:.0%} of a partition of at least"
+                    f" {guard.min_rows:,} rows); nothing was changed. If 1C really holds that few, {FORCE_HINT}"
+                )
 
     def _refresh_lake(
         self, con: duckdb.DuckDBPyConnection, moved: set[dt.date]
@@ -533,6 +594,42 @@ def _stage_rejected(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     con.execute(
         f"CREATE TEMP TABLE s_rejected AS SELECT {_columns(rejected_rows_schema())} FROM read_parquet(?)", [files]
     )
+
+
+def _goods_shrink(con: duckdb.DuckDBPyConnection, day: dt.date, files: list[str]) -> list[tuple[str, int, int]]:
+    """Positions of the snapshot being replaced (that of `day`, else the latest before it: the current state a
+    new day's snapshot succeeds) that the staged rows do not hold: (partition, held, removed)."""
+    row = con.execute(
+        "WITH reference AS (SELECT max(snapshot_date) AS day FROM goods WHERE snapshot_date <= $day)"
+        " SELECT (SELECT day FROM reference), count(*), count(*) FILTER (WHERE s.sku IS NULL) FROM goods g"
+        " LEFT JOIN (SELECT DISTINCT sku, warehouse FROM read_parquet($staged)) s"
+        "  ON g.sku = s.sku AND g.warehouse IS NOT DISTINCT FROM s.warehouse"
+        " WHERE g.snapshot_date = (SELECT day FROM reference)",
+        {"day": day, "staged": files},
+    ).fetchone()
+    if row is None or row[0] is None:
+        return []
+    reference, held, removed = row
+    where = f"the goods snapshot of {day}" + ("" if reference == day else f" (the latest before it is {reference})")
+    return [(where, int(held), int(removed))]
+
+
+def _documents_shrink(con: duckdb.DuckDBPyConnection, scope: _Scope, files: list[str]) -> list[tuple[str, int, int]]:
+    """Documents of the range that the staged ones do not hold by key: the whole range first, then each day (a
+    range of small days can lose most of them without any one day tripping the guard, and a long range can lose
+    a whole day without the range doing so)."""
+    days = con.execute(
+        "SELECT d.doc_date, count(*), count(*) FILTER (WHERE s.number IS NULL) FROM documents d"
+        " LEFT JOIN (SELECT DISTINCT number FROM read_parquet($staged)) s ON d.number = s.number"
+        " WHERE d.doc_type = $doc_type AND d.doc_date >= $start AND d.doc_date < $end GROUP BY d.doc_date ORDER BY 1",
+        {"staged": files, "doc_type": scope.doc_type, "start": scope.start, "end": scope.end},
+    ).fetchall()
+    whole = (
+        f"the {scope.doc_type} documents dated [{scope.start}, {scope.end})",
+        sum(int(held) for _, held, _ in days),
+        sum(int(removed) for _, _, removed in days),
+    )
+    return [whole, *((f"the {scope.doc_type} documents dated {day}", int(h), int(r)) for day, h, r in days)]
 
 
 def _dedupe_goods(

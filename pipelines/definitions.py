@@ -43,7 +43,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "onec": OneCResource.from_settings(settings),
-            "warehouse": WarehouseResource(data_dir=str(settings.data_dir), timezone=settings.timezone),
+            "warehouse": WarehouseResource(
+                data_dir=str(settings.data_dir),
+                timezone=settings.timezone,
+                shrink_guard_share=settings.shrink_guard_share,
+                shrink_guard_min_rows=settings.shrink_guard_min_rows,
+                force_replace=settings.force_replace,
+            ),
         },
         executor=dg.in_process_executor,
     )

@@ -7,16 +7,21 @@ from pathlib import Path
 import dagster as dg
 
 from onec.schema import DEFAULT_TIMEZONE
-from onec.warehouse import Warehouse
+from onec.warehouse import ShrinkGuard, Warehouse
 
 
 class WarehouseResource(dg.ConfigurableResource):
-    """Where the warehouse lives (`ONEC_DATA_DIR`) and the 1C zone its timestamps are read in."""
+    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in, and its shrink guard
+    (`ONEC_SHRINK_GUARD_*`; `force_replace`, `ONEC_FORCE_REPLACE`, lands a 1C that really shrank)."""
 
     data_dir: str = "data"
     timezone: str = DEFAULT_TIMEZONE
+    shrink_guard_share: float = ShrinkGuard.max_removed_share
+    shrink_guard_min_rows: int = ShrinkGuard.min_rows
+    force_replace: bool = False
 
     def warehouse(self) -> Warehouse:
-        warehouse = Warehouse(Path(self.data_dir), self.timezone)
+        guard = ShrinkGuard(self.shrink_guard_share, self.shrink_guard_min_rows, force=self.force_replace)
+        warehouse = Warehouse(Path(self.data_dir), self.timezone, shrink_guard=guard)
         warehouse.initialize()
         return warehouse

@@ -33,6 +33,7 @@ ROOT = "КоммерческаяИнформация"
 _TAGS = tuple(f"{{*}}{name}" for name in ("Товар", "Предложение", "ТипЦены", "Склады", "Документ"))
 _FORMED = re.compile(r"""ДатаФормирования\s*=\s*["'](\d{4}-\d{2}-\d{2})""".encode())
 _DELETED_STATUS = "удален"
+_CHANGES_ONLY = "СодержитТолькоИзменения"
 
 
 class CommerceMLError(XmlFileError):
@@ -60,6 +61,14 @@ class CommerceMLSet:
     warehouses: dict[str, str] = field(default_factory=dict)
     formed_offers: date | None = None
     formed_any: date | None = None
+    changes_only: bool = False
+    """Some file of the set says `СодержитТолькоИзменения="true"`: it lists changed positions only."""
+
+    @property
+    def complete(self) -> bool:
+        """Whether the set is every position 1C has: a catalog and its offers, none of them changes only. A lone
+        offers, prices or rests file, or a changes-only package, is a part to merge, not a snapshot."""
+        return bool(self.goods) and bool(self.offers) and not self.changes_only
 
     @property
     def formed(self) -> date | None:
@@ -72,13 +81,16 @@ class CommerceMLSet:
             stream, root = checked_stream(handle)
             if root_name(root) != ROOT:
                 raise CommerceMLError(f"{path.name}: not CommerceML (the root element is not <{ROOT}>)")
-            has_offers = False
+            has_offers = has_positions = False
             for element in safe_iterparse(stream, _TAGS):
                 kind = local_name(element.tag)
                 if kind == "Документ":
                     raise CommerceMLError(
                         f"{path.name}: a CommerceML document file (orders); only catalog and offer files are loaded"
                     )
+                if kind in ("Товар", "Предложение") and not has_positions:
+                    has_positions = True
+                    self.changes_only |= _in_changes_only_package(element)
                 has_offers |= kind == "Предложение"
                 self._take(kind, element)
         found = _FORMED.search(root)
@@ -162,6 +174,16 @@ def read_set(paths: Iterable[Path]) -> CommerceMLSet:
             "no offers in these CommerceML files: stock comes from offers.xml (or rests.xml); load it with import.xml"
         )
     return found
+
+
+def _in_changes_only_package(element: etree._Element) -> bool:
+    """Whether the catalog or offers package holding this position says it lists changes only (an attribute
+    since 2.04, a child element before; the package's attributes and earlier children are parsed already)."""
+    for package in element.iterancestors():
+        flag = package.get(_CHANGES_ONLY) or _child_text(package, _CHANGES_ONLY)
+        if flag is not None:
+            return flag.strip().lower() == "true"
+    return False
 
 
 def _good(element: etree._Element) -> dict[str, Any]:
