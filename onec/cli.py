@@ -36,7 +36,7 @@ from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
 from onec.sync import ExtractResult, extract_all, local_today
-from onec.warehouse import ShrinkGuard, Warehouse
+from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
@@ -292,15 +292,18 @@ def _load(args: argparse.Namespace) -> int:
     warehouse = _warehouse(settings, force_replace=args.force_replace)
     started = time.perf_counter()
     run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    results = load_files(
-        args.paths,
-        warehouse,
-        timezone=settings.timezone,
-        run_id=run_id,
-        doc_type=args.doc_type,
-        snapshot_date=args.snapshot_date,
-        partial_goods=args.partial_goods,
-    )
+    try:
+        results = load_files(
+            args.paths,
+            warehouse,
+            timezone=settings.timezone,
+            run_id=run_id,
+            doc_type=args.doc_type,
+            snapshot_date=args.snapshot_date,
+            partial_goods=args.partial_goods,
+        )
+    except ShrinkRefused as exc:  # only goods replace from a file: documents upsert
+        raise ShrinkRefused(f"{exc}; if the file lists only some goods, load it with --partial-goods") from None
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
 
