@@ -143,10 +143,10 @@ def upsert_documents(
     on_records: ProgressCallback | None = None,
 ) -> ExtractResult:
     """Land the documents of one type a source holds, of any date, each replacing its own earlier version (lines
-    with it) and nothing else: for a source that declares no range (an exchange file someone dropped), whose
-    dates say where its documents are, never that the days between hold no others."""
+    with it) unless the held one is newer, and nothing else: for a source that declares no range (an exchange
+    file someone dropped), whose dates say where its documents are, never that the days between hold no others."""
     document_type(doc_type)
-    landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
+    landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name, newer_only=True)
     return land_pages(
         source,
         landing,

@@ -139,6 +139,9 @@ class _Scope:
     start: dt.date
     end: dt.date
     mode: str = REPLACE
+    newer_only: bool = False
+    """A merge from a source that is not 1C's current state (a file): a version older than the one held is set
+    aside as a rejected row instead of undoing a newer landing."""
 
 
 class Warehouse:
@@ -180,11 +183,13 @@ class Warehouse:
             raise ValueError(f"empty document range [{date_from}, {date_to})")
         return Landing(self, _Scope("documents", doc_type, date_from, date_to), run_id=run_id, source=source)
 
-    def document_changes(self, doc_type: str, *, run_id: str, source: str) -> Landing:
+    def document_changes(self, doc_type: str, *, run_id: str, source: str, newer_only: bool = False) -> Landing:
         """A landing that merges documents of one type by key, whatever their dates: each replaces its own earlier
-        version (lines with it), nothing else is removed. For changes, and for sources that declare no range."""
+        version (lines with it), nothing else is removed. For 1C's changes, and for sources that declare no range;
+        those that are not 1C's current state (a file) pass `newer_only`: a version whose modified_at is older
+        than the held one's is not applied but rejected, with the reason."""
         document_type(doc_type)
-        scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE)
+        scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE, newer_only)
         return Landing(self, scope, run_id=run_id, source=source)
 
     def goods_changes(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
@@ -799,6 +804,8 @@ def _dedupe_documents(
     with_lines_hash = f"(SELECT d.*, h._lines_hash FROM {_STAGED} d LEFT JOIN s_lines_hash h USING (_doc))"
     content = f"{_columns(header)}, _lines_hash"
     _rank_versions(con, staged.documents, "_doc", DOCUMENTS_KEY, content, carry=("doc_date",), source=with_lines_hash)
+    if scope.newer_only:
+        _set_aside_older_versions(con, scope, staged, source, run_id)
     moved = {
         row[0]
         for row in con.execute(
@@ -823,30 +830,50 @@ def _dedupe_documents(
         {"staged": staged.lines},
     )
     if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
-        _reject_losing_documents(con, staged, source, run_id)
+        reason = f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept"
+        losing = "(SELECT _doc, $reason AS _reason FROM s_versions WHERE _rank > 1)"
+        _reject_staged_documents(con, staged, losing, source, run_id, {"reason": reason})
     rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
     documents = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": staged.documents})
     return {"rows": rows, "lines": lines, "duplicates": documents - rows}, moved
 
 
-def _reject_losing_documents(
-    con: duckdb.DuckDBPyConnection, staged: _StagedDocuments, source: str, run_id: str
+def _set_aside_older_versions(
+    con: duckdb.DuckDBPyConnection, scope: _Scope, staged: _StagedDocuments, source: str, run_id: str
 ) -> None:
-    """The versions of a number that were not kept become rejected rows, each with its lines as `items`."""
+    """A kept version older than the held one (both with modified_at) is not applied (s_versions `_rank` 0) and
+    becomes a rejected row: a stale file must not undo a newer landing, nor move a document back to a day 1C left
+    (where the next sync of that day would then remove it)."""
+    con.execute(
+        "CREATE TEMP TABLE s_older AS SELECT v._doc, format('not applied: this version (modified_at {}) is older"
+        " than the one held (modified_at {})', v.modified_at, h.modified_at) AS _reason"
+        " FROM s_versions v JOIN documents h ON h.doc_type = $doc_type AND h.number = v.number"
+        " WHERE v._rank = 1 AND h.modified_at > v.modified_at",
+        {"doc_type": scope.doc_type},
+    )
+    if _scalar(con, "SELECT count(*) FROM s_older"):
+        con.execute("UPDATE s_versions SET _rank = 0 WHERE _doc IN (SELECT _doc FROM s_older)")
+        _reject_staged_documents(con, staged, "s_older", source, run_id, {})
+
+
+def _reject_staged_documents(
+    con: duckdb.DuckDBPyConnection,
+    staged: _StagedDocuments,
+    chosen: str,
+    source: str,
+    run_id: str,
+    params: Mapping[str, Any],
+) -> None:
+    """Staged versions not kept become rejected rows, each with its lines as `items`. `chosen` is a table or
+    subquery (of fixed text) of their `_doc` and `_reason`; `params` binds its parameters."""
     header, line = documents_schema(), document_lines_schema()
     con.execute(
-        "INSERT INTO s_rejected SELECT 'documents', d.doc_type, d.doc_date, d.number, $reason,"
+        "INSERT INTO s_rejected SELECT 'documents', d.doc_type, d.doc_date, d.number, c._reason,"
         f" to_json(struct_pack({_struct_fields(header, prefix='d.')}, items := ("
         f"  SELECT list(struct_pack({_struct_fields(line, prefix='l.')}) ORDER BY l.line)"
         "   FROM read_parquet($lines) l WHERE l._doc = d._doc))), $source, $run_id, now()"
-        " FROM s_versions v JOIN read_parquet($documents) d USING (_doc) WHERE v._rank > 1",
-        {
-            "documents": staged.documents,
-            "lines": staged.lines,
-            "reason": f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept",
-            "source": source,
-            "run_id": run_id,
-        },
+        f" FROM {chosen} c JOIN read_parquet($documents) d USING (_doc)",
+        {"documents": staged.documents, "lines": staged.lines, "source": source, "run_id": run_id, **params},
     )
 
 

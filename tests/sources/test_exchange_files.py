@@ -183,9 +183,10 @@ SHIPMENT_HEADER = (
 )
 
 
-def _shipment_row(number: str, day: str) -> str:
+def _shipment_row(number: str, day: str, modified: str = "") -> str:
     return (
         f"id-{number},{number},{day}T10:00:00,posted,true,ООО Покупатель,wh-main,,1,PROD-1,Товар,2,1.50,3.00,,,false,"
+        + modified
     )
 
 
@@ -196,8 +197,8 @@ def _shipment_record(number: str, day: str) -> dict[str, object]:
             "customer": "ООО Покупатель", "warehouse": "wh-main", "items": [item]}  # fmt: skip
 
 
-def _shipments_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    path.write_text("\n".join([SHIPMENT_HEADER, *(_shipment_row(n, d) for n, d in rows)]) + "\n", encoding="utf-8")
+def _shipments_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
+    path.write_text("\n".join([SHIPMENT_HEADER, *(_shipment_row(*row) for row in rows)]) + "\n", encoding="utf-8")
     return path
 
 
@@ -342,3 +343,21 @@ def test_a_partial_commerceml_set_merges_into_the_snapshot(
 def test_commerceml_completeness_is_read_from_the_files() -> None:
     assert read_set([DOBROMYSLOV / "import0_1.xml", DOBROMYSLOV / "offers0_1.xml"]).complete
     assert not read_set([DOBROMYSLOV / "offers0_1.xml"]).complete
+
+
+def test_a_file_with_an_older_version_of_a_document_does_not_undo_the_newer_one(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    newer = [("S-1", "2026-01-20", "2026-01-20T12:00:00"), ("S-2", "2026-01-20", "2026-01-20T12:00:00")]
+    load_files([_shipments_csv(tmp_path / "shipment-new.csv", newer)], warehouse, timezone=ZONE, run_id="a")
+    stale = [("S-1", "2026-01-10", "2026-01-10T09:00:00"), ("S-2", "2026-01-21", "2026-01-21T09:00:00")]
+    results = load_files([_shipments_csv(tmp_path / "shipment-old.csv", stale)], warehouse, timezone=ZONE, run_id="b")
+    assert [(r.rows, r.rejected) for r in results] == [(1, 1)]
+    rows = warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows()
+    assert rows == [("S-1", date(2026, 1, 20)), ("S-2", date(2026, 1, 21))]
+    reason = warehouse.query("SELECT reason FROM rejected_rows WHERE record_key = 'S-1'").item()
+    assert reason.startswith("not applied: this version (modified_at 2026-01-10 09:00:00") and "is older" in reason
+    again = load_files([tmp_path / "shipment-old.csv"], warehouse, timezone=ZONE, run_id="c")
+    assert [(r.rows, r.rejected) for r in again] == [(1, 1)]  # retried: the same outcome, nothing doubled
+    assert warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows() == rows
+    assert warehouse.table_counts()["rejected_rows"] == 1
