@@ -20,6 +20,16 @@ from onec.sources.ude_xml import UdeXmlError, UdeXmlReader
 from onec.sources.xml_safety import XmlFileError
 from onec.sync import extract_documents
 from onec.warehouse import Warehouse
+from tests.sources.file_helpers import (
+    SHIPMENT_HEADER,
+    cli_warehouse,
+    goods_agree_with_history,
+    goods_csv,
+    offers_of_one,
+    shipment_record,
+    shipment_row,
+    shipments_csv,
+)
 
 ZONE = "Europe/Moscow"
 SAMPLES = Path("/work/shared/samples/commerceml")
@@ -177,64 +187,17 @@ def test_cli_load_reports_and_fails_cleanly(tmp_path: Path, capsys: pytest.Captu
 
 # --- what a file replaces: only what it declares complete (issue 12, item 1)
 
-SHIPMENT_HEADER = (
-    "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total,"
-    "BookQuantity,Notes,Deleted,ModifiedAt"
-)
-
-
-def _shipment_row(number: str, day: str, modified: str = "") -> str:
-    return (
-        f"id-{number},{number},{day}T10:00:00,posted,true,ООО Покупатель,wh-main,,1,PROD-1,Товар,2,1.50,3.00,,,false,"
-        + modified
-    )
-
-
-def _shipment_record(number: str, day: str) -> dict[str, object]:
-    """The record 1C's JSON pages give for `_shipment_row`."""
-    item = {"line": 1, "sku": "PROD-1", "name": "Товар", "quantity": 2, "unit_price": "1.50", "total": "3.00"}
-    return {"id": f"id-{number}", "number": number, "date": f"{day}T10:00:00", "status": "posted", "posted": True,
-            "customer": "ООО Покупатель", "warehouse": "wh-main", "items": [item]}  # fmt: skip
-
-
-def _shipments_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
-    path.write_text("\n".join([SHIPMENT_HEADER, *(_shipment_row(*row) for row in rows)]) + "\n", encoding="utf-8")
-    return path
-
-
-def _goods_csv(path: Path, rows: list[tuple[str, str]]) -> Path:
-    lines = ["SKU,Name,Quantity,Warehouse", *(f"{sku},Товар {sku},{quantity},wh-main" for sku, quantity in rows)]
-    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
-    return path
-
-
-def _cli_warehouse() -> Warehouse:
-    import os
-
-    return Warehouse(Path(os.environ["ONEC_DATA_DIR"]), "Europe/Moscow")
-
-
-def _goods_agree_with_history(store: Warehouse) -> list[tuple]:
-    """The newest snapshot's positions and attributes, which must be exactly the open versions of goods_history."""
-    attributes = "sku, warehouse, name, quantity, price, unit, code"
-    newest = store.query(
-        f"SELECT {attributes} FROM goods WHERE snapshot_date = (SELECT max(snapshot_date) FROM goods) ORDER BY ALL"  # noqa: S608
-    ).rows()
-    current = store.query(f"SELECT {attributes} FROM goods_history WHERE valid_to IS NULL ORDER BY ALL").rows()  # noqa: S608
-    assert current == newest
-    return newest
-
 
 def test_cli_load_of_a_file_with_a_mistyped_year_deletes_no_other_document(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     start = date(2025, 6, 1)
     held = [(f"S-{n:05d}", date.fromordinal(start.toordinal() + n % 365).isoformat()) for n in range(2000)]
-    assert main(["load", str(_shipments_csv(tmp_path / "shipment-year.csv", held))]) == 0
+    assert main(["load", str(shipments_csv(tmp_path / "shipment-year.csv", held))]) == 0
     fix = [("S-90001", "2026-01-10"), ("S-90002", "2026-01-10"), ("S-90003", "0002-06-01")]
-    assert main(["load", str(_shipments_csv(tmp_path / "shipment-fix.csv", fix))]) == 0
+    assert main(["load", str(shipments_csv(tmp_path / "shipment-fix.csv", fix))]) == 0
     capsys.readouterr()
-    store = _cli_warehouse()
+    store = cli_warehouse()
     numbers = set(store.query("SELECT number FROM documents WHERE doc_type = 'shipment'")["number"].to_list())
     assert {number for number, _ in held} <= numbers
     assert {"S-90001", "S-90002"} <= numbers
@@ -246,14 +209,14 @@ def test_a_file_upserts_its_documents_by_key_and_a_sync_range_still_replaces_its
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
     held = [(f"S-{n}", "2026-01-10") for n in range(5)]
-    load_files([_shipments_csv(tmp_path / "shipment.csv", held)], warehouse, timezone=ZONE, run_id="a")
+    load_files([shipments_csv(tmp_path / "shipment.csv", held)], warehouse, timezone=ZONE, run_id="a")
     moved = [("S-0", "2026-01-20"), ("S-new", "2026-01-10")]
-    load_files([_shipments_csv(tmp_path / "shipment-2.csv", moved)], warehouse, timezone=ZONE, run_id="b")
+    load_files([shipments_csv(tmp_path / "shipment-2.csv", moved)], warehouse, timezone=ZONE, run_id="b")
     rows = warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows()
     assert rows == [("S-0", date(2026, 1, 20)), *((f"S-{n}", date(2026, 1, 10)) for n in range(1, 5)),
                     ("S-new", date(2026, 1, 10))]  # fmt: skip
     assert warehouse.table_counts()["document_lines"] == 6
-    source = FileSource("json", lambda: iter([]), lambda _type: iter([[_shipment_record("S-1", "2026-01-10")]]))
+    source = FileSource("json", lambda: iter([]), lambda _type: iter([[shipment_record("S-1", "2026-01-10")]]))
     extract_documents(source, warehouse, doc_type="shipment", date_from=date(2026, 1, 10), date_to=date(2026, 1, 11),
                       run_id="sync", timezone=ZONE)  # fmt: skip
     assert warehouse.query("SELECT number FROM documents ORDER BY 1").rows() == [("S-0",), ("S-1",)]
@@ -261,38 +224,38 @@ def test_a_file_upserts_its_documents_by_key_and_a_sync_range_still_replaces_its
 
 def test_an_all_rejected_file_deletes_nothing(tmp_path: Path, warehouse: Warehouse) -> None:
     goods = [(f"P{n:02d}", "5") for n in range(30)]
-    load_files([_goods_csv(tmp_path / "goods.csv", goods)], warehouse, timezone=ZONE, run_id="a",
+    load_files([goods_csv(tmp_path / "goods.csv", goods)], warehouse, timezone=ZONE, run_id="a",
                snapshot_date=date(2026, 1, 10))  # fmt: skip
-    load_files([_shipments_csv(tmp_path / "shipment.csv", [("S-1", "2026-01-10")])], warehouse, timezone=ZONE,
+    load_files([shipments_csv(tmp_path / "shipment.csv", [("S-1", "2026-01-10")])], warehouse, timezone=ZONE,
                run_id="a")  # fmt: skip
     before = {table: warehouse.query(f"SELECT * FROM {table} ORDER BY ALL") for table in ("goods", "documents")}  # noqa: S608
-    rejected_goods = _goods_csv(tmp_path / "bad-goods.csv", [("P00", "много"), ("P01", "")])
+    rejected_goods = goods_csv(tmp_path / "bad-goods.csv", [("P00", "много"), ("P01", "")])
     rejected_documents = tmp_path / "shipment-bad.csv"
-    rejected_documents.write_text(f"{SHIPMENT_HEADER}\n{_shipment_row('S-2', '2026-01-10').replace(',2,', ',x,')}\n")
+    rejected_documents.write_text(f"{SHIPMENT_HEADER}\n{shipment_row('S-2', '2026-01-10', quantity='x')}\n")
     results = load_files([rejected_goods, rejected_documents], warehouse, timezone=ZONE, run_id="b",
                          snapshot_date=date(2026, 1, 10))  # fmt: skip
     assert [(r.rows, r.rejected) for r in results] == [(0, 2), (0, 1)]
     for table, frame in before.items():
         assert warehouse.query(f"SELECT * FROM {table} ORDER BY ALL").equals(frame)  # noqa: S608
-    _goods_agree_with_history(warehouse)
+    goods_agree_with_history(warehouse)
 
 
 def test_cli_load_of_a_one_row_goods_file_is_refused_or_merged_never_a_snapshot(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     full = [(f"P{n:02d}", "5") for n in range(40)]
-    assert main(["load", str(_goods_csv(tmp_path / "goods.csv", full))]) == 0
-    one = _goods_csv(tmp_path / "goods-fix.csv", [("P07", "9")])
+    assert main(["load", str(goods_csv(tmp_path / "goods.csv", full))]) == 0
+    one = goods_csv(tmp_path / "goods-fix.csv", [("P07", "9")])
     capsys.readouterr()
     assert main(["load", str(one)]) == 1
     error = capsys.readouterr().err.strip()
     assert len(error.splitlines()) == 1
     assert "would remove 39 of the 40 rows held" in error
     assert "--force-replace" in error and "--partial-goods" in error
-    store = _cli_warehouse()
-    assert len(_goods_agree_with_history(store)) == 40
+    store = cli_warehouse()
+    assert len(goods_agree_with_history(store)) == 40
     assert main(["load", "--partial-goods", str(one)]) == 0
-    newest = _goods_agree_with_history(store)
+    newest = goods_agree_with_history(store)
     assert len(newest) == 40
     assert {(sku, quantity) for sku, _, _, quantity, *_ in newest} == {
         (sku, Decimal(9 if sku == "P07" else 5)) for sku, _ in full
@@ -302,24 +265,11 @@ def test_cli_load_of_a_one_row_goods_file_is_refused_or_merged_never_a_snapshot(
 def test_cli_load_force_replace_lands_a_really_smaller_goods_list(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    assert main(["load", str(_goods_csv(tmp_path / "goods.csv", [(f"P{n:02d}", "5") for n in range(40)]))]) == 0
-    smaller = _goods_csv(tmp_path / "goods-now.csv", [(f"P{n:02d}", "5") for n in range(15)])
+    assert main(["load", str(goods_csv(tmp_path / "goods.csv", [(f"P{n:02d}", "5") for n in range(40)]))]) == 0
+    smaller = goods_csv(tmp_path / "goods-now.csv", [(f"P{n:02d}", "5") for n in range(15)])
     assert main(["load", str(smaller)]) == 1
     assert main(["load", "--force-replace", str(smaller)]) == 0
-    assert len(_goods_agree_with_history(_cli_warehouse())) == 15
-
-
-def _offers_of_one(path: Path, *, quantity: str, changes_only: bool) -> Path:
-    """offers0_1.xml holding its first offer only (PM-421-WP), with Москва's stock set to `quantity`."""
-    text = (DOBROMYSLOV / "offers0_1.xml").read_text("utf-8-sig")
-    head, rest = text.split("<Предложения>", 1)
-    offers, tail = rest.split("</Предложения>", 1)
-    first = offers[: offers.index("</Предложение>") + len("</Предложение>")]
-    first = first.replace('КоличествоНаСкладе="376"', f'КоличествоНаСкладе="{quantity}"')
-    if changes_only:
-        head = head.replace('СодержитТолькоИзменения="false"', 'СодержитТолькоИзменения="true"')
-    path.write_text(f"{head}<Предложения>{first}</Предложения>{tail}", encoding="utf-8")
-    return path
+    assert len(goods_agree_with_history(cli_warehouse())) == 15
 
 
 @pytest.mark.parametrize("with_catalog", [False, True], ids=["offers-alone", "changes-only-package"])
@@ -327,12 +277,12 @@ def test_a_partial_commerceml_set_merges_into_the_snapshot(
     with_catalog: bool, tmp_path: Path, warehouse: Warehouse
 ) -> None:
     load_files([DOBROMYSLOV / "import0_1.xml", DOBROMYSLOV / "offers0_1.xml"], warehouse, timezone=ZONE, run_id="a")
-    before = _goods_agree_with_history(warehouse)
+    before = goods_agree_with_history(warehouse)
     assert len(before) == 132
-    offers = _offers_of_one(tmp_path / "offers.xml", quantity="300", changes_only=with_catalog)
+    offers = offers_of_one(tmp_path / "offers.xml", quantity="300", changes_only=with_catalog)
     catalog = [DOBROMYSLOV / "import0_1.xml"] if with_catalog else []
     load_files([*catalog, offers], warehouse, timezone=ZONE, run_id="b")
-    after = _goods_agree_with_history(warehouse)
+    after = goods_agree_with_history(warehouse)
     assert len(after) == 132
     changed = [row for row in after if row not in before]
     assert [(sku, place, quantity) for sku, place, _, quantity, *_ in changed] == [
@@ -349,9 +299,9 @@ def test_a_file_with_an_older_version_of_a_document_does_not_undo_the_newer_one(
     tmp_path: Path, warehouse: Warehouse
 ) -> None:
     newer = [("S-1", "2026-01-20", "2026-01-20T12:00:00"), ("S-2", "2026-01-20", "2026-01-20T12:00:00")]
-    load_files([_shipments_csv(tmp_path / "shipment-new.csv", newer)], warehouse, timezone=ZONE, run_id="a")
+    load_files([shipments_csv(tmp_path / "shipment-new.csv", newer)], warehouse, timezone=ZONE, run_id="a")
     stale = [("S-1", "2026-01-10", "2026-01-10T09:00:00"), ("S-2", "2026-01-21", "2026-01-21T09:00:00")]
-    results = load_files([_shipments_csv(tmp_path / "shipment-old.csv", stale)], warehouse, timezone=ZONE, run_id="b")
+    results = load_files([shipments_csv(tmp_path / "shipment-old.csv", stale)], warehouse, timezone=ZONE, run_id="b")
     assert [(r.rows, r.rejected) for r in results] == [(1, 1)]
     rows = warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows()
     assert rows == [("S-1", date(2026, 1, 20)), ("S-2", date(2026, 1, 21))]

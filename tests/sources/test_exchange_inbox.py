@@ -9,9 +9,11 @@ from pathlib import Path
 
 import dagster as dg
 
-from onec.exchange_files import INBOX_DIR, inbox_groups
+from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away, load_files
+from onec.warehouse import Warehouse
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from resources import WarehouseResource
+from tests.sources.file_helpers import goods_agree_with_history, goods_csv, offers_of_one, shipments_csv
 
 ZONE = "Europe/Moscow"
 SAMPLES = Path("/work/shared/samples/commerceml/cml207_1c_export_dobromyslov")
@@ -58,3 +60,38 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     reason = (inbox / "failed" / "goods.csv.reason.txt").read_text("utf-8")
     assert "no Warehouse (or Склад) column" in reason
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["fresh.csv"]
+
+
+def test_inbox_files_replace_only_what_they_declare_complete(tmp_path: Path) -> None:
+    """As the inbox job loads them: a shipments file with a mistyped year deletes no other shipment, a lone offers
+    file merges into the snapshot, and a goods file of one row is refused (moved to failed/ saying how to force)."""
+    warehouse = Warehouse(tmp_path / "data", ZONE)
+    warehouse.initialize()
+    load_files([SAMPLES / "import0_1.xml", SAMPLES / "offers0_1.xml"], warehouse, timezone=ZONE, run_id="set")
+    held = [(f"S-{n:03d}", f"2026-01-{1 + n % 28:02d}") for n in range(100)]
+    load_files([shipments_csv(tmp_path / "shipment-jan.csv", held)], warehouse, timezone=ZONE, run_id="jan")
+    inbox = tmp_path / INBOX_DIR
+    drops = {
+        "shipment-fix.csv": shipments_csv(tmp_path / "fix.csv", [("S-900", "2026-01-10"), ("S-901", "0002-06-01")]),
+        "offers.xml": offers_of_one(tmp_path / "offers.xml", quantity="300"),
+        "goods.csv": goods_csv(tmp_path / "goods.csv", [("PM-421-WP", "7")]),
+    }
+    for name, source in drops.items():
+        _drop(inbox, source, name)
+    groups = inbox_groups(inbox)
+    assert sorted(p.name for group in groups for p in group) == sorted(drops)
+    outcomes = {}
+    for group in groups:
+        try:
+            load_and_file_away(group, warehouse, timezone=ZONE, run_id="inbox")
+            outcomes[group[0].name] = "processed"
+        except ValueError:
+            outcomes[group[0].name] = "failed"
+    assert outcomes == {"shipment-fix.csv": "processed", "offers.xml": "processed", "goods.csv": "failed"}
+    numbers = set(warehouse.query("SELECT number FROM documents")["number"].to_list())
+    assert {number for number, _ in held} | {"S-900"} <= numbers
+    assert len(goods_agree_with_history(warehouse)) == 132
+    moscow = warehouse.query("SELECT quantity FROM goods WHERE sku = 'PM-421-WP' AND warehouse = 'Москва'").item()
+    assert moscow == 300
+    reason = (inbox / "failed" / "goods.csv.reason.txt").read_text("utf-8")
+    assert "ShrinkRefused" in reason and "would remove" in reason and "ONEC_FORCE_REPLACE" in reason

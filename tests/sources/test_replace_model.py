@@ -4,12 +4,11 @@ covered since the document last changed is in the warehouse, as 1C holds it; and
 
 from __future__ import annotations
 
+import os
 import shutil
 import tempfile
 from datetime import date, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
-from typing import Any
 
 from hypothesis import settings
 from hypothesis import strategies as st
@@ -18,37 +17,15 @@ from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, 
 from onec.exchange_files import FileSource, load_files
 from onec.sync import extract_documents
 from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse
+from tests.sources.file_helpers import SHIPMENT_HEADER, ZONE, shipment_record, shipment_row
 
-ZONE = "Europe/Moscow"
 FIRST_DAY = date(2026, 1, 1)
 DAYS = 8
 MISTYPED_DAYS = ("0002-06-01", "1999-12-31", "2031-01-01", "2206-01-10")
-HEADER = (
-    "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total,"
-    "BookQuantity,Notes,Deleted,ModifiedAt"
-)
-
 Version = tuple[date, int, datetime]
 """A shipment as 1C holds it: its day, the quantity of its one line, its modified_at."""
 
 days = st.integers(0, DAYS - 1).map(lambda n: FIRST_DAY + timedelta(days=n))
-
-
-def _csv_row(number: str, day: str, quantity: str, modified: datetime) -> str:
-    total = f"{Decimal(quantity) * Decimal('1.5'):.2f}" if quantity.isdigit() else "0"
-    return (
-        f"id-{number},{number},{day}T10:00:00,posted,true,ООО Покупатель,wh-main,,1,PROD-1,Товар,{quantity},1.50,"
-        f"{total},,,false,{modified.isoformat()}"
-    )
-
-
-def _record(number: str, version: Version) -> dict[str, Any]:
-    day, quantity, modified = version
-    item = {"line": 1, "sku": "PROD-1", "name": "Товар", "quantity": quantity, "unit_price": "1.50",
-            "total": str(Decimal(quantity) * Decimal("1.5"))}  # fmt: skip
-    return {"id": f"id-{number}", "number": number, "date": f"{day}T10:00:00", "status": "posted", "posted": True,
-            "customer": "ООО Покупатель", "warehouse": "wh-main", "modified_at": modified.isoformat(),
-            "items": [item]}  # fmt: skip
 
 
 class FilesAndSyncs(RuleBasedStateMachine):
@@ -103,7 +80,11 @@ class FilesAndSyncs(RuleBasedStateMachine):
     @rule(first=days, length=st.integers(1, 4), force=st.booleans())
     def sync_range(self, first: date, length: int, force: bool) -> None:
         end = min(first + timedelta(days=length), FIRST_DAY + timedelta(days=DAYS))
-        records = [_record(n, v) for n, v in self.onec.items() if first <= v[0] < end]
+        records = [
+            shipment_record(n, d.isoformat(), m.isoformat(), q)
+            for n, (d, q, m) in self.onec.items()
+            if first <= d < end
+        ]
         source = FileSource("json", lambda: iter([]), lambda _type: iter([records]))
         before = self._held()
         try:
@@ -131,19 +112,19 @@ class FilesAndSyncs(RuleBasedStateMachine):
         for pick in picks if numbers else []:
             number = numbers[pick % len(numbers)]
             day, quantity, modified = self.onec[number]
-            rows.append(_csv_row(number, day.isoformat(), str(quantity), modified))
+            rows.append(shipment_row(number, day.isoformat(), modified.isoformat(), str(quantity)))
         edited = sorted(self.old_versions)
         for pick in stale if edited else []:
             number = edited[pick % len(edited)]
             day, quantity, modified = self.old_versions[number][pick % len(self.old_versions[number])]
-            rows.append(_csv_row(number, day.isoformat(), str(quantity), modified))
+            rows.append(shipment_row(number, day.isoformat(), modified.isoformat(), str(quantity)))
         self.files += 1
         for n, day_text in enumerate(mistyped):
-            rows.append(_csv_row(f"X-{self.files}-{n}", day_text, "1", self._tick()))
+            rows.append(shipment_row(f"X-{self.files}-{n}", day_text, self._tick().isoformat(), "1"))
         for n in range(rejected):
-            rows.append(_csv_row(f"R-{self.files}-{n}", FIRST_DAY.isoformat(), "много", self._tick()))
+            rows.append(shipment_row(f"R-{self.files}-{n}", FIRST_DAY.isoformat(), self._tick().isoformat(), "много"))
         path = self.directory / f"shipment-{self.files}.csv"
-        path.write_text("\n".join([HEADER, *rows]) + "\n", encoding="utf-8")
+        path.write_text("\n".join([SHIPMENT_HEADER, *rows]) + "\n", encoding="utf-8")
         before = self._held()
         load_files([path], self.warehouse, timezone=ZONE, run_id=f"file-{self.files}")
         assert set(before) <= set(self._held()), "a file removed a document"
@@ -156,5 +137,7 @@ class FilesAndSyncs(RuleBasedStateMachine):
                 assert held.get(number) == (day, quantity), f"{number}: 1C holds {(day, quantity)}"
 
 
-FilesAndSyncs.TestCase.settings = settings(max_examples=20, stateful_step_count=12, deadline=None)
+EXAMPLES = int(os.environ.get("REPLACE_MODEL_EXAMPLES", "15"))
+"""Sequences tried; a soak sets it high (each is up to 12 steps)."""
+FilesAndSyncs.TestCase.settings = settings(max_examples=EXAMPLES, stateful_step_count=12, deadline=None)
 test_files_and_syncs = FilesAndSyncs.TestCase
