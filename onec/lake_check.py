@@ -109,7 +109,7 @@ def compare_lake(con: duckdb.DuckDBPyConnection, root: Path) -> tuple[int, tuple
         digest = _row_digest(con, table)
         in_warehouse = _warehouse_contents(con, table, digest)
         in_lake, unreadable = _lake_contents(con, table, digest, root)
-        keys = sorted({*in_warehouse, *in_lake, *unreadable})
+        keys = sorted({*in_warehouse, *in_lake, *unreadable}, key=lambda p: p.sort_key)
         compared += len(keys)
         for key in keys:
             ours, theirs = in_warehouse.get(key), in_lake.get(key)

@@ -76,13 +76,17 @@ LAKE_TABLES = {
 """The landed tables the lake mirrors. (The marts are rebuilt whole, lake copy included, by every mart build.)"""
 
 
-@dataclass(frozen=True, order=True)
+@dataclass(frozen=True)
 class LakePartition:
     """One lake file: a table's partition (doc_type and day as the table is partitioned, else None)."""
 
     table: str
     doc_type: str | None
     day: dt.date | None
+
+    @property
+    def sort_key(self) -> tuple[str, str, dt.date]:
+        return self.table, self.doc_type or "", self.day or dt.date.min
 
     def describe(self) -> str:
         keys = LAKE_TABLES[self.table].partition_keys
@@ -95,10 +99,15 @@ def table_partitions(table: str, doc_type: str | None, days: Iterable[dt.date]) 
 
 
 def record_pending(con: duckdb.DuckDBPyConnection, partitions: Iterable[LakePartition], run_id: str) -> None:
-    """Record lake work inside the caller's open transaction: it commits (or rolls back) with the rows."""
-    rows = [(p.table, p.doc_type, p.day, run_id) for p in partitions]
-    if rows:
-        con.executemany(f"INSERT INTO {PENDING_TABLE} VALUES (?, ?, ?, ?, now())", rows)
+    """Record lake work inside the caller's open transaction: it commits (or rolls back) with the rows. One statement
+    per table and type, the days as a list (a range of years is thousands of days)."""
+    for (table, doc_type), group in groupby(
+        sorted(partitions, key=lambda p: p.sort_key), key=lambda p: (p.table, p.doc_type)
+    ):
+        days = [p.day for p in group]
+        con.execute(
+            f"INSERT INTO {PENDING_TABLE} SELECT ?, ?, UNNEST(?::DATE[]), ?, now()", [table, doc_type, days, run_id]
+        )
 
 
 def pending(con: duckdb.DuckDBPyConnection) -> list[LakePartition]:
