@@ -21,6 +21,7 @@ import duckdb
 import polars as pl
 
 from onec.allocator import pin_mmap_threshold
+from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
@@ -187,8 +188,10 @@ def _demo(args: argparse.Namespace) -> int:
             password=Secret(SANDBOX_DEFAULTS.password), page_size=100,
             rate_limit=rate, max_connections=connections,
         )  # fmt: skip
-        results, elapsed = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+        results, elapsed, run_id = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _print_outputs(outputs)
     return 0
 
 
@@ -206,8 +209,11 @@ def _sync(args: argparse.Namespace) -> int:
         raise ValueError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
     where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
-    results, elapsed = _timed_sync(settings, date_from, date_to, args.types)
+    results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _say_if_no_documents(results, date_from, date_to)
+    _print_outputs(outputs)
     return 0
 
 
@@ -238,7 +244,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
 
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
-) -> tuple[list[ExtractResult], float]:
+) -> tuple[list[ExtractResult], float, str]:
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     warehouse.initialize()
     started = time.perf_counter()
@@ -257,7 +263,27 @@ def _timed_sync(
             doc_types=doc_types,
             on_records=progress.advance,
         )
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - started, run_id
+
+
+def _analyst_outputs(settings: Settings, run_id: str) -> AnalystOutputs:
+    print("Building the marts, the reconciliation with 1C and the run report…", file=sys.stderr)
+    return build_analyst_outputs(Warehouse(settings.data_dir, settings.timezone), run_id)
+
+
+def _say_if_no_documents(results: list[ExtractResult], date_from: date, date_to: date) -> None:
+    """A range 1C holds nothing in is worth a sentence: a wrong year or a base with no history looks like this."""
+    if not any(r.records for r in results if r.doc_type):
+        print(f"\n1C holds no documents dated {date_from} .. {date_to} (exclusive) of the types asked for.")
+
+
+def _print_outputs(outputs: AnalystOutputs) -> None:
+    print()
+    for mart in outputs.marts:
+        print(f"Mart {mart.table}: {mart.rows} rows, in the warehouse and under {mart.lake_path}")
+    print(f"Reconciliation with 1C: {outputs.reconciliation.note}")
+    print(f"Lake views for DuckDB alone: cd {outputs.views.parent} && duckdb -init {outputs.views.name}")
+    print(f"Run report: {outputs.report}")
 
 
 def _load(args: argparse.Namespace) -> int:
