@@ -54,6 +54,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as exc:
         return _fail(f"configuration: {exc}", EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except OneCError as exc:
         return _fail(f"1C: {exc}", EXIT_RUNTIME)
     except duckdb.Error as exc:
@@ -62,6 +64,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(str(exc), EXIT_RUNTIME)
     except KeyboardInterrupt:
         return _fail("interrupted; nothing half-landed (re-run to continue)", 130)
+
+
+class UsageError(ValueError):
+    """Arguments that do not fit together; exits 2 like argparse's own usage errors."""
+
+
+def _day(text: str) -> date:
+    """A YYYY-MM-DD argument, with the reason in plain words when it is not a date."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        reason = str(exc) if "out of range" in str(exc) else "expected YYYY-MM-DD"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date ({reason})") from None
 
 
 def _fail(message: str, code: int) -> int:
@@ -84,8 +99,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=_sandbox)
 
     sync = commands.add_parser("sync", help="extract from the configured 1C (ONEC_*) into the warehouse")
-    sync.add_argument("--from", dest="date_from", type=date.fromisoformat, help="first document date (YYYY-MM-DD)")
-    sync.add_argument("--to", dest="date_to", type=date.fromisoformat, help="end of the range, exclusive")
+    sync.add_argument("--from", dest="date_from", type=_day, help="first document date (YYYY-MM-DD)")
+    sync.add_argument("--to", dest="date_to", type=_day, help="end of the range, exclusive")
     sync.add_argument("--types", nargs="+", choices=DOCUMENT_SLUGS, default=list(DOCUMENT_SLUGS))
     sync.add_argument(
         "--source", choices=[kind.value for kind in SourceKind], help="way into 1C (default: ONEC_SOURCE, else json)"
@@ -100,7 +115,7 @@ def _parser() -> argparse.ArgumentParser:
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
     load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
-    load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
+    load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
@@ -114,20 +129,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--documents", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=date.fromisoformat, help="first document date (default: 30 days ago)")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--bad-records", type=int, default=0, help="deliberately invalid records to include")
-    parser.add_argument("--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After")
-    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests failed (500/503/drops)")
-    parser.add_argument("--auth", choices=("none", "basic", "bearer", "api_key"), default="none")
-    parser.add_argument("--username", default="обмен")
-    parser.add_argument("--password", default="пароль")
-    parser.add_argument("--api-key", default="sk-test-1c")
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument(
+        "--documents", type=int, default=3000, help="documents generated over the days (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated base (default: %(default)s)")
+    parser.add_argument("--start", type=_day, help="first document date (default: --days before today)")
+    parser.add_argument(
+        "--days", type=int, default=30, help="days the documents are spread over (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--bad-records", type=int, default=0, help="deliberately invalid records to include (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After (default: no limit)"
+    )
+    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429 (default: no limit)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of requests failed: 500/503/drops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "basic", "bearer", "api_key"),
+        default="none",
+        help="auth method (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--username", default=SANDBOX_DEFAULTS.username, help="user for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--password", default=SANDBOX_DEFAULTS.password, help="password for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key", default=SANDBOX_DEFAULTS.api_key, help="key for api_key, sent as X-API-Key (default: %(default)s)"
+    )
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
     )
@@ -206,7 +244,7 @@ def _sync(args: argparse.Namespace) -> int:
     full_start = date.fromisoformat(os.environ.get("ONEC_PARTITIONS_START", "2025-01-01"))
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
-        raise ValueError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
+        raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
     where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
     results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
