@@ -10,6 +10,7 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -163,7 +164,8 @@ class OffsetPaginator:
             try:
                 while inflight or next_offset < known_total:
                     while len(inflight) < self._max_workers and next_offset < known_total:
-                        inflight.append(pool.submit(self._fill, _Window(next_offset, next_offset + limit)))
+                        window_ahead = _Window(next_offset, next_offset + limit)
+                        inflight.append(pool.submit(copy_context().run, self._fill, window_ahead))
                         next_offset += limit
                     window = inflight.popleft().result()
                     known_total = max(known_total, *window.totals)

@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+from onec.http.limits import query_stats
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Source, SourceBatch
 from onec.validation import (
@@ -200,15 +201,15 @@ def land_pages(
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
     rows cover, if any) and report."""
     started = time.perf_counter()
-    before = source.stats.snapshot()
     records = 0
     with landing:
-        for batch in _batched(pages, BATCH_RECORDS):
-            records += len(batch)
-            landing.add(check(batch))
-            if on_records is not None:
-                on_records(len(batch))
-        http = _delta(before, source.stats.snapshot())
+        with query_stats() as query:
+            for batch in _batched(pages, BATCH_RECORDS):
+                records += len(batch)
+                landing.add(check(batch))
+                if on_records is not None:
+                    on_records(len(batch))
+        http = query.snapshot()
         report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
     return ExtractResult(
         run_id=run_id,
@@ -247,7 +248,3 @@ def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
             batch = []
     if batch:
         yield cast(PageT, batch)
-
-
-def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
-    return {name: after[name] - before.get(name, 0) for name in after}
