@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -38,13 +39,15 @@ from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
-from onec.sync import ExtractResult, extract_all, local_today
+from onec.sync import ExtractResult, Interrupted, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
 DIFFERENCES_SHOWN = 20
 
 
@@ -65,8 +68,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _fail(f"warehouse: {exc}".splitlines()[0], EXIT_RUNTIME)
     except (ValueError, OSError) as exc:
         return _fail(str(exc), EXIT_RUNTIME)
+    except Interrupted as exc:
+        print(f"onec-etl: {exc} (each entity whole or not at all; re-run to fetch what was discarded)", file=sys.stderr)
+        _exit_now_if_fetches_linger(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        return _fail("interrupted; nothing half-landed (re-run to continue)", 130)
+        return _fail("interrupted; nothing half-landed (re-run to continue)", EXIT_INTERRUPTED)
+
+
+def _exit_now_if_fetches_linger(code: int) -> None:
+    """A page request of a discarded entity may still be waiting on 1C; its result is unwanted, and the interpreter
+    would wait for its thread at exit, so leave at once instead (what it staged is removed by the next run)."""
+    if any(t.is_alive() and t.name.startswith(FETCH_THREADS) for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
 
 
 class UsageError(ValueError):
@@ -280,7 +296,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
-            on_records=progress.advance,
+            on_records=progress.entity,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
@@ -308,7 +324,7 @@ def _timed_sync(
             run_id=run_id,
             timezone=settings.timezone,
             doc_types=doc_types,
-            on_records=progress.advance,
+            on_records=progress.entity,
         )
     return results, time.perf_counter() - started, run_id
 

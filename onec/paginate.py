@@ -17,6 +17,7 @@ from typing import Any
 import orjson
 
 from onec.http.errors import OneCIncompleteError
+from onec.progress import expect_records
 
 Record = dict[str, Any]
 _INITIAL_SLOTS = 1024
@@ -156,6 +157,7 @@ class OffsetPaginator:
         first = self._fill(_Window(0, self._page_size))
         limit = first.end if first.end > 0 else self._page_size
         state = _Pass(total=first.totals[0], last_total=first.totals[-1])
+        expect_records(max(first.totals))
         yield from self._account(first, state)
         known_total = max(first.totals)
         next_offset = limit

@@ -213,7 +213,7 @@ class OneCSession:
                 delay = self._retry_delay(failure, where, retries, idempotent)
                 retries += 1
                 count(self.stats, "retries")
-                log.warning(
+                log.info(  # counted in the run's figures; one warning per retry would drown the output
                     "%s: %s; retry %d/%d in %.2f s",
                     where,
                     failure.reason,
