@@ -7,6 +7,7 @@ lake writer ends the process the moment the landing, already committed, starts w
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import subprocess
 import sys
@@ -14,11 +15,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from onec import lake
 from onec.validation import check_goods
 from onec.warehouse import Warehouse
-from tests.core.test_warehouse import ZONE, doc, docs_batch, good
+from tests.core.test_warehouse import ZONE, doc, docs_batch, good, land_documents
 from tests.lake_equality import assert_lake_equals_warehouse, lake_rows
 
 REPOSITORY = Path(__file__).resolve().parents[2]
@@ -134,3 +137,85 @@ def test_initialize_removes_temporary_files_anywhere_in_the_lake_and_nothing_els
     assert all(path.exists() for path in kept)
     kept[1].unlink()
     assert_lake_equals_warehouse(warehouse)
+
+
+class Killed(BaseException):
+    """Stands for a kill in the in-process test below (the subprocess tests above use a real one)."""
+
+
+documents = st.lists(
+    st.builds(
+        lambda number, day, qty: doc(str(number), date=f"2026-01-{day:02d}T10:00:00", qty=qty),
+        st.integers(1, 8),
+        st.integers(1, 10),
+        st.integers(1, 9),
+    ),
+    max_size=6,
+    unique_by=lambda record: record["number"],
+)
+goods_lists = st.lists(
+    st.builds(good, st.sampled_from("ABCDE"), st.integers(0, 9)), max_size=4, unique_by=lambda g: g["sku"]
+)
+goods_days = st.integers(28, 31).map(lambda day: dt.date(2026, 1, day))
+steps = st.one_of(
+    st.tuples(st.just("replace days"), documents, st.integers(1, 10), st.integers(1, 10)),
+    st.tuples(st.just("merge documents"), documents),
+    st.tuples(st.just("goods snapshot"), goods_lists, goods_days),
+    st.tuples(st.just("merge goods"), goods_lists, goods_days),
+    st.tuples(st.just("initialize")),
+)
+
+
+def apply(warehouse: Warehouse, step: tuple[Any, ...]) -> None:
+    kind, *arguments = step
+    if kind == "replace days":
+        records, first, last = arguments
+        start, end = dt.date(2026, 1, min(first, last)), dt.date(2026, 1, max(first, last) + 1)
+        inside = [r for r in records if start <= dt.date.fromisoformat(r["date"][:10]) < end]
+        land_documents(warehouse, inside, window=(start, end))
+    elif kind == "merge documents":
+        merge_documents(warehouse, arguments[0], "merge")
+    elif kind == "goods snapshot":
+        records, day = arguments
+        with warehouse.goods_snapshot(day, run_id="snapshot", source="json") as landing:
+            landing.add(check_goods(records, snapshot_date=day, timezone=ZONE, run_id="snapshot"))
+            landing.commit()
+    elif kind == "merge goods":
+        merge_goods(warehouse, arguments[0], arguments[1], "merge")
+    else:
+        warehouse.initialize()
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.tuples(steps, st.none() | st.integers(1, 12)), min_size=1, max_size=6))
+def test_any_sequence_of_runs_killed_at_any_lake_file_leaves_the_lake_equal_to_the_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, runs: list[Any]
+) -> None:
+    """Each run is killed (or not) when it is about to put its n-th lake file in place: during its own files, or
+    while it completes what an earlier killed run left. The next run starts on a fresh Warehouse object, as a new
+    process would; after the last one opens the warehouse, the lake equals it."""
+    data_dir = tmp_path_factory.mktemp("runs") / "data"
+    Warehouse(data_dir, ZONE).initialize()
+    for step, kill_at in runs:
+        with monkeypatch.context() as patched, contextlib.suppress(Killed):
+            patched.setattr(lake, "_commit_file", KillAtFile(kill_at))
+            apply(Warehouse(data_dir, ZONE), step)
+    warehouse = Warehouse(data_dir, ZONE)
+    warehouse.initialize()
+    assert_lake_equals_warehouse(warehouse)
+
+
+class KillAtFile:
+    """lake._commit_file that kills the run instead of putting its n-th file in place (None: never)."""
+
+    put_in_place = staticmethod(lake._commit_file)
+
+    def __init__(self, kill_at: int | None) -> None:
+        self._kill_at = kill_at
+        self._files = 0
+
+    def __call__(self, temporary: Path, directory: Path) -> lake.LakeWrite:
+        self._files += 1
+        if self._files == self._kill_at:
+            raise Killed
+        return self.put_in_place(temporary, directory)
