@@ -184,7 +184,7 @@ class CommerceMLSet:
             "code": good.get("code"),
             "sku": self._sku(offer, good, good_id, variant),
             "name": offer.name or good.get("name"),
-            "unit": offer.unit or good.get("unit"),
+            "unit": self._unit_name(offer.unit or good.get("unit")),
             "deleted": bool(good.get("deleted")) or offer.deleted,
         }
 
@@ -304,7 +304,8 @@ class CommerceMLSet:
             self.parts.add(Part.STOCK)
 
     def _unit(self, element: etree._Element | None) -> str | None:
-        """The unit's name (module docstring): a name in the text, the element's own names, the classifier's."""
+        """The unit's name (module docstring): a name in the text, else the element's own names, else the code
+        (`_unit_name` resolves it once the whole set is read)."""
         if element is None:
             return None
         text = (element.text or "").strip()
@@ -314,8 +315,13 @@ class CommerceMLSet:
         for candidate in (element.get("НаименованиеПолное"), element.get("НаименованиеКраткое")):
             if candidate and candidate.strip():
                 return candidate.strip()
-        units = {key.strip(): name.strip() for key, name in self.reference.units.items()}
-        return units.get(code) or code or None
+        return code or None
+
+    def _unit_name(self, unit: str | None) -> str | None:
+        """A bare unit code resolved through the classifier's units, which may come in a later file of the set."""
+        if unit is None or not unit.isdigit():
+            return unit
+        return next((name.strip() for code, name in self.reference.units.items() if code.strip() == unit), unit)
 
 
 def read_set(paths: Iterable[Path], reference: Reference | None = None) -> CommerceMLSet:
