@@ -251,16 +251,17 @@ class _Writer:
 
     def offers_file(self) -> Any:
         root, package = self._package()
-        types = self._sub(package, "ТипыЦен")
-        price_type = self._sub(types, "ТипЦены")
-        self._text(price_type, "Ид", self.price_type_id)
-        self._text(price_type, "Наименование", PRICE_TYPE)
-        self._text(price_type, "Валюта", "RUB")
-        warehouses = self._sub(package, "Склады")
-        for code in self.data.warehouses:
-            warehouse = self._sub(warehouses, "Склад")
-            self._text(warehouse, "Ид", self.model.ref("warehouse", code))
-            self._text(warehouse, "Наименование", code)
+        if not self.package:  # a package declares them in its classifier, as УТ 11's 3.1 files do
+            types = self._sub(package, "ТипыЦен")
+            price_type = self._sub(types, "ТипЦены")
+            self._text(price_type, "Ид", self.price_type_id)
+            self._text(price_type, "Наименование", PRICE_TYPE)
+            self._text(price_type, "Валюта", "RUB")
+            warehouses = self._sub(package, "Склады")
+            for code in self.data.warehouses:
+                warehouse = self._sub(warehouses, "Склад")
+                self._text(warehouse, "Ид", self.model.ref("warehouse", code))
+                self._text(warehouse, "Наименование", code)
         offers = self._sub(package, "Предложения")
         stock = self._stock()
         for item in self.items:

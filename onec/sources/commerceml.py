@@ -352,7 +352,8 @@ def read_orders(path: Path, sku_of: Callable[[str], str | None]) -> list[dict[st
     the buyer (`Контрагент` of role «Покупатель», else the first; its name, else its Ид: a site's anonymous buyer
     has only that), the first `Склад` if any, `Комментарий`,
     `ПометкаУдаления`; posted when the requisite «Проведен» says true (an order from a site has none: a draft).
-    Lines: sku from the line's `Артикул`, else `sku_of(Ид)` (the package's catalog), else the `Ид`; the price is
+    Lines: sku from `sku_of(Ид)` (the catalog's sku of the offer: the same position as its stock), else the line's
+    `Артикул`, else the `Ид`; the price is
     `ЦенаЗаЕдиницу` (2.03–2.08) or `Цена` (2.09+). A document of another operation is refused by name.
     """
     orders = []
@@ -409,7 +410,7 @@ def _order_line(number: int, line: etree._Element, sku_of: Callable[[str], str |
     line_id = _child_text(line, "Ид")
     return {
         "line": number,
-        "sku": _child_text(line, "Артикул") or (sku_of(line_id) if line_id else None) or line_id,
+        "sku": (sku_of(line_id) if line_id else None) or _child_text(line, "Артикул") or line_id,
         "name": _child_text(line, "Наименование"),
         "quantity": _child_text(line, "Количество"),
         "unit_price": _child_text(line, "ЦенаЗаЕдиницу") or _child_text(line, "Цена"),

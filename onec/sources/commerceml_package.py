@@ -13,7 +13,8 @@ stock) into files of their own, and 1C often marks them `СодержитТол�
   read back and only what the set brings is replaced: prices from a prices file, quantities per warehouse from a
   rests file, sku/name/unit from a catalog or offers file; a prices file changes prices and nothing else.
 - **Orders** (`documents.xml`) land as documents of type `order`, merged by number: an orders file never says it
-  holds every order of a day, so it replaces none.
+  holds every order of a day, so it replaces none. A line's sku is its offer's sku in the package, else in the
+  latest landed snapshot (orders often arrive after their package), else its `Артикул`, else the offer Ид.
 
 The classifier (warehouses, price types, units, properties) is remembered under the data directory after each
 landing, because changes-only files refer to it by Ид without repeating it.
@@ -219,7 +220,12 @@ def _plain(value: Any) -> Any:
 def _land_orders(
     paths: list[Path], found: CommerceMLSet | None, warehouse: Warehouse, timezone: str, run_id: str
 ) -> ExtractResult:
-    orders = [order for path in paths for order in read_orders(path, found.sku_of if found else lambda _id: None)]
+    landed = _landed_skus(warehouse)
+
+    def sku_of(offer_id: str) -> str | None:
+        return (found.sku_of(offer_id) if found else None) or landed.get(offer_id)
+
+    orders = [order for path in paths for order in read_orders(path, sku_of)]
 
     def check(batch: Batch) -> CheckedBatch:
         return check_documents(batch, doc_type=ORDER.slug, date_from=_ALL_DATES[0], date_to=_ALL_DATES[1],
@@ -230,6 +236,16 @@ def _land_orders(
     pages = source.documents(ORDER.slug, *_ALL_DATES)
     return land_pages(source, landing, pages, check, run_id=run_id, entity="documents", doc_type=ORDER.slug,
                       span=_ALL_DATES, on_records=None)  # fmt: skip
+
+
+def _landed_skus(warehouse: Warehouse) -> dict[str, str]:
+    """The sku each landed offer Ид has in its latest snapshot: orders often come after their package."""
+    if not warehouse.database.exists():
+        return {}
+    frame = warehouse.query(
+        "SELECT id, arg_max(sku, snapshot_date) AS sku FROM goods WHERE id IS NOT NULL AND sku IS NOT NULL GROUP BY id"
+    )
+    return dict(zip(frame["id"].to_list(), frame["sku"].to_list(), strict=True))
 
 
 def _remembered(warehouse: Warehouse) -> Reference:
