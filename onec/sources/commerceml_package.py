@@ -184,8 +184,8 @@ def _changed_records(
         quantities = found.stock(offer) if offer.has_stock else {w: row["quantity"] for w, row in rows.items()}
         for warehouse_name, quantity in quantities.items():
             row = dict(rows.get(warehouse_name, template))
-            if known:
-                row.update(found.describe(offer))
+            if known:  # what the set says of the offer; what it does not say stays as it was
+                row.update({k: v for k, v in found.describe(offer).items() if v is not None})
             if _prices_changed(offer, chosen):
                 row["price"] = found.price(offer, chosen)
             yield {**row, "warehouse": warehouse_name, "quantity": quantity}

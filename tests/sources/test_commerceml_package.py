@@ -231,3 +231,33 @@ def _protocol_order(path: Path) -> int:
         return 0
     marks = ("properties", "import___", "offers___", "prices___", "rests___", "documents___")
     return 1 + next(i for i, mark in enumerate(marks) if mark in path.parent.parent.name or mark in path.name)
+
+
+def test_article_element_then_offer_property_then_good_property_then_id(tmp_path: Path) -> None:
+    def values(property_id: str, value: str) -> str:
+        inner = f"<ЗначенияСвойства><Ид>{property_id}</Ид><Значение>{value}</Значение></ЗначенияСвойства>"
+        return f"<ЗначенияСвойств>{inner}</ЗначенияСвойств>"
+
+    def offer(offer_id: str, article: str | None = None) -> str:
+        own = values("p-art", article) if article else ""
+        return f"<Предложение><Ид>{offer_id}</Ид>{own}<Количество>1</Количество></Предложение>"
+
+    def good(good_id: str, inner: str = "") -> str:
+        return f"<Товар><Ид>{good_id}</Ид><Наименование>{good_id}</Наименование>{inner}</Товар>"
+
+    by_property = values("Артикул", "G-PROP")  # real 3.1 files use a property's name as its Ид too
+    path = tmp_path / "set.xml"
+    path.write_text(
+        '<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_3" ВерсияСхемы="3.1">'
+        "<Классификатор><Свойства><Свойство><Ид>p-art</Ид><Наименование>Артикул</Наименование></Свойство>"
+        "</Свойства></Классификатор><Каталог>"
+        f"<Товары>{good('a', '<Артикул>A-EL</Артикул>')}{good('b')}{good('c', by_property)}{good('d')}</Товары>"
+        "</Каталог><ПакетПредложений><Предложения>"
+        f"{offer('a#1', 'A-OWN')}{offer('b#1', 'B-1')}{offer('b#2', 'B-2')}{offer('c#1')}{offer('d#1')}{offer('d')}"
+        "</Предложения></ПакетПредложений></КоммерческаяИнформация>",
+        "utf-8",
+    )
+    store = new_warehouse(tmp_path / "data")
+    load_files([path], store, timezone=ZONE, run_id="articles")
+    skus = dict(store.query("SELECT id, sku FROM goods").rows())
+    assert skus == {"a#1": "A-EL#1", "b#1": "B-1", "b#2": "B-2", "c#1": "G-PROP#1", "d#1": "d#1", "d": "d"}
