@@ -170,8 +170,8 @@ class CommerceMLSet:
         return declared[0] if declared else None
 
     def price(self, offer: Offer, price_type: str | None) -> str | None:
-        """The offer's price of `price_type`; without a known type, its first price."""
-        if price_type is not None and (price_type in self.reference.price_types or offer.prices.get(price_type)):
+        """The offer's price of `price_type`; when the package declares no price type at all, its first price."""
+        if price_type is not None:
             return offer.prices.get(price_type)
         return next(iter(offer.prices.values()), None)
 
