@@ -18,6 +18,7 @@ from lxml import etree
 
 from onec.cli import main
 from onec.exchange_files import INBOX_DIR, load_and_file_away, load_files, scan_inbox
+from onec.marts import build_stock_movements
 from onec.sandbox import SandboxData
 from onec.sandbox.commerceml import write_commerceml_package, write_commerceml_prices
 from onec.sources.commerceml import CommerceMLError
@@ -100,8 +101,8 @@ def test_orders_land_as_order_documents(data: SandboxData, package: Path, tmp_pa
         for n, line in enumerate(d.items, start=1)
     )
     assert store.query("SELECT count(*) FROM documents WHERE doc_type <> 'order'").item() == 0
-    marts_types = store.query("SELECT DISTINCT doc_type FROM documents").rows()
-    assert marts_types == [("order",)]
+    build_stock_movements(store)
+    assert store.query("SELECT count(*) FROM stock_movements").item() == 0, "an order moves no stock"
 
 
 def test_inbox_takes_the_package_file_by_file(data: SandboxData, package: Path, tmp_path: Path) -> None:
@@ -197,6 +198,13 @@ def test_price_type_by_name_or_id_and_the_default(data: SandboxData, package: Pa
     assert landed_price({}, "default") == item.price, f"«{RETAIL}» by default, though declared second"
     wholesale = (item.price * Decimal("0.9")).quantize(Decimal("0.01"))
     assert landed_price({"ONEC_CML_PRICE_TYPE": "оптовая"}, "by-name") == wholesale
+    classifier = etree.parse(str(next(package.glob("import___*.xml")))).getroot()
+    retail_id = next(
+        t.findtext("c:Ид", namespaces=NS3)
+        for t in classifier.iterfind(".//c:ТипЦены", NS3)
+        if t.findtext("c:Наименование", namespaces=NS3) == RETAIL
+    )
+    assert landed_price({"ONEC_CML_PRICE_TYPE": retail_id}, "by-id") == item.price
     with pytest.raises(CommerceMLError, match=r"price type 'Закупочная' is not in the package; it declares: Оптовая"):
         landed_price({"ONEC_CML_PRICE_TYPE": "Закупочная"}, "unknown")
 
