@@ -11,7 +11,10 @@ stock) into files of their own, and 1C often marks them `СодержитТол�
 - **Changes** (a changes-only file, or parts alone: a later `prices.xml`, `rests.xml`): merged into the day's
   snapshot (`Warehouse.goods_changes`) field by field. Each changed offer's positions of the current snapshot are
   read back and only what the set brings is replaced: prices from a prices file, quantities per warehouse from a
-  rests file, sku/name/unit from a catalog or offers file; a prices file changes prices and nothing else.
+  rests file, sku/name/unit from a catalog or offers file; a prices file changes prices and nothing else. The
+  positions are read before the landing takes the writer's lock, so a goods landing committed in between (another
+  package's changes, a sync) is overwritten for these positions; merging field-wise inside the landing's
+  transaction would close that gap.
 - **Orders** (`documents.xml`) land as documents of type `order`, merged by number: an orders file never says it
   holds every order of a day, so it replaces none. A line's sku is its offer's sku in the package, else in the
   latest landed snapshot (orders often arrive after their package), else its `Артикул`, else the offer Ид.
