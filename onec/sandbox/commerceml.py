@@ -82,14 +82,13 @@ def write_commerceml_package(
     data: SandboxData, directory: Path, created: datetime | None = None, orders: bool = False
 ) -> list[Path]:
     """Write a complete CommerceML 3.1 package in the Bitrix folder layout (module docstring); returns its files."""
-    writer = _Writer(data, "3.1", created or datetime.combine(data.start, datetime.min.time()), awkward=False)
-    writer.package = True
+    writer = _Writer(data, "3.1", created or datetime.combine(data.start, datetime.min.time()), package=True)
     files = {
         writer.package_name("import", ""): writer.classifier_file(),
         writer.package_name("import", "properties/1"): writer.properties_file(),
-        writer.package_name("import", "goods/1"): writer.import_file(article_element=False),
+        writer.package_name("import", "goods/1"): writer.import_file(),
         writer.package_name("offers", "goods/1"): writer.offers_file(),
-        writer.package_name("prices", "goods/1"): writer.prices_file(wholesale=True),
+        writer.package_name("prices", "goods/1"): writer.prices_file(),
         writer.package_name("rests", "goods/1"): writer.rests_file(),
     }
     if orders:
@@ -99,11 +98,11 @@ def write_commerceml_package(
 
 def write_commerceml_prices(data: SandboxData, directory: Path, skus: Iterable[str], created: datetime) -> Path:
     """The changes-only `prices___<id>.xml` of a later exchange: the current prices of the items of `skus`."""
-    writer = _Writer(data, "3.1", created, awkward=False)
+    writer = _Writer(data, "3.1", created, package=True)
     wanted = set(skus)
     writer.items = [item for item in writer.items if item.sku in wanted]
     name = writer.package_name("prices", "", stamp=created.isoformat())
-    return _write(directory / name, writer.prices_file(wholesale=True, changes_only=True))
+    return _write(directory / name, writer.prices_file(changes_only=True))
 
 
 def _write(path: Path, root: Any) -> Path:
@@ -114,7 +113,9 @@ def _write(path: Path, root: Any) -> Path:
 
 
 class _Writer:
-    def __init__(self, data: SandboxData, version: str, created: datetime, awkward: bool) -> None:
+    def __init__(
+        self, data: SandboxData, version: str, created: datetime, awkward: bool = False, package: bool = False
+    ) -> None:
         self.data = data
         self.version = version
         self.created = created
@@ -129,7 +130,7 @@ class _Writer:
         self.wholesale_type_id = str(uuid.uuid5(space, "price-type-wholesale"))
         self.article_id = str(uuid.uuid5(space, "property-article"))
         self.space = space
-        self.package = False
+        self.package = package
 
     def package_name(self, kind: str, folder: str, stamp: str = "") -> str:
         """`<folder>/<kind>___<uuid>.xml`, as 1C names the files it uploads to a site."""
@@ -138,22 +139,11 @@ class _Writer:
 
     # --- files
 
-    def import_file(self, article_element: bool = True) -> Any:
+    def import_file(self) -> Any:
+        """The catalog (2.07 and the flat 3.1 set: with the classifier's groups; a package's goods file: alone)."""
         root = self._root()
-        if self.version == "3.1" and not article_element:
-            return self._catalog(root, article_element)
-        classifier = self._sub(root, "Классификатор")
-        self._text(classifier, "Ид", self.catalog_id)
-        self._text(classifier, "Наименование", f"Классификатор (Каталог товаров {self.catalog_id[:8].upper()})")
-        self._owner(classifier)
-        groups = self._sub(classifier, "Группы")
-        for folder in self._folders():
-            group = self._sub(groups, "Группа")
-            self._text(group, "Ид", folder["Ref_Key"])
-            self._text(group, "Наименование", folder["Description"])
-        return self._catalog(root, article_element)
-
-    def _catalog(self, root: Any, article_element: bool) -> Any:
+        if not self.package:
+            self._groups(self._classifier(root))
         catalog = self._sub(root, "Каталог", СодержитТолькоИзменения="false")
         self._text(catalog, "Ид", self.catalog_id)
         self._text(catalog, "ИдКлассификатора", self.catalog_id)
@@ -162,18 +152,14 @@ class _Writer:
         goods = self._sub(catalog, "Товары")
         parents = {row["Ref_Key"]: row["Parent_Key"] for row in self.model.nomenclature() if not row["IsFolder"]}
         for item in self.items:
-            self._good(goods, item, parents[item.id], article_element)
+            self._good(goods, item, parents[item.id])
         return root
 
     def classifier_file(self) -> Any:
         """The package's top `import___`: groups, units, price types and warehouses (3.1 keeps them here)."""
         root = self._root()
         classifier = self._classifier(root)
-        groups = self._sub(classifier, "Группы")
-        for folder in self._folders():
-            group = self._sub(groups, "Группа")
-            self._text(group, "Ид", folder["Ref_Key"])
-            self._text(group, "Наименование", folder["Description"])
+        self._groups(classifier)
         units = self._sub(classifier, "ЕдиницыИзмерения")
         for name in sorted({item.unit for item in self.items if item.unit}):
             code, full, short = OKEI.get(name, ("796", name, name))
@@ -182,17 +168,8 @@ class _Writer:
                       "НаименованиеПолное": full, "МеждународноеСокращение": short}  # fmt: skip
             for tag, value in fields.items():
                 self._text(unit, tag, value)
-        types = self._sub(classifier, "ТипыЦен")
-        for type_id, name in ((self.wholesale_type_id, WHOLESALE_PRICE_TYPE), (self.price_type_id, PRICE_TYPE)):
-            price_type = self._sub(types, "ТипЦены")
-            self._text(price_type, "Ид", type_id)
-            self._text(price_type, "Наименование", name)
-            self._text(price_type, "Валюта", "RUB")
-        warehouses = self._sub(classifier, "Склады")
-        for code in self.data.warehouses:
-            warehouse = self._sub(warehouses, "Склад")
-            self._text(warehouse, "Ид", self.model.ref("warehouse", code))
-            self._text(warehouse, "Наименование", code)
+        self._price_types(classifier, {self.wholesale_type_id: WHOLESALE_PRICE_TYPE, self.price_type_id: PRICE_TYPE})
+        self._warehouses(classifier)
         return root
 
     def properties_file(self) -> Any:
@@ -214,11 +191,19 @@ class _Writer:
             if doc.bad_kind is not None or not all(line.sku in ids for line in doc.items):
                 continue
             document = self._sub(self._sub(root, "Контейнер"), "Документ")
-            for name, value in (("Ид", doc.id), ("Номер", doc.number), ("ПометкаУдаления", str(doc.deleted).lower()),
-                                ("Дата", doc.date.date().isoformat()), ("ХозОперация", "Заказ товара"),
-                                ("Роль", "Продавец"), ("Валюта", "RUB"), ("Курс", "1"),
-                                ("Сумма", self._number(sum((ln.total for ln in doc.items), Decimal(0)))),
-                                ("Время", doc.date.time().isoformat(timespec="seconds"))):  # fmt: skip
+            header = {
+                "Ид": doc.id,
+                "Номер": doc.number,
+                "ПометкаУдаления": str(doc.deleted).lower(),
+                "Дата": doc.date.date().isoformat(),
+                "ХозОперация": "Заказ товара",
+                "Роль": "Продавец",
+                "Валюта": "RUB",
+                "Курс": "1",
+                "Сумма": self._number(sum((line.total for line in doc.items), Decimal(0))),
+                "Время": doc.date.time().isoformat(timespec="seconds"),
+            }
+            for name, value in header.items():
                 self._text(document, name, value)
             party = self._sub(self._sub(document, "Контрагенты"), "Контрагент")
             self._text(party, "Ид", str(uuid.uuid5(self.space, f"party:{doc.counterparty}")))
@@ -242,8 +227,31 @@ class _Writer:
             self._text(requisite, "Значение", str(doc.posted).lower())
         return root
 
+    def _groups(self, classifier: Any) -> None:
+        groups = self._sub(classifier, "Группы")
+        for folder in self._folders():
+            group = self._sub(groups, "Группа")
+            self._text(group, "Ид", folder["Ref_Key"])
+            self._text(group, "Наименование", folder["Description"])
+
+    def _price_types(self, parent: Any, names: dict[str, str]) -> None:
+        types = self._sub(parent, "ТипыЦен")
+        for type_id, name in names.items():
+            price_type = self._sub(types, "ТипЦены")
+            self._text(price_type, "Ид", type_id)
+            self._text(price_type, "Наименование", name)
+            self._text(price_type, "Валюта", "RUB")
+
+    def _warehouses(self, parent: Any) -> None:
+        warehouses = self._sub(parent, "Склады")
+        for code in self.data.warehouses:
+            warehouse = self._sub(warehouses, "Склад")
+            self._text(warehouse, "Ид", self.model.ref("warehouse", code))
+            self._text(warehouse, "Наименование", code)
+
     def _classifier(self, root: Any) -> Any:
-        classifier = self._sub(root, "Классификатор", СодержитТолькоИзменения="false")
+        marks = {"СодержитТолькоИзменения": "false"} if self.package else {}  # as the 3.1 package files have it
+        classifier = self._sub(root, "Классификатор", **marks)
         self._text(classifier, "Ид", self.catalog_id)
         self._text(classifier, "Наименование", f"Классификатор (Каталог товаров {self.catalog_id[:8].upper()})")
         self._owner(classifier)
@@ -252,16 +260,8 @@ class _Writer:
     def offers_file(self) -> Any:
         root, package = self._package()
         if not self.package:  # a package declares them in its classifier, as УТ 11's 3.1 files do
-            types = self._sub(package, "ТипыЦен")
-            price_type = self._sub(types, "ТипЦены")
-            self._text(price_type, "Ид", self.price_type_id)
-            self._text(price_type, "Наименование", PRICE_TYPE)
-            self._text(price_type, "Валюта", "RUB")
-            warehouses = self._sub(package, "Склады")
-            for code in self.data.warehouses:
-                warehouse = self._sub(warehouses, "Склад")
-                self._text(warehouse, "Ид", self.model.ref("warehouse", code))
-                self._text(warehouse, "Наименование", code)
+            self._price_types(package, {self.price_type_id: PRICE_TYPE})
+            self._warehouses(package)
         offers = self._sub(package, "Предложения")
         stock = self._stock()
         for item in self.items:
@@ -275,14 +275,14 @@ class _Writer:
                     self._sub(offer, "Склад", ИдСклада=self.model.ref("warehouse", code), КоличествоНаСкладе=quantity)
         return root
 
-    def prices_file(self, wholesale: bool = False, changes_only: bool = False) -> Any:
+    def prices_file(self, changes_only: bool = False) -> Any:
         root, package = self._package(changes_only)
         offers = self._sub(package, "Предложения")
         for item in self.items:
             if item.price is not None:
                 offer = self._sub(offers, "Предложение")
                 self._text(offer, "Ид", item.id)
-                if wholesale:
+                if self.package:
                     self._price(
                         self._sub(offer, "Цены"),
                         item,
@@ -341,16 +341,16 @@ class _Writer:
         self._text(owner, "ИНН", OWNER[1])
         self._text(owner, "КПП", OWNER[2])
 
-    def _good(self, goods: Any, item: Item, parent: str, article_element: bool = True) -> None:
+    def _good(self, goods: Any, item: Item, parent: str) -> None:
         good = self._sub(goods, "Товар", Статус="Удален") if item.deleted else self._sub(goods, "Товар")
         self._text(good, "Ид", item.id)
-        if article_element:
-            self._text(good, "Артикул", item.sku)
-        self._text(good, "Наименование", item.name)
-        if article_element:
-            self._unit(good, item.unit)
-        else:
+        if self.package:  # the article is the offer's property, the unit a bare code
+            self._text(good, "Наименование", item.name)
             self._unit_code(good, item.unit)
+        else:
+            self._text(good, "Артикул", item.sku)
+            self._text(good, "Наименование", item.name)
+            self._unit(good, item.unit)
         self._text(self._sub(good, "Группы"), "Ид", parent)
         details = self._sub(good, "ЗначенияРеквизитов")
         requisites = [

@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
@@ -102,13 +102,11 @@ class Reference:
     properties: dict[str, str] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, dict[str, str]]:
-        return {name: dict(getattr(self, name)) for name in ("warehouses", "price_types", "units", "properties")}
+        return {lookup.name: dict(getattr(self, lookup.name)) for lookup in fields(self)}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> Reference:
-        return cls(
-            **{name: dict(data.get(name) or {}) for name in ("warehouses", "price_types", "units", "properties")}
-        )
+        return cls(**{lookup.name: dict(data.get(lookup.name) or {}) for lookup in fields(cls)})
 
 
 @dataclass
@@ -127,6 +125,7 @@ class CommerceMLSet:
 
     @property
     def warehouses(self) -> dict[str, str]:
+        """Warehouse Ид → name (the classifier's, or the remembered one's)."""
         return self.reference.warehouses
 
     @property
