@@ -44,6 +44,7 @@ from onec.http.limits import RequestStats
 from onec.schema import ORDER
 from onec.sources import Batch
 from onec.sources.commerceml import (
+    TOTAL_WAREHOUSE,
     CommerceMLError,
     CommerceMLSet,
     Offer,
@@ -184,7 +185,11 @@ def _changed_records(
         rows = {row["warehouse"]: row for row in current.get(offer.id, [])}
         template = next(iter(rows.values()), {"id": offer.id})
         known = offer.described or offer.id.partition("#")[0] in found.goods
-        quantities = found.stock(offer) if offer.has_stock else {w: row["quantity"] for w, row in rows.items()}
+        quantities: dict[str, str | None] = (
+            found.stock(offer) if offer.has_stock else {w: row["quantity"] for w, row in rows.items()}
+        )
+        if not quantities:  # no position yet and no stock: a row validation rejects with why, not a silent drop
+            quantities = {TOTAL_WAREHOUSE: None}
         for warehouse_name, quantity in quantities.items():
             row = dict(rows.get(warehouse_name, template))
             if known:  # what the set says of the offer; what it does not say stays as it was

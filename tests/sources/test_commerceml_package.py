@@ -269,3 +269,23 @@ def test_article_element_then_offer_property_then_good_property_then_id(tmp_path
     load_files([path], store, timezone=ZONE, run_id="articles")
     skus = dict(store.query("SELECT id, sku FROM goods").rows())
     assert skus == {"a#1": "A-EL#1", "b#1": "B-1", "b#2": "B-2", "c#1": "G-PROP#1", "d#1": "d#1", "d": "d"}
+
+
+def test_changes_for_offers_without_a_position_are_rejected_with_why(package: Path, tmp_path: Path) -> None:
+    store = new_warehouse(tmp_path / "data")
+    load_files([package], store, timezone=ZONE, run_id="full")
+    before = landed_goods(store, START)
+    changed = tmp_path / "offers___later.xml"
+    changed.write_text(
+        '<КоммерческаяИнформация xmlns="urn:1C.ru:commerceml_3" ВерсияСхемы="3.1"'
+        ' ДатаФормирования="2026-01-10T09:00:00"><ПакетПредложений СодержитТолькоИзменения="true"><Предложения>'
+        "<Предложение><Ид>new-good#1</Ид><Наименование>Новинка</Наименование></Предложение>"
+        "<Предложение><Ид>unknown-offer</Ид><Цены><Цена><ИдТипаЦены>x</ИдТипаЦены><ЦенаЗаЕдиницу>5</ЦенаЗаЕдиницу>"
+        "</Цена></Цены></Предложение></Предложения></ПакетПредложений></КоммерческаяИнформация>",
+        "utf-8",
+    )
+    (result,) = load_files([changed], store, timezone=ZONE, run_id="new")
+    assert (result.rows, result.rejected) == (0, 2)
+    reasons = dict(store.query("SELECT record_key, reason FROM rejected_rows WHERE run_id = 'new'").rows())
+    assert any("quantity: required" in reason for reason in reasons.values())
+    assert landed_goods(store, date(2026, 1, 10)) == before, "nothing else changes"
