@@ -34,7 +34,7 @@ def test_every_group_of_a_bar_chart_is_labelled_even_when_many() -> None:
 
 
 def test_a_long_reason_wraps_whole_instead_of_being_cut() -> None:
-    reason = "documents shipment: unit_price: required when the line carries a total; total: must equal quantity x price"
+    reason = "documents shipment: unit_price: required when the line carries a total; total: must equal quantity x it"
     svg = charts.bar_chart("Rejected rows by reason", [(reason, 3.0)])
     shown = " ".join(re.findall(r"<tspan[^>]*>([^<]*)</tspan>", svg))
     assert shown == reason and "…" not in svg
