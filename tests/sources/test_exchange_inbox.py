@@ -62,6 +62,18 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["fresh.csv"]
 
 
+def test_sensor_names_a_package_waiting_for_its_parts(tmp_path: Path) -> None:
+    inbox = tmp_path / INBOX_DIR
+    _drop(inbox, SAMPLES / "import0_1.xml")
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, tmp_path)
+    result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    assert isinstance(result, dg.SensorResult) and not result.run_requests
+    assert result.skip_reason is not None
+    message = result.skip_reason.skip_message or ""
+    assert message.startswith("waiting for prices and rests of package import0_1.xml since "), message
+    assert "ONEC_CML_WAIT_SECONDS" in message
+
+
 def test_inbox_files_replace_only_what_they_declare_complete(tmp_path: Path) -> None:
     """As the inbox job loads them: a shipments file with a mistyped year deletes no other shipment, a lone offers
     file merges into the snapshot, and a goods file of one row is refused (moved to failed/ saying how to force)."""
