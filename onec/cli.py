@@ -394,7 +394,8 @@ def _load(args: argparse.Namespace) -> int:
             partial_goods=args.partial_goods,
         )
     except ShrinkRefused as exc:  # only goods replace from a file: documents upsert
-        raise ShrinkRefused(f"{exc}; if the file lists only some goods, load it with --partial-goods") from None
+        hint = "if a CSV or UDE XML file lists only some goods, load it with --partial-goods"
+        raise ShrinkRefused(f"{exc}; {hint}") from None
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
 
