@@ -32,6 +32,7 @@ from onec.normalize import (
     text_frame,
 )
 from onec.schema import (
+    COEFFICIENT,
     MONEY,
     PRICE,
     QUANTITY,
@@ -87,6 +88,8 @@ _LINE_COLUMNS = (
     Column("unit_price", Kind.DECIMAL, PRICE),
     Column("total", Kind.DECIMAL, MONEY),
     Column("book_quantity", Kind.DECIMAL, QUANTITY),
+    Column("line_unit", Kind.TEXT),
+    Column("unit_coefficient", Kind.DECIMAL, COEFFICIENT),
 )
 
 

@@ -132,6 +132,7 @@ class Warehouse:
         with self._lock(exclusive=True), self._connect(read_only=False) as con:
             for statement in _ddl(self.timezone):
                 con.execute(statement)
+            _add_new_columns(con, self.timezone)
             _drop_primary_keys(con)
         self._remove_stale_staging()
 
@@ -832,6 +833,16 @@ def _check_unique(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
         ).fetchone()
         if duplicate is not None:
             raise RuntimeError(f"landing would leave two {table} rows with key ({key}) = {duplicate}; rolled back")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
+    """Columns the canonical schemas gained since a warehouse was created (e.g. `document_lines.line_unit`), added
+    null at the end: a schema only ever grows by nullable columns appended last, so positional inserts stay right."""
+    for table, schema in _schemas(timezone).items():
+        present = {row[0] for row in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
+        for name, dtype in schema.items():
+            if name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_duckdb_type(dtype)}")
 
 
 def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
