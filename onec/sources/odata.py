@@ -115,6 +115,11 @@ class OdataSource:
         Balance(), and once, with no warehouse and quantity 0, each item Balance() has nowhere; with the last
         price when the base publishes a price register."""
         model = self._model
+        if model.stock is None:
+            raise ConfigError(
+                "the OData model names no stock register (stock = false): this configuration keeps no balance of "
+                "goods per warehouse that OData's Balance() can read; take goods from another source"
+            )
         items = self._item_catalog()
         warehouses = self._catalog(model.warehouses, model.warehouse_name)
         units = self._catalog(model.units, "Description")
@@ -316,6 +321,7 @@ class OdataSource:
     def _balance(self) -> dict[tuple[str, str], Any]:
         """(item, warehouse) → quantity now; rows of other register dimensions (series, …) add up."""
         model = self._model
+        assert model.stock is not None, "goods() refuses a model without a stock register"
         rows = self._virtual(
             f"{model.stock}/Balance()", (model.stock_item, model.stock_warehouse, model.stock_quantity)
         )
@@ -420,14 +426,14 @@ class _LineReader:
             "line": raw.get("LineNumber"),
             "sku": item.sku if item else None,
             "name": item.name if item else None,
-            "quantity": self._base_quantity(raw.get(self._quantity), unit, where, unresolved),
-            "unit_price": _number(raw.get(self._price), PRICE_STEP) if self._price else None,
+            "quantity": self._base_quantity(raw.get(self._quantity), unit),
+            "unit_price": self._base_price(raw.get(self._price), unit) if self._price else None,
             "total": _number(raw.get(self._total), MONEY_STEP) if self._total else None,
             "line_unit": unit.name if unit else None,
             "unit_coefficient": unit.coefficient if unit else None,
         }
         if entity.book_quantity:
-            line["book_quantity"] = self._base_quantity(raw.get(entity.book_quantity), unit, where, unresolved)
+            line["book_quantity"] = self._base_quantity(raw.get(entity.book_quantity), unit)
         return line
 
     def _unit(self, raw: dict[str, Any], where: str, unresolved: list[str]) -> _Unit | None:
@@ -439,15 +445,27 @@ class _LineReader:
         unit = self._units().get(key) if isinstance(key, str) else None
         if unit is None:
             unresolved.append(f"{where}.{field}={key}")
+        elif unit.coefficient is None:
+            unresolved.append(f"{where}.{field}={key}: its {self._model.unit_coefficient} is no positive number")
         return unit
 
-    def _base_quantity(self, value: Any, unit: _Unit | None, where: str, unresolved: list[str]) -> Any:
+    @staticmethod
+    def _base_price(value: Any, unit: _Unit | None) -> Any:
+        """The price per base unit: 1C prices a line per its own unit (a pack), so a pack's price is divided by
+        its coefficient; `total` is the line's and needs nothing."""
+        price = _number(value, PRICE_STEP)
+        if unit is None or not isinstance(price, Decimal):
+            return price
+        if unit.coefficient is None:
+            return None  # named by `_unit`
+        return (price / unit.coefficient).quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
+
+    def _base_quantity(self, value: Any, unit: _Unit | None) -> Any:
         quantity = _number(value, QUANTITY_STEP)
         if unit is None or self._model.line_quantity_in_base_units or not isinstance(quantity, Decimal):
             return quantity
         if unit.coefficient is None:
-            unresolved.append(f"{where}.{self._model.unit_coefficient} of {self._model.line_units}: none usable")
-            return None
+            return None  # named by `_unit`
         return (quantity * unit.coefficient).quantize(QUANTITY_STEP, rounding=ROUND_HALF_UP)
 
 

@@ -88,7 +88,9 @@ class OdataModel:
     price_condition: str | None = None
     """An OData `$filter` on the price slice, for bases with several price types, e.g.
     `ВидЦен_Key eq guid'…'`; without it every item must have at most one last price."""
-    stock: str = "AccumulationRegister_ТоварыНаСкладах"
+    stock: str | None = "AccumulationRegister_ТоварыНаСкладах"
+    """The accumulation register read with Balance(); None: the configuration has none usable (БП 3.0 keeps
+    stock in its accounting register), and a goods sync stops naming that instead of landing nothing."""
     stock_item: str = "Номенклатура_Key"
     stock_warehouse: str = "Склад_Key"
     stock_quantity: str = "КоличествоBalance"
@@ -161,7 +163,7 @@ class OdataModel:
 
 _FLAGS = frozenset({"zero_stock_positions", "line_quantity_in_base_units"})
 _OPTIONAL = frozenset(
-    {"price_condition", "prices", "line_price", "line_total", "line_unit", "unit_coefficient_denominator"}
+    {"price_condition", "prices", "stock", "line_price", "line_total", "line_unit", "unit_coefficient_denominator"}
 )
 """Names that may be switched off: null in JSON, `false` in TOML (which has no null)."""
 
