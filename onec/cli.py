@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import os
 import sys
@@ -27,14 +28,17 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, overlap_from_env, sync_changes
+from onec.odata_inspect import inspect as inspect_models
+from onec.odata_inspect import read_metadata, report
 from onec.progress import Progress
 from onec.push.command import add_push_command
 from onec.sandbox.certs import make_test_pki
 from onec.sandbox.data import SandboxData
-from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from onec.sandbox.engine import ODATA_CONFIGURATIONS, FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
+from onec.sources.odata import odata_root
 from onec.sync import ExtractResult, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
@@ -102,6 +106,14 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
 
+    odata = commands.add_parser("odata", help="the standard OData interface of the configured 1C")
+    odata_commands = odata.add_subparsers(dest="odata_command", required=True)
+    inspect = odata_commands.add_parser(
+        "inspect", help="read the base's $metadata: which OData model fits (ONEC_ODATA_MODEL) and what is missing"
+    )
+    inspect.add_argument("--metadata", type=Path, help="a saved $metadata file instead of asking the base")
+    inspect.set_defaults(handler=_odata_inspect)
+
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
@@ -129,6 +141,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--api-key", default="sk-test-1c")
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
+    )
+    parser.add_argument(
+        "--odata-configuration",
+        choices=ODATA_CONFIGURATIONS,
+        default="standard",
+        help="what the OData interface acts out: the contract's default model, or a real УТ 11 base",
     )
 
 
@@ -165,6 +183,7 @@ def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
         latency_s=args.latency,
         faults=faults,
         seed=args.seed,
+        odata_configuration=args.odata_configuration,
     )
     return SandboxEngine(data, config)
 
@@ -176,6 +195,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed, documents=args.documents, start=None, days=30, bad_records=6, rate_limit=rate,
         max_connections=connections, latency=0.002, fault_rate=args.fault_rate, auth="basic",
         username=SANDBOX_DEFAULTS.username, password=SANDBOX_DEFAULTS.password, api_key="", tls_dir=None,
+        odata_configuration="standard",
     )  # fmt: skip
     engine = _sandbox_engine(sandbox_args)
     date_from, date_to = sandbox_window(settings.timezone, days=30)
@@ -312,6 +332,20 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
 def _totals(frame: pl.DataFrame) -> pl.DataFrame:
     sums = frame.drop("entity").sum().with_columns(pl.col("seconds").round(3))
     return pl.concat([pl.DataFrame({"entity": ["total"]}), sums], how="horizontal").select(frame.columns)
+
+
+def _odata_inspect(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.metadata is not None:
+        edmx = args.metadata.read_bytes()
+    else:
+        with open_session(settings) as session:
+            body = io.BytesIO()
+            session.download(odata_root(session.settings) + "$metadata", None, body)
+            edmx = body.getvalue()
+    metadata = read_metadata(edmx)
+    print(report(metadata, inspect_models(metadata, settings.odata_model)), end="")
+    return 0
 
 
 def _query(args: argparse.Namespace) -> int:

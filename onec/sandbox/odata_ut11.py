@@ -111,9 +111,11 @@ class Ut11Model(ODataModel):
 
     def _document_row(self, doc: Document, refs: dict[str, str]) -> Row:
         row = super()._document_row(doc, refs)
-        if doc.doc_type == "goods-receipt" and _opening_balance(doc):
-            row["Контрагент_Key"] = EMPTY_REF
-            row["ХозяйственнаяОперация"] = "ВводОстатков"
+        if doc.doc_type == "goods-receipt":
+            opening = _opening_balance(doc)
+            row["ХозяйственнаяОперация"] = "ВводОстатков" if opening else "ЗакупкаУПоставщика"
+            if opening:
+                row["Контрагент_Key"] = EMPTY_REF
         return row
 
     def _lines(self, doc: Document, refs: dict[str, str]) -> list[Row]:
