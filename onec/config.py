@@ -86,7 +86,8 @@ class Settings:
     odata_url: str | None = None
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
     odata_model: Path | None = None
-    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
+    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`), or the name
+    of a shipped one (`ut11`, `bp30`)."""
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -128,7 +129,7 @@ class Settings:
             timeout_s=_positive_float("ONEC_TIMEOUT", get("ONEC_TIMEOUT"), 30.0),
             max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
             odata_url=get("ONEC_ODATA_URL") or None,
-            odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
+            odata_model=odata_model_path(get("ONEC_ODATA_MODEL")),
         )
         settings.check()
         return settings
@@ -167,6 +168,19 @@ class Settings:
 
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
+"""The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
+
+
+def odata_model_path(text: str) -> Path | None:
+    """ONEC_ODATA_MODEL: a model file, or the bare name of a shipped one (`ut11` → `odata_models/ut11.toml`)."""
+    path = _optional_path(text)
+    if path is None or path.suffix or path.exists() or len(path.parts) > 1:
+        return path
+    shipped = ODATA_MODELS / f"{path.name}.toml"
+    return shipped if shipped.is_file() else path
 
 
 def _positive_float(name: str, text: str, default: float) -> float:

@@ -24,10 +24,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onec.config import ConfigError
+from onec.config import ODATA_MODELS, ConfigError, odata_model_path
 from onec.schema import DOCUMENT_SLUGS
 
-SHIPPED_MODELS = Path(__file__).resolve().parent.parent / "odata_models"
+SHIPPED_MODELS = ODATA_MODELS
 """The model files of common configurations (`ut11.toml`, `bp30.toml`), each written from 1C's metadata."""
 
 
@@ -122,11 +122,9 @@ class OdataModel:
     def load(cls, path: Path | None) -> OdataModel:
         """The defaults, overridden by the file at `path` (`.json` or `.toml`) when one is given; a bare name
         that is no file (`ut11`) is the shipped model of that name."""
+        path = odata_model_path(str(path)) if path is not None else None
         if path is None:
             return cls()
-        shipped = SHIPPED_MODELS / f"{path.name}.toml"
-        if not path.suffix and not path.exists() and shipped.is_file():
-            path = shipped
         try:
             raw = path.read_bytes()
             overrides = tomllib.loads(raw.decode("utf-8")) if path.suffix == ".toml" else json.loads(raw)

@@ -288,6 +288,10 @@ def _overrides_of(name: str) -> dict[str, Any]:
 
 
 def test_shipped_models_load_by_name() -> None:
+    settings = Settings.from_env({"ONEC_SOURCE": "odata", "ONEC_ODATA_MODEL": "ut11"})
+    assert settings.odata_model == SHIPPED_MODELS / "ut11.toml"
+    with pytest.raises(ConfigError, match="not a readable file"):
+        Settings.from_env({"ONEC_SOURCE": "odata", "ONEC_ODATA_MODEL": "ut12"})
     assert UT11.prices is None and UT11.line_unit == "Упаковка_Key" and UT11.line_quantity_in_base_units
     assert UT11.documents["inventory"].entity_set == "Document_ПересчетТоваров"
     bp30 = OdataModel.load(Path("bp30"))
