@@ -238,7 +238,7 @@ class _Writer:
     def _stock(self) -> dict[str, dict[str, Decimal]]:
         stock: dict[str, dict[str, Decimal]] = {}
         for good in self.data.goods_holdings():
-            if good.bad_kind is None:
+            if good.bad_kind is None and good.warehouse is not None:
                 stock.setdefault(good.sku, {})[good.warehouse] = good.quantity
         return stock
 

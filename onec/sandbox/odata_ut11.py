@@ -11,9 +11,9 @@ ways that broke the client on real data (contract §1.3, "What real bases hold")
   `КоличествоУпаковок`, and the same in base units in `Количество`; `Цена` is per pack, `Сумма` the line's;
 - **lines without prices**: transfers, write-offs and stock-taking carry quantities only, and so does the
   warehouse order `Document_ПриходныйОрдерНаТовары` published beside each receipt (same number and lines);
-- **operations without a counterparty**: some receipts are opening balances, `Контрагент_Key` the empty reference;
-- **empty tabular rows**: a row with the empty item reference and quantity 0, as 1C keeps a row a user added and
-  left blank;
+- **operations without a counterparty** (the base's opening-balance receipts): `Контрагент_Key` the empty
+  reference, `ХозяйственнаяОперация` `ВводОстатков`;
+- **empty tabular rows** the base holds: the empty item reference, quantity 0, and no pack;
 - **the stock register's resource is `ВНаличии`** (Balance() gives `ВНаличииBalance`), with `Характеристика_Key`.
 
 Object and attribute names follow 1C's published metadata of УТ 11; `onec/odata_models/ut11.toml` (the client's
@@ -23,7 +23,6 @@ served in this mode (the exchange service's writer speaks the §2.1 names only):
 
 from __future__ import annotations
 
-import hashlib
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -112,10 +111,7 @@ class Ut11Model(ODataModel):
     def _document_row(self, doc: Document, refs: dict[str, str]) -> Row:
         row = super()._document_row(doc, refs)
         if doc.doc_type == "goods-receipt":
-            opening = _opening_balance(doc)
-            row["ХозяйственнаяОперация"] = "ВводОстатков" if opening else "ЗакупкаУПоставщика"
-            if opening:
-                row["Контрагент_Key"] = EMPTY_REF
+            row["ХозяйственнаяОперация"] = "ЗакупкаУПоставщика" if doc.counterparty else "ВводОстатков"
         return row
 
     def _lines(self, doc: Document, refs: dict[str, str]) -> list[Row]:
@@ -145,16 +141,14 @@ class Ut11Model(ODataModel):
 
     def _ut11_lines(self, doc: Document, refs: dict[str, str], *, priced: bool) -> list[Row]:
         units = {item.sku: item.unit for item in self.data.nomenclature()}
-        rows = [self._line(line, refs, units.get(line.sku), doc.doc_type, priced) for line in doc.items]
-        if _has_empty_row(doc):
-            rows.append(self._empty_row(len(rows) + 1, doc.doc_type, priced))
-        return rows
+        return [self._line(line, refs, units.get(line.sku or ""), doc.doc_type, priced) for line in doc.items]
 
     def _line(self, line: Line, refs: dict[str, str], unit: str | None, slug: str, priced: bool) -> Row:
-        size = _pack_size(line.quantity) if unit else None
+        """One row of `Товары`; an empty row (no item) has the empty reference and no pack."""
+        size = _pack_size(line.quantity) if unit and line.sku else None
         row: Row = {
             "LineNumber": str(line.line),
-            "Номенклатура_Key": refs.get(line.sku, EMPTY_REF),
+            "Номенклатура_Key": refs.get(line.sku, EMPTY_REF) if line.sku else EMPTY_REF,
             "Характеристика_Key": EMPTY_REF,
             "Упаковка_Key": self._pack_ref(unit, size) if unit and size else EMPTY_REF,
             "КоличествоУпаковок": float(line.quantity / size) if size else float(line.quantity),
@@ -165,23 +159,8 @@ class Ut11Model(ODataModel):
         else:
             row["Количество"] = float(line.quantity)
         if priced:
-            row |= {"Цена": float(line.unit_price * (size or 1)), "Сумма": float(line.total)}
-        return row
-
-    @staticmethod
-    def _empty_row(number: int, slug: str, priced: bool) -> Row:
-        row: Row = {
-            "LineNumber": str(number),
-            "Номенклатура_Key": EMPTY_REF,
-            "Характеристика_Key": EMPTY_REF,
-            "Упаковка_Key": EMPTY_REF,
-            "КоличествоУпаковок": 0.0,
-            "Количество": 0.0,
-        }
-        if slug == "inventory":
-            row["КоличествоФакт"] = 0.0
-        if priced:
-            row |= {"Цена": 0.0, "Сумма": 0.0}
+            price, total = line.unit_price or Decimal(0), line.total or Decimal(0)
+            row |= {"Цена": float(price * (size or 1)), "Сумма": float(total)}
         return row
 
     # --- helpers
@@ -208,17 +187,3 @@ def _pack_size(quantity: Decimal) -> int | None:
     if quantity <= 0 or quantity != quantity.to_integral_value():
         return None
     return next((size for size in PACK_SIZES if int(quantity) % size == 0), None)
-
-
-def _share(doc: Document, salt: str, one_in: int) -> bool:
-    """A stable choice of about one document in `one_in`, by its id (the same on every request)."""
-    digest = hashlib.blake2b(f"{salt}:{doc.id}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest) % one_in == 0
-
-
-def _opening_balance(doc: Document) -> bool:
-    return _share(doc, "opening", 8)
-
-
-def _has_empty_row(doc: Document) -> bool:
-    return _share(doc, "empty-row", 6)

@@ -113,7 +113,8 @@ class OdataSource:
     def goods(self) -> Iterator[Batch]:
         """Stock positions as 1C holds them (contract §1.3): each (item, warehouse) of the register's current
         Balance(), and once, with no warehouse and quantity 0, each item Balance() has nowhere; with the last
-        price when the base publishes a price register."""
+        price when the base publishes a price register. `zero_stock_positions` adds the empty positions of the
+        items that have stock somewhere, as an exchange service that lists them."""
         model = self._model
         if model.stock is None:
             raise ConfigError(
@@ -126,10 +127,10 @@ class OdataSource:
         prices = self._prices()
         quantities = self._balance()
         positions: set[tuple[str, str | None]] = set(quantities)
+        stocked = {item for item, _ in quantities}
         if model.zero_stock_positions:
             active = [key for key, row in self._warehouse_rows().items() if row.get("DeletionMark") is not True]
-            positions |= {(item, warehouse) for item in items for warehouse in active}
-        stocked = {item for item, _ in positions}
+            positions |= {(item, warehouse) for item in stocked for warehouse in active}
         positions |= {(item, None) for item in items if item not in stocked}
         records = [
             self._goods_record(item_key, warehouse_key, quantities, items, warehouses, units, prices)

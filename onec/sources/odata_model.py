@@ -96,8 +96,9 @@ class OdataModel:
     stock_quantity: str = "КоличествоBalance"
     zero_stock_positions: bool = False
     """Goods are what 1C returns (contract §1.3): the positions Balance() holds, and once, with no warehouse and
-    quantity 0, each item that has no balance anywhere. True adds a zero row for every item × warehouse that
-    Balance() leaves out (a snapshot shaped like a listing of every position, as some exchange services send)."""
+    quantity 0, each item that has no balance anywhere. True adds a zero row for every warehouse Balance() leaves
+    out of an item that has stock somewhere (a snapshot shaped like a listing of every position, as some exchange
+    services, the sandbox's among them, send)."""
     line_item: str = "Номенклатура_Key"
     line_quantity: str = "Количество"
     line_price: str | None = "Цена"

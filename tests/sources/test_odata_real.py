@@ -38,14 +38,20 @@ PACK_OF_TEN = Decimal(2340)
 
 
 def _base_with_a_pack_line() -> tuple[SandboxData, str]:
-    """A small base plus one posted receipt whose only line is 2,340 pieces (234 packs of 10)."""
+    """A small base plus two posted receipts: one whose only line is 2,340 pieces (234 packs of 10), and one of
+    opening balances (no supplier) whose second row a user added and left empty."""
     data = SandboxData.generate(seed=7, documents=80, start=START, days=(END - START).days, timezone=ZONE)
     item = next(i for i in data.nomenclature() if i.unit == "шт" and i.price is not None)
-    price = Decimal("12.50")
+    price, zero = Decimal("12.50"), Decimal("0.00")
     line = Line(1, item.sku, item.name, PACK_OF_TEN, price, line_total(PACK_OF_TEN, price))
     when = datetime(2026, 1, 5, 11, 0, tzinfo=ZoneInfo(ZONE))
-    doc = data.create_document("goods-receipt", "ПТ-234", when, data.warehouses[0], [line], when, "ООО Поставщик")
-    data.post_document("goods-receipt", doc.id, when)
+    warehouse = data.warehouses[0]
+    receipt = data.create_document("goods-receipt", "ПТ-234", when, warehouse, [line], when, "ООО Поставщик")
+    opening = [Line(1, item.sku, item.name, Decimal(7), price, line_total(Decimal(7), price)),
+               Line(2, None, None, Decimal(0), zero, zero)]  # fmt: skip
+    balances = data.create_document("goods-receipt", "ВО-1", when, warehouse, opening, when, None, notes="Ввод")
+    for doc in (receipt, balances):
+        data.post_document("goods-receipt", doc.id, when)
     return data, item.sku
 
 
