@@ -389,14 +389,15 @@ def test_settings_read_the_odata_variables(tmp_path: Path) -> None:
 
 def test_the_factory_builds_the_odata_source(data: SandboxData, tmp_path: Path) -> None:
     model = tmp_path / "model.toml"
-    model.write_text("zero_stock_positions = false\n", encoding="utf-8")
+    model.write_text("zero_stock_positions = true\n", encoding="utf-8")
     settings = Settings(base_url=BASE, rate_limit=1e6, odata_model=model)
     with OneCSession(settings, transport=SandboxTransport(SandboxEngine(data))) as session:
         source = open_source(settings, session, "odata")
         assert source.name == "odata"
         goods = _all(source.goods())
-    assert goods and all(g["quantity"] != 0 for g in goods)
-    assert len(goods) == sum(1 for g in data.goods_holdings() if g.quantity != 0)
+    listed = {(g.sku, g.warehouse) for g in data.goods_holdings()}
+    assert {(g["sku"], g["warehouse"]) for g in goods} == listed, "the file's switch reached the source"
+    assert listed != _held_positions(data)
     with pytest.raises(ConfigError, match="unknown source 'soap'"):
         open_source(settings, session, "soap")
 
