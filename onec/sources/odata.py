@@ -9,6 +9,11 @@ like the exchange service's JSON (§1.3), so validation and landing are the ones
 OData carries no `modified_at`: it stays null; each record keeps 1C's `DataVersion` under `_data_version` for
 change detection (validation ignores keys it does not know). A reference 1C did not publish (or a broken one)
 leaves its field null and is named under `_unresolved`, so validation rejects the record with the raw showing why.
+
+Lines land in the item's base unit: a line written in a pack or another unit (`line_unit` of the model) keeps that
+unit's name and coefficient in `line_unit`/`unit_coefficient`, its quantity is 1C's base-unit quantity (УТ 11) or
+the line's quantity × the coefficient (older configurations), and its price, which 1C keeps per the line's unit,
+is divided by the coefficient. A unit without a usable coefficient rejects the document rather than guess.
 """
 
 from __future__ import annotations
