@@ -173,6 +173,7 @@ INVENTORY_CSV = (
     "i1,ИН-1,2026-01-15T10:00:00,posted,true,,wh-main,,2,,,0,,,0,,false,\n"
     "i2,ИН-2,2026-01-16T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
     "i3,ИН-3,0002-06-01T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+    "i4,ИН-4,9999-12-31T23:59:59,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
 )
 
 
@@ -187,8 +188,10 @@ def test_load_lands_odd_but_real_1c_data_and_counts_the_notes(
     assert "empty_line 1, line_without_price 1, negative_book_quantity 1" in out
     warehouse = Warehouse(Settings.from_env().data_dir, "Europe/Moscow")
     assert warehouse.query("SELECT number FROM documents ORDER BY number")["number"].to_list() == ["ИН-1", "ИН-2"]
-    reasons = warehouse.query("SELECT reason FROM rejected_rows")["reason"].to_list()
-    assert len(reasons) == 1 and reasons[0].startswith("date 0002-06-01 is outside the plausible window 2000-01-01…")
+    reasons = warehouse.query("SELECT reason FROM rejected_rows ORDER BY record_key")["reason"].to_list()
+    assert [reason.split("…")[0] for reason in reasons] == [
+        f"date {day} is outside the plausible window 2000-01-01" for day in ("0002-06-01", "9999-12-31")
+    ]
 
 
 def test_a_base_that_forbids_negative_stock_says_so_in_a_rules_file(
