@@ -394,9 +394,7 @@ def test_drift_grows_totals_mid_run(make_client: MakeClient) -> None:
     assert totals[0] < totals[-1] == totals[0] + 3 and totals == sorted(totals)
     assert engine.stats.snapshot()["drift_inserts"] == 3
     goods = loads(client.get("/api/v1/goods", params={"limit": 1000}).content)["data"]
-    assert {served_position(g): g for g in goods}.keys() == {
-        (g.sku, g.warehouse) for g in data.goods_holdings()
-    }
+    assert {served_position(g): g for g in goods}.keys() == {(g.sku, g.warehouse) for g in data.goods_holdings()}
     truth = {(g.sku, g.warehouse): g for g in data.goods_holdings()}
     assert all(good_from_json(g) == good_truth(truth[served_position(g)]) for g in goods), (
         "served goods follow the drifted quantities"
