@@ -88,6 +88,8 @@ def test_the_ut11_base_publishes_no_price_register(pack_base: tuple[SandboxData,
     assert {"Catalog_УпаковкиЕдиницыИзмерения", "Document_ПриобретениеТоваровУслуг"} <= names
     assert "ЦеныНоменклатуры" not in _get(engine, "$metadata").text
     assert _get(engine, "InformationRegister_ЦеныНоменклатуры/SliceLast()?$format=json").status_code == 404
+    post = httpx.Request("POST", f"{ROOT}Document_ПриобретениеТоваровУслуг", json={"Number": "1"})
+    assert SandboxTransport(engine).handle_request(post).status_code == 405, "this mode serves no writes"
 
 
 def test_the_ut11_base_writes_lines_in_packs(pack_base: tuple[SandboxData, str]) -> None:
