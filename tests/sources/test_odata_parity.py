@@ -5,10 +5,10 @@ Compared on every column of `goods`, `documents` and `document_lines` except `mo
 modification time (§2.1), so the OData source lands it null and detects changes by `DataVersion` instead
 (`onec.odata_changes`). Everything else, `id`, `code`, `notes` and `snapshot_date` included, must be identical.
 
-The sandbox's exchange service lists every item × warehouse, zero or not, where the contract (§1.3) has a
-conforming server send only the positions the balance register holds; so the OData side is asked for that
-listing too (`zero_stock_positions`). What the OData source lands by default, 1C's positions and no invented
-ones, is `test_odata_source.py`'s business.
+The sandbox's exchange service lists every warehouse of an item it stocks, zero or not (and an item without
+stock once, with no warehouse), where the contract (§1.3) has a conforming server send only the positions the
+balance register holds; so the OData side is asked for that listing too (`zero_stock_positions`). What the OData
+source lands by default, 1C's positions and no invented ones, is `test_odata_real.py`'s business.
 
 The OData side runs three ways over the same base: in-process, in-process with read faults (500, 503, dropped and
 truncated answers, all retried by the session), and over a real uvicorn server. Drift (documents posted while

@@ -107,7 +107,7 @@ def _all(batches: Iterator[Any]) -> list[dict[str, Any]]:
 
 def _held_positions(data: SandboxData) -> set[tuple[str, str | None]]:
     """The goods rows 1C holds (contract §1.3): every position with a balance, and (sku, None) for an item with
-    no balance anywhere. The sandbox's own listing has a row for every item × warehouse, zero or not."""
+    no balance anywhere. The sandbox's own listing has a row for every warehouse of a stocked item, zero or not."""
     held: set[tuple[str, str | None]] = {(g.sku, g.warehouse) for g in data.goods_holdings() if g.quantity != 0}
     stocked = {sku for sku, _ in held}
     return held | {(item.sku, None) for item in data.nomenclature() if item.sku not in stocked}
