@@ -1,4 +1,5 @@
-"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, and SQL on the warehouse.
+"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, SQL on the warehouse, and the check
+that the Parquet lake equals the warehouse.
 
 Every failure a user can cause (bad configuration, unreachable 1C, bad SQL, a busy warehouse) ends as one line on
 stderr and a non-zero exit code, never a traceback.
@@ -31,6 +32,7 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, overlap_from_env, sync_changes
+from onec.lake_check import LakeCheck, check_lake
 from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
 from onec.progress import Progress
@@ -51,6 +53,7 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
+DIFFERENCES_SHOWN = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -134,7 +137,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
-    load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
+    load.add_argument(
+        "paths", nargs="+", type=Path, help="files or folders; CommerceML files (a package folder) form one package"
+    )
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
     load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
@@ -151,6 +156,12 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
+
+    check = commands.add_parser(
+        "check", help="compare the Parquet lake with the warehouse, partition by partition, and rewrite what differs"
+    )
+    check.add_argument("--no-repair", action="store_true", help="only compare and report; exit 1 when the lake differs")
+    check.set_defaults(handler=_check)
 
     add_push_command(commands)
     add_webhook_commands(commands)
@@ -458,6 +469,41 @@ def _query(args: argparse.Namespace) -> int:
     }
     writers[args.format](frame)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Repairs by default: the lake is a copy of the committed warehouse, so rewriting a partition that differs
+    loses nothing, and a report that only says "your lake has holes" leaves the analyst with them."""
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    result = check_lake(warehouse, repair=not args.no_repair)
+    _print_lake_check(warehouse, result)
+    if result.lake_equals_warehouse:
+        return 0
+    if not result.repaired:
+        return _fail(f"the lake differs from the warehouse in {len(result.remaining)} partitions", EXIT_RUNTIME)
+    return _fail(f"{len(result.remaining)} partitions still differ after the repair", EXIT_RUNTIME)
+
+
+def _print_lake_check(warehouse: Warehouse, result: LakeCheck) -> None:
+    print(f"Compared {result.partitions} lake partitions under {warehouse.lake_dir} with {warehouse.database}.")
+    if result.litter_removed:
+        print(f"Removed {result.litter_removed} temporary files left in the lake by killed writers.")
+    if not result.differences:
+        print("The lake equals the warehouse.")
+        return
+    print(f"{len(result.differences)} partitions differed:")
+    for difference in result.differences[:DIFFERENCES_SHOWN]:
+        print(f"  {difference.describe()}")
+    if len(result.differences) > DIFFERENCES_SHOWN:
+        print(f"  … and {len(result.differences) - DIFFERENCES_SHOWN} more")
+    if result.repaired and result.lake_equals_warehouse:
+        print("Rewrote them from the warehouse: the lake now equals the warehouse.")
+    elif result.repaired:
+        for difference in result.remaining[:DIFFERENCES_SHOWN]:
+            print(f"  still differs: {difference.describe()}")
+    else:
+        print("Not repaired (--no-repair): run `onec-etl check` to rewrite them from the warehouse.")
 
 
 def _print_frame(frame: pl.DataFrame) -> None:
