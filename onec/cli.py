@@ -15,6 +15,7 @@ import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -299,6 +300,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
             on_records=progress.entity,
+            rules=settings.rules,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
@@ -327,6 +329,7 @@ def _timed_sync(
             timezone=settings.timezone,
             doc_types=doc_types,
             on_records=progress.entity,
+            rules=settings.rules,
         )
     return results, time.perf_counter() - started, run_id
 
@@ -364,6 +367,7 @@ def _load(args: argparse.Namespace) -> int:
         run_id=run_id,
         doc_type=args.doc_type,
         snapshot_date=args.snapshot_date,
+        rules=settings.rules,
     )
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
@@ -377,6 +381,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
             "rows": r.rows,
             "lines": r.lines,
             "rejected": r.rejected,
+            "noted": r.noted,
             "duplicates": r.duplicates,
             "requests": r.http.get("requests", 0),
             "retries": r.http.get("retries", 0),
@@ -387,6 +392,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     ]
     frame = pl.DataFrame(rows)
     _print_frame(frame.vstack(_totals(frame, elapsed)))
+    _print_notes(results)
     data = settings.data_dir
     print(f"\nDone in {elapsed:.1f} s.")
     print(f"Warehouse: {data / 'warehouse.duckdb'} (tables goods, documents, document_lines, rejected_rows)")
@@ -398,6 +404,16 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print(f"  python -c \"import polars as pl; print(pl.scan_parquet('{data}/lake/goods/**/*.parquet').collect())\"")
     lines_glob = f"{data}/lake/document_lines/**/*.parquet"
     print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
+
+
+def _print_notes(results: list[ExtractResult]) -> None:
+    """What landed with a note, per rule: odd but real 1C data (docs/validation.md says why each is allowed)."""
+    notes: Counter[str] = Counter()
+    for result in results:
+        notes.update(result.notes)
+    if notes:
+        listed = ", ".join(f"{rule} {count}" for rule, count in sorted(notes.items()))
+        print(f"Noted (landed; odd but real 1C data, see docs/validation.md): {listed}")
 
 
 def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:

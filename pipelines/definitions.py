@@ -45,7 +45,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "onec": OneCResource.from_settings(settings),
-            "warehouse": WarehouseResource(data_dir=str(settings.data_dir), timezone=settings.timezone),
+            "warehouse": WarehouseResource(
+                data_dir=str(settings.data_dir),
+                timezone=settings.timezone,
+                validation_rules=str(settings.rules_file) if settings.rules_file else None,
+            ),
         },
         executor=dg.in_process_executor,
     )
