@@ -133,7 +133,7 @@ def test_a_document_that_changes_after_its_window_was_read_is_read_again_at_the_
         verifier.changed([Change(documents[0].number, State.CREATED, posted=True)])  # after its read
         verifier.changed([Change(d.number, State.CREATED) for d in documents[4:]])
         final = {d.number: Entry(d.number, d.content_hash, State.CREATED, "id", False, 1, None) for d in documents}
-        checks = verifier.finish(final, posted=False)
+        checks = verifier.finish(final)
     finally:
         verifier.close()
     assert set(checks) == set(final) and all(c.verified for c in checks.values())
