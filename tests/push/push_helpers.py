@@ -89,6 +89,10 @@ def sandbox_client(engine: SandboxEngine, **changes: Any) -> Iterator[OneCClient
         yield client
 
 
+OBSERVER = "push-test-observer"
+"""The observer's User-Agent, so a test can tell its requests from the push's."""
+
+
 def read_page(base_url: str, doc_type: str, limit: int, offset: int) -> dict[str, Any]:
     """One page of a document type. A push spends the credential's whole rate budget, so this observer is throttled
     like any other client: it waits out each 429's Retry-After (bounded) instead of reading the error as a page;
@@ -97,7 +101,8 @@ def read_page(base_url: str, doc_type: str, limit: int, offset: int) -> dict[str
     deadline = time.monotonic() + 60
     while True:
         try:
-            response = httpx.get(url, params={"limit": limit, "offset": offset}, timeout=30)
+            params = {"limit": limit, "offset": offset}
+            response = httpx.get(url, params=params, headers={"user-agent": OBSERVER}, timeout=30)
             if response.status_code == 429 or response.status_code >= 500:
                 raise _Again(float(response.headers.get("retry-after", "0.2")))
             response.raise_for_status()

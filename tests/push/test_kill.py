@@ -55,12 +55,15 @@ def _held_numbers(base_url: str) -> Counter[str]:
             return held
 
 
-def _killed_runs(command: list[str], env: dict[str, str], base_url: str, kills: int, rng: random.Random) -> None:
-    """Start the push `kills` times and SIGKILL it each time, at a random moment after 1C began to receive it."""
+def _killed_runs(
+    command: list[str], env: dict[str, str], base_url: str, kills: int, rng: random.Random, within_s: float = 1.5
+) -> None:
+    """Start the push `kills` times and SIGKILL it each time, at a random moment within `within_s` seconds after
+    1C began to receive it."""
     for _ in range(kills):
         push = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         wait_for_progress(base_url, TYPE, push)
-        time.sleep(rng.uniform(0.0, 1.5))
+        time.sleep(rng.uniform(0.0, within_s))
         push.send_signal(signal.SIGKILL)
         push.wait(timeout=10)
 
