@@ -30,7 +30,7 @@ from onec.push.ledger import LANDED, Change, Entry, Ledger, State
 from onec.push.plan import ImportPlan, plan_import
 from onec.push.readback import ReadBack
 from onec.push.readers import GOODS, read_record_chunks, read_records
-from onec.push.report import ImportSummary, results_frame, summarize, with_checks, write_results
+from onec.push.report import ImportSummary, Verification, results_frame, summarize, with_checks, write_results
 from onec.push.sender import BatchSender, Endpoint, ImportAborted, documents_endpoint, goods_endpoint
 from onec.push.turns import Turns
 from onec.push.verify import Verifier
@@ -162,6 +162,7 @@ def _push(
             import_id=import_id, run_id=run_id, doc_type=endpoint.doc_type, entries=entries, contents=contents
         )  # while the last windows are read back
         checks = verifier.finish(entries) if aborted is None else verifier.completed()
+        ledger.apply(_posted_as_read(entries, checks))
         ledger.write(lambda con: write_results(con, import_id, with_checks(results, checks)))
     finally:
         verifier.close()
@@ -218,6 +219,16 @@ def _post_drafts(client: OneCClient, ledger: Ledger, doc_type: str) -> None:
     except OneCError as error:
         raise ImportAborted(f"posting stopped: {error}") from None
     ledger.apply(changes)
+
+
+def _posted_as_read(entries: Mapping[str, Entry], checks: Mapping[str, Verification]) -> list[Change]:
+    """The ledger follows what 1C's copies said about posting, so that a re-run with `--post` posts a document
+    the ledger had recorded posted but 1C holds as a draft (and does not post again one that 1C holds posted)."""
+    return [
+        Change(number, entries[number].state, onec_id=None, last_error=entries[number].last_error, posted=check.posted)
+        for number, check in checks.items()
+        if number in entries and check.posted is not None and check.posted != entries[number].posted
+    ]
 
 
 def _dry_run(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -262,3 +263,21 @@ def test_drafts_left_by_a_refused_posting_make_the_import_incomplete(tmp_path: P
     )
     assert [(n, o) for n, o, _ in summary.reasons] == [("IMP-000002", "draft")]
     assert "posting refused" in summary.reasons[0][2]
+
+
+def test_a_document_unposted_in_1c_after_the_import_is_reported_and_posted_by_the_next_run(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    """The summary says what 1C holds, not what the ledger remembers; the ledger then follows 1C."""
+    path = write_csv(tmp_path / "r.csv", document_lines(4))
+    engine = _engine()
+    post = PushOptions(post=True)
+    with sandbox_client(engine) as client:
+        assert push_file(path, TYPE, client, warehouse, run_id="r1", options=post).complete
+        unposted = engine.data.find_by_number(TYPE, "IMP-000001")
+        assert unposted is not None
+        engine.data.unpost_document(TYPE, unposted.id, datetime.now(UTC))  # a user cancels its posting in 1C
+        second = push_file(path, TYPE, client, warehouse, run_id="r2", options=post)
+        third = push_file(path, TYPE, client, warehouse, run_id="r3", options=post)
+    assert (second.complete, second.posted, second.drafts) == (False, 3, 1)
+    assert third.complete and third.posted == 4 and unposted.posted
