@@ -77,7 +77,9 @@ class OneCClient:
         path = f"api/v1/documents/{document_type(doc_type).slug}"
         params: dict[str, str | int] = {"limit": limit, "offset": offset}
         params.update(self._dates(date_from=date_from, date_to=date_to))
-        return _page(self._session.get_json(path, params), offset, path)
+        page = _page(self._session.get_json(path, params), offset, path)
+        count(self.stats, "pages")
+        return page
 
     def _paged(self, path: str, params: dict[str, str], key: Callable[[Record], Hashable]) -> Iterator[list[Record]]:
         def fetch(offset: int, limit: int) -> Page:
