@@ -4,6 +4,8 @@ and an observer of a sandbox that a push in another process is writing to."""
 from __future__ import annotations
 
 import dataclasses
+import random
+import signal
 import subprocess
 import time
 from collections.abc import Iterator
@@ -23,6 +25,7 @@ from onec.connect import open_client
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import SandboxEngine
 
+ROOT = Path(__file__).resolve().parents[2]
 WAREHOUSES = SandboxData.generate(documents=0, days=1).warehouses
 
 
@@ -132,3 +135,23 @@ def wait_for_progress(base_url: str, doc_type: str, push: subprocess.Popen[bytes
     deadline = time.monotonic() + 60
     while push.poll() is None and held_count(base_url, doc_type) == start and time.monotonic() < deadline:
         time.sleep(0.3)
+
+
+def killed_runs(
+    command: list[str],
+    env: dict[str, str],
+    base_url: str,
+    kills: int,
+    rng: random.Random,
+    *,
+    doc_type: str = "goods-receipt",
+    within_s: float = 1.5,
+) -> None:
+    """Start the push `kills` times and SIGKILL it each time, at a random moment within `within_s` seconds after
+    1C began to receive it."""
+    for _ in range(kills):
+        push = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        wait_for_progress(base_url, doc_type, push)
+        time.sleep(rng.uniform(0.0, within_s))
+        push.send_signal(signal.SIGKILL)
+        push.wait(timeout=10)

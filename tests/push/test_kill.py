@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
@@ -13,15 +12,14 @@ from pathlib import Path
 
 import httpx
 import pytest
-from push_helpers import document_lines, fresh_data, numbers, read_page, wait_for_progress, write_csv, write_json
+from push_helpers import ROOT, document_lines, fresh_data, killed_runs, numbers, read_page, write_csv, write_json
 
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import BASE_PATH, free_port  # noqa: E402
+from harness import BASE_PATH, free_port
 
 TYPE = "goods-receipt"
 KILLS = 4
@@ -55,19 +53,6 @@ def _held_numbers(base_url: str) -> Counter[str]:
             return held
 
 
-def _killed_runs(
-    command: list[str], env: dict[str, str], base_url: str, kills: int, rng: random.Random, within_s: float = 1.5
-) -> None:
-    """Start the push `kills` times and SIGKILL it each time, at a random moment within `within_s` seconds after
-    1C began to receive it."""
-    for _ in range(kills):
-        push = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        wait_for_progress(base_url, TYPE, push)
-        time.sleep(rng.uniform(0.0, within_s))
-        push.send_signal(signal.SIGKILL)
-        push.wait(timeout=10)
-
-
 @pytest.mark.e2e
 def test_killed_pushes_restarted_land_every_document_exactly_once(tmp_path: Path) -> None:
     rows = document_lines(1000)
@@ -78,7 +63,7 @@ def test_killed_pushes_restarted_land_every_document_exactly_once(tmp_path: Path
     env = {**os.environ, "ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "20", "ONEC_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "onec.cli", "push", str(path), "--type", TYPE, "--max-items", "40"]
     try:
-        _killed_runs(command, env, base_url, KILLS, random.Random(4))
+        killed_runs(command, env, base_url, KILLS, random.Random(4))
         held_before = sum(_held_numbers(base_url).values())
         final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
         held = _held_numbers(base_url)
@@ -115,7 +100,7 @@ def test_killed_pushes_with_post_and_write_faults_leave_every_document_posted_on
         push = [sys.executable, "-m", "onec.cli", "push", "--type", TYPE, "--max-items", "30"]
         first = subprocess.run([*push, str(earlier)], cwd=ROOT, env=env, capture_output=True, timeout=120, check=False)
         assert first.returncode == 0, first.stdout[-2000:]
-        _killed_runs([*push, str(path), "--post"], env, base_url, 2, random.Random(12))
+        killed_runs([*push, str(path), "--post"], env, base_url, 2, random.Random(12))
         final = subprocess.run(
             [*push, str(path), "--post"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
         )

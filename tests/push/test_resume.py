@@ -17,13 +17,13 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from push_helpers import OBSERVER, document_lines, fresh_data, numbers, write_csv
-from test_kill import ROOT, TYPE, _killed_runs
+from push_helpers import OBSERVER, ROOT, document_lines, fresh_data, killed_runs, numbers, write_csv
 
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest, SandboxResponse
 from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
 
+TYPE = "goods-receipt"
 DOCUMENTS = 1500
 RATE = 5
 MAX_ITEMS = "50"
@@ -77,7 +77,7 @@ def test_the_run_that_finishes_a_twice_killed_import_costs_about_a_clean_run(tmp
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
         )  # fmt: skip
         env = {**env, "ONEC_BASE_URL": base_url, "ONEC_DATA_DIR": str(tmp_path / "data")}
-        _killed_runs(push, env, base_url, 2, random.Random(14), within_s=8.0)
+        killed_runs(push, env, base_url, 2, random.Random(14), within_s=8.0)
         killed = _requests(resumed) - observer["requests"]
         held_before = sum(resumed.data.count_documents_by_number(TYPE).values())
         in_doubt = _in_doubt(tmp_path / "data")
