@@ -129,7 +129,9 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
-    load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
+    load.add_argument(
+        "paths", nargs="+", type=Path, help="files or folders; CommerceML files (a package folder) form one package"
+    )
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
     load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
