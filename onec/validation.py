@@ -552,7 +552,7 @@ def _lines(
         _Judged(Rule.ZERO_PRICE, (col("unit_price") == zero) & ~empty, pl.lit("unit_price: zero")),
         _Judged(
             Rule.TOTAL_MISMATCH,
-            (col("total") - product).abs() > pl.lit(rules.total_tolerance),
+            (col("total") - product).abs() > pl.lit(rules.total_tolerance) + _repricing_error(),
             pl.format("total {} ≠ quantity × unit_price = {}", col("total"), product),
         ),
     ]
@@ -577,6 +577,14 @@ def _lines(
         checks.append((absent["book_quantity"] & ~empty_exempt, pl.lit("book_quantity: required for an inventory")))
     checks += _rejecting(judged, rules)
     return typed.with_columns(_failed(checks)).collect(), checks, judged
+
+
+def _repricing_error() -> pl.Expr:
+    """A line in packs whose price 1C keeps per pack carries a base-unit price rounded to the PRICE scale, so its
+    quantity × unit_price may miss the total by up to half a price step per base unit (a pack of 12 at 100.00)."""
+    half_step = Decimal(1).scaleb(-(PRICE.scale or 0)) / 2
+    repriced = pl.col("unit_coefficient").is_not_null() & (pl.col("unit_coefficient") != pl.lit(Decimal(1)))
+    return pl.when(repriced).then(pl.col("quantity").abs() * pl.lit(half_step)).otherwise(pl.lit(Decimal(0)))
 
 
 def _document_rejects(
