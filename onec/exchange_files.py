@@ -10,9 +10,8 @@ delete another document (one mistyped year must not empty the years between). It
 (the file's own date when it has one, else today in the 1C zone): a goods export (CSV, UDE XML) is 1C's whole
 goods list and replaces that snapshot, unless the caller says the files are partial; a CommerceML package replaces
 it only when complete (a catalog with its offers, not changes only), else merges into it field by field
-(`onec.sources.commerceml_package`). The
-warehouse's shrink guard still stands between any replace and the snapshot. Any error while reading discards that
-entity's landing.
+(`onec.sources.commerceml_package`). The warehouse's shrink guard still stands between any replace and the
+snapshot. Any error while reading discards that entity's landing.
 """
 
 from __future__ import annotations
@@ -29,6 +28,7 @@ from pathlib import Path
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
@@ -121,6 +121,7 @@ def load_files(
     run_id: str,
     doc_type: str | None = None,
     snapshot_date: date | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
     partial_goods: bool = False,
 ) -> list[ExtractResult]:
     """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
@@ -134,26 +135,39 @@ def load_files(
     results: list[ExtractResult] = []
     commerceml = [path for path, kind in kinds.items() if kind is FileKind.COMMERCEML]
     if commerceml:
-        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date)
+        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date, rules)
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
-            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, complete=not partial_goods)
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules, complete=not partial_goods)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, complete=not partial_goods))
+            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, rules, complete=not partial_goods))
         elif kind is FileKind.CSV_DOCUMENT_LINES:
-            results += _load_csv_documents(path, warehouse, timezone, run_id, doc_type or _type_from_name(path))
+            slug = doc_type or _type_from_name(path)
+            results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules)
     return results
 
 
 def _load_commerceml(
-    paths: list[Path], warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    paths: list[Path],
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    snapshot_date: date | None,
+    rules: ValidationRules,
 ) -> list[ExtractResult]:
-    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date)
+    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date, rules=rules)
 
 
 def _load_ude(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None, *, complete: bool
+    path: Path,
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    snapshot_date: date | None,
+    rules: ValidationRules,
+    *,
+    complete: bool,
 ) -> list[ExtractResult]:
     contents = _Contents()
     with open_binary(path) as handle:
@@ -175,30 +189,42 @@ def _load_ude(
     if contents.goods:
         day = snapshot_date or created or local_today(timezone)
         results.append(
-            extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, complete=complete)
+            extract_goods(
+                source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules, complete=complete
+            )
         )
-    results += _upsert_documents(source, sorted(contents.doc_types), warehouse, timezone, run_id)
+    results += _upsert_documents(source, sorted(contents.doc_types), warehouse, timezone, run_id, rules)
     return results
 
 
 def _load_csv_goods(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, *, complete: bool
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, rules: ValidationRules, *, complete: bool
 ) -> ExtractResult:
     source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
-    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, complete=complete)
+    return extract_goods(
+        source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules, complete=complete
+    )
 
 
 def _load_csv_documents(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str, rules: ValidationRules
 ) -> list[ExtractResult]:
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
-    return _upsert_documents(source, [doc_type], warehouse, timezone, run_id)
+    return _upsert_documents(source, [doc_type], warehouse, timezone, run_id, rules)
 
 
 def _upsert_documents(
-    source: FileSource, doc_types: list[str], warehouse: Warehouse, timezone: str, run_id: str
+    source: FileSource,
+    doc_types: list[str],
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    rules: ValidationRules,
 ) -> list[ExtractResult]:
-    return [upsert_documents(source, warehouse, doc_type=slug, run_id=run_id, timezone=timezone) for slug in doc_types]
+    return [
+        upsert_documents(source, warehouse, doc_type=slug, run_id=run_id, timezone=timezone, rules=rules)
+        for slug in doc_types
+    ]
 
 
 def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:
@@ -266,13 +292,15 @@ def scan_inbox(
     return scan
 
 
-def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
+def load_and_file_away(
+    paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str, rules: ValidationRules = DEFAULT_RULES
+) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
     so a killed run leaves it in the inbox to be loaded again (a second landing of the same file changes
     nothing: documents upsert by key, goods replace or merge into the same day)."""
     try:
-        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
+        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id, rules=rules)
     except Exception as exc:
         for path in paths:
             file_away(path, failure=f"{type(exc).__name__}: {exc}\n")

@@ -172,6 +172,7 @@ class Warehouse:
         with self._lock(exclusive=True), self._connect(read_only=False) as con:
             for statement in _ddl(self.timezone):
                 con.execute(statement)
+            _add_new_columns(con, self.timezone)
             _drop_primary_keys(con)
             lake.remove_litter(self.lake_dir)
             lake_mirror.complete_pending(con, self.lake_dir)
@@ -631,7 +632,7 @@ def _merge_goods(
     _rank_versions(con, files, "_order", GOODS_KEY, _columns(goods_schema()))
     con.execute(
         "DELETE FROM goods USING s_versions v WHERE goods.snapshot_date = ? AND v._rank = 1"
-        " AND goods.sku = v.sku AND goods.warehouse = v.warehouse",
+        " AND goods.sku = v.sku AND goods.warehouse IS NOT DISTINCT FROM v.warehouse",
         [day],
     )
     return _insert_goods_versions(con, files, source, run_id)
@@ -649,7 +650,8 @@ def _insert_goods_versions(
     )
     if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
         con.execute(
-            "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || g.warehouse, $reason,"
+            "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || coalesce(g.warehouse, ''),"
+            " $reason,"
             f" to_json(struct_pack({_struct_fields(schema, prefix='g.')})), $source, $run_id, now()"
             f" FROM s_versions v JOIN {_STAGED} g USING (_order) WHERE v._rank > 1",
             {
@@ -668,7 +670,7 @@ def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None
     """In a merge, a key's earlier rejected rows go when the key arrives again (valid or not); s_versions holds
     every staged key."""
     if scope.entity == "goods":
-        staged = "SELECT sku || '|' || warehouse FROM s_versions UNION SELECT record_key FROM s_rejected"
+        staged = "SELECT sku || '|' || coalesce(warehouse, '') FROM s_versions UNION SELECT record_key FROM s_rejected"
         con.execute(
             f"DELETE FROM rejected_rows WHERE entity = 'goods' AND partition_date = ? AND record_key IN ({staged})",
             [scope.start],
@@ -720,7 +722,8 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
         f"SELECT g.sku, g.warehouse, {', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)},"
         " greatest(least(coalesce(g.modified_at, $as_of), $as_of), coalesce(h.valid_from, $as_of - INTERVAL 100 YEAR))"
         " AS valid_from"
-        " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku AND h.warehouse = g.warehouse"
+        " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku"
+        " AND h.warehouse IS NOT DISTINCT FROM g.warehouse"
         f" WHERE g.snapshot_date = $day AND (h.sku IS NULL OR hash({', '.join(f'h.{a}' for a in _HISTORY_ATTRIBUTES)})"
         f" != hash({', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)}))"
     )
@@ -728,12 +731,12 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
     con.execute(
         "UPDATE goods_history SET valid_to = coalesce("
         " (SELECT c.valid_from FROM s_changed c WHERE c.sku = goods_history.sku"
-        "  AND c.warehouse = goods_history.warehouse),"
+        "  AND c.warehouse IS NOT DISTINCT FROM goods_history.warehouse),"
         " $as_of)"
         " WHERE valid_to IS NULL AND (EXISTS (SELECT 1 FROM s_changed c WHERE c.sku = goods_history.sku"
-        "  AND c.warehouse = goods_history.warehouse)"
+        "  AND c.warehouse IS NOT DISTINCT FROM goods_history.warehouse)"
         " OR NOT EXISTS (SELECT 1 FROM goods g WHERE g.snapshot_date = $day AND g.sku = goods_history.sku"
-        "  AND g.warehouse = goods_history.warehouse))",
+        "  AND g.warehouse IS NOT DISTINCT FROM goods_history.warehouse))",
         {"as_of": as_of, "day": day},
     )
     con.execute(
@@ -914,6 +917,16 @@ def _check_unique(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
         ).fetchone()
         if duplicate is not None:
             raise RuntimeError(f"landing would leave two {table} rows with key ({key}) = {duplicate}; rolled back")
+
+
+def _add_new_columns(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
+    """Columns the canonical schemas gained since a warehouse was created (e.g. `document_lines.line_unit`), added
+    null at the end: a schema only ever grows by nullable columns appended last, so positional inserts stay right."""
+    for table, schema in _schemas(timezone).items():
+        present = {row[0] for row in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
+        for name, dtype in schema.items():
+            if name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_duckdb_type(dtype)}")
 
 
 def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:

@@ -51,6 +51,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
                 shrink_guard_share=settings.shrink_guard_share,
                 shrink_guard_min_rows=settings.shrink_guard_min_rows,
                 force_replace=settings.force_replace,
+                validation_rules=str(settings.rules_file) if settings.rules_file else None,
             ),
         },
         executor=dg.in_process_executor,
