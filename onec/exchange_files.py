@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from onec.errors import InputDataError
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
@@ -45,7 +46,7 @@ class FileKind(StrEnum):
     CSV_DOCUMENT_LINES = "csv-document-lines"
 
 
-class ExchangeFileError(ValueError):
+class ExchangeFileError(InputDataError, ValueError):
     """A file that cannot be loaded as a whole; the message says which and why."""
 
 

@@ -26,6 +26,7 @@ from typing import Any
 
 import orjson
 
+from onec.errors import UnavailableError
 from onec.http import OneCError, OneCHTTPError, OneCSession, OneCUnavailable
 from onec.push.chunking import Limits, batch_body, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
@@ -42,7 +43,7 @@ their batches' `sending` marks while the others' requests are under way, so no c
 ledger. At most this many more batches are in doubt after a crash (each costs a read by number, not a resend)."""
 
 
-class ImportAborted(Exception):
+class ImportAborted(UnavailableError):
     """1C cannot be written to or read from right now; the ledger keeps every document's state for a re-run."""
 
 

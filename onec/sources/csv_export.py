@@ -27,6 +27,7 @@ from itertools import islice
 
 import polars as pl
 
+from onec.errors import InputDataError
 from onec.exchange_columns import (
     DOCUMENT_LINE_HEADERS,
     GOODS_HEADERS,
@@ -47,7 +48,7 @@ _QUOTED_FIELD = r'"[^"]*(?:""[^"]*)*"'
 _MAX_SPLIT_TRIES = 256
 
 
-class CsvFormatError(ValueError):
+class CsvFormatError(InputDataError, ValueError):
     """The file as a whole cannot be read (encoding, header): nothing of it may land."""
 
 

@@ -134,7 +134,7 @@ def test_query_formats(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         ({"ONEC_AUTH": "basic"}, ["sync"], 2, "needs ONEC_USERNAME, ONEC_PASSWORD"),
         ({"ONEC_TIMEZONE": "Mars/Olympus"}, ["sync"], 2, "not a known IANA time zone"),
         ({"ONEC_BASE_URL": "ftp://x"}, ["sync"], 2, "must start with http"),
-        ({}, ["sync", "--from", "2026-02-01", "--to", "2026-01-01"], 1, "must be after --from"),
+        ({}, ["sync", "--from", "2026-02-01", "--to", "2026-01-01"], 2, "must be after --from"),
         ({}, ["query", "SELECT 1"], 1, "no warehouse at"),
     ],
 )
