@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away
-from resources import WarehouseResource
+from resources import WarehouseResource, failing_cleanly
 
 LOAD_JOB = "load_exchange_files"
 SENSOR = "exchange_inbox"
@@ -21,6 +21,7 @@ class LoadFilesConfig(dg.Config):
 
 
 @dg.op(description="Land one group of exchange files, then move them to processed/ or failed/ (with the reason).")
+@failing_cleanly
 def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:

@@ -211,3 +211,24 @@ def test_a_date_at_the_end_of_the_calendar_is_a_rejected_row_not_an_overflow(
     assert warehouse.query("SELECT number FROM documents")["number"].to_list() == ["A-1"]
     rejected = warehouse.query("SELECT record_key, reason FROM rejected_rows ORDER BY record_key")
     assert rejected["record_key"].to_list() == ["E-1", "E-2"] and all(r for r in rejected["reason"])
+
+
+@pytest.mark.parametrize("quote", ['"', ""])
+def test_cli_load_rejects_a_huge_field_with_its_line_and_lands_the_rows_after_it(
+    quote: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ONEC_CSV_MAX_FIELD_BYTES", "10000")
+    monkeypatch.setenv("ONEC_CSV_MAX_RECORD_BYTES", "40000")
+    csv = tmp_path / "shipment-huge.csv"
+    with csv.open("w", encoding="utf-8") as handle:
+        handle.write(LINES_HEADER.replace("Total\n", "Total,Notes\n"))
+        handle.write(_shipment_line("A-1", "2026-01-05T10:00:00").replace("\n", ",ok\n"))
+        handle.write(_shipment_line("H-1", "2026-01-05T11:00:00").replace("\n", f",{quote}{'ж' * 2_000_000}{quote}\n"))
+        handle.write(_shipment_line("A-2", "2026-01-06T10:00:00").replace("\n", ",ok\n"))
+    assert main(["load", str(csv)]) == 0
+    assert "total" in capsys.readouterr().out
+    warehouse = Warehouse(Settings.from_env().data_dir, ZONE)
+    assert warehouse.query("SELECT number FROM documents ORDER BY number")["number"].to_list() == ["A-1", "A-2"]
+    rejected = warehouse.query("SELECT record_key, reason, length(raw) AS raw FROM rejected_rows").rows()
+    assert len(rejected) == 1 and rejected[0][0] == "file line 3" and rejected[0][2] <= 201
+    assert "a record of 4000" in rejected[0][1] and "over the limit of 40000 bytes" in rejected[0][1]
