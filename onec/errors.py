@@ -22,7 +22,13 @@ EXIT_RUNTIME = 1
 EXIT_USAGE = 2
 
 _DISK_FULL_ERRNOS = frozenset({errno.ENOSPC, errno.EDQUOT})
-_DISK_FULL_WORDS = ("no space left on device", "os error 28", "disk quota exceeded", "os error 122")
+_DISK_FULL_WORDS = (
+    "no space left on device",
+    "os error 28",
+    "disk quota exceeded",
+    "os error 122",
+    "database or disk is full",  # SQLite's SQLITE_FULL (the webhook queue)
+)
 _NOT_WRITABLE_ERRNOS = frozenset({errno.EACCES, errno.EPERM, errno.EROFS})
 
 
@@ -70,6 +76,8 @@ def storage_error(error: BaseException, where: Path | None = None) -> StorageErr
         return DiskFull(f"the disk is full: no space left to write {place}; free some space and run again")
     if isinstance(error, OSError) and code in _NOT_WRITABLE_ERRNOS:
         return StorageError(f"cannot write {place}: {error.strerror or text}")
+    if error.__cause__ is not None:  # an error raised *because of* a failed write (another thread's, a library's)
+        return storage_error(error.__cause__, where)
     return None
 
 

@@ -129,6 +129,13 @@ def test_storage_errors_are_recognised_and_others_are_not() -> None:
     assert "cannot write /d/x" in str(storage_error(OSError(errno.EROFS, "Read-only file system", "/d/x")))
     assert storage_error(ValueError("batch has lines whose document is not in the batch")) is None
     assert storage_error(OSError(errno.ENOENT, "No such file or directory")) is None
+    try:
+        try:
+            raise OSError(errno.ENOSPC, "No space left on device", "/d/ledger")
+        except OSError as write:
+            raise RuntimeError("marking documents as sending failed") from write
+    except RuntimeError as caused:
+        assert "/d/ledger" in str(storage_error(caused))
 
 
 URL_SECRETS = ("s3cr3t-пароль", "K3Y-42")
