@@ -12,6 +12,7 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -22,6 +23,7 @@ import duckdb
 import polars as pl
 
 from onec.allocator import pin_mmap_threshold
+from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
@@ -38,7 +40,7 @@ from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
-from onec.sync import ExtractResult, extract_all, local_today
+from onec.sync import ExtractResult, Interrupted, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
@@ -51,6 +53,8 @@ _SUMMARY_SCHEMA = {
     "seconds": pl.Float64,
 }
 """The summary's columns, spelled out: a run that landed nothing still prints its (empty) table."""
+EXIT_INTERRUPTED = 130
+FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -60,8 +64,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="onec-etl: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return int(args.handler(args))
+    except Interrupted as exc:
+        print(f"onec-etl: {exc} (each entity whole or not at all; re-run to fetch what was discarded)", file=sys.stderr)
+        _exit_now_if_fetches_linger(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        return _fail("interrupted; nothing half-landed (re-run to continue)", 130)
+        return _fail("interrupted; nothing half-landed (re-run to continue)", EXIT_INTERRUPTED)
     except Exception as exc:
         error = _user_facing(exc)
         if error is None:
@@ -89,6 +97,24 @@ def _labelled(error: UserFacingError) -> str:
     return f"{label}{one_line(error)}"
 
 
+def _exit_now_if_fetches_linger(code: int) -> None:
+    """A page request of a discarded entity may still be waiting on 1C; its result is unwanted, and the interpreter
+    would wait for its thread at exit, so leave at once instead (what it staged is removed by the next run)."""
+    if any(t.is_alive() and t.name.startswith(FETCH_THREADS) for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+def _day(text: str) -> date:
+    """A YYYY-MM-DD argument, with the reason in plain words when it is not a date."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        reason = str(exc) if "out of range" in str(exc) else "expected YYYY-MM-DD"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date ({reason})") from None
+
+
 def _fail(message: str, code: int) -> int:
     print(f"onec-etl: error: {message}", file=sys.stderr)
     return code
@@ -109,8 +135,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=_sandbox)
 
     sync = commands.add_parser("sync", help="extract from the configured 1C (ONEC_*) into the warehouse")
-    sync.add_argument("--from", dest="date_from", type=date.fromisoformat, help="first document date (YYYY-MM-DD)")
-    sync.add_argument("--to", dest="date_to", type=date.fromisoformat, help="end of the range, exclusive")
+    sync.add_argument("--from", dest="date_from", type=_day, help="first document date (YYYY-MM-DD)")
+    sync.add_argument("--to", dest="date_to", type=_day, help="end of the range, exclusive")
     sync.add_argument("--types", nargs="+", choices=DOCUMENT_SLUGS, default=list(DOCUMENT_SLUGS))
     sync.add_argument(
         "--source", choices=[kind.value for kind in SourceKind], help="way into 1C (default: ONEC_SOURCE, else json)"
@@ -123,9 +149,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
-    load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
+    load.add_argument(
+        "paths", nargs="+", type=Path, help="files or folders; CommerceML files (a package folder) form one package"
+    )
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
-    load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
+    load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
@@ -139,20 +167,43 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--documents", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=date.fromisoformat, help="first document date (default: 30 days ago)")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--bad-records", type=int, default=0, help="deliberately invalid records to include")
-    parser.add_argument("--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After")
-    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests failed (500/503/drops)")
-    parser.add_argument("--auth", choices=("none", "basic", "bearer", "api_key"), default="none")
-    parser.add_argument("--username", default="обмен")
-    parser.add_argument("--password", default="пароль")
-    parser.add_argument("--api-key", default="sk-test-1c")
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
+    parser.add_argument(
+        "--documents", type=int, default=3000, help="documents generated over the days (default: %(default)s)"
+    )
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated base (default: %(default)s)")
+    parser.add_argument("--start", type=_day, help="first document date (default: --days before today)")
+    parser.add_argument(
+        "--days", type=int, default=30, help="days the documents are spread over (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--bad-records", type=int, default=0, help="deliberately invalid records to include (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After (default: no limit)"
+    )
+    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429 (default: no limit)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of requests failed: 500/503/drops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "basic", "bearer", "api_key"),
+        default="none",
+        help="auth method (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--username", default=SANDBOX_DEFAULTS.username, help="user for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--password", default=SANDBOX_DEFAULTS.password, help="password for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key", default=SANDBOX_DEFAULTS.api_key, help="key for api_key, sent as X-API-Key (default: %(default)s)"
+    )
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
     )
@@ -213,8 +264,10 @@ def _demo(args: argparse.Namespace) -> int:
             password=Secret(SANDBOX_DEFAULTS.password), page_size=100,
             rate_limit=rate, max_connections=connections,
         )  # fmt: skip
-        results, elapsed = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+        results, elapsed, run_id = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _print_outputs(outputs)
     return 0
 
 
@@ -232,8 +285,11 @@ def _sync(args: argparse.Namespace) -> int:
         raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
     where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
-    results, elapsed = _timed_sync(settings, date_from, date_to, args.types)
+    results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _say_if_no_documents(results, date_from, date_to)
+    _print_outputs(outputs)
     return 0
 
 
@@ -254,7 +310,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
-            on_records=progress.advance,
+            on_records=progress.entity,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
@@ -265,7 +321,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
 
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
-) -> tuple[list[ExtractResult], float]:
+) -> tuple[list[ExtractResult], float, str]:
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     warehouse.initialize()
     started = time.perf_counter()
@@ -282,9 +338,29 @@ def _timed_sync(
             run_id=run_id,
             timezone=settings.timezone,
             doc_types=doc_types,
-            on_records=progress.advance,
+            on_records=progress.entity,
         )
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - started, run_id
+
+
+def _analyst_outputs(settings: Settings, run_id: str) -> AnalystOutputs:
+    print("Building the marts, the reconciliation with 1C and the run report…", file=sys.stderr)
+    return build_analyst_outputs(Warehouse(settings.data_dir, settings.timezone), run_id)
+
+
+def _say_if_no_documents(results: list[ExtractResult], date_from: date, date_to: date) -> None:
+    """A range 1C holds nothing in is worth a sentence: a wrong year or a base with no history looks like this."""
+    if not any(r.records for r in results if r.doc_type):
+        print(f"\n1C holds no documents dated {date_from} .. {date_to} (exclusive) of the types asked for.")
+
+
+def _print_outputs(outputs: AnalystOutputs) -> None:
+    print()
+    for mart in outputs.marts:
+        print(f"Mart {mart.table}: {mart.rows} rows, in the warehouse and under {mart.lake_path}")
+    print(f"Reconciliation with 1C: {outputs.reconciliation.note}")
+    print(f"Lake views for DuckDB alone: cd {outputs.views.parent} && duckdb -init {outputs.views.name}")
+    print(f"Run report: {outputs.report}")
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -322,7 +398,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
         for r in results
     ]
     frame = pl.DataFrame(rows, schema=_SUMMARY_SCHEMA)
-    _print_frame(frame.vstack(_totals(frame)))
+    _print_frame(frame.vstack(_totals(frame, elapsed)))
     data = settings.data_dir
     print(f"\nDone in {elapsed:.1f} s.")
     print(f"Warehouse: {data / 'warehouse.duckdb'} (tables goods, documents, document_lines, rejected_rows)")
@@ -336,8 +412,9 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
 
 
-def _totals(frame: pl.DataFrame) -> pl.DataFrame:
-    sums = frame.drop("entity").sum().with_columns(pl.col("seconds").round(3))
+def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:
+    """Sums of the counts; the seconds are the run's wall time, since entities overlap."""
+    sums = frame.drop("entity").sum().with_columns(pl.lit(round(elapsed, 3)).alias("seconds"))
     return pl.concat([pl.DataFrame({"entity": ["total"]}), sums], how="horizontal").select(frame.columns)
 
 

@@ -26,7 +26,7 @@ from onec.prefetch import prefetched
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
-from onec.sources.commerceml import read_set
+from onec.sources.commerceml_package import InboxScan, PackageOptions, expand_folders, inbox_package, load_package
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
 from onec.sources.ude_xml import GOODS_ENTITY, UDE_KEYS, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
@@ -134,8 +134,9 @@ def load_files(
     doc_type: str | None = None,
     snapshot_date: date | None = None,
 ) -> list[ExtractResult]:
-    """Land every file; CommerceML files are one set (import + offers belong together)."""
-    paths = [Path(p) for p in paths]
+    """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
+    together: `onec.sources.commerceml_package`)."""
+    paths = expand_folders(Path(p) for p in paths)
     for path in paths:
         if not path.is_file():
             raise ExchangeFileError(f"{path}: no such file")
@@ -158,11 +159,7 @@ def load_files(
 def _load_commerceml(
     paths: list[Path], warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
 ) -> list[ExtractResult]:
-    found = read_set(paths)
-    records = list(found.records())
-    source = FileSource("commerceml", lambda: iter([records]), _no_documents)
-    day = snapshot_date or found.formed or local_today(timezone)
-    return [extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)]
+    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date)
 
 
 def _load_ude(
@@ -261,18 +258,25 @@ INBOX_DIR = Path("inbox") / "exchange"
 
 
 def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None) -> list[list[Path]]:
-    """Files ready to load, as the groups each run loads: one per file, except CommerceML files, which form one
-    set (import + offers belong together). A file modified in the last `settle_s` seconds may still be being
-    copied in and waits; a CommerceML set without an offers file waits for it (its catalog alone has no stock)."""
+    """Files ready to load, as the groups each run loads (`scan_inbox`)."""
+    return scan_inbox(inbox, settle_s=settle_s, now=now).groups
+
+
+def scan_inbox(
+    inbox: Path, *, settle_s: float = 2.0, now: float | None = None, wait_s: float | None = None
+) -> InboxScan:
+    """Groups ready to load: one per file, except CommerceML files, which form one package that waits, up to
+    `wait_s` (default: `PackageOptions`), for the parts that belong together (`inbox_package`); a waiting package
+    is reported, not loaded. A file modified in the last `settle_s` seconds may still be being copied in and waits."""
     if not inbox.is_dir():
-        return []
+        return InboxScan()
     moment = time.time() if now is None else now
     ready = sorted(
         path
         for path in inbox.iterdir()
         if path.is_file() and not path.name.startswith(".") and moment - path.stat().st_mtime >= settle_s
     )
-    groups: list[list[Path]] = []
+    scan = InboxScan()
     commerceml: list[Path] = []
     for path in ready:
         try:
@@ -282,10 +286,14 @@ def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None
         if kind is FileKind.COMMERCEML:
             commerceml.append(path)
         else:
-            groups.append([path])
-    if commerceml and any(_holds_offers(path) for path in commerceml):
-        groups.append(commerceml)
-    return groups
+            scan.groups.append([path])
+    wait = PackageOptions.from_env().wait_s if wait_s is None else wait_s
+    package, waiting = inbox_package(commerceml, now=moment, wait_s=wait)
+    if package:
+        scan.groups.append(package)
+    if waiting:
+        scan.waiting.append(waiting)
+    return scan
 
 
 def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
@@ -301,9 +309,3 @@ def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str
     for path in paths:
         file_away(path, failure=None)
     return results
-
-
-def _holds_offers(path: Path) -> bool:
-    with open_binary(path) as handle:
-        head = handle.read(256 * 1024)
-    return "ПакетПредложений".encode() in head or "ПакетПредложений".encode("cp1251") in head

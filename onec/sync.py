@@ -6,15 +6,19 @@ very same code. Each call lands exactly one partition range and returns what it 
 
 from __future__ import annotations
 
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+from onec.http.limits import query_stats
+from onec.progress import EntityProgress, reporting_to
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Source, SourceBatch
 from onec.validation import (
@@ -28,7 +32,8 @@ from onec.validation import (
 )
 from onec.warehouse import Landing, LandingReport, Warehouse
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[str], EntityProgress]
+"""Gives the progress display of one entity (`goods` or a document type) when its landing starts."""
 PageT = TypeVar("PageT", bound=SourceBatch)
 BATCH_RECORDS = 2000
 
@@ -74,6 +79,7 @@ def extract_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
 
@@ -95,6 +101,7 @@ def extract_goods(
         doc_type=None,
         span=(snapshot_date, snapshot_date + timedelta(days=1)),
         on_records=on_records,
+        stop=stop,
     )
 
 
@@ -109,6 +116,7 @@ def extract_documents(
     timezone: str,
     on_records: ProgressCallback | None = None,
     merge: bool = False,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land every document of one type dated in [date_from, date_to), replacing those days wholesale; with
     `merge`, replacing no day, only earlier versions of the documents it lands (by key)."""
@@ -136,6 +144,7 @@ def extract_documents(
         doc_type=doc_type,
         span=(date_from, date_to),
         on_records=on_records,
+        stop=stop,
     )
 
 
@@ -156,8 +165,11 @@ def extract_all(
 
     Entities overlap so that 1C is never idle while one of them validates or commits (commits themselves are
     serialised by the warehouse lock); they share the source's session, so together they still keep to its one
-    rate limit and connection cap.
+    rate limit and connection cap. Ctrl-C stops it within a couple of seconds: entities committing finish, those
+    still fetching are discarded, and `Interrupted` says which is which.
     """
+    stop = StopSignal()
+    names = ["goods", *doc_types]
     jobs: list[Callable[[], ExtractResult]] = [
         partial(
             extract_goods,
@@ -167,6 +179,7 @@ def extract_all(
             run_id=run_id,
             timezone=timezone,
             on_records=on_records,
+            stop=stop,
         )
     ]
     for slug in doc_types:
@@ -181,11 +194,76 @@ def extract_all(
                 run_id=run_id,
                 timezone=timezone,
                 on_records=on_records,
+                stop=stop,
             )
         )
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="extract") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        return [future.result() for future in futures]
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="extract")
+    futures = [pool.submit(job) for job in jobs]
+    try:
+        results = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise _interrupted(names, futures, stop) from None
+    pool.shutdown()
+    return results
+
+
+class StopSignal:
+    """Set once by an interrupted run; landings check it between batches, and say when they are committing (a
+    commit under way is let finish, so an interrupt never leaves an entity half landed)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._committing: set[str] = set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise _Stopped
+
+    def committing(self, name: str) -> bool:
+        with self._lock:
+            return name in self._committing
+
+    @contextmanager
+    def committing_now(self, name: str) -> Iterator[None]:
+        with self._lock:
+            self._committing.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._committing.discard(name)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a sync. Each entity either landed whole or was discarded whole; this says which."""
+
+    def __init__(self, landed: list[str], discarded: list[str]) -> None:
+        super().__init__(f"interrupted: landed {', '.join(landed) or 'nothing'}; discarded {', '.join(discarded)}")
+        self.landed = landed
+        self.discarded = discarded
+
+
+class _Stopped(Exception):
+    """Raised in a landing that was still fetching when the run was interrupted: its staged rows are dropped."""
+
+
+INTERRUPT_GRACE_S = 2.0
+"""How long an interrupted run waits for entities still fetching to notice; commits under way always finish."""
+
+
+def _interrupted(names: list[str], futures: list[Future[ExtractResult]], stop: StopSignal) -> Interrupted:
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    for name, future in zip(names, futures, strict=True):
+        while not future.done() and (stop.committing(name) or time.monotonic() < deadline):
+            time.sleep(0.05)
+    landed = [n for n, f in zip(names, futures, strict=True) if f.done() and not f.cancelled() and not f.exception()]
+    return Interrupted(landed, [name for name in names if name not in landed])
 
 
 def land_pages(
@@ -201,20 +279,26 @@ def land_pages(
     on_records: ProgressCallback | None,
     cursor: datetime | None = None,
     versions: Mapping[str, str] | None = None,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
     rows cover, if any) and report."""
     started = time.perf_counter()
-    before = source.stats.snapshot()
     records = 0
+    name = doc_type or entity
+    stop = stop or StopSignal()
+    progress = on_records(name) if on_records is not None else None
     with landing:
-        for batch in _batched(pages, BATCH_RECORDS):
-            records += len(batch)
-            landing.add(check(batch))
-            if on_records is not None:
-                on_records(len(batch))
-        http = _delta(before, source.stats.snapshot())
-        report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
+        with query_stats() as query, reporting_to(progress):
+            for batch in _batched(pages, BATCH_RECORDS):
+                stop.check()
+                records += len(batch)
+                landing.add(check(batch))
+                if progress is not None:
+                    progress.advance(len(batch))
+        http = query.snapshot()
+        with stop.committing_now(name):
+            report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
     return ExtractResult(
         run_id=run_id,
         entity=entity,
@@ -252,7 +336,3 @@ def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
             batch = []
     if batch:
         yield cast(PageT, batch)
-
-
-def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
-    return {name: after[name] - before.get(name, 0) for name in after}

@@ -438,7 +438,7 @@ def _header(
     checks = [
         *extra_checks,
         *problems([c for c in _HEADER_COLUMNS if c.name != "counterparty"]),
-        *(_required(name) for name in ("number", "date", "warehouse")),
+        *(_required(name) for name in ("number", "date", *(("warehouse",) if kind.warehouse_required else ()))),
         (col("_items").is_null(), pl.lit("items: expected a list of lines")),
         (col("_items") == 0, pl.lit("no lines")),
         (

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import re
 import shutil
 import time
@@ -63,6 +64,7 @@ LOCK_FILE = ".warehouse.lock"
 STAGING_DIR = ".staging"
 _STAGING_LOCK = ".lock"
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
+_log = logging.getLogger(__name__)
 
 LOAD_LOG_COLUMNS = {
     "run_id": "VARCHAR",
@@ -213,7 +215,7 @@ class Warehouse:
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.database.exists():
             raise FileNotFoundError(f"no warehouse at {self.database}: run initialize() first")
-        con = duckdb.connect(str(self.database), read_only=read_only)
+        con = _open_waiting(self.database, read_only=read_only, timeout_s=self.lock_timeout_s)
         try:
             con.execute(f"SET TimeZone = '{self.timezone}'")
             con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
@@ -958,6 +960,41 @@ def _flock(path: Path, *, exclusive: bool, timeout_s: float) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_waiting(database: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another process (an analyst's session, a BI tool) holds DuckDB's own file
+    lock: a reader must delay a landing, not fail it. The wait is bounded and said once, naming the holder."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    said = False
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _LOCK_CONFLICT not in str(exc):
+                raise
+            holder = _lock_holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{database} has been held by {holder} for over {timeout_s:.0f}s; close it there (analysts can"
+                    " read the Parquet lake through lake/views.sql instead) and re-run: everything fetched is staged"
+                ) from None
+            if not said:
+                _log.warning("waiting for %s: it is held open by %s (up to %.0fs)", database, holder, timeout_s)
+                said = True
+            time.sleep(delay)
+            delay = min(0.2, delay * 2)
+
+
+_LOCK_CONFLICT = "Could not set lock on file"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _lock_holder(message: str) -> str:
+    """`PID 123 (/usr/bin/python3)` from DuckDB's lock-conflict message, or a plain phrase when it names none."""
+    found = _LOCK_HOLDER.search(message)
+    return f"PID {found.group(2)} ({found.group(1)})" if found else "another process"
 
 
 def _held(path: Path) -> bool:

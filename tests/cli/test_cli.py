@@ -164,3 +164,28 @@ def test_data_dir_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ONEC_DATA_DIR", str(tmp_path / "new" / "dir"))
     assert main(["sync", "--types", "inventory"]) == 0
     assert (tmp_path / "new" / "dir" / "warehouse.duckdb").is_file()
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sync", "--from", "2026-02-30"], "'2026-02-30' is not a date (day is out of range for month)"),
+        (["sync", "--to", "31.01.2026"], "'31.01.2026' is not a date (expected YYYY-MM-DD)"),
+        (["load", "x.csv", "--snapshot-date", "2026-13-01"], "'2026-13-01' is not a date"),
+    ],
+)
+def test_a_bad_date_is_said_in_plain_words_as_a_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sandbox_help_shows_every_default_and_the_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sandbox", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: 8765)", "(default: 3000)", "(default: обмен)", "(default: пароль)", "(default: sk-"):
+        assert shown in text

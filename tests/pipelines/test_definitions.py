@@ -140,3 +140,23 @@ def test_the_resource_carries_every_connection_setting(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
     assert OneCResource.from_settings(settings).settings() == dataclasses.replace(settings, data_dir=Path("data"))
+
+
+def test_the_nightly_run_succeeds_with_no_onec_variable_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As `./dev ui` and the schedule run it: no ONEC_* at all, so the data dir is the relative default `data/`."""
+    monkeypatch.delenv("ONEC_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    defs = build_definitions(Settings.from_env())
+    schedule = defs.resolve_schedule_def("onec_nightly")
+    tick = dg.build_schedule_context(scheduled_execution_time=datetime.now(UTC))
+    request = schedule.evaluate_tick(tick).run_requests[0]  # type: ignore[index]
+    result = defs.resolve_job_def("onec_sync").execute_in_process(
+        tags=request.tags, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    report = next(
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("run_report")
+    )
+    path = Path(str(report.metadata["report"].value))
+    assert path.is_absolute() and path.is_relative_to(tmp_path / "data") and path.stat().st_size > 0
+    assert str(report.metadata["report_url"].value) == path.as_uri()
