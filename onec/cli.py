@@ -1,4 +1,5 @@
-"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, and SQL on the warehouse.
+"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, SQL on the warehouse, and the check
+that the Parquet lake equals the warehouse.
 
 Every failure a user can act on (a `UserFacingError`: bad configuration, a bad file, unreachable 1C, a busy
 warehouse, a full disk; bad SQL; a file that cannot be opened) ends as one line on stderr and exit code 1 (2 for a
@@ -9,12 +10,14 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import os
 import sys
 import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -27,19 +30,23 @@ from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
-from onec.errors import UsageError, UserFacingError, one_line, storage_error
+from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, overlap_from_env, sync_changes
+from onec.lake_check import LakeCheck, check_lake
+from onec.odata_inspect import inspect as inspect_models
+from onec.odata_inspect import read_metadata, report
 from onec.progress import Progress
 from onec.push.command import add_push_command
 from onec.redact import redact_url
 from onec.sandbox.certs import make_test_pki
 from onec.sandbox.data import SandboxData
-from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from onec.sandbox.engine import ODATA_CONFIGURATIONS, FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
+from onec.sources.odata import odata_root
 from onec.sync import ExtractResult, Interrupted, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
@@ -55,6 +62,7 @@ _SUMMARY_SCHEMA = {
 """The summary's columns, spelled out: a run that landed nothing still prints its (empty) table."""
 EXIT_INTERRUPTED = 130
 FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
+DIFFERENCES_SHOWN = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -156,10 +164,24 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
 
+    odata = commands.add_parser("odata", help="the standard OData interface of the configured 1C")
+    odata_commands = odata.add_subparsers(dest="odata_command", required=True)
+    inspect = odata_commands.add_parser(
+        "inspect", help="read the base's $metadata: which OData model fits (ONEC_ODATA_MODEL) and what is missing"
+    )
+    inspect.add_argument("--metadata", type=Path, help="a saved $metadata file instead of asking the base")
+    inspect.set_defaults(handler=_odata_inspect)
+
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
     query.add_argument("sql")
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
+
+    check = commands.add_parser(
+        "check", help="compare the Parquet lake with the warehouse, partition by partition, and rewrite what differs"
+    )
+    check.add_argument("--no-repair", action="store_true", help="only compare and report; exit 1 when the lake differs")
+    check.set_defaults(handler=_check)
 
     add_push_command(commands)
     add_webhook_commands(commands)
@@ -207,6 +229,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
     )
+    parser.add_argument(
+        "--odata-configuration",
+        choices=ODATA_CONFIGURATIONS,
+        default="standard",
+        help="what the OData interface acts out: the contract's default model, or a real УТ 11 base",
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -242,6 +270,7 @@ def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
         latency_s=args.latency,
         faults=faults,
         seed=args.seed,
+        odata_configuration=args.odata_configuration,
     )
     return SandboxEngine(data, config)
 
@@ -253,6 +282,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed, documents=args.documents, start=None, days=30, bad_records=6, rate_limit=rate,
         max_connections=connections, latency=0.002, fault_rate=args.fault_rate, auth="basic",
         username=SANDBOX_DEFAULTS.username, password=SANDBOX_DEFAULTS.password, api_key="", tls_dir=None,
+        odata_configuration="standard",
     )  # fmt: skip
     engine = _sandbox_engine(sandbox_args)
     date_from, date_to = sandbox_window(settings.timezone, days=30)
@@ -311,6 +341,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
             on_records=progress.entity,
+            rules=settings.rules,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
@@ -339,6 +370,7 @@ def _timed_sync(
             timezone=settings.timezone,
             doc_types=doc_types,
             on_records=progress.entity,
+            rules=settings.rules,
         )
     return results, time.perf_counter() - started, run_id
 
@@ -376,6 +408,7 @@ def _load(args: argparse.Namespace) -> int:
         run_id=run_id,
         doc_type=args.doc_type,
         snapshot_date=args.snapshot_date,
+        rules=settings.rules,
     )
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
@@ -389,6 +422,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
             "rows": r.rows,
             "lines": r.lines,
             "rejected": r.rejected,
+            "noted": r.noted,
             "duplicates": r.duplicates,
             "requests": r.http.get("requests", 0),
             "retries": r.http.get("retries", 0),
@@ -399,6 +433,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     ]
     frame = pl.DataFrame(rows, schema=_SUMMARY_SCHEMA)
     _print_frame(frame.vstack(_totals(frame, elapsed)))
+    _print_notes(results)
     data = settings.data_dir
     print(f"\nDone in {elapsed:.1f} s.")
     print(f"Warehouse: {data / 'warehouse.duckdb'} (tables goods, documents, document_lines, rejected_rows)")
@@ -412,10 +447,34 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
 
 
+def _print_notes(results: list[ExtractResult]) -> None:
+    """What landed with a note, per rule: odd but real 1C data (docs/validation.md says why each is allowed)."""
+    notes: Counter[str] = Counter()
+    for result in results:
+        notes.update(result.notes)
+    if notes:
+        listed = ", ".join(f"{rule} {count}" for rule, count in sorted(notes.items()))
+        print(f"Noted (landed; odd but real 1C data, see docs/validation.md): {listed}")
+
+
 def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:
     """Sums of the counts; the seconds are the run's wall time, since entities overlap."""
     sums = frame.drop("entity").sum().with_columns(pl.lit(round(elapsed, 3)).alias("seconds"))
     return pl.concat([pl.DataFrame({"entity": ["total"]}), sums], how="horizontal").select(frame.columns)
+
+
+def _odata_inspect(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.metadata is not None:
+        edmx = args.metadata.read_bytes()
+    else:
+        with open_session(settings) as session:
+            body = io.BytesIO()
+            session.download(odata_root(session.settings) + "$metadata", None, body)
+            edmx = body.getvalue()
+    metadata = read_metadata(edmx)
+    print(report(metadata, inspect_models(metadata, settings.odata_model)), end="")
+    return 0
 
 
 def _query(args: argparse.Namespace) -> int:
@@ -431,6 +490,41 @@ def _query(args: argparse.Namespace) -> int:
     }
     writers[args.format](frame)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Repairs by default: the lake is a copy of the committed warehouse, so rewriting a partition that differs
+    loses nothing, and a report that only says "your lake has holes" leaves the analyst with them."""
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    result = check_lake(warehouse, repair=not args.no_repair)
+    _print_lake_check(warehouse, result)
+    if result.lake_equals_warehouse:
+        return 0
+    if not result.repaired:
+        return _fail(f"the lake differs from the warehouse in {len(result.remaining)} partitions", EXIT_RUNTIME)
+    return _fail(f"{len(result.remaining)} partitions still differ after the repair", EXIT_RUNTIME)
+
+
+def _print_lake_check(warehouse: Warehouse, result: LakeCheck) -> None:
+    print(f"Compared {result.partitions} lake partitions under {warehouse.lake_dir} with {warehouse.database}.")
+    if result.litter_removed:
+        print(f"Removed {result.litter_removed} temporary files left in the lake by killed writers.")
+    if not result.differences:
+        print("The lake equals the warehouse.")
+        return
+    print(f"{len(result.differences)} partitions differed:")
+    for difference in result.differences[:DIFFERENCES_SHOWN]:
+        print(f"  {difference.describe()}")
+    if len(result.differences) > DIFFERENCES_SHOWN:
+        print(f"  … and {len(result.differences) - DIFFERENCES_SHOWN} more")
+    if result.repaired and result.lake_equals_warehouse:
+        print("Rewrote them from the warehouse: the lake now equals the warehouse.")
+    elif result.repaired:
+        for difference in result.remaining[:DIFFERENCES_SHOWN]:
+            print(f"  still differs: {difference.describe()}")
+    else:
+        print("Not repaired (--no-repair): run `onec-etl check` to rewrite them from the warehouse.")
 
 
 def _print_frame(frame: pl.DataFrame) -> None:

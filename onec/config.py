@@ -15,6 +15,7 @@ from pathlib import Path
 
 from onec.errors import UsageError
 from onec.redact import redact_url
+from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 
@@ -88,7 +89,15 @@ class Settings:
     odata_url: str | None = None
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
     odata_model: Path | None = None
-    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
+    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`), or the name
+    of a shipped one (`ut11`, `bp30`)."""
+    rules_file: Path | None = None
+    """A TOML file of validation severities and thresholds (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
+
+    @property
+    def rules(self) -> ValidationRules:
+        """The validation rules: the defaults (following 1C), overridden by `rules_file` when one is set."""
+        return _rules(self.rules_file)
 
     def __repr__(self) -> str:
         """The fields with the URLs redacted: a repr ends up in logs, tracebacks and Dagster's run records."""
@@ -138,7 +147,8 @@ class Settings:
             timeout_s=_positive_float("ONEC_TIMEOUT", get("ONEC_TIMEOUT"), 30.0),
             max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
             odata_url=get("ONEC_ODATA_URL") or None,
-            odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
+            odata_model=odata_model_path(get("ONEC_ODATA_MODEL")),
+            rules_file=_optional_path(get("ONEC_VALIDATION_RULES")),
         )
         settings.check()
         return settings
@@ -170,13 +180,39 @@ class Settings:
             ("ONEC_CLIENT_KEY", self.client_key),
             ("ONEC_CA_BUNDLE", self.ca_bundle),
             ("ONEC_ODATA_MODEL", self.odata_model),
+            ("ONEC_VALIDATION_RULES", self.rules_file),
         ):
             if path is not None and not path.is_file():
                 raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")
+        _rules(self.rules_file)
+
+
+def _rules(path: Path | None) -> ValidationRules:
+    """The rules of `path` (defaults without one); a bad file is a configuration error, found when settings are
+    checked rather than at the first page."""
+    if path is None:
+        return DEFAULT_RULES
+    try:
+        return ValidationRules.from_file(path)
+    except RulesError as exc:
+        raise ConfigError(f"ONEC_VALIDATION_RULES: {exc}") from None
 
 
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
+"""The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
+
+
+def odata_model_path(text: str) -> Path | None:
+    """ONEC_ODATA_MODEL: a model file, or the bare name of a shipped one (`ut11` → `odata_models/ut11.toml`)."""
+    path = _optional_path(text)
+    if path is None or path.suffix or path.exists() or len(path.parts) > 1:
+        return path
+    shipped = ODATA_MODELS / f"{path.name}.toml"
+    return shipped if shipped.is_file() else path
 
 
 def _positive_float(name: str, text: str, default: float) -> float:

@@ -23,6 +23,7 @@ from onec.errors import InputDataError
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
@@ -52,16 +53,19 @@ class ExchangeFileError(InputDataError, ValueError):
 
 @dataclass
 class _Contents:
-    """What a file holds: goods or not, the document types it has rows of, and the document days per type."""
+    """What a file holds: goods or not, the document types it has rows of, and the document days per type within
+    the `plausible` window."""
 
+    plausible: tuple[date, date]
     goods: bool = False
     days: dict[str, tuple[date, date]] = field(default_factory=dict)
     types: set[str] = field(default_factory=set)
 
     def add_day(self, doc_type: str, text: Any) -> None:
-        """Widen the type's span by a 1C date; an unreadable date is validation's business, not the span's (the
-        row still counts: its type is landed, and the row rejected, even when no date of the type is readable).
-        The last day of the calendar widens nothing: a span ends the day after its last day."""
+        """Widen the type's span by a 1C date; an unreadable date, or one outside the plausible window (a mistyped
+        year), is validation's business, not the span's: it must not make the load replace the years between. The
+        row still counts: its type is landed, and the row rejected, even when no date of the type is readable. The
+        calendar's last day widens nothing, whatever the window: a span ends the day after its last day."""
         self.types.add(doc_type)
         if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
             return
@@ -69,7 +73,7 @@ class _Contents:
             day = date.fromisoformat(text.strip()[:10])
         except ValueError:
             return
-        if day.year <= 1 or day == date.max:
+        if not self.plausible[0] <= day <= self.plausible[1] or day == date.max:
             return
         low, high = self.days.get(doc_type, (day, day))
         self.days[doc_type] = (min(low, day), max(high, day))
@@ -133,6 +137,7 @@ def load_files(
     run_id: str,
     doc_type: str | None = None,
     snapshot_date: date | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
     """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
     together: `onec.sources.commerceml_package`)."""
@@ -144,28 +149,34 @@ def load_files(
     results: list[ExtractResult] = []
     commerceml = [path for path, kind in kinds.items() if kind is FileKind.COMMERCEML]
     if commerceml:
-        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date)
+        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date, rules)
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
-            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date)
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day))
+            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, rules))
         elif kind is FileKind.CSV_DOCUMENT_LINES:
-            results += _load_csv_documents(path, warehouse, timezone, run_id, doc_type or _type_from_name(path))
+            slug = doc_type or _type_from_name(path)
+            results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules)
     return results
 
 
 def _load_commerceml(
-    paths: list[Path], warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    paths: list[Path],
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    snapshot_date: date | None,
+    rules: ValidationRules,
 ) -> list[ExtractResult]:
-    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date)
+    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date, rules=rules)
 
 
 def _load_ude(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None, rules: ValidationRules
 ) -> list[ExtractResult]:
-    contents = _Contents()
+    contents = _Contents(plausible=rules.plausible_window(timezone))
     with open_binary(path) as handle:
         reader = UdeXmlReader(handle)
         created = reader.created
@@ -184,31 +195,35 @@ def _load_ude(
     results = []
     if contents.goods:
         day = snapshot_date or created or local_today(timezone)
-        results.append(extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone))
-    results += _land_documents(source, contents, warehouse, timezone, run_id)
+        results.append(
+            extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
+        )
+    results += _land_documents(source, contents, warehouse, timezone, run_id, rules)
     return results
 
 
-def _load_csv_goods(path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date) -> ExtractResult:
+def _load_csv_goods(
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, rules: ValidationRules
+) -> ExtractResult:
     source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
-    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)
+    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
 
 
 def _load_csv_documents(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str, rules: ValidationRules
 ) -> list[ExtractResult]:
-    contents = _Contents()
+    contents = _Contents(plausible=rules.plausible_window(timezone))
     for batch in _csv(path, CsvEntity.DOCUMENT_LINES):
         dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
         for text in dates:
             contents.add_day(doc_type, text)
     contents.types.add(doc_type)
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
-    return _land_documents(source, contents, warehouse, timezone, run_id)
+    return _land_documents(source, contents, warehouse, timezone, run_id, rules)
 
 
 def _land_documents(
-    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str
+    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str, rules: ValidationRules
 ) -> list[ExtractResult]:
     """Each type over the days it spans; a type without one readable date replaces no day: its rows are merged by
     key, so each is rejected with its reason and nothing else is touched."""
@@ -226,6 +241,7 @@ def _land_documents(
                 run_id=run_id,
                 timezone=timezone,
                 merge=slug not in contents.days,
+                rules=rules,
             )
         )
     return results
@@ -296,12 +312,14 @@ def scan_inbox(
     return scan
 
 
-def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
+def load_and_file_away(
+    paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str, rules: ValidationRules = DEFAULT_RULES
+) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
     so a killed run leaves it in the inbox to be loaded again (every landing replaces what it lands)."""
     try:
-        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
+        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id, rules=rules)
     except Exception as exc:
         for path in paths:
             file_away(path, failure=f"{type(exc).__name__}: {exc}\n")

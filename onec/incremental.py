@@ -24,6 +24,7 @@ from zoneinfo import ZoneInfo
 
 from onec.config import ConfigError
 from onec.http.limits import RequestStats
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Batch
 from onec.sync import ExtractResult, ProgressCallback, land_pages
@@ -144,6 +145,7 @@ def sync_changes(
     overlap: timedelta = DEFAULT_OVERLAP,
     run_start: datetime | None = None,
     on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ChangeResult]:
     """Land the changes of each entity, one committed landing (and cursor) per entity, all pinned to one start.
 
@@ -156,9 +158,9 @@ def sync_changes(
     for entity in check_entities(entities):
         window = change_window(cursors.get(_cursor_key(entity)), start, overlap)
         if entity == GOODS:
-            extract = _land_goods(source, warehouse, window, start, run_id, timezone, on_records)
+            extract = _land_goods(source, warehouse, window, start, run_id, timezone, on_records, rules)
         else:
-            extract = _land_documents(source, warehouse, entity, window, run_id, timezone, on_records)
+            extract = _land_documents(source, warehouse, entity, window, run_id, timezone, on_records, rules)
         results.append(ChangeResult(entity, window, extract))
     return results
 
@@ -176,12 +178,14 @@ def _land_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None,
+    rules: ValidationRules,
 ) -> ExtractResult:
     """Goods land in the snapshot of the run's day in 1C's zone: a full snapshot on bootstrap, else a merge."""
     day = run_start.astimezone(ZoneInfo(timezone)).date()
 
     def check(records: Batch) -> CheckedBatch:
-        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=source.name)
+        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=source.name,
+                           rules=rules)  # fmt: skip
 
     if window.bootstrap:
         landing = warehouse.goods_snapshot(day, run_id=run_id, source=source.name)
@@ -200,12 +204,13 @@ def _land_documents(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None,
+    rules: ValidationRules,
 ) -> ExtractResult:
     """Changed documents of any date, merged by key (a bootstrap is the same merge over every document)."""
 
     def check(records: Batch) -> CheckedBatch:
         return check_documents(records, doc_type=doc_type, date_from=ALL_DATES[0], date_to=ALL_DATES[1],
-                               timezone=timezone, run_id=run_id, source=source.name)  # fmt: skip
+                               timezone=timezone, run_id=run_id, source=source.name, rules=rules)  # fmt: skip
 
     landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
     pages = source.documents(doc_type, modified_since=window.since, modified_until=window.until)

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -19,6 +20,7 @@ from zoneinfo import ZoneInfo
 
 from onec.http.limits import query_stats
 from onec.progress import EntityProgress, reporting_to
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Source, SourceBatch
 from onec.validation import (
@@ -56,12 +58,20 @@ class ExtractResult:
     http: Mapping[str, int] = field(default_factory=dict)
     lake_files: int = 0
     lake_bytes: int = 0
+    notes: Mapping[str, int] = field(default_factory=dict)
+    """Rows that landed with a note (odd but real 1C data, `docs/validation.md`), counted per rule."""
+
+    @property
+    def noted(self) -> int:
+        return sum(self.notes.values())
 
     def as_metadata(self) -> dict[str, Any]:
-        """Flat, secret-free figures; callers wrap them in their own metadata types."""
-        flat = {k: v for k, v in asdict(self).items() if k != "http"}
+        """Secret-free figures, flat but for `notes` (rule → rows); callers wrap them in their own metadata types."""
+        flat = {k: v for k, v in asdict(self).items() if k not in ("http", "notes")}
         flat["date_from"] = self.date_from.isoformat()
         flat["date_to"] = self.date_to.isoformat()
+        flat["noted"] = self.noted
+        flat["notes"] = dict(sorted(self.notes.items()))
         flat.update({f"http_{k}": v for k, v in self.http.items()})
         return flat
 
@@ -79,16 +89,18 @@ def extract_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
 
     def check(records: SourceBatch) -> CheckedBatch:
+        day, name = snapshot_date, source.name
         if isinstance(records, TextRecords):
             return check_goods_text(
-                records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name
+                records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules
             )
-        return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name)
+        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules)
 
     landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
     return land_pages(
@@ -116,6 +128,7 @@ def extract_documents(
     timezone: str,
     on_records: ProgressCallback | None = None,
     merge: bool = False,
+    rules: ValidationRules = DEFAULT_RULES,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land every document of one type dated in [date_from, date_to), replacing those days wholesale; with
@@ -125,10 +138,17 @@ def extract_documents(
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
 
     def check(records: SourceBatch) -> CheckedBatch:
-        options = dict(timezone=timezone, run_id=run_id, source=source.name)
-        if isinstance(records, TextRecords):
-            return check_documents_text(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
-        return check_documents(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
+        checker = partial(
+            check_documents_text if isinstance(records, TextRecords) else check_documents,
+            doc_type=doc_type,
+            date_from=date_from,
+            date_to=date_to,
+            timezone=timezone,
+            run_id=run_id,
+            source=source.name,
+            rules=rules,
+        )
+        return checker(records)
 
     if merge:
         landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
@@ -160,6 +180,7 @@ def extract_all(
     doc_types: Iterable[str] = DOCUMENT_SLUGS,
     on_records: ProgressCallback | None = None,
     parallel: int = 2,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
     """The whole sync: a goods snapshot and each document type over the range, `parallel` entities at a time.
 
@@ -179,6 +200,7 @@ def extract_all(
             run_id=run_id,
             timezone=timezone,
             on_records=on_records,
+            rules=rules,
             stop=stop,
         )
     ]
@@ -194,6 +216,7 @@ def extract_all(
                 run_id=run_id,
                 timezone=timezone,
                 on_records=on_records,
+                rules=rules,
                 stop=stop,
             )
         )
@@ -288,12 +311,15 @@ def land_pages(
     name = doc_type or entity
     stop = stop or StopSignal()
     progress = on_records(name) if on_records is not None else None
+    notes: Counter[str] = Counter()
     with landing:
         with query_stats() as query, reporting_to(progress):
             for batch in _batched(pages, BATCH_RECORDS):
                 stop.check()
                 records += len(batch)
-                landing.add(check(batch))
+                checked = check(batch)
+                notes.update(checked.notes)
+                landing.add(checked)
                 if progress is not None:
                     progress.advance(len(batch))
         http = query.snapshot()
@@ -314,6 +340,7 @@ def land_pages(
         http=http,
         lake_files=len(report.lake_files),
         lake_bytes=report.lake_bytes,
+        notes=dict(notes),
     )
 
 

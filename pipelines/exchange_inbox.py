@@ -27,14 +27,21 @@ def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:
     paths = [Path(p) for p in config.paths]
-    results = load_and_file_away(paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id)
+    results = load_and_file_away(
+        paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id, rules=warehouse.rules()
+    )
     for result in results:
         context.log.info(
-            f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected"
+            f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected,"
+            f" noted {result.notes or 'none'}"
         )
     return dg.Output(
         sum(r.rows for r in results),
-        metadata={"files": [p.name for p in paths], "rejected": sum(r.rejected for r in results)},
+        metadata={
+            "files": [p.name for p in paths],
+            "rejected": sum(r.rejected for r in results),
+            "noted": sum(r.noted for r in results),
+        },
     )
 
 

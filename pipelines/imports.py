@@ -50,9 +50,7 @@ def push_import(
     reasons = "\n".join(f"- {number} ({outcome}): {reason}" for number, outcome, reason in summary.reasons[:50])
     metadata = {**summary.as_metadata(), "file": path.name, "reasons": dg.MetadataValue.md(reasons or "none")}
     if not summary.complete:
-        raise dg.Failure(
-            f"{summary.documents - summary.landed} of {summary.documents} documents did not land", metadata=metadata
-        )
+        raise dg.Failure(summary.held(), metadata=metadata)
     return dg.Output(summary.landed, metadata=metadata)
 
 

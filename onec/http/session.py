@@ -116,8 +116,8 @@ class OneCSession:
     def download(self, path: str, params: Params, sink: BinaryIO) -> str:
         """Stream an export body into `sink` and return its Content-Type, with the same pacing, cap and retries
         as `get_json`. A body that breaks off mid-way is fetched again from the start (the sink is emptied
-        first), so the caller only ever reads a complete export."""
-        url = self._base + path.lstrip("/")
+        first), so the caller only ever reads a complete export. `path` may be absolute on the same server."""
+        url = self._url(path)
         where = f"GET {redact_url(str(httpx.URL(url, params=params)))}"
         retries = 0
         refreshed = False

@@ -188,7 +188,8 @@ class _Writer:
         root = self._root()
         ids = {item.sku: item.id for item in self.items}
         for doc in self.data.documents_holdings("shipment"):
-            if doc.bad_kind is not None or not all(line.sku in ids for line in doc.items):
+            lines = [line for line in doc.items if line.sku is not None]  # an empty tabular row is not exported
+            if doc.bad_kind is not None or not all(line.sku in ids for line in lines) or doc.warehouse is None:
                 continue
             document = self._sub(self._sub(root, "Контейнер"), "Документ")
             header = {
@@ -200,7 +201,7 @@ class _Writer:
                 "Роль": "Продавец",
                 "Валюта": "RUB",
                 "Курс": "1",
-                "Сумма": self._number(sum((line.total for line in doc.items), Decimal(0))),
+                "Сумма": self._number(sum((line.total or Decimal(0) for line in lines), Decimal(0))),
                 "Время": doc.date.time().isoformat(timespec="seconds"),
             }
             for name, value in header.items():
@@ -215,13 +216,15 @@ class _Writer:
             if doc.notes:
                 self._text(document, "Комментарий", doc.notes)
             goods = self._sub(document, "Товары")
-            for line in doc.items:
+            for line in lines:
                 good = self._sub(goods, "Товар")
-                self._text(good, "Ид", ids[line.sku])
-                self._text(good, "Наименование", line.name)
-                self._text(good, "ЦенаЗаЕдиницу", self._number(line.unit_price))
+                self._text(good, "Ид", ids[str(line.sku)])
+                self._text(good, "Наименование", line.name or "")
+                if line.unit_price is not None:
+                    self._text(good, "ЦенаЗаЕдиницу", self._number(line.unit_price))
                 self._text(good, "Количество", self._number(line.quantity))
-                self._text(good, "Сумма", self._number(line.total))
+                if line.total is not None:
+                    self._text(good, "Сумма", self._number(line.total))
             requisite = self._sub(self._sub(document, "ЗначенияРеквизитов"), "ЗначениеРеквизита")
             self._text(requisite, "Наименование", "Проведен")
             self._text(requisite, "Значение", str(doc.posted).lower())
@@ -417,7 +420,7 @@ class _Writer:
     def _stock(self) -> dict[str, dict[str, Decimal]]:
         stock: dict[str, dict[str, Decimal]] = {}
         for good in self.data.goods_holdings():
-            if good.bad_kind is None:
+            if good.bad_kind is None and good.warehouse is not None:
                 stock.setdefault(good.sku, {})[good.warehouse] = good.quantity
         return stock
 

@@ -41,6 +41,7 @@ import orjson
 
 from onec.config import ConfigError
 from onec.http.limits import RequestStats
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import ORDER
 from onec.sources import Batch
 from onec.sources.commerceml import (
@@ -115,6 +116,7 @@ def load_package(
     run_id: str,
     snapshot_date: date | None = None,
     options: PackageOptions | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
     """Land the CommerceML files of one package: its goods (snapshot or changes), then its orders."""
     options = options or PackageOptions.from_env()
@@ -125,10 +127,10 @@ def load_package(
     if catalog:
         found = read_set(catalog, _remembered(warehouse))
         day = snapshot_date or found.formed or local_today(timezone)
-        results.append(_land_goods(found, warehouse, day, timezone, run_id, options.price_type))
+        results.append(_land_goods(found, warehouse, day, timezone, run_id, options.price_type, rules))
         _remember(warehouse, found.reference)
     if documents:
-        results.append(_land_orders(documents, found, warehouse, timezone, run_id))
+        results.append(_land_orders(documents, found, warehouse, timezone, run_id, rules))
     return results
 
 
@@ -154,7 +156,13 @@ class _PackageSource:
 
 
 def _land_goods(
-    found: CommerceMLSet, warehouse: Warehouse, day: date, timezone: str, run_id: str, price_type: str | None
+    found: CommerceMLSet,
+    warehouse: Warehouse,
+    day: date,
+    timezone: str,
+    run_id: str,
+    price_type: str | None,
+    rules: ValidationRules,
 ) -> ExtractResult:
     described = bool(found.parts & {Part.CATALOG, Part.OFFERS})
     if not found.changes_only and described:
@@ -164,11 +172,11 @@ def _land_goods(
                 " missing): a complete package replaces the goods snapshot and cannot without quantities"
             )
         source = _PackageSource(list(found.records(price_type)), [])
-        return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)
+        return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
     records = list(_changed_records(found, _current_positions(warehouse, day, list(found.offers)), price_type))
 
     def check(batch: Batch) -> CheckedBatch:
-        return check_goods(batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=SOURCE)
+        return check_goods(batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=SOURCE, rules=rules)
 
     source = _PackageSource(records, [])
     landing = warehouse.goods_changes(day, run_id=run_id, source=SOURCE)
@@ -226,7 +234,12 @@ def _plain(value: Any) -> Any:
 
 
 def _land_orders(
-    paths: list[Path], found: CommerceMLSet | None, warehouse: Warehouse, timezone: str, run_id: str
+    paths: list[Path],
+    found: CommerceMLSet | None,
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    rules: ValidationRules,
 ) -> ExtractResult:
     landed = _landed_skus(warehouse)
 
@@ -237,7 +250,7 @@ def _land_orders(
 
     def check(batch: Batch) -> CheckedBatch:
         return check_documents(batch, doc_type=ORDER.slug, date_from=_ALL_DATES[0], date_to=_ALL_DATES[1],
-                               timezone=timezone, run_id=run_id, source=SOURCE)  # fmt: skip
+                               timezone=timezone, run_id=run_id, source=SOURCE, rules=rules)  # fmt: skip
 
     source = _PackageSource([], orders)
     landing = warehouse.document_changes(ORDER.slug, run_id=run_id, source=SOURCE)

@@ -166,6 +166,53 @@ def test_data_dir_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     assert (tmp_path / "new" / "dir" / "warehouse.duckdb").is_file()
 
 
+INVENTORY_CSV = (
+    "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total,"
+    "BookQuantity,Notes,Deleted,ModifiedAt\n"
+    "i1,ИН-1,2026-01-15T10:00:00,posted,true,,wh-main,,1,A-1,Болт,0,10,0,-4,,false,\n"
+    "i1,ИН-1,2026-01-15T10:00:00,posted,true,,wh-main,,2,,,0,,,0,,false,\n"
+    "i2,ИН-2,2026-01-16T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+    "i3,ИН-3,0002-06-01T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+    "i4,ИН-4,9999-12-31T23:59:59,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+)
+
+
+def test_load_lands_odd_but_real_1c_data_and_counts_the_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inventory-2026-01.csv"
+    path.write_text(INVENTORY_CSV, encoding="utf-8")
+    assert main(["load", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Noted (landed; odd but real 1C data, see docs/validation.md): " in out
+    assert "empty_line 1, line_without_price 1, negative_book_quantity 1" in out
+    warehouse = Warehouse(Settings.from_env().data_dir, "Europe/Moscow")
+    assert warehouse.query("SELECT number FROM documents ORDER BY number")["number"].to_list() == ["ИН-1", "ИН-2"]
+    reasons = warehouse.query("SELECT reason FROM rejected_rows ORDER BY record_key")["reason"].to_list()
+    assert [reason.split("…")[0] for reason in reasons] == [
+        f"date {day} is outside the plausible window 2000-01-01" for day in ("0002-06-01", "9999-12-31")
+    ]
+
+
+def test_a_base_that_forbids_negative_stock_says_so_in_a_rules_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[severity]\nnegative_book_quantity = "reject"\n', encoding="utf-8")
+    monkeypatch.setenv("ONEC_VALIDATION_RULES", str(rules))
+    path = tmp_path / "inventory-2026-01.csv"
+    path.write_text(INVENTORY_CSV, encoding="utf-8")
+    assert main(["load", str(path)]) == 0
+    warehouse = Warehouse(Settings.from_env().data_dir, "Europe/Moscow")
+    assert warehouse.query("SELECT number FROM documents")["number"].to_list() == ["ИН-2"]
+    reasons = warehouse.query("SELECT reason FROM rejected_rows ORDER BY record_key")["reason"].to_list()
+    assert reasons[0] == "line 1: book_quantity: below zero, got -4.000 (negative stock) (file lines 2-3)"
+    rules.write_text('[severity]\nnegative_book_quantity = "sometimes"\n', encoding="utf-8")
+    assert main(["load", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration: ONEC_VALIDATION_RULES:" in err and "severity.negative_book_quantity = 'sometimes'" in err
+
+
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
