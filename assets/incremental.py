@@ -9,7 +9,7 @@ import dagster as dg
 from pydantic import Field
 
 from onec.incremental import ENTITIES, check_entities, overlap_from_env, sync_changes
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 INCREMENTAL_SYNC = dg.AssetKey("incremental_sync")
 
@@ -36,6 +36,7 @@ class IncrementalSyncConfig(dg.Config):
         "same transaction as the rows."
     ),
 )
+@failing_cleanly
 def incremental_sync(
     context: dg.AssetExecutionContext,
     config: IncrementalSyncConfig,

@@ -1,8 +1,9 @@
 """`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, SQL on the warehouse, and the check
 that the Parquet lake equals the warehouse.
 
-Every failure a user can cause (bad configuration, unreachable 1C, bad SQL, a busy warehouse) ends as one line on
-stderr and a non-zero exit code, never a traceback.
+Every failure a user can act on (a `UserFacingError`: bad configuration, a bad file, unreachable 1C, a busy
+warehouse, a full disk; bad SQL; a file that cannot be opened) ends as one line on stderr and exit code 1 (2 for a
+usage mistake); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
+from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, overlap_from_env, sync_changes
@@ -37,6 +39,7 @@ from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
 from onec.progress import Progress
 from onec.push.command import add_push_command
+from onec.redact import redact_url
 from onec.sandbox.certs import make_test_pki
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import ODATA_CONFIGURATIONS, FaultConfig, SandboxConfig, SandboxEngine
@@ -49,8 +52,14 @@ from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
+_SUMMARY_SCHEMA = {
+    "entity": pl.String,
+    **dict.fromkeys(
+        ("records", "rows", "lines", "rejected", "duplicates", "requests", "retries", "throttled"), pl.Int64
+    ),
+    "seconds": pl.Float64,
+}
+"""The summary's columns, spelled out: a run that landed nothing still prints its (empty) table."""
 EXIT_INTERRUPTED = 130
 FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
 DIFFERENCES_SHOWN = 20
@@ -63,22 +72,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="onec-etl: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return int(args.handler(args))
-    except ConfigError as exc:
-        return _fail(f"configuration: {exc}", EXIT_USAGE)
-    except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except OneCError as exc:
-        return _fail(f"1C: {exc}", EXIT_RUNTIME)
-    except duckdb.Error as exc:
-        return _fail(f"warehouse: {exc}".splitlines()[0], EXIT_RUNTIME)
-    except (ValueError, OSError) as exc:
-        return _fail(str(exc), EXIT_RUNTIME)
     except Interrupted as exc:
         print(f"onec-etl: {exc} (each entity whole or not at all; re-run to fetch what was discarded)", file=sys.stderr)
         _exit_now_if_fetches_linger(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return _fail("interrupted; nothing half-landed (re-run to continue)", EXIT_INTERRUPTED)
+    except Exception as exc:
+        error = _user_facing(exc)
+        if error is None:
+            raise
+        return _fail(_labelled(error), error.exit_code)
+
+
+def _user_facing(exc: Exception) -> UserFacingError | None:
+    """The error as a person should read it; None for a bug. DuckDB's errors here are the SQL of `query` or a
+    warehouse file it cannot open; an OSError is a file or directory the command was pointed at."""
+    if isinstance(exc, UserFacingError):
+        return exc
+    error = storage_error(exc)
+    if error is not None:
+        return error
+    if isinstance(exc, duckdb.Error):
+        return UserFacingError(f"warehouse: {one_line(exc)}")
+    if isinstance(exc, OSError):
+        return UserFacingError(str(exc))
+    return None
+
+
+def _labelled(error: UserFacingError) -> str:
+    label = "configuration: " if isinstance(error, ConfigError) else "1C: " if isinstance(error, OneCError) else ""
+    return f"{label}{one_line(error)}"
 
 
 def _exit_now_if_fetches_linger(code: int) -> None:
@@ -88,10 +112,6 @@ def _exit_now_if_fetches_linger(code: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-class UsageError(ValueError):
-    """Arguments that do not fit together; exits 2 like argparse's own usage errors."""
 
 
 def _day(text: str) -> date:
@@ -322,7 +342,7 @@ def _sync(args: argparse.Namespace) -> int:
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
         raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
-    where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
+    where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
     results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
     outputs = _analyst_outputs(settings, run_id)
@@ -338,7 +358,8 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
     warehouse = _warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    print(f"Incremental sync from {settings.base_url or 'the embedded sandbox'}", file=sys.stderr)
+    where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox"
+    print(f"Incremental sync from {where}", file=sys.stderr)
     with open_client(settings) as client, Progress(sys.stderr) as progress:
         results = sync_changes(
             client,
@@ -441,7 +462,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
         }
         for r in results
     ]
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows, schema=_SUMMARY_SCHEMA)
     _print_frame(frame.vstack(_totals(frame, elapsed)))
     _print_notes(results)
     data = settings.data_dir
@@ -491,7 +512,7 @@ def _query(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     if not warehouse.database.exists():
-        raise ValueError(f"no warehouse at {warehouse.database}: run `onec-etl demo` or `onec-etl sync` first")
+        raise UserFacingError(f"no warehouse at {warehouse.database}: run `onec-etl demo` or `onec-etl sync` first")
     frame = warehouse.query(args.sql)
     writers: dict[str, Callable[[pl.DataFrame], None]] = {
         "table": _print_frame,

@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 
+from onec.errors import UsageError
+from onec.redact import redact_url
 from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value is missing or wrong; the message is meant for the person who set it."""
 
 
@@ -103,6 +105,14 @@ class Settings:
         """The validation rules: the defaults (following 1C), overridden by `rules_file` when one is set."""
         return _rules(self.rules_file)
 
+    def __repr__(self) -> str:
+        """The fields with the URLs redacted: a repr ends up in logs, tracebacks and Dagster's run records."""
+        shown = {item.name: getattr(self, item.name) for item in fields(self)}
+        for name in ("base_url", "odata_url"):
+            if shown[name] is not None:
+                shown[name] = redact_url(shown[name])
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
+
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read `ONEC_*`; raise ConfigError naming the variable when a value is unusable."""
@@ -157,7 +167,7 @@ class Settings:
     def check(self) -> None:
         """Cross-field rules: the credentials an auth method needs, files that must exist, a URL that parses."""
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_BASE_URL must start with http:// or https://, got {self.base_url!r}")
+            raise ConfigError(f"ONEC_BASE_URL must start with http:// or https://, got {redact_url(self.base_url)!r}")
         needs = {
             AuthMethod.BASIC: ("ONEC_USERNAME", "ONEC_PASSWORD"),
             AuthMethod.BEARER: ("ONEC_USERNAME", "ONEC_PASSWORD"),
@@ -175,7 +185,7 @@ class Settings:
         if missing:
             raise ConfigError(f"ONEC_AUTH={self.auth.value} needs {', '.join(missing)} to be set")
         if self.odata_url is not None and not self.odata_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {self.odata_url!r}")
+            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {redact_url(self.odata_url)!r}")
         for name, path in (
             ("ONEC_CLIENT_CERT", self.client_cert),
             ("ONEC_CLIENT_KEY", self.client_key),

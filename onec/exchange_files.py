@@ -25,6 +25,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from onec.errors import InputDataError
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
@@ -51,7 +52,7 @@ class FileKind(StrEnum):
     CSV_DOCUMENT_LINES = "csv-document-lines"
 
 
-class ExchangeFileError(ValueError):
+class ExchangeFileError(InputDataError, ValueError):
     """A file that cannot be loaded as a whole; the message says which and why."""
 
 

@@ -22,6 +22,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
+from onec.config import ConfigError
 from onec.http.limits import RequestStats
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
@@ -117,9 +118,9 @@ def overlap_from_env(env: Mapping[str, str] | None = None) -> timedelta:
     try:
         minutes = float(text)
     except ValueError:
-        raise ValueError(f"{OVERLAP_ENV}={text!r} is not a number of minutes") from None
+        raise ConfigError(f"{OVERLAP_ENV}={text!r} is not a number of minutes") from None
     if minutes < 0:
-        raise ValueError(f"{OVERLAP_ENV} must not be negative, got {text!r}")
+        raise ConfigError(f"{OVERLAP_ENV} must not be negative, got {text!r}")
     return timedelta(minutes=minutes)
 
 

@@ -43,7 +43,7 @@ import time
 import uuid
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -54,6 +54,7 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
+from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
 from onec.schema import (
     DOCUMENT_LINES_KEY,
@@ -94,11 +95,11 @@ MERGE = "merge"
 GOODS_HISTORY_COLUMNS = {"valid_from": "TIMESTAMPTZ", "valid_to": "TIMESTAMPTZ", "run_id": "VARCHAR"}
 
 
-class WarehouseBusy(TimeoutError):
+class WarehouseBusy(BusyError, TimeoutError):
     """Another process held the warehouse lock for longer than we were willing to wait."""
 
 
-class ShrinkRefused(ValueError):
+class ShrinkRefused(InputDataError):
     """A replace would have removed much more than it brought; nothing was changed. The message says what and how
     to force it."""
 
@@ -272,7 +273,8 @@ class Warehouse:
             con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
             if threads is not None:
                 con.execute(f"SET threads = {int(threads)}")
-            yield con
+            with writing_to(self.data_dir):
+                yield con
         finally:
             con.close()
 
@@ -376,7 +378,7 @@ class Landing:
                 lake_mirror.record_pending(con, self._lake_partitions(days, history=history), self._run_id)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
             self._committed = True
             written = lake_mirror.complete_pending(con, warehouse.lake_dir)
@@ -403,7 +405,8 @@ class Landing:
         if frame.is_empty():
             return
         self._parts += 1
-        frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
+        with writing_to(self._warehouse.data_dir):
+            frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
 
     def _staged(self, table: str) -> list[str]:
         """The staged files of a table; a table nothing was staged for gets one empty file, since the commit reads
@@ -949,8 +952,15 @@ def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """End a failed transaction, keeping its error: a COMMIT that failed (a full disk under the WAL) has ended the
+    transaction already, and the ROLLBACK's own "no transaction is active" must not replace why it failed."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _ddl(timezone: str) -> list[str]:

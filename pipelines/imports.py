@@ -13,7 +13,7 @@ from onec.push import PushOptions, push_file
 from onec.push.inbox import IMPORT_INBOX, file_away, ready_imports
 from onec.push.readers import GOODS
 from onec.schema import DOCUMENT_SLUGS
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 IMPORT_JOB = "onec_import"
 SENSOR = "import_inbox"
@@ -28,6 +28,7 @@ class ImportConfig(dg.Config):
 
 
 @dg.op(description="Import one file of documents (or goods) into 1C exactly once, then verify it by read-back.")
+@failing_cleanly
 def push_import(
     context: dg.OpExecutionContext, config: ImportConfig, onec: OneCResource, warehouse: WarehouseResource
 ) -> dg.Output[int]:

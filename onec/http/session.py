@@ -22,8 +22,8 @@ from onec.config import AuthMethod, ConfigError, Settings
 from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_headers
 from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
 from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats, count
-from onec.http.redact import Scrubber, redact_url
 from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
+from onec.redact import Scrubber, redact_url
 
 log = logging.getLogger("onec.http")
 

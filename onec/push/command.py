@@ -18,6 +18,7 @@ import polars as pl
 
 from onec.config import Settings
 from onec.connect import open_client
+from onec.errors import InputDataError
 from onec.progress import Progress
 from onec.push.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_ITEMS, Limits
 from onec.push.readers import GOODS
@@ -44,7 +45,7 @@ def add_push_command(commands: Any) -> None:
 def run_push_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not args.file.is_file():
-        raise ValueError(f"{args.file}: no such file")
+        raise InputDataError(f"{args.file}: no such file")
     limits = Limits(args.max_items, args.max_bytes)
     if args.dry_run:
         summary = preview_file(args.file, args.type, timezone=settings.timezone, limits=limits)

@@ -27,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from onec.errors import UnavailableError
 from onec.http import OneCError, OneCHTTPError, OneCSession, OneCUnavailable
 from onec.push.chunking import Limits, batch_body, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
@@ -44,7 +45,7 @@ ledger. At most this many more batches are in doubt after a crash (they cost a r
 resend)."""
 
 
-class ImportAborted(Exception):
+class ImportAborted(UnavailableError):
     """1C cannot be written to or read from right now; the ledger keeps every document's state for a re-run."""
 
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from onec.errors import UserFacingError
 from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away, load_files
 from onec.warehouse import Warehouse
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
@@ -97,7 +98,7 @@ def test_inbox_files_replace_only_what_they_declare_complete(tmp_path: Path) -> 
         try:
             load_and_file_away(group, warehouse, timezone=ZONE, run_id="inbox")
             outcomes[group[0].name] = "processed"
-        except ValueError:
+        except UserFacingError:
             outcomes[group[0].name] = "failed"
     assert outcomes == {"shipment-fix.csv": "processed", "offers.xml": "processed", "goods.csv": "failed"}
     numbers = set(warehouse.query("SELECT number FROM documents")["number"].to_list())
