@@ -194,11 +194,12 @@ def land_pages(
     doc_type: str | None,
     span: tuple[date, date],
     on_records: ProgressCallback | None,
-    cursor: datetime | None = None,
+    cursor: Callable[[], datetime | None] | None = None,
     versions: Mapping[str, str] | None = None,
 ) -> ExtractResult:
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
-    rows cover, if any) and report."""
+    rows cover, if any) and report. `cursor` is asked once every page has been read: an incremental cursor
+    follows what 1C sent, so it is known only then (None: leave the cursor as it is)."""
     started = time.perf_counter()
     before = source.stats.snapshot()
     records = 0
@@ -209,7 +210,9 @@ def land_pages(
             if on_records is not None:
                 on_records(len(batch))
         http = _delta(before, source.stats.snapshot())
-        report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
+        report: LandingReport = landing.commit(
+            stats=http, cursor=cursor() if cursor is not None else None, versions=versions
+        )
     return ExtractResult(
         run_id=run_id,
         entity=entity,

@@ -310,7 +310,7 @@ class Landing:
                 counts, moved = self._replace(con, dict(stats or {}))
                 _check_unique(con, self._scope)
                 history = self._scope.entity == "goods" and _record_goods_history(
-                    con, self._scope.start, cursor or self._started, self._run_id
+                    con, self._scope.start, self._started, self._run_id
                 )
                 if cursor is not None:
                     _save_cursor(con, self._scope, cursor, self._run_id)
