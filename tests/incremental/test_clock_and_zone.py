@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -102,3 +102,35 @@ def test_three_rounds_of_edits_end_equal_to_a_full_extract_after_every_run(
         expected = full_extract(setup.client_for, setup.data, tmp_path / f"full-{round_number}", configured_zone)
         assert_same_warehouse(warehouse, expected, configured_zone)
         assert_history_consistent(warehouse, configured_zone)
+
+
+def test_cursors_saved_before_the_upgrade_are_not_trusted(tmp_path: Path) -> None:
+    """The previous version saved each cursor as this machine's clock at its run's start: with the zone 7 h east of
+    1C's, that is 7 h past every stamp 1C will write for the next 7 h. Such a cursor is not a cursor: the entity is
+    read in full once, and the new cursor replaces it."""
+    setup = one_c_and_client(tmp_path, MOSCOW, VLADIVOSTOK)
+    warehouse = new_warehouse(tmp_path / "inc", VLADIVOSTOK)
+    setup.incremental(warehouse, "boot")
+    old_run_start = datetime.now(UTC).replace(microsecond=0)
+    with warehouse.writer() as con:  # the table as the previous version left it
+        keys = con.execute("SELECT entity, doc_type FROM sync_cursors").fetchall()
+        con.execute("DROP TABLE sync_cursors")
+        con.execute(
+            "CREATE TABLE sync_cursors (entity VARCHAR, doc_type VARCHAR, cursor TIMESTAMPTZ, run_id VARCHAR,"
+            " updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
+        )
+        for entity, doc_type in keys:
+            con.execute("INSERT INTO sync_cursors VALUES (?, ?, ?, 'old', now())", [entity, doc_type, old_run_start])
+    warehouse.initialize()  # what every run does first
+    assert warehouse.cursors() == {}
+    setup.edit_round()
+    results = setup.incremental(warehouse, "first-after-upgrade")
+    assert all(r.window.bootstrap for r in results)
+    expected = full_extract(setup.client_for, setup.data, tmp_path / "full", VLADIVOSTOK)
+    assert_same_warehouse(warehouse, expected, VLADIVOSTOK)
+    assert warehouse.query("SELECT DISTINCT basis FROM sync_cursors").rows() == [("1c-stamps",)]
+    assert all(cursor < old_run_start for cursor in warehouse.cursors().values())  # on 1C's stamps now
+    setup.edit_round()
+    setup.incremental(warehouse, "second-after-upgrade")
+    expected = full_extract(setup.client_for, setup.data, tmp_path / "full-2", VLADIVOSTOK)
+    assert_same_warehouse(warehouse, expected, VLADIVOSTOK)
