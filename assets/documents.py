@@ -50,6 +50,7 @@ def build_document_asset(doc_type: DocumentType, partitions: dg.DailyPartitionsD
                 date_to=date_to,
                 run_id=context.run.run_id,
                 timezone=onec.timezone,
+                rules=warehouse.rules(),
             )
         landed = _landed_documents(store, doc_type.slug, date_from, date_to)
         context.log.info(

@@ -25,7 +25,12 @@ def goods(context: dg.AssetExecutionContext, onec: OneCResource, warehouse: Ware
     snapshot_date = local_today(onec.timezone)
     with onec.source() as source:
         result = extract_goods(
-            source, store, snapshot_date=snapshot_date, run_id=context.run.run_id, timezone=onec.timezone
+            source,
+            store,
+            snapshot_date=snapshot_date,
+            run_id=context.run.run_id,
+            timezone=onec.timezone,
+            rules=warehouse.rules(),
         )
     landed = store.query("SELECT count(*) FROM goods WHERE snapshot_date = ?", [snapshot_date]).item()
     context.log.info(f"goods snapshot {snapshot_date}: {result.rows} rows, {result.rejected} rejected")

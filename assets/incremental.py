@@ -55,7 +55,7 @@ def incremental_sync(
     with onec.client() as client:
         results = sync_changes(
             client, store, run_id=context.run.run_id, timezone=onec.timezone, entities=entities,
-            overlap=overlap_from_env(), tolerance=clock_tolerance_from_env(),
+            overlap=overlap_from_env(), tolerance=clock_tolerance_from_env(), rules=warehouse.rules(),
         )  # fmt: skip
     table = "\n".join(
         f"| {r.entity} | {'bootstrap' if r.window.bootstrap else 'incremental'} | {r.extract.rows} | "

@@ -6,12 +6,20 @@ instead of drawing an empty frame. Values are floats only for drawing; the figur
 
 from __future__ import annotations
 
+import math
+import textwrap
 from collections.abc import Callable, Mapping, Sequence
 from html import escape
 
 WIDTH, HEIGHT = 760, 260
 LEFT, RIGHT, TOP, BOTTOM = 70, 150, 16, 40
-MAX_X_LABELS = 6
+MAX_X_LABELS = 8
+LABEL_CHARS = 48
+"""Characters per line of a wrapped bar label."""
+CHAR_WIDTH = 6.5
+"""About how wide a character of the 11 px labels draws; labels that would collide are slanted instead."""
+SLANT_ROOM = 60
+"""Extra height under a chart whose group labels are slanted."""
 PALETTE = ("#2563eb", "#dc2626", "#16a34a", "#d97706", "#7c3aed", "#0891b2", "#db2777", "#4b5563")
 
 
@@ -20,14 +28,15 @@ def line_chart(title: str, x_labels: Sequence[str], series: Mapping[str, Sequenc
     if not x_labels or not series:
         return _empty(title)
     values = [v for points in series.values() for v in points]
-    low, high = min(0.0, *values), max(0.0, *values)
+    ticks = nice_ticks(min(0.0, *values), max(0.0, *values), whole=all(v == int(v) for v in values))
+    low, high = ticks[0], ticks[-1]
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     step = plot_w / max(1, len(x_labels) - 1)
 
     def y(value: float) -> float:
         return TOP + plot_h - (value - low) / ((high - low) or 1.0) * plot_h
 
-    parts = _axes(low, high, y)
+    parts = _axes(ticks, y)
     for index, (name, points) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         path = " ".join(f"{LEFT + i * step:.1f},{y(v):.1f}" for i, v in enumerate(points))
@@ -36,28 +45,35 @@ def line_chart(title: str, x_labels: Sequence[str], series: Mapping[str, Sequenc
             f"<title>{escape(name)}</title></polyline>"
         )
         parts.append(_legend(index, name, colour))
-    parts += _x_labels(x_labels, lambda i: LEFT + i * step)
+    every = max(1, -(-len(x_labels) // MAX_X_LABELS))
+    parts += _x_labels(x_labels, lambda i: LEFT + i * step, every=every)
     return _svg(title, parts)
 
 
 def bar_chart(title: str, bars: Sequence[tuple[str, float]]) -> str:
-    """Horizontal bars, one per label (e.g. rejected rows by reason)."""
+    """Horizontal bars, one per label (e.g. rejected rows by reason); long labels wrap instead of being cut."""
     if not bars:
         return _empty(title)
-    height = TOP + BOTTOM + 26 * len(bars)
     label_w, plot_w = 330, WIDTH - 330 - 80
     top = max(v for _, v in bars) or 1.0
     parts = []
-    for index, (label, value) in enumerate(bars):
-        y = TOP + index * 26
+    y = TOP
+    for label, value in bars:
+        lines = _wrapped(label, LABEL_CHARS)
+        row = max(26, 14 * len(lines) + 12)
         width = max(1.0, value / top * plot_w)
-        parts.append(f'<text x="{label_w - 8}" y="{y + 15}" text-anchor="end">{escape(_short(label, 52))}</text>')
-        parts.append(
-            f'<rect class="mark" x="{label_w}" y="{y + 3}" width="{width:.1f}" height="18" fill="{PALETTE[0]}">'
-            f"<title>{escape(label)}: {_number(value)}</title></rect>"
+        first = y + row / 2 - 7 * (len(lines) - 1) + 4
+        spans = "".join(
+            f'<tspan x="{label_w - 8}" y="{first + 14 * i:.1f}">{escape(line)}</tspan>' for i, line in enumerate(lines)
         )
-        parts.append(f'<text x="{label_w + width + 6:.1f}" y="{y + 15}">{_number(value)}</text>')
-    return _svg(title, parts, height=height)
+        parts.append(f'<text text-anchor="end">{spans}</text>')
+        parts.append(
+            f'<rect class="mark" x="{label_w}" y="{y + row / 2 - 9:.1f}" width="{width:.1f}" height="18" '
+            f'fill="{PALETTE[0]}"><title>{escape(label)}: {_number(value)}</title></rect>'
+        )
+        parts.append(f'<text x="{label_w + width + 6:.1f}" y="{y + row / 2 + 4:.1f}">{_number(value)}</text>')
+        y += row
+    return _svg(title, parts, height=int(y + BOTTOM))
 
 
 def grouped_bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Sequence[float]]) -> str:
@@ -65,7 +81,8 @@ def grouped_bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Se
     if not groups or not series:
         return _empty(title)
     values = [v for points in series.values() for v in points]
-    high = max(0.0, *values) or 1.0
+    ticks = nice_ticks(0.0, max(0.0, *values), whole=True)
+    high = ticks[-1] or 1.0
     plot_w, plot_h = WIDTH - LEFT - RIGHT, HEIGHT - TOP - BOTTOM
     slot = plot_w / len(groups)
     bar = max(2.0, slot * 0.8 / len(series))
@@ -73,7 +90,7 @@ def grouped_bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Se
     def y(value: float) -> float:
         return TOP + plot_h - value / high * plot_h
 
-    parts = _axes(0.0, high, y)
+    parts = _axes(ticks, y)
     for index, (name, points) in enumerate(series.items()):
         colour = PALETTE[index % len(PALETTE)]
         for group, value in enumerate(points):
@@ -86,26 +103,51 @@ def grouped_bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Se
                     f"{_number(value)}</title></rect>"
                 )
         parts.append(_legend(index, name, colour))
-    parts += _x_labels(groups, lambda i: LEFT + i * slot + slot / 2)
-    return _svg(title, parts)
+    slanted = max(len(group) for group in groups) * CHAR_WIDTH > slot
+    parts += _x_labels(groups, lambda i: LEFT + i * slot + slot / 2, every=1, slanted=slanted)
+    return _svg(title, parts, height=HEIGHT + (SLANT_ROOM if slanted else 0))
 
 
-def _axes(low: float, high: float, y: Callable[[float], float]) -> list[str]:
+def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
+    """Round axis values (steps of 1, 2 or 5 × 10ⁿ) covering [low, high]: 0, 500, 1,000, not -544, 304, 1,151.
+    `whole` keeps steps of counts at 1 or more (no 0.5 request)."""
+    if high <= low:
+        high = low + 1.0
+    rough = (high - low) / max(1, count - 1)
+    if whole:
+        rough = max(rough, 1.0)
+    magnitude = 10.0 ** math.floor(math.log10(rough))
+    step = next(m * magnitude for m in (1.0, 2.0, 5.0, 10.0) if m * magnitude >= rough)
+    first, last = math.floor(low / step), math.ceil(high / step)
+    return [k * step for k in range(first, last + 1)]
+
+
+def _axes(ticks: Sequence[float], y: Callable[[float], float]) -> list[str]:
     parts = [f'<line x1="{LEFT}" y1="{TOP}" x2="{LEFT}" y2="{HEIGHT - BOTTOM}" stroke="#9ca3af"/>']
-    for value in (low, (low + high) / 2, high):
+    for value in ticks:
         pixel = y(value)
         parts.append(f'<line x1="{LEFT}" y1="{pixel:.1f}" x2="{WIDTH - RIGHT}" y2="{pixel:.1f}" stroke="#e5e7eb"/>')
         parts.append(f'<text x="{LEFT - 6}" y="{pixel + 4:.1f}" text-anchor="end">{_number(value)}</text>')
     return parts
 
 
-def _x_labels(labels: Sequence[str], x: Callable[[int], float]) -> list[str]:
-    every = max(1, -(-len(labels) // MAX_X_LABELS))
-    return [
-        f'<text x="{x(i):.1f}" y="{HEIGHT - BOTTOM + 16}" text-anchor="middle">{escape(_short(label, 14))}</text>'
-        for i, label in enumerate(labels)
-        if i % every == 0
-    ]
+def _x_labels(labels: Sequence[str], x: Callable[[int], float], *, every: int, slanted: bool = False) -> list[str]:
+    """Every `every`-th label under its mark; slanted when there are too many to stand side by side."""
+    y = HEIGHT - BOTTOM + 16
+    placed = []
+    for i, label in enumerate(labels):
+        if i % every:
+            continue
+        at = f'x="{x(i):.1f}" y="{y}"'
+        if slanted:
+            placed.append(f'<text {at} text-anchor="end" transform="rotate(-35 {x(i):.1f} {y})">{escape(label)}</text>')
+        else:
+            placed.append(f'<text {at} text-anchor="middle">{escape(_short(label, 14))}</text>')
+    return placed
+
+
+def _wrapped(text: str, width: int) -> list[str]:
+    return textwrap.wrap(text, width, break_long_words=True) or [""]
 
 
 def _legend(index: int, name: str, colour: str) -> str:

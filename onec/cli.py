@@ -1,4 +1,5 @@
-"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, and SQL on the warehouse.
+"""`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, SQL on the warehouse, and the check
+that the Parquet lake equals the warehouse.
 
 Every failure a user can cause (bad configuration, unreachable 1C, bad SQL, a busy warehouse) ends as one line on
 stderr and a non-zero exit code, never a traceback.
@@ -11,8 +12,10 @@ import dataclasses
 import logging
 import os
 import sys
+import threading
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from pathlib import Path
@@ -21,12 +24,14 @@ import duckdb
 import polars as pl
 
 from onec.allocator import pin_mmap_threshold
+from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, clock_tolerance_from_env, overlap_from_env, run_warnings, sync_changes
+from onec.lake_check import LakeCheck, check_lake
 from onec.progress import Progress
 from onec.push.command import add_push_command
 from onec.sandbox.certs import make_test_pki
@@ -35,13 +40,16 @@ from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
-from onec.sync import ExtractResult, extract_all, local_today
+from onec.sync import ExtractResult, Interrupted, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
 EXIT_RUNTIME = 1
 EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
+DIFFERENCES_SHOWN = 20
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -53,14 +61,42 @@ def main(argv: Sequence[str] | None = None) -> int:
         return int(args.handler(args))
     except ConfigError as exc:
         return _fail(f"configuration: {exc}", EXIT_USAGE)
+    except UsageError as exc:
+        return _fail(str(exc), EXIT_USAGE)
     except OneCError as exc:
         return _fail(f"1C: {exc}", EXIT_RUNTIME)
     except duckdb.Error as exc:
         return _fail(f"warehouse: {exc}".splitlines()[0], EXIT_RUNTIME)
     except (ValueError, OSError) as exc:
         return _fail(str(exc), EXIT_RUNTIME)
+    except Interrupted as exc:
+        print(f"onec-etl: {exc} (each entity whole or not at all; re-run to fetch what was discarded)", file=sys.stderr)
+        _exit_now_if_fetches_linger(EXIT_INTERRUPTED)
+        return EXIT_INTERRUPTED
     except KeyboardInterrupt:
-        return _fail("interrupted; nothing half-landed (re-run to continue)", 130)
+        return _fail("interrupted; nothing half-landed (re-run to continue)", EXIT_INTERRUPTED)
+
+
+def _exit_now_if_fetches_linger(code: int) -> None:
+    """A page request of a discarded entity may still be waiting on 1C; its result is unwanted, and the interpreter
+    would wait for its thread at exit, so leave at once instead (what it staged is removed by the next run)."""
+    if any(t.is_alive() and t.name.startswith(FETCH_THREADS) for t in threading.enumerate()):
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+
+
+class UsageError(ValueError):
+    """Arguments that do not fit together; exits 2 like argparse's own usage errors."""
+
+
+def _day(text: str) -> date:
+    """A YYYY-MM-DD argument, with the reason in plain words when it is not a date."""
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        reason = str(exc) if "out of range" in str(exc) else "expected YYYY-MM-DD"
+        raise argparse.ArgumentTypeError(f"{text!r} is not a date ({reason})") from None
 
 
 def _fail(message: str, code: int) -> int:
@@ -83,8 +119,8 @@ def _parser() -> argparse.ArgumentParser:
     sandbox.set_defaults(handler=_sandbox)
 
     sync = commands.add_parser("sync", help="extract from the configured 1C (ONEC_*) into the warehouse")
-    sync.add_argument("--from", dest="date_from", type=date.fromisoformat, help="first document date (YYYY-MM-DD)")
-    sync.add_argument("--to", dest="date_to", type=date.fromisoformat, help="end of the range, exclusive")
+    sync.add_argument("--from", dest="date_from", type=_day, help="first document date (YYYY-MM-DD)")
+    sync.add_argument("--to", dest="date_to", type=_day, help="end of the range, exclusive")
     sync.add_argument("--types", nargs="+", choices=DOCUMENT_SLUGS, default=list(DOCUMENT_SLUGS))
     sync.add_argument(
         "--source", choices=[kind.value for kind in SourceKind], help="way into 1C (default: ONEC_SOURCE, else json)"
@@ -97,9 +133,11 @@ def _parser() -> argparse.ArgumentParser:
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
-    load.add_argument("paths", nargs="+", type=Path, help="files; CommerceML import + offers files form one set")
+    load.add_argument(
+        "paths", nargs="+", type=Path, help="files or folders; CommerceML files (a package folder) form one package"
+    )
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
-    load.add_argument("--snapshot-date", type=date.fromisoformat, help="goods snapshot day (default: the file's)")
+    load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
@@ -107,30 +145,64 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--format", choices=("table", "csv", "json"), default="table")
     query.set_defaults(handler=_query)
 
+    check = commands.add_parser(
+        "check", help="compare the Parquet lake with the warehouse, partition by partition, and rewrite what differs"
+    )
+    check.add_argument("--no-repair", action="store_true", help="only compare and report; exit 1 when the lake differs")
+    check.set_defaults(handler=_check)
+
     add_push_command(commands)
     add_webhook_commands(commands)
     return parser
 
 
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--port", type=int, default=8765)
-    parser.add_argument("--documents", type=int, default=3000)
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--start", type=date.fromisoformat, help="first document date (default: 30 days ago)")
-    parser.add_argument("--days", type=int, default=30)
-    parser.add_argument("--bad-records", type=int, default=0, help="deliberately invalid records to include")
-    parser.add_argument("--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After")
-    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429")
-    parser.add_argument("--latency", type=float, default=0.0, help="seconds added to every answer")
-    parser.add_argument("--fault-rate", type=float, default=0.0, help="share of requests failed (500/503/drops)")
-    parser.add_argument("--timezone", default="Europe/Moscow", help="the 1C server's zone: it stamps dates in it")
+    parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument(
-        "--clock-offset", type=float, default=0.0, help="seconds the 1C server's clock runs ahead (negative: behind)"
+        "--documents", type=int, default=3000, help="documents generated over the days (default: %(default)s)"
     )
-    parser.add_argument("--auth", choices=("none", "basic", "bearer", "api_key"), default="none")
-    parser.add_argument("--username", default="обмен")
-    parser.add_argument("--password", default="пароль")
-    parser.add_argument("--api-key", default="sk-test-1c")
+    parser.add_argument("--seed", type=int, default=42, help="seed of the generated base (default: %(default)s)")
+    parser.add_argument("--start", type=_day, help="first document date (default: --days before today)")
+    parser.add_argument(
+        "--days", type=int, default=30, help="days the documents are spread over (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--bad-records", type=int, default=0, help="deliberately invalid records to include (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--rate-limit", type=float, help="requests/s per credential; over it: 429 + Retry-After (default: no limit)"
+    )
+    parser.add_argument("--max-connections", type=int, help="concurrent requests; over it: 429 (default: no limit)")
+    parser.add_argument(
+        "--latency", type=float, default=0.0, help="seconds added to every answer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--fault-rate", type=float, default=0.0, help="share of requests failed: 500/503/drops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timezone", default="Europe/Moscow", help="the 1C server's zone: it stamps dates in it (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds the 1C server's clock runs ahead, negative: behind (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--auth",
+        choices=("none", "basic", "bearer", "api_key"),
+        default="none",
+        help="auth method (default: %(default)s)",
+    )
+    parser.add_argument(
+        "--username", default=SANDBOX_DEFAULTS.username, help="user for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--password", default=SANDBOX_DEFAULTS.password, help="password for basic and bearer (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--api-key", default=SANDBOX_DEFAULTS.api_key, help="key for api_key, sent as X-API-Key (default: %(default)s)"
+    )
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
     )
@@ -198,8 +270,10 @@ def _demo(args: argparse.Namespace) -> int:
             password=Secret(SANDBOX_DEFAULTS.password), page_size=100,
             rate_limit=rate, max_connections=connections,
         )  # fmt: skip
-        results, elapsed = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+        results, elapsed, run_id = _timed_sync(settings, date_from, date_to, list(DOCUMENT_SLUGS))
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _print_outputs(outputs)
     return 0
 
 
@@ -214,11 +288,14 @@ def _sync(args: argparse.Namespace) -> int:
     full_start = date.fromisoformat(os.environ.get("ONEC_PARTITIONS_START", "2025-01-01"))
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
-        raise ValueError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
+        raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
     where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
-    results, elapsed = _timed_sync(settings, date_from, date_to, args.types)
+    results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
+    outputs = _analyst_outputs(settings, run_id)
     _print_summary(settings, results, elapsed)
+    _say_if_no_documents(results, date_from, date_to)
+    _print_outputs(outputs)
     return 0
 
 
@@ -239,7 +316,8 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
             tolerance=clock_tolerance_from_env(),
-            on_records=progress.advance,
+            on_records=progress.entity,
+            rules=settings.rules,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
@@ -253,7 +331,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
 
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
-) -> tuple[list[ExtractResult], float]:
+) -> tuple[list[ExtractResult], float, str]:
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     warehouse.initialize()
     started = time.perf_counter()
@@ -270,9 +348,30 @@ def _timed_sync(
             run_id=run_id,
             timezone=settings.timezone,
             doc_types=doc_types,
-            on_records=progress.advance,
+            on_records=progress.entity,
+            rules=settings.rules,
         )
-    return results, time.perf_counter() - started
+    return results, time.perf_counter() - started, run_id
+
+
+def _analyst_outputs(settings: Settings, run_id: str) -> AnalystOutputs:
+    print("Building the marts, the reconciliation with 1C and the run report…", file=sys.stderr)
+    return build_analyst_outputs(Warehouse(settings.data_dir, settings.timezone), run_id)
+
+
+def _say_if_no_documents(results: list[ExtractResult], date_from: date, date_to: date) -> None:
+    """A range 1C holds nothing in is worth a sentence: a wrong year or a base with no history looks like this."""
+    if not any(r.records for r in results if r.doc_type):
+        print(f"\n1C holds no documents dated {date_from} .. {date_to} (exclusive) of the types asked for.")
+
+
+def _print_outputs(outputs: AnalystOutputs) -> None:
+    print()
+    for mart in outputs.marts:
+        print(f"Mart {mart.table}: {mart.rows} rows, in the warehouse and under {mart.lake_path}")
+    print(f"Reconciliation with 1C: {outputs.reconciliation.note}")
+    print(f"Lake views for DuckDB alone: cd {outputs.views.parent} && duckdb -init {outputs.views.name}")
+    print(f"Run report: {outputs.report}")
 
 
 def _load(args: argparse.Namespace) -> int:
@@ -288,6 +387,7 @@ def _load(args: argparse.Namespace) -> int:
         run_id=run_id,
         doc_type=args.doc_type,
         snapshot_date=args.snapshot_date,
+        rules=settings.rules,
     )
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
@@ -301,6 +401,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
             "rows": r.rows,
             "lines": r.lines,
             "rejected": r.rejected,
+            "noted": r.noted,
             "duplicates": r.duplicates,
             "requests": r.http.get("requests", 0),
             "retries": r.http.get("retries", 0),
@@ -310,7 +411,8 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
         for r in results
     ]
     frame = pl.DataFrame(rows)
-    _print_frame(frame.vstack(_totals(frame)))
+    _print_frame(frame.vstack(_totals(frame, elapsed)))
+    _print_notes(results)
     data = settings.data_dir
     print(f"\nDone in {elapsed:.1f} s.")
     print(f"Warehouse: {data / 'warehouse.duckdb'} (tables goods, documents, document_lines, rejected_rows)")
@@ -324,8 +426,19 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
 
 
-def _totals(frame: pl.DataFrame) -> pl.DataFrame:
-    sums = frame.drop("entity").sum().with_columns(pl.col("seconds").round(3))
+def _print_notes(results: list[ExtractResult]) -> None:
+    """What landed with a note, per rule: odd but real 1C data (docs/validation.md says why each is allowed)."""
+    notes: Counter[str] = Counter()
+    for result in results:
+        notes.update(result.notes)
+    if notes:
+        listed = ", ".join(f"{rule} {count}" for rule, count in sorted(notes.items()))
+        print(f"Noted (landed; odd but real 1C data, see docs/validation.md): {listed}")
+
+
+def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:
+    """Sums of the counts; the seconds are the run's wall time, since entities overlap."""
+    sums = frame.drop("entity").sum().with_columns(pl.lit(round(elapsed, 3)).alias("seconds"))
     return pl.concat([pl.DataFrame({"entity": ["total"]}), sums], how="horizontal").select(frame.columns)
 
 
@@ -342,6 +455,41 @@ def _query(args: argparse.Namespace) -> int:
     }
     writers[args.format](frame)
     return 0
+
+
+def _check(args: argparse.Namespace) -> int:
+    """Repairs by default: the lake is a copy of the committed warehouse, so rewriting a partition that differs
+    loses nothing, and a report that only says "your lake has holes" leaves the analyst with them."""
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    result = check_lake(warehouse, repair=not args.no_repair)
+    _print_lake_check(warehouse, result)
+    if result.lake_equals_warehouse:
+        return 0
+    if not result.repaired:
+        return _fail(f"the lake differs from the warehouse in {len(result.remaining)} partitions", EXIT_RUNTIME)
+    return _fail(f"{len(result.remaining)} partitions still differ after the repair", EXIT_RUNTIME)
+
+
+def _print_lake_check(warehouse: Warehouse, result: LakeCheck) -> None:
+    print(f"Compared {result.partitions} lake partitions under {warehouse.lake_dir} with {warehouse.database}.")
+    if result.litter_removed:
+        print(f"Removed {result.litter_removed} temporary files left in the lake by killed writers.")
+    if not result.differences:
+        print("The lake equals the warehouse.")
+        return
+    print(f"{len(result.differences)} partitions differed:")
+    for difference in result.differences[:DIFFERENCES_SHOWN]:
+        print(f"  {difference.describe()}")
+    if len(result.differences) > DIFFERENCES_SHOWN:
+        print(f"  … and {len(result.differences) - DIFFERENCES_SHOWN} more")
+    if result.repaired and result.lake_equals_warehouse:
+        print("Rewrote them from the warehouse: the lake now equals the warehouse.")
+    elif result.repaired:
+        for difference in result.remaining[:DIFFERENCES_SHOWN]:
+            print(f"  still differs: {difference.describe()}")
+    else:
+        print("Not repaired (--no-repair): run `onec-etl check` to rewrite them from the warehouse.")
 
 
 def _print_frame(frame: pl.DataFrame) -> None:

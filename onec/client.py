@@ -14,6 +14,7 @@ from typing import Any
 import orjson
 
 from onec.http import OneCProtocolError, OneCSession, RequestStats
+from onec.http.limits import count
 from onec.http.server_clock import ServerClock
 from onec.paginate import OffsetPaginator, Page, Record
 from onec.schema import document_type
@@ -31,7 +32,6 @@ class OneCClient:
         self._page_size = page_size
         self._max_workers = max_workers or session.settings.max_connections
         self._zone = zoneinfo.ZoneInfo(session.settings.timezone)
-        self.last_pagination_info: dict[str, int] = {"pages": 0, "passes": 0}
 
     @property
     def session(self) -> OneCSession:
@@ -81,7 +81,8 @@ class OneCClient:
         try:
             yield from paginator
         finally:
-            self.last_pagination_info = {"pages": paginator.pages_fetched, "passes": paginator.passes}
+            count(self.stats, "pages", paginator.pages_fetched)
+            count(self.stats, "passes", paginator.passes)
 
     def _dates(self, **values: DateLike) -> dict[str, str]:
         return {name: self._local_iso(value) for name, value in values.items() if value is not None}

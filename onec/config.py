@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from enum import StrEnum
 from pathlib import Path
 
+from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 
@@ -87,6 +88,13 @@ class Settings:
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
     odata_model: Path | None = None
     """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
+    rules_file: Path | None = None
+    """A TOML file of validation severities and thresholds (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
+
+    @property
+    def rules(self) -> ValidationRules:
+        """The validation rules: the defaults (following 1C), overridden by `rules_file` when one is set."""
+        return _rules(self.rules_file)
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -129,6 +137,7 @@ class Settings:
             max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
             odata_url=get("ONEC_ODATA_URL") or None,
             odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
+            rules_file=_optional_path(get("ONEC_VALIDATION_RULES")),
         )
         settings.check()
         return settings
@@ -160,9 +169,22 @@ class Settings:
             ("ONEC_CLIENT_KEY", self.client_key),
             ("ONEC_CA_BUNDLE", self.ca_bundle),
             ("ONEC_ODATA_MODEL", self.odata_model),
+            ("ONEC_VALIDATION_RULES", self.rules_file),
         ):
             if path is not None and not path.is_file():
                 raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")
+        _rules(self.rules_file)
+
+
+def _rules(path: Path | None) -> ValidationRules:
+    """The rules of `path` (defaults without one); a bad file is a configuration error, found when settings are
+    checked rather than at the first page."""
+    if path is None:
+        return DEFAULT_RULES
+    try:
+        return ValidationRules.from_file(path)
+    except RulesError as exc:
+        raise ConfigError(f"ONEC_VALIDATION_RULES: {exc}") from None
 
 
 def _optional_path(text: str) -> Path | None:

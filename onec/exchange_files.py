@@ -22,10 +22,11 @@ from typing import Any
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
-from onec.sources.commerceml import read_set
+from onec.sources.commerceml_package import InboxScan, PackageOptions, expand_folders, inbox_package, load_package
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
 from onec.sources.ude_xml import GOODS_ENTITY, UDE_KEYS, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
@@ -51,20 +52,22 @@ class ExchangeFileError(ValueError):
 
 @dataclass
 class _Contents:
-    """What a file holds: goods or not, and the document days per type."""
+    """What a file holds: goods or not, and the document days per type within the `plausible` window."""
 
+    plausible: tuple[date, date]
     goods: bool = False
     days: dict[str, tuple[date, date]] = field(default_factory=dict)
 
     def add_day(self, doc_type: str, text: Any) -> None:
-        """Widen the type's span by a 1C date; an unreadable date is validation's business, not the span's."""
+        """Widen the type's span by a 1C date; an unreadable date, or one outside the plausible window (a mistyped
+        year), is validation's business, not the span's: it must not make the load replace the years between."""
         if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
             return
         try:
             day = date.fromisoformat(text.strip()[:10])
         except ValueError:
             return
-        if day.year <= 1:
+        if not self.plausible[0] <= day <= self.plausible[1]:
             return
         low, high = self.days.get(doc_type, (day, day))
         self.days[doc_type] = (min(low, day), max(high, day))
@@ -128,9 +131,11 @@ def load_files(
     run_id: str,
     doc_type: str | None = None,
     snapshot_date: date | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
-    """Land every file; CommerceML files are one set (import + offers belong together)."""
-    paths = [Path(p) for p in paths]
+    """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
+    together: `onec.sources.commerceml_package`)."""
+    paths = expand_folders(Path(p) for p in paths)
     for path in paths:
         if not path.is_file():
             raise ExchangeFileError(f"{path}: no such file")
@@ -138,32 +143,34 @@ def load_files(
     results: list[ExtractResult] = []
     commerceml = [path for path, kind in kinds.items() if kind is FileKind.COMMERCEML]
     if commerceml:
-        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date)
+        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date, rules)
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
-            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date)
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day))
+            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, rules))
         elif kind is FileKind.CSV_DOCUMENT_LINES:
-            results += _load_csv_documents(path, warehouse, timezone, run_id, doc_type or _type_from_name(path))
+            slug = doc_type or _type_from_name(path)
+            results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules)
     return results
 
 
 def _load_commerceml(
-    paths: list[Path], warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    paths: list[Path],
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    snapshot_date: date | None,
+    rules: ValidationRules,
 ) -> list[ExtractResult]:
-    found = read_set(paths)
-    records = list(found.records())
-    source = FileSource("commerceml", lambda: iter([records]), _no_documents)
-    day = snapshot_date or found.formed or local_today(timezone)
-    return [extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)]
+    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date, rules=rules)
 
 
 def _load_ude(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None, rules: ValidationRules
 ) -> list[ExtractResult]:
-    contents = _Contents()
+    contents = _Contents(plausible=rules.plausible_window(timezone))
     with open_binary(path) as handle:
         reader = UdeXmlReader(handle)
         created = reader.created
@@ -182,30 +189,34 @@ def _load_ude(
     results = []
     if contents.goods:
         day = snapshot_date or created or local_today(timezone)
-        results.append(extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone))
-    results += _land_documents(source, contents, warehouse, timezone, run_id)
+        results.append(
+            extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
+        )
+    results += _land_documents(source, contents, warehouse, timezone, run_id, rules)
     return results
 
 
-def _load_csv_goods(path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date) -> ExtractResult:
+def _load_csv_goods(
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, rules: ValidationRules
+) -> ExtractResult:
     source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
-    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone)
+    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
 
 
 def _load_csv_documents(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str
+    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str, rules: ValidationRules
 ) -> list[ExtractResult]:
-    contents = _Contents()
+    contents = _Contents(plausible=rules.plausible_window(timezone))
     for batch in _csv(path, CsvEntity.DOCUMENT_LINES):
         dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
         for text in dates:
             contents.add_day(doc_type, text)
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
-    return _land_documents(source, contents, warehouse, timezone, run_id)
+    return _land_documents(source, contents, warehouse, timezone, run_id, rules)
 
 
 def _land_documents(
-    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str
+    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str, rules: ValidationRules
 ) -> list[ExtractResult]:
     return [
         extract_documents(
@@ -216,6 +227,7 @@ def _land_documents(
             date_to=high + timedelta(days=1),
             run_id=run_id,
             timezone=timezone,
+            rules=rules,
         )
         for slug, (low, high) in sorted(contents.days.items())
     ]
@@ -248,18 +260,25 @@ INBOX_DIR = Path("inbox") / "exchange"
 
 
 def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None) -> list[list[Path]]:
-    """Files ready to load, as the groups each run loads: one per file, except CommerceML files, which form one
-    set (import + offers belong together). A file modified in the last `settle_s` seconds may still be being
-    copied in and waits; a CommerceML set without an offers file waits for it (its catalog alone has no stock)."""
+    """Files ready to load, as the groups each run loads (`scan_inbox`)."""
+    return scan_inbox(inbox, settle_s=settle_s, now=now).groups
+
+
+def scan_inbox(
+    inbox: Path, *, settle_s: float = 2.0, now: float | None = None, wait_s: float | None = None
+) -> InboxScan:
+    """Groups ready to load: one per file, except CommerceML files, which form one package that waits, up to
+    `wait_s` (default: `PackageOptions`), for the parts that belong together (`inbox_package`); a waiting package
+    is reported, not loaded. A file modified in the last `settle_s` seconds may still be being copied in and waits."""
     if not inbox.is_dir():
-        return []
+        return InboxScan()
     moment = time.time() if now is None else now
     ready = sorted(
         path
         for path in inbox.iterdir()
         if path.is_file() and not path.name.startswith(".") and moment - path.stat().st_mtime >= settle_s
     )
-    groups: list[list[Path]] = []
+    scan = InboxScan()
     commerceml: list[Path] = []
     for path in ready:
         try:
@@ -269,18 +288,24 @@ def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None
         if kind is FileKind.COMMERCEML:
             commerceml.append(path)
         else:
-            groups.append([path])
-    if commerceml and any(_holds_offers(path) for path in commerceml):
-        groups.append(commerceml)
-    return groups
+            scan.groups.append([path])
+    wait = PackageOptions.from_env().wait_s if wait_s is None else wait_s
+    package, waiting = inbox_package(commerceml, now=moment, wait_s=wait)
+    if package:
+        scan.groups.append(package)
+    if waiting:
+        scan.waiting.append(waiting)
+    return scan
 
 
-def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str) -> list[ExtractResult]:
+def load_and_file_away(
+    paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str, rules: ValidationRules = DEFAULT_RULES
+) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
     so a killed run leaves it in the inbox to be loaded again (every landing replaces what it lands)."""
     try:
-        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id)
+        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id, rules=rules)
     except Exception as exc:
         for path in paths:
             file_away(path, failure=f"{type(exc).__name__}: {exc}\n")
@@ -288,9 +313,3 @@ def load_and_file_away(paths: list[Path], warehouse: Warehouse, *, timezone: str
     for path in paths:
         file_away(path, failure=None)
     return results
-
-
-def _holds_offers(path: Path) -> bool:
-    with open_binary(path) as handle:
-        head = handle.read(256 * 1024)
-    return "ПакетПредложений".encode() in head or "ПакетПредложений".encode("cp1251") in head

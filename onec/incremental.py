@@ -34,6 +34,7 @@ import polars as pl
 
 from onec.http.limits import RequestStats
 from onec.http.server_clock import ServerClock
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Batch
 from onec.sync import ExtractResult, ProgressCallback, land_pages
@@ -252,6 +253,7 @@ def sync_changes(
     overlap: timedelta = DEFAULT_OVERLAP,
     tolerance: timedelta = DEFAULT_CLOCK_TOLERANCE,
     on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ChangeResult]:
     """Land the changes of each entity, one committed landing (and cursor) per entity.
 
@@ -266,9 +268,9 @@ def sync_changes(
         window = change_window(old, overlap)
         stamps = _StampWatch(source.server_clock, tolerance, old)
         if entity == GOODS:
-            extract = _land_goods(source, warehouse, window, today, stamps, run_id, timezone, on_records)
+            extract = _land_goods(source, warehouse, window, today, stamps, run_id, timezone, on_records, rules)
         else:
-            extract = _land_documents(source, warehouse, entity, window, stamps, run_id, timezone, on_records)
+            extract = _land_documents(source, warehouse, entity, window, stamps, run_id, timezone, on_records, rules)
         results.append(ChangeResult(entity, window, extract, stamps.cursor, stamps.check(), timezone))
     return results
 
@@ -343,12 +345,14 @@ def _land_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None,
+    rules: ValidationRules,
 ) -> ExtractResult:
     """Goods land in the snapshot of the run's day in the configured zone: a full snapshot on bootstrap, else a
     merge."""
 
     def check(records: Batch) -> CheckedBatch:
-        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=source.name)
+        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=source.name,
+                           rules=rules)  # fmt: skip
 
     if window.bootstrap:
         landing = warehouse.goods_snapshot(day, run_id=run_id, source=source.name)
@@ -368,12 +372,13 @@ def _land_documents(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None,
+    rules: ValidationRules,
 ) -> ExtractResult:
     """Changed documents of any date, merged by key (a bootstrap is the same merge over every document)."""
 
     def check(records: Batch) -> CheckedBatch:
         return check_documents(records, doc_type=doc_type, date_from=ALL_DATES[0], date_to=ALL_DATES[1],
-                               timezone=timezone, run_id=run_id, source=source.name)  # fmt: skip
+                               timezone=timezone, run_id=run_id, source=source.name, rules=rules)  # fmt: skip
 
     landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
     pages = source.documents(doc_type, modified_since=window.since)

@@ -4,6 +4,9 @@ Why a lake next to the DuckDB file: DuckDB allows one writer process, so analyst
 instead of holding the database open. Files are written from the committed tables, to a temporary name in the
 same directory and then `os.replace`d, so a reader never sees half a file. Large partitions are written from a
 stream of Arrow record batches (`write_partitions`), so memory is bounded by a batch, not by the partition.
+
+Every lake write happens under the warehouse's single-writer lock, so whoever holds that lock owns no temporary
+file: any one it finds was left by a killed writer (`remove_litter`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import pyarrow.parquet as pq
 
 LAKE_DIR = "lake"
 FILE_NAME = "data.parquet"
+TEMPORARY_SUFFIX = ".tmp"
 
 
 @dataclass(frozen=True)
@@ -30,14 +34,6 @@ class LakeWrite:
 
     path: Path | None
     bytes: int
-
-
-def goods_partition(lake: Path, snapshot_date: dt.date) -> Path:
-    return lake / "goods" / f"snapshot_date={snapshot_date.isoformat()}"
-
-
-def document_partition(lake: Path, table: str, doc_type: str, doc_date: dt.date) -> Path:
-    return lake / table / f"doc_type={doc_type}" / f"doc_date={doc_date.isoformat()}"
 
 
 def write_partition(directory: Path, frame: pl.DataFrame) -> LakeWrite:
@@ -138,7 +134,18 @@ def _commit_file(temporary: Path, directory: Path) -> LakeWrite:
 
 
 def _temporary_name(directory: Path) -> Path:
-    return directory / f".{FILE_NAME}.{uuid.uuid4().hex}.tmp"
+    return directory / f".{FILE_NAME}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+
+
+def remove_litter(lake: Path) -> list[Path]:
+    """Remove the temporary files (`.<name>.<uuid>.tmp`) killed writers left anywhere in the lake. Call it only
+    under the writer lock: a live writer's temporary file would go too."""
+    if not lake.exists():
+        return []
+    litter = [path for path in lake.rglob(f".*{TEMPORARY_SUFFIX}") if path.is_file()]
+    for path in litter:
+        path.unlink(missing_ok=True)
+    return litter
 
 
 def _remove_partition(directory: Path) -> LakeWrite:

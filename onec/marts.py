@@ -75,7 +75,8 @@ class MartBuild:
 
 
 def build_stock_movements(warehouse: Warehouse) -> MartBuild:
-    """Replace `stock_movements`: one row per stock effect of a line of a posted, not deleted document.
+    """Replace `stock_movements`: one row per stock effect of a line of a posted, not deleted document (an empty
+    tabular row, with no item, moves nothing).
 
     The sign and the side come from each type's `StockEffect`: a transfer gives two rows (out of `warehouse`, into
     `warehouse_to`), an inventory none (it moves stock only through the adjustments posted after it).
@@ -123,7 +124,7 @@ def _fill_movements(con: duckdb.DuckDBPyConnection) -> None:
         " CASE WHEN e.to_side THEN d.warehouse_to ELSE d.warehouse END,"
         " CAST(e.sign * l.quantity AS DECIMAL(18, 3)), d.doc_type, d.number, l.line"
         " FROM documents d JOIN document_lines l USING (doc_type, number) JOIN effect_sides e USING (doc_type)"
-        " WHERE d.posted AND NOT coalesce(d.deleted, false)"
+        " WHERE d.posted AND NOT coalesce(d.deleted, false) AND l.sku IS NOT NULL"
     )
 
 
@@ -151,7 +152,8 @@ def _fill_balance(con: duckdb.DuckDBPyConnection, snapshot: dt.date) -> None:
     con.execute(f"DELETE FROM {BALANCE}")
     con.execute(
         f"INSERT INTO {BALANCE}"
-        " WITH anchor AS (SELECT sku, warehouse, quantity FROM goods WHERE snapshot_date = $snapshot),"
+        " WITH anchor AS (SELECT sku, warehouse, quantity FROM goods WHERE snapshot_date = $snapshot"
+        "  AND warehouse IS NOT NULL),"
         f" before AS (SELECT sku, warehouse, sum(quantity) AS moved FROM {MOVEMENTS} WHERE date < $as_of"
         "  GROUP BY ALL),"
         f" positions AS (SELECT sku, warehouse FROM anchor UNION SELECT sku, warehouse FROM {MOVEMENTS}),"

@@ -10,12 +10,14 @@ from array import array
 from collections import deque
 from collections.abc import Callable, Generator, Hashable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
+from contextvars import copy_context
 from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
 
 from onec.http.errors import OneCIncompleteError
+from onec.progress import expect_records
 
 Record = dict[str, Any]
 _INITIAL_SLOTS = 1024
@@ -155,6 +157,7 @@ class OffsetPaginator:
         first = self._fill(_Window(0, self._page_size))
         limit = first.end if first.end > 0 else self._page_size
         state = _Pass(total=first.totals[0], last_total=first.totals[-1])
+        expect_records(max(first.totals))
         yield from self._account(first, state)
         known_total = max(first.totals)
         next_offset = limit
@@ -163,7 +166,8 @@ class OffsetPaginator:
             try:
                 while inflight or next_offset < known_total:
                     while len(inflight) < self._max_workers and next_offset < known_total:
-                        inflight.append(pool.submit(self._fill, _Window(next_offset, next_offset + limit)))
+                        window_ahead = _Window(next_offset, next_offset + limit)
+                        inflight.append(pool.submit(copy_context().run, self._fill, window_ahead))
                         next_offset += limit
                     window = inflight.popleft().result()
                     known_total = max(known_total, *window.totals)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterable, Iterator
+from contextvars import copy_context
 from queue import Full, Queue
 from typing import TypeVar
 
@@ -58,7 +59,7 @@ def prefetched(items: Iterable[T], *, ahead: int = 1) -> Iterator[T]:
             if close is not None:
                 close()
 
-    producer = threading.Thread(target=produce, name="onec-prefetch", daemon=True)
+    producer = threading.Thread(target=copy_context().run, args=(produce,), name="onec-prefetch", daemon=True)
     producer.start()
     try:
         while True:

@@ -141,9 +141,9 @@ def _compare(con: duckdb.DuckDBPyConnection) -> None:
     con.execute(
         "CREATE OR REPLACE TEMP TABLE s_reconciled AS"
         " WITH reported AS (SELECT p.snapshot_date, g.sku, g.warehouse, g.quantity"
-        "  FROM s_pairs p JOIN goods g ON g.snapshot_date = p.snapshot_date),"
+        "  FROM s_pairs p JOIN goods g ON g.snapshot_date = p.snapshot_date WHERE g.warehouse IS NOT NULL),"
         " earlier AS (SELECT p.snapshot_date, g.sku, g.warehouse, g.quantity"
-        "  FROM s_pairs p JOIN goods g ON g.snapshot_date = p.previous),"
+        "  FROM s_pairs p JOIN goods g ON g.snapshot_date = p.previous WHERE g.warehouse IS NOT NULL),"
         " moved AS (SELECT p.snapshot_date, m.sku, m.warehouse, sum(m.quantity) AS quantity"
         f"  FROM s_pairs p JOIN {MOVEMENTS} m ON m.date >= p.previous_as_of AND m.date < p.as_of GROUP BY ALL),"
         " positions AS (SELECT snapshot_date, sku, warehouse FROM reported"

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import re
 import uuid
+import zoneinfo
 from html import escape
 from pathlib import Path
 
@@ -48,7 +49,8 @@ def write_run_report(warehouse: Warehouse, run_id: str, *, now: dt.datetime | No
 def render_run_report(warehouse: Warehouse, run_id: str, generated: dt.datetime) -> str:
     tables = _existing_tables(warehouse)
     sections = [
-        _rows_per_day(warehouse),
+        _documents_per_day(warehouse),
+        _goods_per_snapshot(warehouse),
         _rejected_by_reason(warehouse),
         _http_per_landing(warehouse, run_id),
         _stock_trend(warehouse) if "stock_balance_daily" in tables else charts.line_chart(_TREND_TITLE, [], {}),
@@ -60,22 +62,30 @@ def render_run_report(warehouse: Warehouse, run_id: str, generated: dt.datetime)
         '<!DOCTYPE html><html lang="en"><head><meta charset="utf-8">'
         f"<title>onec-etl run {escape(run_id)}</title><style>{_CSS}</style></head><body>"
         f"<h1>onec-etl run report</h1><p class=meta>run <code>{escape(run_id)}</code> · generated "
-        f"{escape(generated.isoformat(timespec='seconds'))} · {summary}</p>"
+        f"{escape(_in_1c_zone(generated, warehouse.timezone))} · {summary}</p>"
         + "".join(f"<section>{section}</section>" for section in sections)
         + "</body></html>"
     )
 
 
-def _rows_per_day(warehouse: Warehouse) -> str:
+def _documents_per_day(warehouse: Warehouse) -> str:
+    """Documents and goods differ by orders of magnitude: each gets a chart of its own scale."""
     frame = warehouse.query(
-        "WITH counted AS (SELECT doc_type AS entity, doc_date AS day, count(*) AS n FROM documents GROUP BY ALL"
-        " UNION ALL SELECT 'goods', snapshot_date, count(*) FROM goods GROUP BY ALL),"
-        " recent AS (SELECT * FROM counted WHERE day > (SELECT max(day) FROM counted) - ?)"
-        " SELECT entity, day, n FROM recent ORDER BY day, entity",
+        "WITH counted AS (SELECT doc_type, doc_date AS day, count(*) AS n FROM documents GROUP BY ALL)"
+        " SELECT doc_type, day, n FROM counted WHERE day > (SELECT max(day) FROM counted) - ? ORDER BY day, doc_type",
         [DAYS_SHOWN],
     )
-    days, series = _pivot(frame, "day", "entity", "n")
-    return charts.line_chart(f"Rows per entity per day (last {DAYS_SHOWN} days)", days, series)
+    days, series = _pivot(frame, "day", "doc_type", "n")
+    return charts.line_chart(f"Documents per day, by type (last {DAYS_SHOWN} days)", days, series)
+
+
+def _goods_per_snapshot(warehouse: Warehouse) -> str:
+    frame = warehouse.query(
+        "SELECT CAST(snapshot_date AS VARCHAR) AS day, count(*) AS n FROM goods GROUP BY ALL ORDER BY day DESC LIMIT ?",
+        [DAYS_SHOWN],
+    ).reverse()
+    bars = [(str(day), float(n)) for day, n in frame.rows()]
+    return charts.bar_chart(f"Goods positions per snapshot (last {DAYS_SHOWN} snapshots)", bars)
 
 
 def _rejected_by_reason(warehouse: Warehouse) -> str:
@@ -136,6 +146,12 @@ def _reconciliation(warehouse: Warehouse) -> str:
         " FROM reconciliation_diffs ORDER BY snapshot_date DESC, abs(difference) DESC, sku LIMIT 10"
     )
     return chart + _table("Largest differences (latest snapshots first)", largest)
+
+
+def _in_1c_zone(instant: dt.datetime, timezone: str) -> str:
+    """The report's other times are 1C's; its own stamp is too, with the zone named."""
+    local = instant.astimezone(zoneinfo.ZoneInfo(timezone))
+    return f"{local.strftime('%Y-%m-%d %H:%M:%S')} ({timezone})"
 
 
 def _pivot(frame: pl.DataFrame, x: str, name: str, value: str) -> tuple[list[str], dict[str, list[float]]]:

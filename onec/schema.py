@@ -30,13 +30,14 @@ class StockEffect(StrEnum):
 
 @dataclass(frozen=True)
 class DocumentType:
-    """One of the six document kinds of the exchange contract (§1.3)."""
+    """A document kind: one of the six of the exchange contract (§1.3), or ORDER."""
 
     slug: str
     seed_name: str
     counterparty_field: str | None
     effect: StockEffect
     has_book_quantity: bool = False
+    warehouse_required: bool = True
 
 
 DOCUMENT_TYPES: tuple[DocumentType, ...] = (
@@ -50,13 +51,20 @@ DOCUMENT_TYPES: tuple[DocumentType, ...] = (
 DOCUMENT_TYPE_BY_SLUG: dict[str, DocumentType] = {t.slug: t for t in DOCUMENT_TYPES}
 DOCUMENT_SLUGS: tuple[str, ...] = tuple(t.slug for t in DOCUMENT_TYPES)
 
+ORDER = DocumentType("order", "Order", "customer", StockEffect.NONE, warehouse_required=False)
+"""A customer order as a site exchange brings it (CommerceML `Документ`, «Заказ товара»). It lands beside the six
+but is not one of them: the exchange service (§1) has no orders, so syncs, the sandbox and the marts' stock
+movements never see it; an order reserves nothing and moves no stock, and a site's order names no warehouse."""
+LANDED_DOCUMENT_TYPES: tuple[DocumentType, ...] = (*DOCUMENT_TYPES, ORDER)
+_LANDED_BY_SLUG: dict[str, DocumentType] = {t.slug: t for t in LANDED_DOCUMENT_TYPES}
+
 
 def document_type(slug: str) -> DocumentType:
-    """Look a type up by its path slug, with an error that lists the valid ones."""
+    """Look a type that can land up by its path slug, with an error that lists the valid ones."""
     try:
-        return DOCUMENT_TYPE_BY_SLUG[slug]
+        return _LANDED_BY_SLUG[slug]
     except KeyError:
-        raise ValueError(f"unknown document type {slug!r}; expected one of: {', '.join(DOCUMENT_SLUGS)}") from None
+        raise ValueError(f"unknown document type {slug!r}; expected one of: {', '.join(_LANDED_BY_SLUG)}") from None
 
 
 def instant(timezone: str) -> pl.Datetime:

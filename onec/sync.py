@@ -6,15 +6,21 @@ very same code. Each call lands exactly one partition range and returns what it 
 
 from __future__ import annotations
 
+import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from datetime import date, datetime, timedelta
 from functools import partial
 from typing import Any, TypeVar, cast
 from zoneinfo import ZoneInfo
 
+from onec.http.limits import query_stats
+from onec.progress import EntityProgress, reporting_to
+from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
 from onec.sources import Source, SourceBatch
 from onec.validation import (
@@ -28,7 +34,8 @@ from onec.validation import (
 )
 from onec.warehouse import Landing, LandingReport, Warehouse
 
-ProgressCallback = Callable[[int], None]
+ProgressCallback = Callable[[str], EntityProgress]
+"""Gives the progress display of one entity (`goods` or a document type) when its landing starts."""
 PageT = TypeVar("PageT", bound=SourceBatch)
 BATCH_RECORDS = 2000
 
@@ -51,12 +58,20 @@ class ExtractResult:
     http: Mapping[str, int] = field(default_factory=dict)
     lake_files: int = 0
     lake_bytes: int = 0
+    notes: Mapping[str, int] = field(default_factory=dict)
+    """Rows that landed with a note (odd but real 1C data, `docs/validation.md`), counted per rule."""
+
+    @property
+    def noted(self) -> int:
+        return sum(self.notes.values())
 
     def as_metadata(self) -> dict[str, Any]:
-        """Flat, secret-free figures; callers wrap them in their own metadata types."""
-        flat = {k: v for k, v in asdict(self).items() if k != "http"}
+        """Secret-free figures, flat but for `notes` (rule → rows); callers wrap them in their own metadata types."""
+        flat = {k: v for k, v in asdict(self).items() if k not in ("http", "notes")}
         flat["date_from"] = self.date_from.isoformat()
         flat["date_to"] = self.date_to.isoformat()
+        flat["noted"] = self.noted
+        flat["notes"] = dict(sorted(self.notes.items()))
         flat.update({f"http_{k}": v for k, v in self.http.items()})
         return flat
 
@@ -74,15 +89,18 @@ def extract_goods(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
 
     def check(records: SourceBatch) -> CheckedBatch:
+        day, name = snapshot_date, source.name
         if isinstance(records, TextRecords):
             return check_goods_text(
-                records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name
+                records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules
             )
-        return check_goods(records, snapshot_date=snapshot_date, timezone=timezone, run_id=run_id, source=source.name)
+        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules)
 
     landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
     return land_pages(
@@ -95,6 +113,7 @@ def extract_goods(
         doc_type=None,
         span=(snapshot_date, snapshot_date + timedelta(days=1)),
         on_records=on_records,
+        stop=stop,
     )
 
 
@@ -108,6 +127,8 @@ def extract_documents(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Land every document of one type dated in [date_from, date_to), replacing those days wholesale."""
     document_type(doc_type)
@@ -115,10 +136,17 @@ def extract_documents(
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
 
     def check(records: SourceBatch) -> CheckedBatch:
-        options = dict(timezone=timezone, run_id=run_id, source=source.name)
-        if isinstance(records, TextRecords):
-            return check_documents_text(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
-        return check_documents(records, doc_type=doc_type, date_from=date_from, date_to=date_to, **options)
+        checker = partial(
+            check_documents_text if isinstance(records, TextRecords) else check_documents,
+            doc_type=doc_type,
+            date_from=date_from,
+            date_to=date_to,
+            timezone=timezone,
+            run_id=run_id,
+            source=source.name,
+            rules=rules,
+        )
+        return checker(records)
 
     landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
     return land_pages(
@@ -131,6 +159,7 @@ def extract_documents(
         doc_type=doc_type,
         span=(date_from, date_to),
         on_records=on_records,
+        stop=stop,
     )
 
 
@@ -146,13 +175,17 @@ def extract_all(
     doc_types: Iterable[str] = DOCUMENT_SLUGS,
     on_records: ProgressCallback | None = None,
     parallel: int = 2,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
     """The whole sync: a goods snapshot and each document type over the range, `parallel` entities at a time.
 
     Entities overlap so that 1C is never idle while one of them validates or commits (commits themselves are
     serialised by the warehouse lock); they share the source's session, so together they still keep to its one
-    rate limit and connection cap.
+    rate limit and connection cap. Ctrl-C stops it within a couple of seconds: entities committing finish, those
+    still fetching are discarded, and `Interrupted` says which is which.
     """
+    stop = StopSignal()
+    names = ["goods", *doc_types]
     jobs: list[Callable[[], ExtractResult]] = [
         partial(
             extract_goods,
@@ -162,6 +195,8 @@ def extract_all(
             run_id=run_id,
             timezone=timezone,
             on_records=on_records,
+            rules=rules,
+            stop=stop,
         )
     ]
     for slug in doc_types:
@@ -176,11 +211,77 @@ def extract_all(
                 run_id=run_id,
                 timezone=timezone,
                 on_records=on_records,
+                rules=rules,
+                stop=stop,
             )
         )
-    with ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="extract") as pool:
-        futures = [pool.submit(job) for job in jobs]
-        return [future.result() for future in futures]
+    pool = ThreadPoolExecutor(max_workers=max(1, parallel), thread_name_prefix="extract")
+    futures = [pool.submit(job) for job in jobs]
+    try:
+        results = [future.result() for future in futures]
+    except KeyboardInterrupt:
+        stop.set()
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise _interrupted(names, futures, stop) from None
+    pool.shutdown()
+    return results
+
+
+class StopSignal:
+    """Set once by an interrupted run; landings check it between batches, and say when they are committing (a
+    commit under way is let finish, so an interrupt never leaves an entity half landed)."""
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._committing: set[str] = set()
+
+    def set(self) -> None:
+        self._event.set()
+
+    def check(self) -> None:
+        if self._event.is_set():
+            raise _Stopped
+
+    def committing(self, name: str) -> bool:
+        with self._lock:
+            return name in self._committing
+
+    @contextmanager
+    def committing_now(self, name: str) -> Iterator[None]:
+        with self._lock:
+            self._committing.add(name)
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._committing.discard(name)
+
+
+class Interrupted(Exception):
+    """Ctrl-C during a sync. Each entity either landed whole or was discarded whole; this says which."""
+
+    def __init__(self, landed: list[str], discarded: list[str]) -> None:
+        super().__init__(f"interrupted: landed {', '.join(landed) or 'nothing'}; discarded {', '.join(discarded)}")
+        self.landed = landed
+        self.discarded = discarded
+
+
+class _Stopped(Exception):
+    """Raised in a landing that was still fetching when the run was interrupted: its staged rows are dropped."""
+
+
+INTERRUPT_GRACE_S = 2.0
+"""How long an interrupted run waits for entities still fetching to notice; commits under way always finish."""
+
+
+def _interrupted(names: list[str], futures: list[Future[ExtractResult]], stop: StopSignal) -> Interrupted:
+    deadline = time.monotonic() + INTERRUPT_GRACE_S
+    for name, future in zip(names, futures, strict=True):
+        while not future.done() and (stop.committing(name) or time.monotonic() < deadline):
+            time.sleep(0.05)
+    landed = [n for n, f in zip(names, futures, strict=True) if f.done() and not f.cancelled() and not f.exception()]
+    return Interrupted(landed, [name for name in names if name not in landed])
 
 
 def land_pages(
@@ -196,23 +297,32 @@ def land_pages(
     on_records: ProgressCallback | None,
     cursor: Callable[[], datetime | None] | None = None,
     versions: Mapping[str, str] | None = None,
+    stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
     rows cover, if any) and report. `cursor` is asked once every page has been read: an incremental cursor
     follows what 1C sent, so it is known only then (None: leave the cursor as it is)."""
     started = time.perf_counter()
-    before = source.stats.snapshot()
     records = 0
+    name = doc_type or entity
+    stop = stop or StopSignal()
+    progress = on_records(name) if on_records is not None else None
+    notes: Counter[str] = Counter()
     with landing:
-        for batch in _batched(pages, BATCH_RECORDS):
-            records += len(batch)
-            landing.add(check(batch))
-            if on_records is not None:
-                on_records(len(batch))
-        http = _delta(before, source.stats.snapshot())
-        report: LandingReport = landing.commit(
-            stats=http, cursor=cursor() if cursor is not None else None, versions=versions
-        )
+        with query_stats() as query, reporting_to(progress):
+            for batch in _batched(pages, BATCH_RECORDS):
+                stop.check()
+                records += len(batch)
+                checked = check(batch)
+                notes.update(checked.notes)
+                landing.add(checked)
+                if progress is not None:
+                    progress.advance(len(batch))
+        http = query.snapshot()
+        with stop.committing_now(name):
+            report: LandingReport = landing.commit(
+                stats=http, cursor=cursor() if cursor is not None else None, versions=versions
+            )
     return ExtractResult(
         run_id=run_id,
         entity=entity,
@@ -228,6 +338,7 @@ def land_pages(
         http=http,
         lake_files=len(report.lake_files),
         lake_bytes=report.lake_bytes,
+        notes=dict(notes),
     )
 
 
@@ -250,7 +361,3 @@ def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
             batch = []
     if batch:
         yield cast(PageT, batch)
-
-
-def _delta(before: Mapping[str, int], after: Mapping[str, int]) -> dict[str, int]:
-    return {name: after[name] - before.get(name, 0) for name in after}

@@ -12,6 +12,7 @@ the few rows that failed.
 from __future__ import annotations
 
 import datetime as dt
+from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
@@ -31,6 +32,7 @@ from onec.normalize import (
     raw_json,
     text_frame,
 )
+from onec.rules import DEFAULT_RULES, Rule, ValidationRules
 from onec.schema import (
     MONEY,
     PRICE,
@@ -42,9 +44,6 @@ from onec.schema import (
     goods_schema,
     rejected_rows_schema,
 )
-
-TOTAL_TOLERANCE = Decimal("0.005")
-"""`total` is rounded to kopecks: a correct total is within half a kopeck of quantity × unit_price."""
 
 STATUSES = ("draft", "posted")
 
@@ -104,6 +103,9 @@ class CheckedBatch:
     lines: pl.DataFrame | None
     rejected: pl.DataFrame
     line_document_rows: pl.Series | None = None
+    notes: Mapping[str, int] = field(default_factory=dict)
+    """Rows that passed with a note (odd but real 1C data), counted per rule (`onec.rules.Rule`); zero counts
+    are left out."""
 
 
 @dataclass(frozen=True)
@@ -175,28 +177,37 @@ def check_goods(
     timezone: str,
     run_id: str,
     source: str = "json",
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> CheckedBatch:
-    """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required."""
+    """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required (an item with
+    no stock anywhere comes without a warehouse, quantity 0)."""
     records, keys = _unwrapped(batch)
     rows, structure = _as_rows(records)
     text = _with_structure(text_frame(rows, {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}), structure)
-    good, bad = _checked_goods(text, snapshot_date, timezone)
+    good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
     raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     return CheckedBatch(
         goods=good,
         documents=None,
         lines=None,
         rejected=_rejected(bad, raws, entity="goods", doc_type=None, source=source, run_id=run_id),
+        notes=notes,
     )
 
 
 def check_goods_text(
-    records: TextRecords, *, snapshot_date: dt.date, timezone: str, run_id: str, source: str
+    records: TextRecords,
+    *,
+    snapshot_date: dt.date,
+    timezone: str,
+    run_id: str,
+    source: str,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> CheckedBatch:
     """`check_goods` for a text frame: the same rules; a rejected row keeps its text and its line in the file."""
     frame = _with_text_columns(records.frame, [c.name for c in _GOODS_COLUMNS])
     text = _with_structure(frame, None)
-    good, bad = _checked_goods(text, snapshot_date, timezone)
+    good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
     bad = bad.join(text.select("_i", SOURCE_LINE, RAW_TEXT), on="_i", how="left", maintain_order="left")
     bad = bad.with_columns(pl.format("{} (file line {})", "_reason", SOURCE_LINE).alias("_reason"))
     rejected = [
@@ -205,18 +216,41 @@ def check_goods_text(
             records.malformed, snapshot_date, entity="goods", doc_type=None, source=source, run_id=run_id
         ),
     ]
-    return CheckedBatch(goods=good, documents=None, lines=None, rejected=pl.concat(rejected))
+    return CheckedBatch(goods=good, documents=None, lines=None, rejected=pl.concat(rejected), notes=notes)
 
 
-def _checked_goods(text: pl.DataFrame, snapshot_date: dt.date, timezone: str) -> tuple[pl.DataFrame, pl.DataFrame]:
-    """(canonical goods that passed, `_i`/record_key/partition_date/`_reason` of those that did not)."""
+def _checked_goods(
+    text: pl.DataFrame, snapshot_date: dt.date, timezone: str, rules: ValidationRules
+) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """(canonical goods that passed, `_i`/record_key/partition_date/`_reason` of those that did not, notes)."""
     typed = parse(text, _GOODS_COLUMNS, timezone)
-    checks = problems(_GOODS_COLUMNS) + [_required(name) for name in ("sku", "name", "quantity", "warehouse")]
+    col, zero = pl.col, pl.lit(Decimal(0))
+    no_stock = col("warehouse").is_null() & ~col("warehouse__bad") & (col("quantity") == zero)
+    judged = [
+        _Judged(
+            Rule.ITEM_WITHOUT_STOCK,
+            no_stock,
+            pl.lit("warehouse: required (an item without stock anywhere, quantity 0)"),
+        ),
+        _Judged(
+            Rule.NEGATIVE_STOCK,
+            col("quantity") < zero,
+            pl.format("quantity: below zero, got {} (negative stock)", col("quantity")),
+        ),
+        _Judged(Rule.ZERO_PRICE, col("price") == zero, pl.lit("price: zero")),
+    ]
+    checks = [
+        *problems(_GOODS_COLUMNS),
+        *(_required(name) for name in ("sku", "name", "quantity")),
+        (col("warehouse").is_null() & ~col("warehouse__bad") & ~no_stock, pl.lit("warehouse: required")),
+        *_rejecting(judged, rules),
+    ]
     checked = typed.with_columns(
         pl.col("deleted").fill_null(False),
         pl.lit(snapshot_date, pl.Date).alias("snapshot_date"),
         _failed(checks),
     ).collect()
+    passed = checked.filter(~pl.col("_bad"))
     bad = _reasons(checked.filter(pl.col("_bad")), checks).select(
         "_i",
         pl.concat_str([pl.col("sku").fill_null(""), pl.col("warehouse").fill_null("")], separator="|").alias(
@@ -225,7 +259,7 @@ def _checked_goods(text: pl.DataFrame, snapshot_date: dt.date, timezone: str) ->
         pl.lit(snapshot_date, pl.Date).alias("partition_date"),
         "_reason",
     )
-    return _conform(checked.filter(~pl.col("_bad")), goods_schema(timezone)), bad
+    return _conform(passed, goods_schema(timezone)), bad, _counted(passed, judged, rules)
 
 
 def check_documents(
@@ -237,6 +271,7 @@ def check_documents(
     timezone: str,
     run_id: str,
     source: str = "json",
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> CheckedBatch:
     """Documents of one type extracted for [date_from, date_to).
 
@@ -258,10 +293,10 @@ def check_documents(
     )
     line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
     window = (date_from, date_to)
-    good, good_lines, bad = _checked_documents(header_text, line_text, kind, window, timezone, [])
+    good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
     raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     rejected = _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id)
-    return _documents_batch(good, good_lines, rejected, doc_type, timezone)
+    return _documents_batch(good, good_lines, rejected, doc_type, timezone, notes)
 
 
 def check_documents_text(
@@ -273,6 +308,7 @@ def check_documents_text(
     timezone: str,
     run_id: str,
     source: str,
+    rules: ValidationRules = DEFAULT_RULES,
 ) -> CheckedBatch:
     """`check_documents` for a text frame of document lines (header fields repeated on every line).
 
@@ -293,7 +329,9 @@ def check_documents_text(
         pl.format("header fields differ between the document's rows: {}", "_differing"),
     )
     window = (date_from, date_to)
-    good, good_lines, bad = _checked_documents(header_text, line_text, kind, window, timezone, [differing])
+    good, good_lines, bad, notes = _checked_documents(
+        header_text, line_text, kind, window, timezone, [differing], rules
+    )
     bad = bad.join(
         header_text.select("_i", "_first_file_line", "_last_file_line"), on="_i", how="left", maintain_order="left"
     ).with_columns(
@@ -316,7 +354,7 @@ def check_documents_text(
             ),
         ]
     )
-    return _documents_batch(good, good_lines, rejected, doc_type, timezone)
+    return _documents_batch(good, good_lines, rejected, doc_type, timezone, notes)
 
 
 def _documents_in_order(frame: pl.DataFrame) -> pl.DataFrame:
@@ -381,14 +419,16 @@ def _checked_documents(
     window: tuple[dt.date, dt.date],
     timezone: str,
     extra_checks: list[Check],
-) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame]:
-    """(headers that passed with `_row`, their lines, `_i`/record_key/partition_date/`_reason` of the rest).
+    rules: ValidationRules,
+) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
+    """(headers that passed with `_row`, their lines, `_i`/record_key/partition_date/`_reason` of the rest, the
+    notes of what passed).
 
     `header_text` has the header columns, `_i`, `_items` (lines per document) and `_structure`; `line_text` the
     line columns, `_n` (its row), `_i` (its document) and `_structure`, ordered by document.
     """
-    header, header_checks = _header(header_text, kind, window, timezone, extra_checks)
-    lines, line_checks = _lines(line_text, kind)
+    header, header_checks, header_judged = _header(header_text, kind, window, timezone, extra_checks, rules)
+    lines, line_checks, line_judged = _lines(line_text, kind, rules)
     bad_docs = lines.filter(pl.col("_bad"))["_i"].unique()
     header = header.with_columns(pl.col("_bad") | pl.col("_i").is_in(bad_docs.implode()))
     good = header.filter(~pl.col("_bad")).with_row_index("_row")
@@ -398,11 +438,17 @@ def _checked_documents(
     bad = _document_rejects(
         header.filter(pl.col("_bad")), lines.filter(pl.col("_bad")), header_checks, line_checks, window
     )
-    return good, good_lines, bad
+    notes = Counter(_counted(good, header_judged, rules)) + Counter(_counted(good_lines, line_judged, rules))
+    return good, good_lines, bad, dict(notes)
 
 
 def _documents_batch(
-    good: pl.DataFrame, good_lines: pl.DataFrame, rejected: pl.DataFrame, doc_type: str, timezone: str
+    good: pl.DataFrame,
+    good_lines: pl.DataFrame,
+    rejected: pl.DataFrame,
+    doc_type: str,
+    timezone: str,
+    notes: dict[str, int],
 ) -> CheckedBatch:
     return CheckedBatch(
         goods=None,
@@ -410,6 +456,7 @@ def _documents_batch(
         lines=_conform(good_lines.with_columns(pl.lit(doc_type).alias("doc_type")), document_lines_schema()),
         rejected=rejected,
         line_document_rows=good_lines["_row"].cast(pl.Int64).rename("line_document_rows"),
+        notes=notes,
     )
 
 
@@ -419,8 +466,9 @@ def _header(
     window: tuple[dt.date, dt.date],
     timezone: str,
     extra_checks: list[Check],
-) -> tuple[pl.DataFrame, list[Check]]:
-    """Typed headers with `_i` (record index), `_bad`, and the checks that explain `_bad`."""
+    rules: ValidationRules,
+) -> tuple[pl.DataFrame, list[Check], list[_Judged]]:
+    """Typed headers with `_i` (record index), `_bad`, the checks that explain `_bad`, and the judged rules."""
     typed = parse(text, _HEADER_COLUMNS, timezone)
     col = pl.col
     status = col("status").str.to_lowercase()
@@ -435,10 +483,12 @@ def _header(
         (col("_items").fill_null(0).cum_sum() - col("_items").fill_null(0)).alias("_first_line"),
     )
     date_from, date_to = window
+    earliest, latest = rules.plausible_window(timezone)
+    implausible = ~col("doc_date").is_between(earliest, latest, closed="both")
     checks = [
         *extra_checks,
         *problems([c for c in _HEADER_COLUMNS if c.name != "counterparty"]),
-        *(_required(name) for name in ("number", "date", "warehouse")),
+        *(_required(name) for name in ("number", "date", *(("warehouse",) if kind.warehouse_required else ()))),
         (col("_items").is_null(), pl.lit("items: expected a list of lines")),
         (col("_items") == 0, pl.lit("no lines")),
         (
@@ -451,49 +501,79 @@ def _header(
             pl.format("status '{}' disagrees with posted={}", col("status"), col("posted")),
         ),
         (
-            ~col("doc_date").is_between(date_from, date_to, closed="left"),
+            implausible,
+            pl.format(f"date {{}} is outside the plausible window {earliest}…{latest}", col("doc_date")),
+        ),
+        (
+            ~implausible & ~col("doc_date").is_between(date_from, date_to, closed="left"),
             pl.format(f"date: day {{}} is outside the requested range [{date_from}, {date_to})", col("doc_date")),
         ),
     ]
     label = kind.counterparty_field or "counterparty"
     checks += _renamed(problems([c for c in _HEADER_COLUMNS if c.name == "counterparty"]), label)
+    judged = []
     if kind.counterparty_field:
-        checks.append(_required("counterparty", label))
+        missing = col("counterparty").is_null() & ~col("counterparty__bad")
+        judged.append(_Judged(Rule.NO_COUNTERPARTY, missing, pl.lit(f"{label}: required")))
     if kind.slug == "transfer":
         checks.append(_required("warehouse_to", "warehouse_to", " for a transfer"))
         checks.append((col("warehouse_to") == col("warehouse"), pl.lit("warehouse_to: same as warehouse")))
-    return typed.with_columns(_failed(checks)).collect(), checks
+    checks += _rejecting(judged, rules)
+    return typed.with_columns(_failed(checks)).collect(), checks, judged
 
 
-def _lines(text: pl.DataFrame, kind: DocumentType) -> tuple[pl.DataFrame, list[Check]]:
-    """Typed lines with `_i` (their document's record index), `_bad`, and the checks that explain `_bad`."""
+def _lines(
+    text: pl.DataFrame, kind: DocumentType, rules: ValidationRules
+) -> tuple[pl.DataFrame, list[Check], list[_Judged]]:
+    """Typed lines with `_i` (their document's record index), `_bad`, the checks that explain `_bad`, and the
+    judged rules.
+
+    An empty tabular row (no item, quantity 0) is judged on its own and exempt from the item and quantity rules;
+    a line without a price is one with neither unit_price nor total (one without the other is an error).
+    """
     typed = parse(text, _LINE_COLUMNS, "UTC")
     col = pl.col
     zero = pl.lit(Decimal(0))
+    absent = {
+        name: col(name).is_null() & ~col(f"{name}__bad") for name in ("sku", "unit_price", "total", "book_quantity")
+    }
+    empty = absent["sku"] & (col("quantity") == zero)
+    empty_exempt = empty if rules.notes(Rule.EMPTY_LINE) else pl.lit(False)
+    priceless = absent["unit_price"] & absent["total"]
     sign = "≥" if kind.has_book_quantity else ">"
     quantity_ok = col("quantity") >= zero if kind.has_book_quantity else col("quantity") > zero
     product = col("quantity") * col("unit_price")
-    checks = [
-        *problems(_LINE_COLUMNS),
-        *(_required(name) for name in ("line", "sku", "quantity", "unit_price", "total")),
-        (col("line") <= 0, pl.lit("line: must be positive")),
-        (pl.len().over("_i", "line") > 1, pl.lit("line: number used twice in the document")),
-        (~quantity_ok, pl.format(f"quantity: must be {sign} 0, got {{}}", col("quantity"))),
-        (col("unit_price") < zero, pl.format("unit_price: must be ≥ 0, got {}", col("unit_price"))),
-        (
-            (col("total") - product).abs() > pl.lit(TOTAL_TOLERANCE),
+    judged = [
+        _Judged(Rule.EMPTY_LINE, empty, pl.lit("empty line: no item, quantity 0")),
+        _Judged(Rule.LINE_WITHOUT_PRICE, priceless & ~empty, pl.lit("unit_price: required; total: required")),
+        _Judged(Rule.ZERO_PRICE, (col("unit_price") == zero) & ~empty, pl.lit("unit_price: zero")),
+        _Judged(
+            Rule.TOTAL_MISMATCH,
+            (col("total") - product).abs() > pl.lit(rules.total_tolerance),
             pl.format("total {} ≠ quantity × unit_price = {}", col("total"), product),
         ),
     ]
+    checks = [
+        *problems(_LINE_COLUMNS),
+        *(_required(name) for name in ("line", "quantity")),
+        (absent["sku"] & ~empty_exempt, pl.lit("sku: required")),
+        *((absent[name] & ~priceless, pl.lit(f"{name}: required")) for name in ("unit_price", "total")),
+        (col("line") <= 0, pl.lit("line: must be positive")),
+        (pl.len().over("_i", "line") > 1, pl.lit("line: number used twice in the document")),
+        (~quantity_ok & ~empty_exempt, pl.format(f"quantity: must be {sign} 0, got {{}}", col("quantity"))),
+        (col("unit_price") < zero, pl.format("unit_price: must be ≥ 0, got {}", col("unit_price"))),
+    ]
     if kind.has_book_quantity:
-        checks.append(_required("book_quantity", "book_quantity", " for an inventory"))
-        checks.append(
-            (
+        judged.append(
+            _Judged(
+                Rule.NEGATIVE_BOOK_QUANTITY,
                 col("book_quantity") < zero,
-                pl.format("book_quantity: must be ≥ 0, got {}", col("book_quantity")),
+                pl.format("book_quantity: below zero, got {} (negative stock)", col("book_quantity")),
             )
         )
-    return typed.with_columns(_failed(checks)).collect(), checks
+        checks.append((absent["book_quantity"] & ~empty_exempt, pl.lit("book_quantity: required for an inventory")))
+    checks += _rejecting(judged, rules)
+    return typed.with_columns(_failed(checks)).collect(), checks, judged
 
 
 def _document_rejects(
@@ -540,6 +620,29 @@ def _document_rejects(
             ),
         )
     )
+
+
+@dataclass(frozen=True)
+class _Judged:
+    """A configurable rule (`onec.rules.Rule`) applied to typed rows: where it holds, and what a reject says."""
+
+    rule: Rule
+    condition: pl.Expr
+    message: pl.Expr
+
+
+def _rejecting(judged: list[_Judged], rules: ValidationRules) -> list[Check]:
+    """The checks of the judged rules configured to reject."""
+    return [(j.condition, j.message) for j in judged if not rules.notes(j.rule)]
+
+
+def _counted(passed: pl.DataFrame, judged: list[_Judged], rules: ValidationRules) -> dict[str, int]:
+    """How many rows that passed each noted rule holds for (rules that hold for none are left out)."""
+    noted = [j for j in judged if rules.notes(j.rule)]
+    if not noted or passed.is_empty():
+        return {}
+    counts = passed.select(j.condition.fill_null(False).sum().alias(j.rule.value) for j in noted).row(0, named=True)
+    return {rule: int(count) for rule, count in counts.items() if count}
 
 
 def _with_structure(text: pl.DataFrame, structure: list[str | None] | None) -> pl.DataFrame:

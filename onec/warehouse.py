@@ -18,6 +18,11 @@ Why this shape:
   same transaction as the rows, so a failed run never advances a cursor past rows it did not land.
 - Every goods landing that produces the newest snapshot also updates `goods_history` (SCD2: valid_from, valid_to),
   so the stock position or price on any past instant can be asked for.
+- Warehouse and lake move together: the transaction that commits the rows also records the lake partitions they
+  change (`lake_mirror.record_pending`); the files are written after the commit and each record is deleted once its
+  file is in place. A run killed in between leaves the work recorded, and the next writer (`initialize`, or any
+  landing's commit) completes it before anything else; `initialize` also removes the temporary files killed writers
+  left in the lake.
 """
 
 # ruff: noqa: S608 — SQL text is built only from fixed identifiers (the canonical schemas, table names in
@@ -27,6 +32,7 @@ from __future__ import annotations
 
 import datetime as dt
 import fcntl
+import logging
 import re
 import shutil
 import time
@@ -42,9 +48,9 @@ from typing import IO, Any
 import duckdb
 import orjson
 import polars as pl
-import pyarrow as pa
 
-from onec import lake
+from onec import lake, lake_mirror
+from onec.lake_mirror import LakePartition
 from onec.schema import (
     DOCUMENT_LINES_KEY,
     DOCUMENTS_KEY,
@@ -68,6 +74,7 @@ may be hours ahead of 1C's stamps as the configured zone reads them, so it is no
 with a full scan once, and the new cursor replaces it)."""
 _STAGING_LOCK = ".lock"
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
+_log = logging.getLogger(__name__)
 
 LOAD_LOG_COLUMNS = {
     "run_id": "VARCHAR",
@@ -133,12 +140,15 @@ class Warehouse:
         self.staging_dir = self.data_dir / STAGING_DIR
 
     def initialize(self) -> None:
-        """Create the tables if missing (idempotent) and remove staging left behind by killed runs."""
+        """Create the tables if missing (idempotent), then clear up after killed runs: their temporary lake files,
+        the lake work their commits recorded but did not finish, their staging."""
         self.data_dir.mkdir(parents=True, exist_ok=True)
         with self._lock(exclusive=True), self._connect(read_only=False) as con:
             for statement in _ddl(self.timezone):
                 con.execute(statement)
             _drop_primary_keys(con)
+            lake.remove_litter(self.lake_dir)
+            lake_mirror.complete_pending(con, self.lake_dir)
         self._remove_stale_staging()
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
@@ -201,6 +211,12 @@ class Warehouse:
             return {table: _scalar(con, f"SELECT count(*) FROM {table}") for table in tables}
 
     @contextmanager
+    def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read-only connection under a shared lock: no writer changes the tables or the lake meanwhile."""
+        with self._lock(exclusive=False), self._connect(read_only=True) as con:
+            yield con
+
+    @contextmanager
     def writer(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read-write connection under the single-writer lock, for the modules that keep their own tables in
         the warehouse (import ledger, marts, cursors). Keep the block short: every other writer waits on it."""
@@ -219,7 +235,7 @@ class Warehouse:
     ) -> Iterator[duckdb.DuckDBPyConnection]:
         if read_only and not self.database.exists():
             raise FileNotFoundError(f"no warehouse at {self.database}: run initialize() first")
-        con = duckdb.connect(str(self.database), read_only=read_only)
+        con = _open_waiting(self.database, read_only=read_only, timeout_s=self.lock_timeout_s)
         try:
             con.execute(f"SET TimeZone = '{self.timezone}'")
             con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
@@ -302,7 +318,9 @@ class Landing:
         lake. `cursor` (timezone-aware) is saved for this landing's entity in the same transaction; a cursor never
         moves backwards. `versions` (1C id → OData DataVersion of the records fetched) likewise.
 
-        The lake is written after the DuckDB commit, still under the writer lock, from the committed tables.
+        The lake is written after the DuckDB commit, still under the writer lock, from the committed tables; the
+        partitions to write are recorded in the transaction, so a kill before they are written loses no lake work
+        (this commit, or the next writer, completes all that is pending).
         """
         if cursor is not None and cursor.tzinfo is None:
             raise ValueError("a change cursor must be timezone-aware")
@@ -323,14 +341,14 @@ class Landing:
                     _save_cursor(con, self._scope, cursor, self._run_id)
                 if versions:
                     _save_versions(con, self._scope, self._source, versions)
+                days = self._lake_days(moved)
+                lake_mirror.record_pending(con, self._lake_partitions(days, history=history), self._run_id)
                 con.execute("COMMIT")
             except BaseException:
                 con.execute("ROLLBACK")
                 raise
             self._committed = True
-            written, days = self._refresh_lake(con, moved)
-            if history:
-                written.append(_refresh_history_lake(con, warehouse.lake_dir))
+            written = lake_mirror.complete_pending(con, warehouse.lake_dir)
         return LandingReport(
             rows=counts["rows"],
             lines=counts["lines"],
@@ -431,40 +449,19 @@ class Landing:
         )
         return counts, moved
 
-    def _refresh_lake(
-        self, con: duckdb.DuckDBPyConnection, moved: set[dt.date]
-    ) -> tuple[list[lake.LakeWrite], tuple[dt.date, ...]]:
-        """Rewrite the lake files of every day in scope (and of days documents moved away from)."""
+    def _lake_days(self, moved: set[dt.date]) -> tuple[dt.date, ...]:
+        """The days whose lake files this landing changes: every day in scope, and days documents moved away from."""
+        return tuple(sorted({*_days(self._scope.start, self._scope.end), *moved}))
+
+    def _lake_partitions(self, days: Sequence[dt.date], *, history: bool) -> list[LakePartition]:
         scope = self._scope
-        days = sorted({*_days(scope.start, scope.end), *moved})
-        root = self._warehouse.lake_dir
-        if not days:
-            return [], ()
         if scope.entity == "goods":
-            columns = _columns(goods_schema(self._warehouse.timezone), drop=("snapshot_date",))
-            sql = (
-                f"SELECT snapshot_date, {columns} FROM goods WHERE snapshot_date IN (SELECT UNNEST(?::DATE[]))"
-                " ORDER BY snapshot_date, sku, warehouse"
-            )
-            with _arrow_stream(con, sql, [days]) as batches:
-                partitions = {day: lake.goods_partition(root, day) for day in days}
-                return lake.write_partitions(batches, "snapshot_date", partitions), tuple(days)
-        assert scope.doc_type is not None
-        written: list[lake.LakeWrite] = []
-        for table, schema, order in (
-            ("documents", documents_schema(self._warehouse.timezone), "number"),
-            ("document_lines", document_lines_schema(), "number, line"),
-        ):
-            columns = _columns(schema, drop=("doc_type", "doc_date"))
-            sql = (
-                f"SELECT doc_date, {columns} FROM {table} WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[]))"
-                f" ORDER BY doc_date, {order}"
-            )
-            for window in _day_windows(con, table, scope.doc_type, days):
-                with _arrow_stream(con, sql, [scope.doc_type, window]) as batches:
-                    partitions = {day: lake.document_partition(root, table, scope.doc_type, day) for day in window}
-                    written += lake.write_partitions(batches, "doc_date", partitions)
-        return written, tuple(days)
+            history_file = [LakePartition("goods_history", None, None)] if history else []
+            return [*lake_mirror.table_partitions("goods", None, days), *history_file]
+        return [
+            *lake_mirror.table_partitions("documents", scope.doc_type, days),
+            *lake_mirror.table_partitions("document_lines", scope.doc_type, days),
+        ]
 
 
 DUCKDB_MEMORY_LIMIT = "256MB"
@@ -480,39 +477,6 @@ cap: with two, a goods snapshot of 360k rows (the sandbox at 3.2M document lines
 (out of memory in the ranking or the lake's ORDER BY), with one, 720k rows commit. On the 2 shared cores the JSON
 path runs on, the commit is no slower with one (bench/json_throughput.py, 800k lines: 21-22 s of commits either
 way): the other entity's validation keeps the second core busy."""
-LAKE_BATCH_ROWS = 16_384
-"""Rows per Arrow batch streamed from DuckDB into the lake files: the lake refresh holds one batch, not a range."""
-LAKE_ROWS_PER_QUERY = 20_000
-"""Rows per lake query (whole days, at least one): its ORDER BY sorts them all before the first batch comes out, so
-a range is refreshed in groups of days of about this many rows; one query per day would cost more than the files."""
-
-
-def _day_windows(con: duckdb.DuckDBPyConnection, table: str, doc_type: str, days: list[dt.date]) -> list[list[dt.date]]:
-    """`days` in consecutive groups of at most LAKE_ROWS_PER_QUERY rows of `table` (a bigger day is a group alone)."""
-    counts = dict(
-        con.execute(
-            f"SELECT doc_date, count(*) FROM {table} WHERE doc_type = ? AND doc_date IN (SELECT UNNEST(?::DATE[]))"
-            " GROUP BY doc_date",
-            [doc_type, days],
-        ).fetchall()
-    )
-    windows: list[list[dt.date]] = []
-    rows = 0
-    for day in days:
-        if not windows or rows + counts.get(day, 0) > LAKE_ROWS_PER_QUERY:
-            windows.append([])
-            rows = 0
-        windows[-1].append(day)
-        rows += counts.get(day, 0)
-    return windows
-
-
-def _arrow_stream(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
-    """A query's result as record batches of LAKE_BATCH_ROWS; use it in `with`, which releases the result."""
-    reader: pa.RecordBatchReader = con.sql(sql, params=list(params)).to_arrow_reader(LAKE_BATCH_ROWS)
-    return reader
-
-
 _STAGING_ID = {"goods": "_order", "documents": "_doc", "document_lines": "_doc"}
 _STAGED = "read_parquet($staged)"
 """How commit statements read a staged table: straight from its files (bound as `$staged`), so DuckDB streams them
@@ -572,7 +536,7 @@ def _merge_goods(
     _rank_versions(con, files, "_order", GOODS_KEY, _columns(goods_schema()))
     con.execute(
         "DELETE FROM goods USING s_versions v WHERE goods.snapshot_date = ? AND v._rank = 1"
-        " AND goods.sku = v.sku AND goods.warehouse = v.warehouse",
+        " AND goods.sku = v.sku AND goods.warehouse IS NOT DISTINCT FROM v.warehouse",
         [day],
     )
     return _insert_goods_versions(con, files, source, run_id)
@@ -590,7 +554,8 @@ def _insert_goods_versions(
     )
     if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
         con.execute(
-            "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || g.warehouse, $reason,"
+            "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || coalesce(g.warehouse, ''),"
+            " $reason,"
             f" to_json(struct_pack({_struct_fields(schema, prefix='g.')})), $source, $run_id, now()"
             f" FROM s_versions v JOIN {_STAGED} g USING (_order) WHERE v._rank > 1",
             {
@@ -609,7 +574,7 @@ def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None
     """In a merge, a key's earlier rejected rows go when the key arrives again (valid or not); s_versions holds
     every staged key."""
     if scope.entity == "goods":
-        staged = "SELECT sku || '|' || warehouse FROM s_versions UNION SELECT record_key FROM s_rejected"
+        staged = "SELECT sku || '|' || coalesce(warehouse, '') FROM s_versions UNION SELECT record_key FROM s_rejected"
         con.execute(
             f"DELETE FROM rejected_rows WHERE entity = 'goods' AND partition_date = ? AND record_key IN ({staged})",
             [scope.start],
@@ -663,7 +628,8 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
         f"SELECT g.sku, g.warehouse, {', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)},"
         " greatest(least(coalesce(g.modified_at, $as_of), $as_of), coalesce(h.valid_from, $as_of - INTERVAL 100 YEAR))"
         " AS valid_from"
-        " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku AND h.warehouse = g.warehouse"
+        " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku"
+        " AND h.warehouse IS NOT DISTINCT FROM g.warehouse"
         f" WHERE g.snapshot_date = $day AND (h.sku IS NULL OR hash({', '.join(f'h.{a}' for a in _HISTORY_ATTRIBUTES)})"
         f" != hash({', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)}))"
     )
@@ -671,12 +637,12 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
     con.execute(
         "UPDATE goods_history SET valid_to = coalesce("
         " (SELECT c.valid_from FROM s_changed c WHERE c.sku = goods_history.sku"
-        "  AND c.warehouse = goods_history.warehouse),"
+        "  AND c.warehouse IS NOT DISTINCT FROM goods_history.warehouse),"
         " $as_of)"
         " WHERE valid_to IS NULL AND (EXISTS (SELECT 1 FROM s_changed c WHERE c.sku = goods_history.sku"
-        "  AND c.warehouse = goods_history.warehouse)"
+        "  AND c.warehouse IS NOT DISTINCT FROM goods_history.warehouse)"
         " OR NOT EXISTS (SELECT 1 FROM goods g WHERE g.snapshot_date = $day AND g.sku = goods_history.sku"
-        "  AND g.warehouse = goods_history.warehouse))",
+        "  AND g.warehouse IS NOT DISTINCT FROM goods_history.warehouse))",
         {"as_of": as_of, "day": day},
     )
     con.execute(
@@ -684,12 +650,6 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
         {"run_id": run_id},
     )
     return True
-
-
-def _refresh_history_lake(con: duckdb.DuckDBPyConnection, root: Path) -> lake.LakeWrite:
-    """goods_history is small next to the snapshots (one row per change): its lake copy is one file."""
-    with _arrow_stream(con, "SELECT * FROM goods_history ORDER BY sku, warehouse, valid_from", []) as batches:
-        return lake.write_stream(root / "goods_history", batches)
 
 
 def _dedupe_documents(
@@ -882,6 +842,7 @@ def _ddl(timezone: str) -> list[str]:
         " run_id VARCHAR, updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
     )
     statements.append(f"ALTER TABLE sync_cursors ADD COLUMN IF NOT EXISTS basis VARCHAR DEFAULT '{LEGACY_CURSOR}'")
+    statements.append(lake_mirror.PENDING_DDL)
     statements.append(
         "CREATE TABLE IF NOT EXISTS source_versions (source VARCHAR, doc_type VARCHAR, id VARCHAR, version VARCHAR,"
         " PRIMARY KEY (source, doc_type, id))"
@@ -958,6 +919,41 @@ def _flock(path: Path, *, exclusive: bool, timeout_s: float) -> Iterator[None]:
             yield
         finally:
             fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def _open_waiting(database: Path, *, read_only: bool, timeout_s: float) -> duckdb.DuckDBPyConnection:
+    """Open the DuckDB file, waiting while another process (an analyst's session, a BI tool) holds DuckDB's own file
+    lock: a reader must delay a landing, not fail it. The wait is bounded and said once, naming the holder."""
+    deadline = time.monotonic() + timeout_s
+    delay = 0.02
+    said = False
+    while True:
+        try:
+            return duckdb.connect(str(database), read_only=read_only)
+        except duckdb.IOException as exc:
+            if _LOCK_CONFLICT not in str(exc):
+                raise
+            holder = _lock_holder(str(exc))
+            if time.monotonic() >= deadline:
+                raise WarehouseBusy(
+                    f"{database} has been held by {holder} for over {timeout_s:.0f}s; close it there (analysts can"
+                    " read the Parquet lake through lake/views.sql instead) and re-run: everything fetched is staged"
+                ) from None
+            if not said:
+                _log.warning("waiting for %s: it is held open by %s (up to %.0fs)", database, holder, timeout_s)
+                said = True
+            time.sleep(delay)
+            delay = min(0.2, delay * 2)
+
+
+_LOCK_CONFLICT = "Could not set lock on file"
+_LOCK_HOLDER = re.compile(r"Conflicting lock is held in (.+?) \(PID (\d+)\)")
+
+
+def _lock_holder(message: str) -> str:
+    """`PID 123 (/usr/bin/python3)` from DuckDB's lock-conflict message, or a plain phrase when it names none."""
+    found = _LOCK_HOLDER.search(message)
+    return f"PID {found.group(2)} ({found.group(1)})" if found else "another process"
 
 
 def _held(path: Path) -> bool:

@@ -11,8 +11,9 @@ import dagster as dg
 
 from assets.documents import build_document_assets
 from assets.goods import goods
-from assets.incremental import incremental_sync
-from assets.marts import MART_ASSETS
+from assets.incremental import INCREMENTAL_SYNC, incremental_sync
+from assets.lake import build_lake_check
+from assets.marts import MART_ASSETS, RUN_REPORT
 from onec.allocator import pin_mmap_threshold
 from onec.config import Settings
 from onec.webhooks.queue import QUEUE_FILE
@@ -31,6 +32,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     incremental_job = build_incremental_job()
     return dg.Definitions(
         assets=[goods, *document_assets, incremental_sync, *MART_ASSETS],
+        asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
         schedules=[
             build_nightly_schedule(sync_job, settings.timezone),
@@ -43,7 +45,11 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         ],
         resources={
             "onec": OneCResource.from_settings(settings),
-            "warehouse": WarehouseResource(data_dir=str(settings.data_dir), timezone=settings.timezone),
+            "warehouse": WarehouseResource(
+                data_dir=str(settings.data_dir),
+                timezone=settings.timezone,
+                validation_rules=str(settings.rules_file) if settings.rules_file else None,
+            ),
         },
         executor=dg.in_process_executor,
     )

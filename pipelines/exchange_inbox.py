@@ -1,4 +1,5 @@
-"""Exchange files dropped into `data/inbox/exchange/`: a sensor starts one load run per file (per CommerceML set).
+"""Exchange files dropped into `data/inbox/exchange/`: a sensor starts one load run per file (per CommerceML package;
+a package still waiting for its parts is named in the tick's log and skip reason).
 
 Thin over `onec.exchange_files`: the sensor asks it which groups are ready, the op loads a group and files it
 away to `processed/` or `failed/` (with a `.reason.txt`). The run key is the group's names, sizes and times, so
@@ -9,7 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away
+from onec.exchange_files import INBOX_DIR, load_and_file_away, scan_inbox
 from resources import WarehouseResource
 
 LOAD_JOB = "load_exchange_files"
@@ -25,14 +26,21 @@ def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:
     paths = [Path(p) for p in config.paths]
-    results = load_and_file_away(paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id)
+    results = load_and_file_away(
+        paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id, rules=warehouse.rules()
+    )
     for result in results:
         context.log.info(
-            f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected"
+            f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected,"
+            f" noted {result.notes or 'none'}"
         )
     return dg.Output(
         sum(r.rows for r in results),
-        metadata={"files": [p.name for p in paths], "rejected": sum(r.rejected for r in results)},
+        metadata={
+            "files": [p.name for p in paths],
+            "rejected": sum(r.rejected for r in results),
+            "noted": sum(r.noted for r in results),
+        },
     )
 
 
@@ -45,12 +53,18 @@ def build_exchange_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.Sen
     inbox = data_dir / INBOX_DIR
 
     @dg.sensor(name=SENSOR, job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
-    def exchange_inbox() -> dg.SensorResult:
+    def exchange_inbox(context: dg.SensorEvaluationContext) -> dg.SensorResult:
+        scan = scan_inbox(inbox)
         requests = []
-        for group in inbox_groups(inbox):
+        for group in scan.groups:
             key = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in group)
             config = {"ops": {"load_exchange_group": {"config": {"paths": [str(p) for p in group]}}}}
             requests.append(dg.RunRequest(run_key=key, run_config=config))
+        waiting = [package.describe() for package in scan.waiting]
+        for note in waiting:
+            context.log.info(note)
+        if not requests and waiting:
+            return dg.SensorResult(skip_reason="; ".join(waiting))
         return dg.SensorResult(run_requests=requests)
 
     return exchange_inbox

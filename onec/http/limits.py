@@ -6,7 +6,9 @@ They take `clock` and `sleep` as arguments so tests can drive time instead of wa
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
 
 
@@ -23,6 +25,8 @@ class RequestStats:
     bytes_sent: int = 0
     circuit_opens: int = 0
     auth_refreshes: int = 0
+    pages: int = 0
+    passes: int = 0
     _lock: threading.Lock = field(default_factory=threading.Lock, repr=False, compare=False)
 
     def add(self, name: str, amount: int = 1) -> None:
@@ -32,6 +36,30 @@ class RequestStats:
     def snapshot(self) -> dict[str, int]:
         with self._lock:
             return {f.name: getattr(self, f.name) for f in fields(self) if not f.name.startswith("_")}
+
+
+_current_query: ContextVar[RequestStats | None] = ContextVar("onec_query_stats", default=None)
+
+
+@contextmanager
+def query_stats() -> Iterator[RequestStats]:
+    """The counters of one query (one entity's pages, one export download), exact while other queries share the
+    session: differences of the session's shared counters would charge each query with its neighbours' requests.
+    Threads a query starts must run in a copy of its context (`contextvars.copy_context().run`) to be counted."""
+    stats = RequestStats()
+    token = _current_query.set(stats)
+    try:
+        yield stats
+    finally:
+        _current_query.reset(token)
+
+
+def count(shared: RequestStats, name: str, amount: int = 1) -> None:
+    """Add to the session's counters and to the counters of the query running in this context, if any."""
+    shared.add(name, amount)
+    query = _current_query.get()
+    if query is not None:
+        query.add(name, amount)
 
 
 class RateLimiter:

@@ -21,7 +21,7 @@ import orjson
 from onec.config import AuthMethod, ConfigError, Settings
 from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_headers
 from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
-from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats
+from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats, count
 from onec.http.redact import Scrubber, redact_url
 from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
 from onec.http.server_clock import ServerClock
@@ -77,7 +77,7 @@ class OneCSession:
                 self._post_token,
                 clock=clock,
                 scrubber=self._scrubber,
-                on_refresh=lambda: self.stats.add("auth_refreshes"),
+                on_refresh=lambda: count(self.stats, "auth_refreshes"),
             )
             if settings.auth is AuthMethod.BEARER
             else None
@@ -135,7 +135,7 @@ class OneCSession:
             except Transient as failure:
                 delay = self._retry_delay(failure, where, retries, idempotent=True)
                 retries += 1
-                self.stats.add("retries")
+                count(self.stats, "retries")
                 log.warning("%s: %s; download restarts from the beginning in %.2f s", where, failure.reason, delay)
                 self._sleep(delay)
 
@@ -159,7 +159,7 @@ class OneCSession:
         sink.truncate()
         with self._slots:
             self._limiter.acquire()
-            self.stats.add("requests")
+            count(self.stats, "requests")
             try:
                 with self._client.stream("GET", url, params=params, headers=headers) as response:
                     ctype = response.headers.get("Content-Type", "")
@@ -168,7 +168,7 @@ class OneCSession:
                     else:
                         for chunk in response.iter_bytes():
                             sink.write(chunk)
-                            self.stats.add("bytes_received", len(chunk))
+                            count(self.stats, "bytes_received", len(chunk))
             except httpx.HTTPError as exc:
                 raise self._transport_failure(exc, where) from None
         if not 200 <= response.status_code < 300:
@@ -215,8 +215,8 @@ class OneCSession:
             except Transient as failure:
                 delay = self._retry_delay(failure, where, retries, idempotent)
                 retries += 1
-                self.stats.add("retries")
-                log.warning(
+                count(self.stats, "retries")
+                log.info(  # counted in the run's figures; one warning per retry would drown the output
                     "%s: %s; retry %d/%d in %.2f s",
                     where,
                     failure.reason,
@@ -273,8 +273,8 @@ class OneCSession:
             headers["Content-Type"] = "application/json"
         with self._slots:
             self._limiter.acquire()
-            self.stats.add("requests")
-            self.stats.add("bytes_sent", len(content or b""))
+            count(self.stats, "requests")
+            count(self.stats, "bytes_sent", len(content or b""))
             started = time.perf_counter()
             try:
                 response = self._client.request(method, url, params=params, content=content, headers=headers)
@@ -282,7 +282,7 @@ class OneCSession:
                 raise self._transport_failure(exc, where) from None
         elapsed = time.perf_counter() - started
         self.server_clock.observe(response.headers.get("Date"))
-        self.stats.add("bytes_received", len(response.content))
+        count(self.stats, "bytes_received", len(response.content))
         log.debug("%s -> %d in %.3f s (attempt %d)", where, response.status_code, elapsed, attempt)
         return self._interpret(response, where, token, text)
 
@@ -293,7 +293,7 @@ class OneCSession:
             return OneCUnavailable(f"TLS verification of 1C's certificate failed at {where}: {reason}")
         if not isinstance(exc, httpx.TimeoutException | httpx.NetworkError | httpx.RemoteProtocolError):
             return OneCUnavailable(f"cannot talk to 1C at {where}: {reason}")
-        self.stats.add("connection_errors")
+        count(self.stats, "connection_errors")
         self._failed(reason)
         never_sent = isinstance(exc, httpx.ConnectError | httpx.ConnectTimeout | httpx.PoolTimeout)
         return Transient(reason, nothing_applied=never_sent)
@@ -301,18 +301,18 @@ class OneCSession:
     def _failed(self, reason: str) -> None:
         self._last_failure = reason
         if self._breaker.record_failure():
-            self.stats.add("circuit_opens")
+            count(self.stats, "circuit_opens")
             log.warning("1C at %s: circuit opened after repeated failures (%s)", self._shown_base, reason)
 
     def _interpret(self, response: httpx.Response, where: str, token: str | None, text: bool = False) -> Any:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
-            self.stats.add("throttled")
+            count(self.stats, "throttled")
             self._breaker.record_neutral()
             raise Transient("429 Too Many Requests", retry_after=retry_after, nothing_applied=True)
         if status >= 500:
-            self.stats.add("server_errors")
+            count(self.stats, "server_errors")
             code, message, _ = self._error_body(response)
             reason = f"{status} {code or ''} {message}".replace("  ", " ").strip()
             self._failed(reason)

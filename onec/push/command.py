@@ -58,7 +58,7 @@ def run_push_command(args: argparse.Namespace) -> int:
     with open_client(settings) as client, Progress(sys.stderr) as progress:
         summary = push_file(
             args.file, args.type, client, warehouse, run_id=run_id,
-            options=PushOptions(post=args.post, limits=limits), on_progress=progress.advance,
+            options=PushOptions(post=args.post, limits=limits), on_progress=progress.entity(args.type).advance,
         )  # fmt: skip
     print_summary(summary)
     return 0 if summary.complete else EXIT_NOT_LANDED

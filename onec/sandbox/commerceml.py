@@ -12,6 +12,19 @@ themselves), `prices.xml` and `rests.xml` (stock as `Остатки/Остато
 As real 1C does, the files are UTF-8 with a BOM, and `awkward=True` adds what the samples show: unit codes padded
 with spaces (`Код="796 "`) and decimal commas in numbers. Goods rows without a sku (bad records) are left out;
 deleted items carry `Статус="Удален"`.
+
+`write_commerceml_package` writes a 3.1 package as 1C:УТ 11 hands it to a Bitrix site, in its folder layout
+(`webdata/…` of the exchange, as the sites that unpack it name the files): the classifier `import___<id>.xml` at
+the top (groups, units, price types, warehouses), `properties/1/import___<id>.xml` (the properties), and
+`goods/1/import___`, `offers___`, `prices___`, `rests___<id>.xml`; with `orders=True`, the base's shipments as the
+customer orders 1C exports (`documents/1/documents___<id>.xml`, 3.1 `Контейнер/Документ`). What it takes from real
+3.1 files (FREESPORT-B2B's УТ 11 fixtures, the Bitrix upload names): the unit as its bare code
+(`<БазоваяЕдиница>796 </БазоваяЕдиница>`) with names only in the classifier's `ЕдиницыИзмерения`; price types and
+warehouses in the classifier, referred to by Ид from prices and rests; offers with `ПометкаУдаления` and
+`ЗначенияСвойств`; and the case this writer exists for: the article not as an `Артикул` element but as the offer's
+property «Артикул», resolved through the classifier's `Свойства`. Two price types are declared, the wholesale one
+first, so "which price lands" is a real question. `write_commerceml_prices` writes the changes-only prices file a
+later exchange sends for the items whose price changed.
 """
 
 from __future__ import annotations
@@ -34,6 +47,9 @@ OKEI = {"шт": ("796", "Штука", "PCE"), "кг": ("166", "Килограм�
         "упак": ("778", "Упаковка", "NMP")}  # fmt: skip
 OWNER = ('ООО "Торговый дом"', "7701234567", "770101001")
 PRICE_TYPE = "Розничная"
+WHOLESALE_PRICE_TYPE = "Оптовая"
+WHOLESALE_SHARE = Decimal("0.9")
+ARTICLE_PROPERTY = "Артикул"
 BOM = b"\xef\xbb\xbf"
 
 
@@ -62,8 +78,44 @@ def write_commerceml(
     return paths
 
 
+def write_commerceml_package(
+    data: SandboxData, directory: Path, created: datetime | None = None, orders: bool = False
+) -> list[Path]:
+    """Write a complete CommerceML 3.1 package in the Bitrix folder layout (module docstring); returns its files."""
+    writer = _Writer(data, "3.1", created or datetime.combine(data.start, datetime.min.time()), package=True)
+    files = {
+        writer.package_name("import", ""): writer.classifier_file(),
+        writer.package_name("import", "properties/1"): writer.properties_file(),
+        writer.package_name("import", "goods/1"): writer.import_file(),
+        writer.package_name("offers", "goods/1"): writer.offers_file(),
+        writer.package_name("prices", "goods/1"): writer.prices_file(),
+        writer.package_name("rests", "goods/1"): writer.rests_file(),
+    }
+    if orders:
+        files[writer.package_name("documents", "documents/1")] = writer.orders_file()
+    return [_write(directory / name, root) for name, root in files.items()]
+
+
+def write_commerceml_prices(data: SandboxData, directory: Path, skus: Iterable[str], created: datetime) -> Path:
+    """The changes-only `prices___<id>.xml` of a later exchange: the current prices of the items of `skus`."""
+    writer = _Writer(data, "3.1", created, package=True)
+    wanted = set(skus)
+    writer.items = [item for item in writer.items if item.sku in wanted]
+    name = writer.package_name("prices", "", stamp=created.isoformat())
+    return _write(directory / name, writer.prices_file(changes_only=True))
+
+
+def _write(path: Path, root: Any) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = etree.tostring(root, encoding="unicode", pretty_print=True)
+    path.write_bytes(BOM + f'<?xml version="1.0" encoding="UTF-8"?>\n{text}'.encode())
+    return path
+
+
 class _Writer:
-    def __init__(self, data: SandboxData, version: str, created: datetime, awkward: bool) -> None:
+    def __init__(
+        self, data: SandboxData, version: str, created: datetime, awkward: bool = False, package: bool = False
+    ) -> None:
         self.data = data
         self.version = version
         self.created = created
@@ -75,20 +127,23 @@ class _Writer:
         self.catalog_id = str(uuid.uuid5(space, "catalog"))
         self.owner_id = str(uuid.uuid5(space, "owner"))
         self.price_type_id = str(uuid.uuid5(space, "price-type"))
+        self.wholesale_type_id = str(uuid.uuid5(space, "price-type-wholesale"))
+        self.article_id = str(uuid.uuid5(space, "property-article"))
+        self.space = space
+        self.package = package
+
+    def package_name(self, kind: str, folder: str, stamp: str = "") -> str:
+        """`<folder>/<kind>___<uuid>.xml`, as 1C names the files it uploads to a site."""
+        name = f"{kind}___{uuid.uuid5(self.space, f'{folder}/{kind}{stamp}')}.xml"
+        return f"{folder}/{name}" if folder else name
 
     # --- files
 
     def import_file(self) -> Any:
+        """The catalog (2.07 and the flat 3.1 set: with the classifier's groups; a package's goods file: alone)."""
         root = self._root()
-        classifier = self._sub(root, "Классификатор")
-        self._text(classifier, "Ид", self.catalog_id)
-        self._text(classifier, "Наименование", f"Классификатор (Каталог товаров {self.catalog_id[:8].upper()})")
-        self._owner(classifier)
-        groups = self._sub(classifier, "Группы")
-        for folder in self._folders():
-            group = self._sub(groups, "Группа")
-            self._text(group, "Ид", folder["Ref_Key"])
-            self._text(group, "Наименование", folder["Description"])
+        if not self.package:
+            self._groups(self._classifier(root))
         catalog = self._sub(root, "Каталог", СодержитТолькоИзменения="false")
         self._text(catalog, "Ид", self.catalog_id)
         self._text(catalog, "ИдКлассификатора", self.catalog_id)
@@ -100,18 +155,116 @@ class _Writer:
             self._good(goods, item, parents[item.id])
         return root
 
-    def offers_file(self) -> Any:
-        root, package = self._package()
-        types = self._sub(package, "ТипыЦен")
-        price_type = self._sub(types, "ТипЦены")
-        self._text(price_type, "Ид", self.price_type_id)
-        self._text(price_type, "Наименование", PRICE_TYPE)
-        self._text(price_type, "Валюта", "RUB")
-        warehouses = self._sub(package, "Склады")
+    def classifier_file(self) -> Any:
+        """The package's top `import___`: groups, units, price types and warehouses (3.1 keeps them here)."""
+        root = self._root()
+        classifier = self._classifier(root)
+        self._groups(classifier)
+        units = self._sub(classifier, "ЕдиницыИзмерения")
+        for name in sorted({item.unit for item in self.items if item.unit}):
+            code, full, short = OKEI.get(name, ("796", name, name))
+            unit = self._sub(units, "ЕдиницаИзмерения")
+            fields = {"Ид": f"{code} ", "ПометкаУдаления": "false", "НаименованиеКраткое": name, "Код": f"{code} ",
+                      "НаименованиеПолное": full, "МеждународноеСокращение": short}  # fmt: skip
+            for tag, value in fields.items():
+                self._text(unit, tag, value)
+        self._price_types(classifier, {self.wholesale_type_id: WHOLESALE_PRICE_TYPE, self.price_type_id: PRICE_TYPE})
+        self._warehouses(classifier)
+        return root
+
+    def properties_file(self) -> Any:
+        """`properties/1/import___`: the classifier's properties (the article among them)."""
+        root = self._root()
+        properties = self._sub(self._classifier(root), "Свойства")
+        for property_id, name in ((self.article_id, ARTICLE_PROPERTY), (str(uuid.uuid5(self.space, "brand")), "Бренд")):
+            prop = self._sub(properties, "Свойство")
+            self._text(prop, "Ид", property_id)
+            self._text(prop, "Наименование", name)
+            self._text(prop, "ТипЗначений", "Строка")
+        return root
+
+    def orders_file(self) -> Any:
+        """The base's valid shipments as the customer orders 1C exports (3.1: `Контейнер/Документ`)."""
+        root = self._root()
+        ids = {item.sku: item.id for item in self.items}
+        for doc in self.data.documents_holdings("shipment"):
+            lines = [line for line in doc.items if line.sku is not None]  # an empty tabular row is not exported
+            if doc.bad_kind is not None or not all(line.sku in ids for line in lines) or doc.warehouse is None:
+                continue
+            document = self._sub(self._sub(root, "Контейнер"), "Документ")
+            header = {
+                "Ид": doc.id,
+                "Номер": doc.number,
+                "ПометкаУдаления": str(doc.deleted).lower(),
+                "Дата": doc.date.date().isoformat(),
+                "ХозОперация": "Заказ товара",
+                "Роль": "Продавец",
+                "Валюта": "RUB",
+                "Курс": "1",
+                "Сумма": self._number(sum((line.total or Decimal(0) for line in lines), Decimal(0))),
+                "Время": doc.date.time().isoformat(timespec="seconds"),
+            }
+            for name, value in header.items():
+                self._text(document, name, value)
+            party = self._sub(self._sub(document, "Контрагенты"), "Контрагент")
+            self._text(party, "Ид", str(uuid.uuid5(self.space, f"party:{doc.counterparty}")))
+            self._text(party, "Наименование", doc.counterparty or "")
+            self._text(party, "Роль", "Покупатель")
+            warehouse = self._sub(self._sub(document, "Склады"), "Склад")
+            self._text(warehouse, "Ид", self.model.ref("warehouse", doc.warehouse))
+            self._text(warehouse, "Наименование", doc.warehouse)
+            if doc.notes:
+                self._text(document, "Комментарий", doc.notes)
+            goods = self._sub(document, "Товары")
+            for line in lines:
+                good = self._sub(goods, "Товар")
+                self._text(good, "Ид", ids[str(line.sku)])
+                self._text(good, "Наименование", line.name or "")
+                if line.unit_price is not None:
+                    self._text(good, "ЦенаЗаЕдиницу", self._number(line.unit_price))
+                self._text(good, "Количество", self._number(line.quantity))
+                if line.total is not None:
+                    self._text(good, "Сумма", self._number(line.total))
+            requisite = self._sub(self._sub(document, "ЗначенияРеквизитов"), "ЗначениеРеквизита")
+            self._text(requisite, "Наименование", "Проведен")
+            self._text(requisite, "Значение", str(doc.posted).lower())
+        return root
+
+    def _groups(self, classifier: Any) -> None:
+        groups = self._sub(classifier, "Группы")
+        for folder in self._folders():
+            group = self._sub(groups, "Группа")
+            self._text(group, "Ид", folder["Ref_Key"])
+            self._text(group, "Наименование", folder["Description"])
+
+    def _price_types(self, parent: Any, names: dict[str, str]) -> None:
+        types = self._sub(parent, "ТипыЦен")
+        for type_id, name in names.items():
+            price_type = self._sub(types, "ТипЦены")
+            self._text(price_type, "Ид", type_id)
+            self._text(price_type, "Наименование", name)
+            self._text(price_type, "Валюта", "RUB")
+
+    def _warehouses(self, parent: Any) -> None:
+        warehouses = self._sub(parent, "Склады")
         for code in self.data.warehouses:
             warehouse = self._sub(warehouses, "Склад")
             self._text(warehouse, "Ид", self.model.ref("warehouse", code))
             self._text(warehouse, "Наименование", code)
+
+    def _classifier(self, root: Any) -> Any:
+        marks = {"СодержитТолькоИзменения": "false"} if self.package else {}  # as the 3.1 package files have it
+        classifier = self._sub(root, "Классификатор", **marks)
+        self._text(classifier, "Ид", self.catalog_id)
+        self._text(classifier, "Наименование", f"Классификатор (Каталог товаров {self.catalog_id[:8].upper()})")
+        self._owner(classifier)
+        return classifier
+
+    def offers_file(self) -> Any:
+        root, package = self._package()
+        if not self.package:  # a package declares them in its classifier, as УТ 11's 3.1 files do
+            self._price_types(package, {self.price_type_id: PRICE_TYPE})
+            self._warehouses(package)
         offers = self._sub(package, "Предложения")
         stock = self._stock()
         for item in self.items:
@@ -125,14 +278,23 @@ class _Writer:
                     self._sub(offer, "Склад", ИдСклада=self.model.ref("warehouse", code), КоличествоНаСкладе=quantity)
         return root
 
-    def prices_file(self) -> Any:
-        root, package = self._package()
+    def prices_file(self, changes_only: bool = False) -> Any:
+        root, package = self._package(changes_only)
         offers = self._sub(package, "Предложения")
         for item in self.items:
             if item.price is not None:
                 offer = self._sub(offers, "Предложение")
                 self._text(offer, "Ид", item.id)
-                self._prices(offer, item)
+                if self.package:
+                    self._price(
+                        self._sub(offer, "Цены"),
+                        item,
+                        self.wholesale_type_id,
+                        (item.price * WHOLESALE_SHARE).quantize(Decimal("0.01")),
+                    )
+                    self._price(offer.find(self._tag("Цены")), item, self.price_type_id, item.price)
+                else:
+                    self._prices(offer, item)
         return root
 
     def rests_file(self) -> Any:
@@ -164,9 +326,9 @@ class _Writer:
             ДатаФормирования=local_text(self.created),
         )
 
-    def _package(self) -> tuple[Any, Any]:
+    def _package(self, changes_only: bool = False) -> tuple[Any, Any]:
         root = self._root()
-        package = self._sub(root, "ПакетПредложений", СодержитТолькоИзменения="false")
+        package = self._sub(root, "ПакетПредложений", СодержитТолькоИзменения=str(changes_only).lower())
         self._text(package, "Ид", f"{self.catalog_id}#")
         self._text(package, "Наименование", f"Пакет предложений (Каталог товаров {self.catalog_id[:8].upper()})")
         self._text(package, "ИдКаталога", self.catalog_id)
@@ -185,9 +347,13 @@ class _Writer:
     def _good(self, goods: Any, item: Item, parent: str) -> None:
         good = self._sub(goods, "Товар", Статус="Удален") if item.deleted else self._sub(goods, "Товар")
         self._text(good, "Ид", item.id)
-        self._text(good, "Артикул", item.sku)
-        self._text(good, "Наименование", item.name)
-        self._unit(good, item.unit)
+        if self.package:  # the article is the offer's property, the unit a bare code
+            self._text(good, "Наименование", item.name)
+            self._unit_code(good, item.unit)
+        else:
+            self._text(good, "Артикул", item.sku)
+            self._text(good, "Наименование", item.name)
+            self._unit(good, item.unit)
         self._text(self._sub(good, "Группы"), "Ид", parent)
         details = self._sub(good, "ЗначенияРеквизитов")
         requisites = [
@@ -207,6 +373,14 @@ class _Writer:
     def _offer(self, offers: Any, item: Item) -> Any:
         offer = self._sub(offers, "Предложение")
         self._text(offer, "Ид", item.id)
+        if self.package:
+            self._text(offer, "ПометкаУдаления", str(item.deleted).lower())
+            self._text(offer, "Наименование", item.name)
+            self._unit_code(offer, item.unit)
+            value = self._sub(self._sub(offer, "ЗначенияСвойств"), "ЗначенияСвойства")
+            self._text(value, "Ид", self.article_id)
+            self._text(value, "Значение", item.sku)
+            return offer
         self._text(offer, "Артикул", item.sku)
         self._text(offer, "Наименование", item.name)
         self._unit(offer, item.unit)
@@ -215,11 +389,14 @@ class _Writer:
     def _prices(self, offer: Any, item: Item) -> None:
         if item.price is None:
             return
-        price = self._sub(self._sub(offer, "Цены"), "Цена")
+        self._price(self._sub(offer, "Цены"), item, self.price_type_id, item.price)
+
+    def _price(self, prices: Any, item: Item, type_id: str, value: Decimal) -> None:
+        price = self._sub(prices, "Цена")
         unit = OKEI.get(item.unit or "", ("796", "", "PCE"))[2]
-        self._text(price, "Представление", f" {format(item.price, ',.2f').replace(',', ' ')} RUB за {unit}")
-        self._text(price, "ИдТипаЦены", self.price_type_id)
-        self._text(price, "ЦенаЗаЕдиницу", self._number(item.price))
+        self._text(price, "Представление", f" {format(value, ',.2f').replace(',', ' ')} RUB за {unit}")
+        self._text(price, "ИдТипаЦены", type_id)
+        self._text(price, "ЦенаЗаЕдиницу", self._number(value))
         self._text(price, "Валюта", "RUB")
         self._text(price, "Единица", unit)
         self._text(price, "Коэффициент", "1")
@@ -232,13 +409,18 @@ class _Writer:
         base = self._sub(parent, "БазоваяЕдиница", Код=code, НаименованиеПолное=full, МеждународноеСокращение=short)
         base.text = unit
 
+    def _unit_code(self, parent: Any, unit: str | None) -> None:
+        """3.1: the bare code, padded as 1C pads it; the name is the classifier's `ЕдиницыИзмерения`."""
+        if unit is not None:
+            self._text(parent, "БазоваяЕдиница", f"{OKEI.get(unit, ('796', unit, unit))[0]} ")
+
     def _folders(self) -> Iterable[dict[str, Any]]:
         return [row for row in self.model.nomenclature() if row["IsFolder"]]
 
     def _stock(self) -> dict[str, dict[str, Decimal]]:
         stock: dict[str, dict[str, Decimal]] = {}
         for good in self.data.goods_holdings():
-            if good.bad_kind is None:
+            if good.bad_kind is None and good.warehouse is not None:
                 stock.setdefault(good.sku, {})[good.warehouse] = good.quantity
         return stock
 

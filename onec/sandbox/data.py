@@ -3,9 +3,20 @@
 Why generated and not fixtures: the project's reconciliation, validation and paging are only as trustworthy as
 the data they are tested against. This base is big enough to page through (tens of thousands of documents in a
 few seconds), awkward enough to look like a real trade base (Cyrillic, quotes in names, separators in
-comments), and *consistent*: every stock position starts with an opening balance and no posted document ever
-takes more than the warehouse has at that moment, so any balance the ETL derives can be checked against
-`balance_on`.
+comments), and *consistent*: every stock position starts with an opening balance and every posting is replayed
+by `balance_on`, so any balance the ETL derives can be checked against it.
+
+It also holds what real 1C bases hold and a conforming server sends (contract §1.3 "What real bases hold"), at low
+rates, each written from how 1C behaves, not from what the client expects:
+- stock control is off, as it often is in 1C: a few posted shipments, transfers and write-offs take more than the
+  warehouse has, so some balances go below zero, and an inventory counted there carries that negative book
+  quantity (`КоличествоУчет` is the register balance);
+- nomenclature items no warehouse has ever held: 1C's balance register has nothing for them, and the exchange
+  service lists each once, with no warehouse and quantity 0;
+- receipts of opening balances (ввод остатков) without a supplier;
+- transfers entered from warehouse orders (the order scheme): quantities only, no prices;
+- bonus goods received at price 0;
+- an empty tabular row (no item, quantity 0) that a user added and left: 1C keeps it.
 
 Everything comes from one `random.Random(seed)`: same arguments, same base, byte for byte. The objects are the
 truth the sandbox serves; callers treat them as read-only. Not thread-safe by itself: the engine serialises
@@ -22,7 +33,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 from decimal import ROUND_HALF_UP, Decimal
-from itertools import accumulate
+from itertools import accumulate, groupby
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -62,6 +73,21 @@ _TYPE_WEIGHTS = {
 }
 _LIMITED_EFFECTS = (StockEffect.DECREASE, StockEffect.TRANSFER)
 
+# How often real-1C data occurs (see the module docstring); drawn from their own random stream.
+OVERDRAW_RATE = 0.04
+"""Posted stock-taking documents whose first line takes more than the warehouse holds (stock control off)."""
+UNSTOCKED_ITEM_RATE = 0.02
+"""Nomenclature items (share of the catalog, at least one) that no warehouse has ever held."""
+NO_SUPPLIER_RATE = 0.03
+"""Goods receipts that record opening balances, without a supplier."""
+PRICELESS_TRANSFER_RATE = 0.25
+"""Transfers entered from warehouse orders: lines with quantities only."""
+ZERO_PRICE_RATE = 0.01
+"""Goods receipt lines of bonus goods, at price 0."""
+EMPTY_ROW_RATE = 0.01
+"""Documents with an empty tabular row at the end."""
+OPENING_BALANCE_NOTE = "Ввод остатков"
+
 
 @dataclass(slots=True)
 class Good:
@@ -75,7 +101,8 @@ class Good:
     unit: str | None
     price: Decimal | None
     quantity: Decimal
-    warehouse: str
+    warehouse: str | None
+    """None only on the row of an item no warehouse holds (quantity 0)."""
     deleted: bool
     modified_at: datetime | None
     bad_kind: str | None = None
@@ -87,14 +114,16 @@ class Good:
 
 @dataclass(slots=True)
 class Line:
-    """A document line; `total` = quantity × unit_price rounded half-up to kopecks (except in bad records)."""
+    """A document line; `total` = quantity × unit_price rounded half-up to kopecks (except in bad records).
+    An empty tabular row has no sku and name and quantity 0; a line entered from a warehouse order has no
+    unit_price and total."""
 
     line: int
-    sku: str
-    name: str
+    sku: str | None
+    name: str | None
     quantity: Decimal
-    unit_price: Decimal
-    total: Decimal
+    unit_price: Decimal | None
+    total: Decimal | None
     book_quantity: Decimal | None = None
     overrides: dict[str, Any] | None = None
 
@@ -173,6 +202,8 @@ class SandboxData:
         """Bumped on every mutation, so caches over the data know when to forget."""
         self._tz = ZoneInfo(timezone)
         self._rng = random.Random(seed)
+        self._real = random.Random(f"{seed}:real-1c")
+        """Draws for the real-1C data (module docstring), apart from `_rng` so they leave its sequence alone."""
         self._items: list[_Item] = []
         self._opening: dict[Position, Decimal] = {}
         self._goods: list[Good] = []
@@ -213,6 +244,7 @@ class SandboxData:
             for position, _ in _effects(doc):
                 touched[position] = max(touched.get(position, doc.date), doc.modified_at or doc.date)
         data._make_goods(balances, touched)
+        data._make_unstocked_items()
         data._add_bad_records(bad_records)
         return data
 
@@ -282,10 +314,30 @@ class SandboxData:
         available: Available = lambda sku: balances[(sku, warehouse)]  # noqa: E731
         moves = status == "posted" and not deleted
         limited = moves and document_type(doc_type).effect in _LIMITED_EFFECTS
-        items = self._lines(doc_type, rng.randint(1, 10), available if limited else None, available)
+        overdraw = limited and self._real.random() < OVERDRAW_RATE
+        items = self._lines(doc_type, rng.randint(1, 10), available if limited else None, available, overdraw)
         if not items:
             status, items = "draft", self._lines(doc_type, rng.randint(1, 10), None, available)
-        return self._document(doc_type, when, status, deleted, warehouse, items)
+        return self._as_real_1c(self._document(doc_type, when, status, deleted, warehouse, items))
+
+    def _as_real_1c(self, doc: Document) -> Document:
+        """Give a generated document, at the module's rates, what real 1C documents have: no supplier on an
+        opening-balance receipt, no prices on a transfer from warehouse orders, bonus lines at price 0, an empty
+        tabular row."""
+        real = self._real
+        if doc.doc_type == "goods-receipt" and real.random() < NO_SUPPLIER_RATE:
+            doc.counterparty, doc.notes = None, OPENING_BALANCE_NOTE
+        priceless = doc.doc_type == "transfer" and real.random() < PRICELESS_TRANSFER_RATE
+        for line in doc.items:
+            if priceless:
+                line.unit_price = line.total = None
+            elif doc.doc_type == "goods-receipt" and real.random() < ZERO_PRICE_RATE:
+                line.unit_price, line.total = Decimal("0.00"), Decimal("0.00")
+        if real.random() < EMPTY_ROW_RATE:
+            price = None if priceless else Decimal("0.00")
+            book = ZERO if doc.doc_type == "inventory" else None
+            doc.items.append(Line(len(doc.items) + 1, None, None, ZERO, price, price, book))
+        return doc
 
     def _document(
         self, doc_type: str, when: datetime, status: str, deleted: bool, warehouse: str, items: list[Line]
@@ -311,9 +363,13 @@ class SandboxData:
             items=items,
         )
 
-    def _lines(self, doc_type: str, count: int, limit: Available | None, book: Available) -> list[Line]:
+    def _lines(
+        self, doc_type: str, count: int, limit: Available | None, book: Available, overdraw: bool = False
+    ) -> list[Line]:
         """Up to `count` lines of distinct goods. With `limit`, a line never takes more than is available
-        and goods with nothing available are skipped; `book` gives an inventory line's book quantity."""
+        and goods with nothing available are skipped, except that with `overdraw` the first line takes more than
+        is available (stock control off); `book` gives an inventory line's book quantity, below zero where the
+        balance is."""
         rng = self._rng
         lines: list[Line] = []
         for item in self._distinct_items(count * 3 if limit else count):
@@ -323,11 +379,14 @@ class SandboxData:
             book_quantity = None
             if limit is not None:
                 available = limit(item.sku)
-                if available <= 0:
+                if overdraw and not lines:
+                    quantity += max(available, ZERO)
+                elif available <= 0:
                     continue
-                quantity = min(quantity, available)
+                else:
+                    quantity = min(quantity, available)
             if doc_type == "inventory":
-                book_quantity = max(book(item.sku), ZERO)
+                book_quantity = book(item.sku)
                 surplus = self._quantity(item, -3, 3) if rng.random() < 0.3 else ZERO
                 quantity = max(book_quantity + surplus, ZERO)
             lines.append(self._line(doc_type, len(lines) + 1, item, quantity, book_quantity))
@@ -369,6 +428,18 @@ class SandboxData:
                 self._goods.append(good)
                 self._goods_by_position[position] = good
 
+    def _make_unstocked_items(self) -> None:
+        """Catalog items no warehouse has ever held (none of the documents names them)."""
+        real = self._real
+        count = max(1, round(len(self._items) * UNSTOCKED_ITEM_RATE))
+        for index in range(len(self._items), len(self._items) + count):
+            category = words.CATEGORIES[index % len(words.CATEGORIES)]
+            name = f"{category.base} {real.choice(category.brands)}, арт. {index + 1}"
+            sku = f"{category.prefix}-{index + 1:05d}"
+            price = Decimal(real.randint(*category.roubles)).quantize(CENT)
+            item = Item(self._guid(), f"00-{index + 1:08d}", sku, name, category.unit, price, False, 1)
+            self._unstocked[sku] = item
+
     # --- bad records
 
     def _add_bad_records(self, count: int) -> None:
@@ -384,7 +455,7 @@ class SandboxData:
             doc = self._bad_document(doc_type, kind)
             self._add_document(doc)
             self._bad_keys[_document_key(doc)] = kind
-        self._goods.sort(key=lambda g: (g.sku, g.warehouse))
+        self._goods.sort(key=_goods_order)
 
     def _add_bad_good(self) -> None:
         item = self._rng.choice(self._items)
@@ -413,6 +484,7 @@ class SandboxData:
         doc = self._document(doc_type, when, "posted", False, warehouse, items)
         doc.bad_kind = kind
         first = doc.items[0]
+        assert first.unit_price is not None and first.total is not None, "`_lines` prices every line"
         if kind == NEGATIVE_QUANTITY:
             first.quantity = -first.quantity
             first.total = line_total(first.quantity, first.unit_price)
@@ -505,7 +577,8 @@ class SandboxData:
         if number in self._by_number[slug]:
             raise ValueError(f"{slug} {number} exists")
         for line in items:
-            self._ensure_item(line.sku, line.name)
+            if line.sku:
+                self._ensure_item(line.sku, line.name or line.sku)
         doc = Document(
             doc_type=slug,
             id=self._guid(),
@@ -677,15 +750,28 @@ class SandboxData:
             now,
         )
         self._opening[(sku, warehouse)] = ZERO
-        bisect.insort(self._goods, good, key=lambda g: (g.sku, g.warehouse))
+        bisect.insort(self._goods, good, key=_goods_order)
         self._goods_by_position[(sku, warehouse)] = good
         return good
 
     # --- holdings
 
     def goods_holdings(self) -> list[Good]:
-        """All goods rows the server serves (bad ones included), ordered by (sku, warehouse)."""
-        return list(self._goods)
+        """All goods rows the server serves (bad ones included), ordered by (sku, warehouse): the positions of
+        every item with stock somewhere (its empty ones too), and once, with no warehouse and quantity 0, each item
+        no warehouse holds (contract §1.3: 1C's balance register has nothing for it)."""
+        rows: list[Good] = []
+        for _, group in groupby(self._goods, key=lambda g: g.sku):
+            positions = list(group)
+            if any(g.quantity or g.bad_kind for g in positions):
+                rows += positions
+            else:
+                rows.append(_without_stock(positions))
+        for item in self._unstocked.values():
+            row = Good(item.id, item.code, item.sku, item.name, item.unit, item.price, ZERO, None, item.deleted, None)
+            row.version = item.version
+            bisect.insort(rows, row, key=_goods_order)
+        return rows
 
     def documents_holdings(
         self, doc_type: str, date_from: date | datetime | None = None, date_to: date | datetime | None = None
@@ -721,7 +807,7 @@ class SandboxData:
 
     def holdings_summary(self) -> dict[str, Any]:
         """Counts and sums over the *valid* records (what a correct ETL lands), for quick comparisons."""
-        goods = [g for g in self._goods if g.bad_kind is None]
+        goods = [g for g in self.goods_holdings() if g.bad_kind is None]
         documents: dict[str, int] = {}
         lines: dict[str, int] = {}
         totals: dict[str, Decimal] = {}
@@ -729,7 +815,7 @@ class SandboxData:
             valid = [d for d in docs if d.bad_kind is None]
             documents[slug] = len(valid)
             lines[slug] = sum(len(d.items) for d in valid)
-            totals[slug] = sum((line.total for d in valid for line in d.items), Decimal("0.00"))
+            totals[slug] = sum((line.total for d in valid for line in d.items if line.total), Decimal("0.00"))
         return {
             "goods": len(goods),
             "goods_quantity": sum((g.quantity for g in goods), ZERO),
@@ -821,21 +907,36 @@ def line_total(quantity: Decimal, unit_price: Decimal) -> Decimal:
     return (quantity * unit_price).quantize(CENT, rounding=ROUND_HALF_UP)
 
 
+def _goods_order(good: Good) -> tuple[str, str]:
+    return good.sku, good.warehouse or ""
+
+
+def _without_stock(positions: list[Good]) -> Good:
+    """The one row of an item whose every position is empty: no warehouse, quantity 0, its latest change."""
+    first = positions[0]
+    changed = [g.modified_at for g in positions if g.modified_at is not None]
+    return Good(
+        first.id, first.code, first.sku, first.name, first.unit, first.price, ZERO, None, first.deleted,
+        max(changed, default=None), version=max(g.version for g in positions),
+    )  # fmt: skip
+
+
 def _effects(doc: Document) -> Iterable[tuple[Position, Decimal]]:
-    """How a document changes stock, per position (nothing unless it moves stock)."""
+    """How a document changes stock, per position (nothing unless it moves stock; an empty row moves nothing)."""
     if not doc.moves_stock:
         return ()
     effect = DOCUMENT_TYPE_BY_SLUG[doc.doc_type].effect
+    lines = [(line.sku, line.quantity) for line in doc.items if line.sku is not None]
     if effect is StockEffect.INCREASE:
-        return [((line.sku, doc.warehouse), line.quantity) for line in doc.items]
+        return [((sku, doc.warehouse), quantity) for sku, quantity in lines]
     if effect is StockEffect.DECREASE:
-        return [((line.sku, doc.warehouse), -line.quantity) for line in doc.items]
+        return [((sku, doc.warehouse), -quantity) for sku, quantity in lines]
     if effect is StockEffect.TRANSFER:
         moves: list[tuple[Position, Decimal]] = []
-        for line in doc.items:
+        for sku, quantity in lines:
             moves += [
-                ((line.sku, doc.warehouse), -line.quantity),
-                ((line.sku, doc.warehouse_to or ""), line.quantity),
+                ((sku, doc.warehouse), -quantity),
+                ((sku, doc.warehouse_to or ""), quantity),
             ]
         return moves
     return ()

@@ -254,7 +254,7 @@ def _goods_elements(goods: Iterable[Good], variant: ExportVariant) -> Iterator[s
             _child(name, row[name])
             for name in ("Name", "Quantity", "Warehouse", "Unit", "Price", "Code", "Deleted", "ModifiedAt")
         ]
-        yield f"    <Good{attributes}>{_children(children, variant, good.id + good.warehouse)}</Good>"
+        yield f"    <Good{attributes}>{_children(children, variant, good.id + (good.warehouse or ''))}</Good>"
 
 
 def _document_element(doc: Document, variant: ExportVariant) -> str:

@@ -73,7 +73,8 @@ class SandboxMutator:
         doc = self._pick(doc_type, older_than)
         before = list(_effects(doc))
         first = doc.items[0]
-        first.unit_price = (first.unit_price * Decimal("1.1")).quantize(Decimal("0.01"))
+        if first.unit_price is not None:
+            first.unit_price = (first.unit_price * Decimal("1.1")).quantize(Decimal("0.01"))
         last = doc.items[-1]
         if len(doc.items) > 1 and self._rng.random() < 0.5:
             doc.items.pop()
@@ -82,7 +83,8 @@ class SandboxMutator:
             if last.book_quantity is not None:
                 last.book_quantity = max(last.book_quantity, last.quantity)
         for line in doc.items:
-            line.total = line_total(line.quantity, line.unit_price)
+            if line.unit_price is not None:
+                line.total = line_total(line.quantity, line.unit_price)
         now = self.now()
         self._apply_stock(before, list(_effects(doc)), now)
         self._stamp(doc, now)
@@ -121,9 +123,13 @@ class SandboxMutator:
 
     def change_price(self, sku: str | None = None, factor: Decimal = Decimal("1.05")) -> ChangeEvent:
         """A new price for an item: every warehouse's position of the sku changes (1C's price is per item)."""
-        goods = [g for g in self.data.goods_holdings() if g.bad_kind is None and g.price is not None]
+        goods = [
+            g
+            for g in self.data.goods_holdings()
+            if g.bad_kind is None and g.price is not None and g.warehouse is not None
+        ]
         good = next((g for g in goods if g.sku == sku), None) if sku else self._rng.choice(goods)
-        if good is None or good.price is None:
+        if good is None or good.price is None or good.warehouse is None:
             raise ValueError(f"no priced goods row for sku {sku!r}")
         price = (good.price * factor).quantize(Decimal("0.01"))
         now = self.now()

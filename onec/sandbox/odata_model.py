@@ -150,7 +150,11 @@ class ODataModel:
         """AccumulationRegister_ТоварыНаСкладах/Balance(): quantity per (item, warehouse), zero balances absent;
         with `when`, the balance just before that local instant."""
         if when is None:
-            quantities = {(g.sku, g.warehouse): g.quantity for g in self.data.goods_holdings() if g.bad_kind is None}
+            quantities = {
+                (g.sku, g.warehouse): g.quantity
+                for g in self.data.goods_holdings()
+                if g.bad_kind is None and g.warehouse is not None
+            }
         else:
             quantities = self.data.balance_at(when)
         refs = self.item_refs()
@@ -205,11 +209,12 @@ class ODataModel:
         for line in doc.items:
             row: Row = {
                 "LineNumber": str(line.line),
-                "Номенклатура_Key": refs.get(line.sku, EMPTY_REF),
+                "Номенклатура_Key": refs.get(line.sku, EMPTY_REF) if line.sku else EMPTY_REF,
                 "Количество": float(line.quantity),
-                "Цена": float(line.unit_price),
-                "Сумма": float(line.total),
             }
+            if line.unit_price is not None and line.total is not None:
+                row["Цена"] = float(line.unit_price)
+                row["Сумма"] = float(line.total)
             if doc.doc_type == "inventory":
                 row["КоличествоУчет"] = float(line.book_quantity if line.book_quantity is not None else Decimal(0))
             lines.append(row)

@@ -63,7 +63,7 @@ class Renderer:
             "unit": style.optional(good.unit, style.text),
             "price": style.optional(good.price, style.money),
             "quantity": style.quantity(good.quantity),
-            "warehouse": style.text(good.warehouse),
+            "warehouse": style.optional(good.warehouse, style.text),
             "deleted": good.deleted,
             "modified_at": style.instant(good.modified_at),
         }
@@ -94,11 +94,11 @@ class Renderer:
     def _line(style: _Style, line: Line, inventory: bool) -> dict[str, Any]:
         record: dict[str, Any] = {
             "line": style.integer(line.line),
-            "sku": style.text(line.sku),
-            "name": style.text(line.name),
+            "sku": style.optional(line.sku, style.text),
+            "name": style.optional(line.name, style.text),
             "quantity": style.quantity(line.quantity),
-            "unit_price": style.money(line.unit_price),
-            "total": style.money(line.total),
+            "unit_price": style.optional(line.unit_price, style.money),
+            "total": style.optional(line.total, style.money),
         }
         if inventory:
             record["book_quantity"] = style.optional(line.book_quantity, style.quantity)

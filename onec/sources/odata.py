@@ -110,17 +110,21 @@ class OdataSource:
         return self._session.stats
 
     def goods(self) -> Iterator[Batch]:
-        """Stock positions: the register's current Balance() per (item, warehouse), with the last price."""
+        """Stock positions: the register's current Balance() per (item, warehouse), with the last price, and once,
+        with no warehouse and quantity 0, each item Balance() has nowhere (contract §1.3). `zero_stock_positions`
+        adds the empty positions of the items that have stock somewhere, as an exchange service that lists them."""
         model = self._model
         items = self._item_catalog()
         warehouses = self._catalog(model.warehouses, model.warehouse_name)
         units = self._catalog(model.units, "Description")
         prices = self._prices()
         quantities = self._balance()
-        positions = set(quantities)
+        positions: set[tuple[str, str | None]] = set(quantities)
+        stocked = {item for item, _ in quantities}
         if model.zero_stock_positions:
             active = [key for key, row in self._warehouse_rows().items() if row.get("DeletionMark") is not True]
-            positions |= {(item, warehouse) for item in items for warehouse in active}
+            positions |= {(item, warehouse) for item in stocked for warehouse in active}
+        positions |= {(item, None) for item in items if item not in stocked}
         records = [
             self._goods_record(item_key, warehouse_key, quantities, items, warehouses, units, prices)
             for item_key, warehouse_key in positions
@@ -164,7 +168,7 @@ class OdataSource:
     def _goods_record(
         self,
         item_key: str,
-        warehouse_key: str,
+        warehouse_key: str | None,
         quantities: Mapping[tuple[str, str], Any],
         items: Mapping[str, _Item],
         warehouses: Mapping[str, Any],
@@ -182,7 +186,9 @@ class OdataSource:
             "name": item.name if item else None,
             "unit": _lookup(units, item.unit_key, self._model.item_unit, unresolved) if item else None,
             "price": _number(prices.get(item_key), PRICE_STEP),
-            "quantity": _number(quantities.get((item_key, warehouse_key), Decimal(0)), QUANTITY_STEP),
+            "quantity": _number(
+                quantities.get((item_key, warehouse_key), Decimal(0)) if warehouse_key else Decimal(0), QUANTITY_STEP
+            ),
             "warehouse": _lookup(warehouses, warehouse_key, self._model.stock_warehouse, unresolved),
             "deleted": item.deleted if item else None,
             "modified_at": None,

@@ -134,7 +134,7 @@ def test_query_formats(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFi
         ({"ONEC_AUTH": "basic"}, ["sync"], 2, "needs ONEC_USERNAME, ONEC_PASSWORD"),
         ({"ONEC_TIMEZONE": "Mars/Olympus"}, ["sync"], 2, "not a known IANA time zone"),
         ({"ONEC_BASE_URL": "ftp://x"}, ["sync"], 2, "must start with http"),
-        ({}, ["sync", "--from", "2026-02-01", "--to", "2026-01-01"], 1, "must be after --from"),
+        ({}, ["sync", "--from", "2026-02-01", "--to", "2026-01-01"], 2, "must be after --from"),
         ({}, ["query", "SELECT 1"], 1, "no warehouse at"),
     ],
 )
@@ -164,3 +164,75 @@ def test_data_dir_is_created(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) ->
     monkeypatch.setenv("ONEC_DATA_DIR", str(tmp_path / "new" / "dir"))
     assert main(["sync", "--types", "inventory"]) == 0
     assert (tmp_path / "new" / "dir" / "warehouse.duckdb").is_file()
+
+
+INVENTORY_CSV = (
+    "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total,"
+    "BookQuantity,Notes,Deleted,ModifiedAt\n"
+    "i1,ИН-1,2026-01-15T10:00:00,posted,true,,wh-main,,1,A-1,Болт,0,10,0,-4,,false,\n"
+    "i1,ИН-1,2026-01-15T10:00:00,posted,true,,wh-main,,2,,,0,,,0,,false,\n"
+    "i2,ИН-2,2026-01-16T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+    "i3,ИН-3,0002-06-01T10:00:00,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+    "i4,ИН-4,9999-12-31T23:59:59,posted,true,,wh-main,,1,A-2,Гайка,3,,,3,,false,\n"
+)
+
+
+def test_load_lands_odd_but_real_1c_data_and_counts_the_notes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = tmp_path / "inventory-2026-01.csv"
+    path.write_text(INVENTORY_CSV, encoding="utf-8")
+    assert main(["load", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "Noted (landed; odd but real 1C data, see docs/validation.md): " in out
+    assert "empty_line 1, line_without_price 1, negative_book_quantity 1" in out
+    warehouse = Warehouse(Settings.from_env().data_dir, "Europe/Moscow")
+    assert warehouse.query("SELECT number FROM documents ORDER BY number")["number"].to_list() == ["ИН-1", "ИН-2"]
+    reasons = warehouse.query("SELECT reason FROM rejected_rows ORDER BY record_key")["reason"].to_list()
+    assert [reason.split("…")[0] for reason in reasons] == [
+        f"date {day} is outside the plausible window 2000-01-01" for day in ("0002-06-01", "9999-12-31")
+    ]
+
+
+def test_a_base_that_forbids_negative_stock_says_so_in_a_rules_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    rules = tmp_path / "rules.toml"
+    rules.write_text('[severity]\nnegative_book_quantity = "reject"\n', encoding="utf-8")
+    monkeypatch.setenv("ONEC_VALIDATION_RULES", str(rules))
+    path = tmp_path / "inventory-2026-01.csv"
+    path.write_text(INVENTORY_CSV, encoding="utf-8")
+    assert main(["load", str(path)]) == 0
+    warehouse = Warehouse(Settings.from_env().data_dir, "Europe/Moscow")
+    assert warehouse.query("SELECT number FROM documents")["number"].to_list() == ["ИН-2"]
+    reasons = warehouse.query("SELECT reason FROM rejected_rows ORDER BY record_key")["reason"].to_list()
+    assert reasons[0] == "line 1: book_quantity: below zero, got -4.000 (negative stock) (file lines 2-3)"
+    rules.write_text('[severity]\nnegative_book_quantity = "sometimes"\n', encoding="utf-8")
+    assert main(["load", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "configuration: ONEC_VALIDATION_RULES:" in err and "severity.negative_book_quantity = 'sometimes'" in err
+
+
+@pytest.mark.parametrize(
+    ("argv", "message"),
+    [
+        (["sync", "--from", "2026-02-30"], "'2026-02-30' is not a date (day is out of range for month)"),
+        (["sync", "--to", "31.01.2026"], "'31.01.2026' is not a date (expected YYYY-MM-DD)"),
+        (["load", "x.csv", "--snapshot-date", "2026-13-01"], "'2026-13-01' is not a date"),
+    ],
+)
+def test_a_bad_date_is_said_in_plain_words_as_a_usage_error(
+    argv: list[str], message: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    assert message in capsys.readouterr().err
+
+
+def test_sandbox_help_shows_every_default_and_the_credentials(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit):
+        main(["sandbox", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for shown in ("(default: 8765)", "(default: 3000)", "(default: обмен)", "(default: пароль)", "(default: sk-"):
+        assert shown in text

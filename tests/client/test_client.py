@@ -10,6 +10,7 @@ import pytest
 
 from onec.client import OneCClient, _document_key, _goods_key
 from onec.http import OneCProtocolError
+from onec.http.limits import query_stats
 
 GOODS = [{"sku": f"P-{i:03d}  ", "warehouse": "wh-main ", "name": "Товар", "quantity": str(i)} for i in range(23)]
 
@@ -31,9 +32,10 @@ def fake_1c(seen: list[httpx.Request], body: Any = None) -> Any:
 def test_goods_pages_through_everything_raw(session_for: Any) -> None:
     seen: list[httpx.Request] = []
     client = OneCClient(session_for(fake_1c(seen)), page_size=50, max_workers=2)
-    got = [record for batch in client.goods() for record in batch]
+    with query_stats() as query:
+        got = [record for batch in client.goods() for record in batch]
     assert got == GOODS  # raw: padded strings and string numbers untouched
-    assert client.last_pagination_info == {"pages": 3, "passes": 1}
+    assert (query.pages, query.passes, query.requests) == (3, 1, 3)
     assert seen[0].url.params["format"] == "json"
     assert client.stats.snapshot()["requests"] == 3
 

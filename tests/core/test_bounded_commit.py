@@ -14,8 +14,8 @@ import polars as pl
 import pyarrow as pa
 import pytest
 
-from onec import lake
-from onec.warehouse import LANDING_THREADS, Landing, Warehouse
+from onec import lake, lake_mirror
+from onec.warehouse import LANDING_THREADS, Warehouse
 from tests.core.test_warehouse import ZONE, doc, good, land_documents, land_goods
 
 D1, D2, D3 = dt.date(2026, 1, 1), dt.date(2026, 1, 2), dt.date(2026, 1, 3)
@@ -32,17 +32,17 @@ def warehouse(tmp_path: Path) -> Warehouse:
 def temp_tables_seen_by_commit(monkeypatch: pytest.MonkeyPatch) -> dict[str, set[str]]:
     """Record the columns of every temp table the commit's connection holds once its transaction is done."""
     seen: dict[str, set[str]] = {}
-    refresh = Landing._refresh_lake
+    complete = lake_mirror.complete_pending
 
-    def spying(self: Landing, con: duckdb.DuckDBPyConnection, moved: set[dt.date]) -> Any:
+    def spying(con: duckdb.DuckDBPyConnection, root: Path) -> Any:
         rows = con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'temp'"
         ).fetchall()
         for table, column in rows:
             seen.setdefault(table, set()).add(column)
-        return refresh(self, con, moved)
+        return complete(con, root)
 
-    monkeypatch.setattr(Landing, "_refresh_lake", spying)
+    monkeypatch.setattr(lake_mirror, "complete_pending", spying)
     return seen
 
 
@@ -119,13 +119,13 @@ def test_a_commit_runs_single_threaded(warehouse: Warehouse, monkeypatch: pytest
     """Each DuckDB thread of a sort or window claims its own share of the cap: with two threads a goods snapshot of
     360k rows ran out of memory under 64 MB (LANDING_THREADS), with one it commits."""
     settings: dict[str, str] = {}
-    refresh = Landing._refresh_lake
+    complete = lake_mirror.complete_pending
 
-    def spying(self: Landing, con: duckdb.DuckDBPyConnection, moved: set[dt.date]) -> Any:
+    def spying(con: duckdb.DuckDBPyConnection, root: Path) -> Any:
         rows = con.execute("SELECT name, value FROM duckdb_settings() WHERE name = 'threads'").fetchall()
         settings.update(rows)
-        return refresh(self, con, moved)
+        return complete(con, root)
 
-    monkeypatch.setattr(Landing, "_refresh_lake", spying)
+    monkeypatch.setattr(lake_mirror, "complete_pending", spying)
     land_goods(warehouse, [good("A")])
     assert settings["threads"] == str(LANDING_THREADS) == "1"

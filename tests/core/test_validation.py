@@ -11,11 +11,14 @@ from typing import Any
 import orjson
 import pytest
 
+from onec.rules import DEFAULT_RULES, Rule, Severity, ValidationRules
 from onec.schema import document_lines_schema, documents_schema, goods_schema, rejected_rows_schema
 from onec.validation import CheckedBatch, check_documents, check_goods
 
 ZONE = "Europe/Moscow"
 JAN = (dt.date(2026, 1, 1), dt.date(2026, 2, 1))
+LATEST = DEFAULT_RULES.plausible_window(ZONE)[1]
+"""The end of the default plausible window today (today + 1 year in the 1C zone)."""
 
 
 def good(**changes: Any) -> dict[str, Any]:
@@ -187,12 +190,14 @@ def test_posted_is_derived_from_status_and_status_from_posted() -> None:
         ("goods-receipt", {"status": "cancelled"}, "status: must be draft or posted, got 'cancelled'"),
         ("goods-receipt", {"status": ..., "posted": ...}, "status: required"),
         ("goods-receipt", {"status": "draft", "posted": True}, "status 'draft' disagrees with posted=true"),
-        ("goods-receipt", {"supplier": ...}, "supplier: required"),
-        ("shipment", {"customer": None}, "customer: required"),
         ("transfer", {"warehouse_to": ...}, "warehouse_to: required for a transfer"),
         ("transfer", {"warehouse_to": "wh-main"}, "warehouse_to: same as warehouse"),
         ("goods-receipt", {"date": "2026-02-01T00:00:00"},
          "date: day 2026-02-01 is outside the requested range [2026-01-01, 2026-02-01)"),
+        ("goods-receipt", {"date": "0002-06-01T00:00:00"},
+         f"date 0002-06-01 is outside the plausible window 2000-01-01…{LATEST}"),
+        ("goods-receipt", {"date": "9999-12-31T23:59:59"},
+         f"date 9999-12-31 is outside the plausible window 2000-01-01…{LATEST}"),
         ("goods-receipt", {"items": []}, "no lines"),
         ("goods-receipt", {"items": ...}, "no lines"),
         ("goods-receipt", {"items": "abc"}, "items: expected a list of lines"),
@@ -240,13 +245,9 @@ def test_total_within_half_a_kopeck_is_accepted() -> None:
 def test_inventory_needs_book_quantity_and_allows_zero_counts() -> None:
     ok = document("inventory", items=[line(quantity=0, total=0, book_quantity=5)])
     missing = document("inventory", number="2", items=[line(book_quantity=...)])
-    negative = document("inventory", number="3", items=[line(book_quantity=-1)])
-    batch = documents([ok, missing, negative], "inventory")
+    batch = documents([ok, missing], "inventory")
     assert batch.lines is not None and batch.lines["book_quantity"].to_list() == [Decimal(5)]
-    assert batch.rejected["reason"].to_list() == [
-        "line 1: book_quantity: required for an inventory",
-        "line 1: book_quantity: must be ≥ 0, got -1.000",
-    ]
+    assert batch.rejected["reason"].to_list() == ["line 1: book_quantity: required for an inventory"]
 
 
 def test_unparseable_date_partitions_the_reject_on_date_from() -> None:
@@ -286,3 +287,172 @@ def test_empty_page() -> None:
     batch = documents([])
     assert batch.documents is not None and batch.documents.is_empty()
     assert batch.rejected.is_empty()
+
+
+# 1C's own rules (docs/validation.md): odd but real data lands with a note, counted per rule.
+
+
+def strict(*rules: Rule) -> ValidationRules:
+    """The default rules with `rules` raised to reject (a base that forbids what 1C allows by default)."""
+    return ValidationRules(severities={**DEFAULT_RULES.severities, **dict.fromkeys(rules, Severity.REJECT)})
+
+
+def test_negative_book_quantity_lands_with_a_note() -> None:
+    negative = document("inventory", items=[line(book_quantity=-3), line(line=2, sku="PROD-002", book_quantity=-1)])
+    counted = document("inventory", number="2", items=[line(book_quantity=4)])
+    batch = documents([negative, counted], "inventory")
+    assert batch.rejected.is_empty()
+    assert batch.lines is not None and batch.lines["book_quantity"].to_list() == [-3, -1, 4]
+    assert batch.notes == {"negative_book_quantity": 2}
+
+
+def test_a_base_that_forbids_negative_stock_rejects_negative_book_quantities() -> None:
+    record = document("inventory", items=[line(book_quantity=-1)])
+    batch = check_documents(
+        [record], doc_type="inventory", date_from=JAN[0], date_to=JAN[1], timezone=ZONE, run_id="r",
+        rules=strict(Rule.NEGATIVE_BOOK_QUANTITY),
+    )  # fmt: skip
+    assert reason(batch) == "line 1: book_quantity: below zero, got -1.000 (negative stock)"
+    assert batch.notes == {}
+
+
+def test_negative_stock_and_items_without_stock_land_with_notes() -> None:
+    batch = goods(
+        [
+            good(sku="A", quantity=-5),
+            good(sku="B", quantity=0, warehouse=None),
+            good(sku="C", quantity=0, warehouse=..., price=0),
+            good(sku="D", quantity=3),
+        ]
+    )
+    assert batch.rejected.is_empty()
+    assert batch.goods is not None
+    assert batch.goods.select("sku", "warehouse").rows() == [
+        ("A", "wh-main"),
+        ("B", None),
+        ("C", None),
+        ("D", "wh-main"),
+    ]
+    assert batch.notes == {"negative_stock": 1, "item_without_stock": 2, "zero_price": 1}
+
+
+@pytest.mark.parametrize(
+    ("changes", "expected"),
+    [
+        ({"warehouse": None, "quantity": 2}, "warehouse: required"),
+        ({"warehouse": None, "quantity": -2}, "warehouse: required"),
+    ],
+)
+def test_a_row_without_warehouse_must_be_an_item_without_stock(changes: dict[str, Any], expected: str) -> None:
+    assert reason(goods([good(**changes)])) == expected
+
+
+def test_strict_goods_rules_reject_with_their_reason() -> None:
+    records = [good(sku="A", quantity=-5), good(sku="B", quantity=0, warehouse=None)]
+    batch = check_goods(
+        records, snapshot_date=dt.date(2026, 1, 31), timezone=ZONE, run_id="r",
+        rules=strict(Rule.NEGATIVE_STOCK, Rule.ITEM_WITHOUT_STOCK),
+    )  # fmt: skip
+    assert batch.rejected["reason"].to_list() == [
+        "quantity: below zero, got -5.000 (negative stock)",
+        "warehouse: required (an item without stock anywhere, quantity 0)",
+    ]
+
+
+@pytest.mark.parametrize("doc_type", ["goods-receipt", "shipment"])
+def test_a_document_without_counterparty_lands_with_a_note(doc_type: str) -> None:
+    field_name = "supplier" if doc_type == "goods-receipt" else "customer"
+    batch = documents([document(doc_type, **{field_name: None})], doc_type)
+    assert batch.rejected.is_empty()
+    assert batch.documents is not None and batch.documents["counterparty"].to_list() == [None]
+    assert batch.notes == {"no_counterparty": 1}
+    strict_batch = check_documents(
+        [document(doc_type, **{field_name: ...})], doc_type=doc_type, date_from=JAN[0], date_to=JAN[1],
+        timezone=ZONE, run_id="r", rules=strict(Rule.NO_COUNTERPARTY),
+    )  # fmt: skip
+    assert reason(strict_batch) == f"{field_name}: required"
+
+
+def test_lines_without_prices_land_with_a_note() -> None:
+    record = document(items=[line(unit_price=None, total=None), line(line=2, sku="PROD-2", unit_price=..., total=...)])
+    batch = documents([record])
+    assert batch.rejected.is_empty()
+    assert batch.lines is not None
+    assert batch.lines.select("unit_price", "total").rows() == [(None, None), (None, None)]
+    assert batch.notes == {"line_without_price": 2}
+
+
+@pytest.mark.parametrize(
+    ("bad_line", "expected"),
+    [
+        (line(line=2, unit_price=None), "line 2: unit_price: required"),
+        (line(line=2, total=None), "line 2: total: required"),
+    ],
+)
+def test_a_price_without_its_total_or_the_reverse_is_rejected(bad_line: dict[str, Any], expected: str) -> None:
+    assert reason(documents([document(items=[line(), bad_line])])) == expected
+
+
+def test_an_empty_tabular_row_lands_with_a_note() -> None:
+    empty = line(line=2, sku=None, name=None, quantity=0, unit_price=0, total=0)
+    inventory_empty = line(line=2, sku=..., name=..., quantity=0, unit_price=..., total=..., book_quantity=0)
+    batch = documents([document(items=[line(), empty])])
+    inventory = documents([document("inventory", items=[line(book_quantity=10), inventory_empty])], "inventory")
+    assert batch.rejected.is_empty() and inventory.rejected.is_empty()
+    assert batch.lines is not None and batch.lines.select("sku", "quantity").rows() == [
+        ("PROD-001", Decimal(10)),
+        (None, Decimal(0)),
+    ]
+    assert batch.notes == {"empty_line": 1}
+    assert inventory.notes == {"empty_line": 1}
+
+
+def test_a_line_without_item_but_with_a_quantity_is_rejected() -> None:
+    assert reason(documents([document(items=[line(), line(line=2, sku=None)])])) == "line 2: sku: required"
+
+
+def test_zero_prices_land_with_a_note() -> None:
+    batch = documents([document(items=[line(unit_price=0, total=0)])])
+    assert batch.rejected.is_empty()
+    assert batch.notes == {"zero_price": 1}
+
+
+def test_a_total_mismatch_can_be_configured_to_land_with_a_note() -> None:
+    record = document(items=[line(total="150.00")])
+    rules = ValidationRules(severities={**DEFAULT_RULES.severities, Rule.TOTAL_MISMATCH: Severity.NOTE})
+    batch = check_documents([record], doc_type="goods-receipt", date_from=JAN[0], date_to=JAN[1], timezone=ZONE,
+                            run_id="r", rules=rules)  # fmt: skip
+    assert batch.rejected.is_empty()
+    assert batch.notes == {"total_mismatch": 1}
+    wider = ValidationRules(total_tolerance=Decimal(5))
+    assert check_documents([record], doc_type="goods-receipt", date_from=JAN[0], date_to=JAN[1], timezone=ZONE,
+                           run_id="r", rules=wider).rejected.is_empty()  # fmt: skip
+
+
+def test_notes_count_only_rows_that_land() -> None:
+    rejected = document(number="1", supplier=None, items=[line(unit_price=..., total=...), line(line=2, quantity="x")])
+    landed = document(number="2", supplier=None, items=[line()])
+    batch = documents([rejected, landed])
+    assert batch.rejected["record_key"].to_list() == ["1"]
+    assert batch.notes == {"no_counterparty": 1}
+
+
+def test_the_plausible_window_is_configuration_and_rejects_on_its_bounds() -> None:
+    rules = ValidationRules(earliest_date=dt.date(2026, 1, 15), years_ahead=0)
+    early = document(number="1", date="2026-01-14T23:59:59")
+    first = document(number="2", date="2026-01-15T00:00:00")
+    batch = check_documents([early, first], doc_type="goods-receipt", date_from=JAN[0], date_to=JAN[1],
+                            timezone=ZONE, run_id="r", rules=rules)  # fmt: skip
+    assert batch.documents is not None and batch.documents["number"].to_list() == ["2"]
+    _, today = rules.plausible_window(ZONE)
+    assert batch.rejected["reason"].to_list() == [f"date 2026-01-14 is outside the plausible window 2026-01-15…{today}"]
+    assert batch.rejected["partition_date"].to_list() == [dt.date(2026, 1, 14)]
+
+
+def test_the_window_ends_a_year_after_today_in_the_1c_zone() -> None:
+    assert DEFAULT_RULES.plausible_window(ZONE, today=dt.date(2026, 12, 3)) == (
+        dt.date(2000, 1, 1),
+        dt.date(2027, 12, 3),
+    )
+    assert DEFAULT_RULES.plausible_window(ZONE, today=dt.date(2028, 2, 29))[1] == dt.date(2029, 2, 28)
+    assert ValidationRules(years_ahead=9000).plausible_window(ZONE, today=dt.date(2026, 1, 1))[1].year == 9999

@@ -81,18 +81,41 @@ def test_the_run_report_renders_every_chart(landed_month: LandedMonth, browser_p
     requested: list[str] = []
     browser_page.on("request", lambda request: requested.append(request.url))
 
-    browser_page.goto(report.as_uri())
+    for label, width in (("desktop", 1920), ("laptop", 1366)):
+        browser_page.set_viewport_size({"width": width, "height": 900})
+        browser_page.goto(report.as_uri())
+        charts = browser_page.locator("figure.chart")
+        assert charts.count() == 6
+        for index in range(charts.count()):
+            chart = charts.nth(index)
+            title = chart.locator("figcaption").inner_text()
+            assert chart.locator("svg").count() == 1, f"{title}: no chart drawn"
+            boxes = [m.bounding_box() for m in chart.locator(".mark").all()]
+            assert any(b and b["width"] > 0 and b["height"] > 0 for b in boxes), f"{title}: chart is empty"
+            svg = chart.locator("svg").bounding_box()
+            assert svg is not None and svg["x"] + svg["width"] <= width, f"{title}: wider than a {label} window"
+        browser_page.screenshot(path=_artifact(f"run-report-{label}.png"), full_page=True)
+    assert set(requested) == {report.as_uri()}, "the report must be self-contained"
 
-    charts = browser_page.locator("figure.chart")
-    assert charts.count() == 5
-    for index in range(charts.count()):
-        chart = charts.nth(index)
-        title = chart.locator("figcaption").inner_text()
-        assert chart.locator("svg").count() == 1, f"{title}: no chart drawn"
-        boxes = [m.bounding_box() for m in chart.locator(".mark").all()]
-        assert any(b and b["width"] > 0 and b["height"] > 0 for b in boxes), f"{title}: chart is empty"
-    assert requested == [report.as_uri()], "the report must be self-contained"
-    browser_page.screenshot(path=_artifact("run-report.png"), full_page=True)
+    requests_chart = browser_page.locator("figure.chart", has_text="Requests, retries and 429s")
+    landings = warehouse.query("SELECT count(*) FROM load_log WHERE run_id = 'run-feb-3'").item()
+    labels = requests_chart.locator("svg > text[text-anchor]").all_text_contents()
+    numbers = [t for t in labels if _NUMBER.fullmatch(t)]
+    assert len(labels) - len(numbers) == landings, f"every bar is labelled: {labels}"
+    ticks = [float(t.replace(",", "")) for t in numbers]
+    assert ticks and all(t % _tick_step(ticks) == 0 for t in ticks), f"round axis ticks, got {ticks}"
+    generated = browser_page.locator(".meta").inner_text()
+    assert f"({warehouse.timezone})" in generated, "the report's own time is in the 1C zone, named"
+
+
+_NUMBER = re.compile(r"-?[\d,]+(\.\d+)?")
+
+
+def _tick_step(ticks: list[float]) -> float:
+    step = sorted(ticks)[1] - sorted(ticks)[0] if len(ticks) > 1 else 1.0
+    mantissa = step / 10 ** len(str(int(step))) * 10
+    assert mantissa in (1, 2, 5), f"tick step {step} is not 1, 2 or 5 x 10^n"
+    return step
 
 
 def _wait_for_graph_nodes(page: Page, count: int) -> None:

@@ -10,7 +10,7 @@ from pathlib import Path
 import dagster as dg
 
 from assets.marts import MART_ASSETS, WITHIN_THRESHOLD
-from onec.marts import build_stock_movements
+from onec.marts import build_stock_balance_daily, build_stock_movements
 from onec.reconcile import Threshold, reconcile
 from onec.sandbox.data import _effects
 from resources import WarehouseResource
@@ -90,3 +90,28 @@ def test_the_asset_check_fails_on_the_discrepancy_and_the_report_is_linked(lande
     report = result.asset_materializations_for_node("run_report")[0].metadata["report"].value
     assert str(report).startswith(str(landed_month.settings.data_dir / "reports"))
     assert "Reconciliation with 1C" in Path(str(report)).read_text(encoding="utf-8")
+
+
+def test_negative_1c_stock_flows_through_the_marts_and_reconciles(landed_month: LandedMonth) -> None:
+    """1C with stock control off holds positions below zero: the snapshot lands them, the daily balance ends the
+    month on them, and the next snapshot reconciles with zero differences."""
+    warehouse = landed_month.warehouse
+    negative = warehouse.query("SELECT sku, warehouse, quantity FROM goods WHERE quantity < 0 ORDER BY ALL").rows()
+    assert negative, "the sandbox month holds negative stock"
+    truth = landed_month.data.balance_on(MONTH_END)
+    assert all(truth[(sku, wh)] == quantity for sku, wh, quantity in negative)
+    build_stock_movements(warehouse)
+    build_stock_balance_daily(warehouse)
+    month_end = MONTH_END - timedelta(days=1)
+    balances = dict(
+        warehouse.query(
+            "SELECT sku || '|' || warehouse, balance FROM stock_balance_daily WHERE day = ? AND balance < 0",
+            [month_end],
+        ).rows()
+    )
+    assert balances == {f"{sku}|{wh}": q for (sku, wh), q in truth.items() if q < 0}
+    _agreeing_second_snapshot(landed_month)
+    build_stock_movements(warehouse)
+    summary = reconcile(warehouse)
+    assert (summary.differing, summary.passed) == (0, True)
+    assert warehouse.query("SELECT count(*) FROM goods WHERE snapshot_date = ? AND quantity < 0", [FEB_2]).item() > 0

@@ -9,13 +9,16 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.lake import build_lake_check
 from onec.config import Settings
 from onec.connect import embedded_sandbox_data, sandbox_window
 from onec.schema import DOCUMENT_TYPES
 from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
 from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
-from resources import OneCResource
+from resources import OneCResource, WarehouseResource
+from tests.core.test_warehouse import doc, land_documents
+from tests.lake_equality import assert_lake_equals_warehouse
 
 MART_ASSETS = ["reconciliation", "run_report", "stock_balance_daily", "stock_movements"]
 DOCUMENT_ASSETS = [
@@ -52,6 +55,8 @@ def test_graph_snapshot(defs: dg.Definitions) -> None:
                 for name in ("landed_as_validated", "no_rejected_rows")
             ),
             "reconciliation:stock_agrees_with_1c",
+            "incremental_sync:lake_equals_warehouse",
+            "run_report:lake_equals_warehouse",
         ]
     )
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
@@ -82,6 +87,7 @@ def test_sync_job_lands_what_the_sandbox_holds_and_reruns_replace(defs: dg.Defin
     assert result.success
     evaluations = result.get_asset_check_evaluations()
     assert evaluations and all(e.passed for e in evaluations if e.check_name == "landed_as_validated")
+    assert [e.passed for e in evaluations if e.check_name == "lake_equals_warehouse"] == [True]
 
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     data = embedded_sandbox_data(settings)
@@ -140,3 +146,41 @@ def test_the_resource_carries_every_connection_setting(monkeypatch: pytest.Monke
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
     assert OneCResource.from_settings(settings).settings() == dataclasses.replace(settings, data_dir=Path("data"))
+
+
+def test_the_nightly_run_succeeds_with_no_onec_variable_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """As `./dev ui` and the schedule run it: no ONEC_* at all, so the data dir is the relative default `data/`."""
+    monkeypatch.delenv("ONEC_DATA_DIR")
+    monkeypatch.chdir(tmp_path)
+    defs = build_definitions(Settings.from_env())
+    schedule = defs.resolve_schedule_def("onec_nightly")
+    tick = dg.build_schedule_context(scheduled_execution_time=datetime.now(UTC))
+    request = schedule.evaluate_tick(tick).run_requests[0]  # type: ignore[index]
+    result = defs.resolve_job_def("onec_sync").execute_in_process(
+        tags=request.tags, instance=dg.DagsterInstance.ephemeral()
+    )
+    assert result.success
+    report = next(
+        e.materialization for e in result.get_asset_materialization_events() if e.asset_key == dg.AssetKey("run_report")
+    )
+    path = Path(str(report.metadata["report"].value))
+    assert path.is_absolute() and path.is_relative_to(tmp_path / "data") and path.stat().st_size > 0
+    assert str(report.metadata["report_url"].value) == path.as_uri()
+
+
+def test_the_lake_check_repairs_a_deleted_lake_file_and_warns(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    warehouse = Warehouse(tmp_path / "data", "Europe/Moscow")
+    warehouse.initialize()
+    land_documents(warehouse, [doc("1"), doc("2", date="2026-01-20T10:00:00")])
+    check = build_lake_check(dg.AssetKey("incremental_sync"))
+    resource = WarehouseResource(data_dir=str(warehouse.data_dir), timezone="Europe/Moscow")
+    assert check(warehouse=resource).passed
+
+    deleted = warehouse.lake_dir / "document_lines/doc_type=goods-receipt/doc_date=2026-01-20/data.parquet"
+    deleted.unlink()
+    repaired = check(warehouse=resource)
+    assert not repaired.passed and repaired.severity == dg.AssetCheckSeverity.WARN
+    assert repaired.metadata["differing"].value == 1 and repaired.metadata["still_differing"].value == 0
+    assert "document_lines/doc_type=goods-receipt/doc_date=2026-01-20" in str(repaired.metadata["differences"].value)
+    assert_lake_equals_warehouse(warehouse)
+    assert check(warehouse=resource).passed

@@ -13,7 +13,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from lxml import etree
 
-from onec.sandbox.commerceml import write_commerceml
+from onec.sandbox.commerceml import write_commerceml, write_commerceml_package, write_commerceml_prices
 from onec.sandbox.data import SandboxData
 
 SAMPLES = Path("/work/shared/samples/commerceml")
@@ -133,6 +133,101 @@ def test_the_reader_of_the_real_samples_reads_ours(data: SandboxData, tmp_path: 
     write_commerceml(data, tmp_path, "2.07")
     ours = offers_207(parse(tmp_path / "offers.xml"))
     assert ours and all(o["sku"] and set(o["stock"]) == set(data.warehouses) for o in ours.values())
+
+
+def test_package_in_the_bitrix_layout_holds_the_base(data: SandboxData, tmp_path: Path) -> None:
+    paths = write_commerceml_package(data, tmp_path, orders=True)
+    layout = sorted(re.sub(r"___[0-9a-f-]{36}", "___<id>", str(p.relative_to(tmp_path))) for p in paths)
+    assert layout == [
+        "documents/1/documents___<id>.xml",
+        "goods/1/import___<id>.xml",
+        "goods/1/offers___<id>.xml",
+        "goods/1/prices___<id>.xml",
+        "goods/1/rests___<id>.xml",
+        "import___<id>.xml",
+        "properties/1/import___<id>.xml",
+    ]
+    roots = {re.sub(r"___.*", "", str(p.relative_to(tmp_path))): parse(p) for p in paths}
+    assert all(r.tag == "{urn:1C.ru:commerceml_3}КоммерческаяИнформация" for r in roots.values())
+    assert all(r.get("ВерсияСхемы") == "3.1" for r in roots.values())
+    classifier = roots["import"].find("c:Классификатор", NS3)
+    units = {
+        u.findtext("c:Код", namespaces=NS3).strip(): u.findtext("c:НаименованиеКраткое", namespaces=NS3)
+        for u in classifier.iterfind("c:ЕдиницыИзмерения/c:ЕдиницаИзмерения", NS3)
+    }
+    price_types = {
+        t.findtext("c:Наименование", namespaces=NS3): t.findtext("c:Ид", namespaces=NS3)
+        for t in classifier.iterfind("c:ТипыЦен/c:ТипЦены", NS3)
+    }
+    assert list(price_types) == ["Оптовая", "Розничная"], "the retail type is not the first declared"
+    warehouses = {
+        w.findtext("c:Ид", namespaces=NS3): w.findtext("c:Наименование", namespaces=NS3)
+        for w in classifier.iterfind("c:Склады/c:Склад", NS3)
+    }
+    assert sorted(warehouses.values()) == sorted(data.warehouses)
+    properties = {
+        p.findtext("c:Наименование", namespaces=NS3): p.findtext("c:Ид", namespaces=NS3)
+        for p in roots["properties/1/import"].iterfind("c:Классификатор/c:Свойства/c:Свойство", NS3)
+    }
+    items = {item.id: item for item in data.nomenclature() if item.sku}
+    goods = roots["goods/1/import"].findall("c:Каталог/c:Товары/c:Товар", NS3)
+    assert {g.findtext("c:Ид", namespaces=NS3) for g in goods} == set(items)
+    for good in goods:
+        item = items[good.findtext("c:Ид", namespaces=NS3)]
+        assert good.find("c:Артикул", NS3) is None, "the article lives in the offer's property"
+        code = good.findtext("c:БазоваяЕдиница", namespaces=NS3)
+        assert (code is None and item.unit is None) or units[code.strip()] == item.unit
+    for offer in roots["goods/1/offers"].iterfind(".//c:Предложения/c:Предложение", NS3):
+        item = items[offer.findtext("c:Ид", namespaces=NS3)]
+        values = {
+            v.findtext("c:Ид", namespaces=NS3): v.findtext("c:Значение", namespaces=NS3)
+            for v in offer.iterfind("c:ЗначенияСвойств/c:ЗначенияСвойства", NS3)
+        }
+        assert offer.find("c:Артикул", NS3) is None and values[properties["Артикул"]] == item.sku
+        assert offer.find("c:Цены", NS3) is None and offer.find("c:Остатки", NS3) is None
+    for offer in roots["goods/1/prices"].iterfind(".//c:Предложение", NS3):
+        item = items[offer.findtext("c:Ид", namespaces=NS3)]
+        by_type = {
+            p.findtext("c:ИдТипаЦены", namespaces=NS3): number(p.findtext("c:ЦенаЗаЕдиницу", namespaces=NS3))
+            for p in offer.iterfind("c:Цены/c:Цена", NS3)
+        }
+        assert by_type[price_types["Розничная"]] == item.price
+    stock = stock_truth(data)
+    for offer in roots["goods/1/rests"].iterfind(".//c:Предложение", NS3):
+        item = items[offer.findtext("c:Ид", namespaces=NS3)]
+        rests = {
+            warehouses[s.findtext("c:Ид", namespaces=NS3)]: number(s.findtext("c:Количество", namespaces=NS3))
+            for s in offer.iterfind("c:Остатки/c:Остаток/c:Склад", NS3)
+        }
+        assert rests == {wh: stock[item.sku].get(wh, Decimal(0)) for wh in data.warehouses}
+    orders = roots["documents/1/documents"].findall("c:Контейнер/c:Документ", NS3)
+    shipments = {d.number: d for d in data.documents_holdings("shipment") if d.bad_kind is None}
+    assert {o.findtext("c:Номер", namespaces=NS3) for o in orders} == set(shipments)
+    for order in orders:
+        doc = shipments[order.findtext("c:Номер", namespaces=NS3)]
+        assert order.findtext("c:ХозОперация", namespaces=NS3) == "Заказ товара"
+        buyer = order.find("c:Контрагенты/c:Контрагент", NS3)
+        assert (buyer.findtext("c:Наименование", namespaces=NS3), buyer.findtext("c:Роль", namespaces=NS3)) == (
+            doc.counterparty,
+            "Покупатель",
+        )
+        lines = [
+            (items[t.findtext("c:Ид", namespaces=NS3)].sku, number(t.findtext("c:Количество", namespaces=NS3)))
+            for t in order.iterfind("c:Товары/c:Товар", NS3)
+        ]
+        assert lines == [(line.sku, line.quantity) for line in doc.items]
+
+
+def test_a_later_changes_only_prices_file(data: SandboxData, tmp_path: Path) -> None:
+    skus = [item.sku for item in data.nomenclature() if item.sku and item.price is not None][:3]
+    path = write_commerceml_prices(data, tmp_path, skus, datetime(2026, 2, 2, 9, 0))
+    root = parse(path)
+    package = root.find("c:ПакетПредложений", NS3)
+    assert package.get("СодержитТолькоИзменения") == "true" and root.get("ДатаФормирования") == "2026-02-02T09:00:00"
+    by_id = {item.id: item.sku for item in data.nomenclature()}
+    assert sorted(by_id[o.findtext("c:Ид", namespaces=NS3)] for o in package.iterfind(".//c:Предложение", NS3)) == (
+        sorted(skus)
+    )
 
 
 def test_rejects_unknown_versions(data: SandboxData, tmp_path: Path) -> None:

@@ -9,9 +9,10 @@ from decimal import ROUND_HALF_UP, Decimal
 
 import pytest
 
-from onec.sandbox.data import BAD_KINDS, Document, Good, SandboxData
+from onec.sandbox.data import BAD_KINDS, OPENING_BALANCE_NOTE, ZERO, Document, Good, SandboxData
 from onec.schema import DOCUMENT_SLUGS, DOCUMENT_TYPE_BY_SLUG, StockEffect
 
+_TAKING = (StockEffect.DECREASE, StockEffect.TRANSFER)
 PREFIXES = {"goods-receipt": "ПР", "shipment": "РС", "transfer": "ПМ", "adjustment-up": "ОП",
             "adjustment-down": "СП", "inventory": "ИН"}  # fmt: skip
 
@@ -21,24 +22,34 @@ def all_documents(data: SandboxData) -> list[Document]:
 
 
 def assert_stock_consistent(data: SandboxData) -> None:
-    """Replay every posting in time order: no position ever dips below zero; goods hold the final balance."""
+    """Replay every posting in time order: openings are never negative, a position goes below zero only through
+    a posting that takes stock (stock control off), an empty row moves nothing; the goods rows hold the final
+    balance, and an item with no stock anywhere is one row without a warehouse."""
     balance = data.balance_on(data.start - timedelta(days=1))
     assert all(quantity >= 0 for quantity in balance.values())
     moving = sorted((d for d in all_documents(data) if d.moves_stock), key=lambda d: d.date)
     for doc in moving:
         effect = DOCUMENT_TYPE_BY_SLUG[doc.doc_type].effect
         for line in doc.items:
+            if line.sku is None:
+                assert line.quantity == 0
+                continue
+            before = balance[(line.sku, doc.warehouse)]
             if effect in (StockEffect.DECREASE, StockEffect.TRANSFER):
                 balance[(line.sku, doc.warehouse)] -= line.quantity
-                assert balance[(line.sku, doc.warehouse)] >= 0, (doc.doc_type, doc.number, line.sku)
             if effect is StockEffect.INCREASE:
                 balance[(line.sku, doc.warehouse)] += line.quantity
             if effect is StockEffect.TRANSFER:
                 balance[(line.sku, doc.warehouse_to or "")] += line.quantity
+            assert balance[(line.sku, doc.warehouse)] >= min(before, ZERO) or effect in _TAKING
     last_day = max(d.date for d in moving).date()
     assert data.balance_on(last_day) == balance
-    goods = {(g.sku, g.warehouse): g.quantity for g in data.goods_holdings() if g.bad_kind is None}
-    assert goods == balance
+    served = [g for g in data.goods_holdings() if g.bad_kind is None]
+    without_stock = {g.sku for g in served if g.warehouse is None}
+    assert all(g.quantity == 0 for g in served if g.warehouse is None)
+    assert all(quantity == 0 for (sku, _), quantity in balance.items() if sku in without_stock)
+    goods = {(g.sku, g.warehouse): g.quantity for g in served if g.warehouse is not None}
+    assert goods == {position: q for position, q in balance.items() if position[0] not in without_stock}
 
 
 def test_same_arguments_give_the_same_base() -> None:
@@ -53,15 +64,20 @@ def test_same_arguments_give_the_same_base() -> None:
 
 def test_shape_of_goods(small_data: SandboxData) -> None:
     goods = small_data.goods_holdings()
+    stocked = {g.sku for g in goods if g.warehouse is not None}
+    without_stock = [g for g in goods if g.warehouse is None]
+    assert len(stocked) + len(without_stock) >= max(40, 300 // 5) and len(goods) == len(stocked) * 3 + len(
+        without_stock
+    )
+    assert without_stock and all(g.quantity == 0 and g.sku not in stocked for g in without_stock)
+    assert goods == sorted(goods, key=lambda g: (g.sku, g.warehouse or ""))
+    assert {g.warehouse for g in goods} == {"wh-main", "wh-spb", "wh-ekb", None}
     skus = {g.sku for g in goods}
-    assert len(skus) == max(40, 300 // 5) and len(goods) == len(skus) * 3
-    assert goods == sorted(goods, key=lambda g: (g.sku, g.warehouse))
-    assert {g.warehouse for g in goods} == {"wh-main", "wh-spb", "wh-ekb"}
     assert all(re.fullmatch(r"[А-ЯA-Z]{2,4}-\d{5}", sku) for sku in skus)
     assert any(re.match(r"[A-Z]", sku) for sku in skus) and any(re.match(r"[А-Я]", sku) for sku in skus)
     names = {g.sku: g.name for g in goods}
     assert len(set(names.values())) == len(names), "names are unique per sku"
-    assert all(g.quantity == g.quantity.quantize(Decimal("0.001")) and g.quantity >= 0 for g in goods)
+    assert all(g.quantity == g.quantity.quantize(Decimal("0.001")) for g in goods)
     assert all(g.price is None or g.price == g.price.quantize(Decimal("0.01")) for g in goods)
     assert {g.unit for g in goods} <= {"шт", "кг", "л", "м", "упак", None}
     assert all(g.code is None or re.fullmatch(r"00-\d{8}", g.code) for g in goods)
@@ -80,13 +96,21 @@ def test_shape_of_documents(small_data: SandboxData) -> None:
             assert start <= doc.date.date() < start + timedelta(days=31)
             assert doc.date.tzinfo is not None and doc.date.microsecond == 0
             assert doc.posted == (doc.status == "posted") and not (doc.posted and doc.deleted)
-            assert (doc.counterparty is not None) == (counterparty_field is not None)
+            opening_balance = slug == "goods-receipt" and doc.notes == OPENING_BALANCE_NOTE
+            assert (doc.counterparty is not None) == (counterparty_field is not None and not opening_balance)
             assert (doc.warehouse_to is not None) == (slug == "transfer") and doc.warehouse_to != doc.warehouse
             assert doc.modified_at is None or timedelta(0) <= doc.modified_at - doc.date <= timedelta(hours=72)
-            assert 1 <= len(doc.items) <= 10 and [line.line for line in doc.items] == list(range(1, len(doc.items) + 1))
+            assert 1 <= len(doc.items) <= 11 and [line.line for line in doc.items] == list(range(1, len(doc.items) + 1))
+            priced = {line.unit_price is not None for line in doc.items}
+            assert len(priced) == 1 and (priced == {True} or slug == "transfer"), "a transfer from orders: no prices"
             for line in doc.items:
                 assert (line.book_quantity is not None) == (slug == "inventory")
-                assert line.total == (line.quantity * line.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
+                assert (line.sku is None) == (line.name is None)
+                assert line.sku is not None or (line.quantity == 0 and line is doc.items[-1]), "an empty row"
+                if line.unit_price is None:
+                    assert line.total is None
+                else:
+                    assert line.total == (line.quantity * line.unit_price).quantize(Decimal("0.01"), ROUND_HALF_UP)
 
 
 def test_realistic_awkward_content(small_data: SandboxData) -> None:
@@ -149,7 +173,7 @@ def test_summary_counts_valid_records(small_data: SandboxData) -> None:
         docs = small_data.documents_holdings(slug)
         assert summary["documents"][slug] == len(docs)
         assert summary["lines"][slug] == sum(len(d.items) for d in docs)
-        assert summary["totals"][slug] == sum(line.total for d in docs for line in d.items)
+        assert summary["totals"][slug] == sum(line.total or 0 for d in docs for line in d.items)
     assert summary["bad_records"] == 0
 
 
@@ -209,3 +233,22 @@ def test_forty_thousand_documents_make_a_benchmark_sized_base() -> None:
     summary = SandboxData.generate(documents=40_000).holdings_summary()
     assert sum(summary["documents"].values()) == 40_000
     assert 200_000 < sum(summary["lines"].values()) < 240_000
+
+
+def test_what_real_1c_bases_hold_occurs_at_low_rates() -> None:
+    """Contract §1.3 "What real bases hold": each at a low rate, as a month of a real base has it."""
+    data = SandboxData.generate(documents=3000)
+    docs = all_documents(data)
+    goods = [g for g in data.goods_holdings() if g.bad_kind is None]
+    inventories = data.documents_holdings("inventory")
+    receipts = data.documents_holdings("goods-receipt")
+    transfers = data.documents_holdings("transfer")
+    lines = [line for d in docs for line in d.items]
+    negative_books = [d for d in inventories if any(line.book_quantity and line.book_quantity < 0 for line in d.items)]
+    assert 0 < len(negative_books) < 0.2 * len(inventories)
+    assert 0 < sum(1 for g in goods if g.quantity < 0) < 0.1 * len(goods)
+    assert 0 < sum(1 for g in goods if g.warehouse is None) < 0.1 * len(goods)
+    assert 0 < sum(1 for d in receipts if d.counterparty is None) < 0.1 * len(receipts)
+    assert 0.1 < sum(1 for d in transfers if d.items[0].unit_price is None) / len(transfers) < 0.4
+    assert 0 < sum(1 for line in lines if line.unit_price == 0) < 0.01 * len(lines)
+    assert 0 < sum(1 for d in docs if d.items[-1].sku is None) < 0.03 * len(docs)

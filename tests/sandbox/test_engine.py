@@ -22,6 +22,7 @@ from sandbox_helpers import (
     good_truth,
     loads,
     page_all,
+    served_position,
 )  # fmt: skip
 
 from onec.sandbox.data import SandboxData
@@ -157,7 +158,7 @@ def test_modified_filters(small_data: SandboxData, make_client: MakeClient) -> N
         "modified_since": since.strftime("%Y-%m-%dT%H:%M:%S"),
         "modified_until": until.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    got = {(r["sku"].rstrip(), r["warehouse"].rstrip()) for r in page_all(client, "/api/v1/goods", 50, **params)}
+    got = {served_position(r) for r in page_all(client, "/api/v1/goods", 50, **params)}
     expected = {(g.sku, g.warehouse) for g in goods if g.modified_at is not None and since <= g.modified_at < until}
     assert got == expected
     assert any(g.modified_at is None for g in goods), "the base has rows without modified_at"
@@ -393,11 +394,9 @@ def test_drift_grows_totals_mid_run(make_client: MakeClient) -> None:
     assert totals[0] < totals[-1] == totals[0] + 3 and totals == sorted(totals)
     assert engine.stats.snapshot()["drift_inserts"] == 3
     goods = loads(client.get("/api/v1/goods", params={"limit": 1000}).content)["data"]
-    assert {(g["sku"].rstrip(), g["warehouse"].rstrip()): g for g in goods}.keys() == {
-        (g.sku, g.warehouse) for g in data.goods_holdings()
-    }
+    assert {served_position(g): g for g in goods}.keys() == {(g.sku, g.warehouse) for g in data.goods_holdings()}
     truth = {(g.sku, g.warehouse): g for g in data.goods_holdings()}
-    assert all(good_from_json(g) == good_truth(truth[(g["sku"].rstrip(), g["warehouse"].rstrip())]) for g in goods), (
+    assert all(good_from_json(g) == good_truth(truth[served_position(g)]) for g in goods), (
         "served goods follow the drifted quantities"
     )
 

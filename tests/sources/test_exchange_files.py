@@ -157,9 +157,32 @@ def test_commerceml_variants_are_positions_of_their_own(warehouse: Warehouse) ->
     assert warehouse.query("SELECT count(*) FROM goods").item() == 5
 
 
-def test_commerceml_orders_and_lone_catalogs_are_refused(warehouse: Warehouse) -> None:
-    with pytest.raises(CommerceMLError, match="document file"):
-        load_files([UT11 / "orders_windows-1251.xml"], warehouse, timezone=ZONE, run_id="c")
+def test_commerceml_real_orders_land_as_order_documents(warehouse: Warehouse) -> None:
+    orders = [
+        UT11 / "orders_windows-1251.xml",
+        SAMPLES / "cml209_documents_argentcrusade" / "documents-example.xml",
+        DOBROMYSLOV / "bitrix-query-response-full_windows-1251.xml",
+    ]
+    (result,) = load_files(orders, warehouse, timezone=ZONE, run_id="c")
+    assert (result.doc_type, result.rows, result.lines, result.rejected) == ("order", 5, 14, 0)
+    headers = warehouse.query(
+        "SELECT number, strftime(date, '%Y-%m-%d %H:%M:%S'), counterparty, warehouse, posted FROM documents"
+        " WHERE number IN ('20', '142', '132') ORDER BY number"
+    ).rows()
+    assert headers == [
+        ("132", "2021-02-11 18:45:21", "38#catalog_exchange#", None, False),  # a site's buyer without a name
+        ("142", "2015-06-29 15:39:10", "Kikinda (Сербия)", "Центральный склад", True),  # «Проведен» true
+        ("20", "2007-10-16 15:40:40", "Петр Петров", None, False),
+    ]
+    lines = warehouse.query("SELECT sku, quantity, unit_price, total FROM document_lines WHERE number = '20'").rows()
+    assert lines == [
+        ("ORDER_DELIVERY", Decimal("1.000"), Decimal("348.0000"), Decimal("348.00")),
+        ("cbcf498f-55bc-11d9-848a-00112f43529a", Decimal("1.000"), Decimal("9335.4200"), Decimal("9335.42")),
+    ]
+    assert warehouse.query("SELECT count(*) FROM goods").item() == 0
+
+
+def test_commerceml_lone_catalogs_are_refused(warehouse: Warehouse) -> None:
     with pytest.raises(CommerceMLError, match="no offers"):
         load_files([UT11 / "import.xml"], warehouse, timezone=ZONE, run_id="c")
 

@@ -58,3 +58,15 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     reason = (inbox / "failed" / "goods.csv.reason.txt").read_text("utf-8")
     assert "no Warehouse (or Склад) column" in reason
     assert sorted(p.name for p in inbox.iterdir() if p.is_file()) == ["fresh.csv"]
+
+
+def test_sensor_names_a_package_waiting_for_its_parts(tmp_path: Path) -> None:
+    inbox = tmp_path / INBOX_DIR
+    _drop(inbox, SAMPLES / "import0_1.xml")
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, tmp_path)
+    result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
+    assert isinstance(result, dg.SensorResult) and not result.run_requests
+    assert result.skip_reason is not None
+    message = result.skip_reason.skip_message or ""
+    assert message.startswith("waiting for prices and rests of package import0_1.xml since "), message
+    assert "ONEC_CML_WAIT_SECONDS" in message

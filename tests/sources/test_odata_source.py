@@ -387,8 +387,11 @@ def test_the_factory_builds_the_odata_source(data: SandboxData, tmp_path: Path) 
         source = open_source(settings, session, "odata")
         assert source.name == "odata"
         goods = _all(source.goods())
-    assert goods and all(g["quantity"] != 0 for g in goods)
-    assert len(goods) == sum(1 for g in data.goods_holdings() if g.quantity != 0)
+    stocked = [g for g in goods if g["warehouse"] is not None]
+    assert stocked and all(g["quantity"] != 0 for g in stocked), "Balance() has no empty positions"
+    assert len(stocked) == sum(1 for g in data.goods_holdings() if g.quantity != 0)
+    without_stock = {g["sku"] for g in goods if g["warehouse"] is None}
+    assert without_stock == {g.sku for g in data.goods_holdings() if g.warehouse is None}, "once, no warehouse (§1.3)"
     with pytest.raises(ConfigError, match="unknown source 'soap'"):
         open_source(settings, session, "soap")
 

@@ -1,0 +1,211 @@
+"""The lake follows the warehouse: pending lake work, recorded with the rows, written after the commit.
+
+Why a table of pending work: a landing commits its rows (and its change cursor) in one DuckDB transaction and can
+only write the lake after that commit, from the committed tables. A run killed in between used to leave the lake
+without those partitions for good: the cursor had moved, so no later run landed (nor rewrote) those days again.
+Now the landing's transaction also records which lake partitions it changed (`record_pending`); each is deleted
+only once its file is written (`complete_pending`), and whoever next holds the writer lock (every `initialize`,
+every landing's commit) completes what is left first. Rewriting a partition from the committed table is idempotent,
+so redoing work a killed run had half done is always safe.
+"""
+
+# ruff: noqa: S608 — SQL text is built only from the fixed identifiers of LAKE_TABLES and from column names read
+# from DuckDB's own catalog; every value is a bound parameter.
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from itertools import groupby
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+
+from onec import lake
+
+PENDING_TABLE = "lake_pending"
+PENDING_DDL = (
+    f"CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (lake_table VARCHAR NOT NULL, doc_type VARCHAR,"
+    " partition_date DATE, run_id VARCHAR, recorded_at TIMESTAMPTZ)"
+)
+"""One row per lake partition whose file no longer matches its committed table (a partition_date of NULL: the
+table's single file). Duplicates are harmless: completing a partition deletes all its rows."""
+
+LAKE_BATCH_ROWS = 16_384
+"""Rows per Arrow batch streamed from DuckDB into the lake files: a lake write holds one batch, not a range."""
+LAKE_ROWS_PER_QUERY = 20_000
+"""Rows per lake query (whole days, at least one): its ORDER BY sorts them all before the first batch comes out, so
+a range is written in groups of days of about this many rows; one query per day would cost more than the files."""
+
+
+@dataclass(frozen=True)
+class LakeTable:
+    """How a warehouse table is laid out in the lake: by document type (or not), then by day (or one file)."""
+
+    name: str
+    day_key: str | None
+    by_doc_type: bool
+    order: str
+
+    @property
+    def partition_keys(self) -> tuple[str, ...]:
+        return (*(("doc_type",) if self.by_doc_type else ()), *((self.day_key,) if self.day_key else ()))
+
+    def directory(self, root: Path, doc_type: str | None, day: dt.date | None) -> Path:
+        directory = root / self.name
+        if self.by_doc_type:
+            directory /= f"doc_type={doc_type}"
+        if self.day_key:
+            assert day is not None, f"{self.name} is partitioned by {self.day_key}"
+            directory /= f"{self.day_key}={day.isoformat()}"
+        return directory
+
+
+LAKE_TABLES = {
+    table.name: table
+    for table in (
+        LakeTable("goods", "snapshot_date", by_doc_type=False, order="sku, warehouse"),
+        LakeTable("documents", "doc_date", by_doc_type=True, order="number"),
+        LakeTable("document_lines", "doc_date", by_doc_type=True, order="number, line"),
+        LakeTable("goods_history", None, by_doc_type=False, order="sku, warehouse, valid_from"),
+    )
+}
+"""The landed tables the lake mirrors. (The marts are rebuilt whole, lake copy included, by every mart build.)"""
+
+
+@dataclass(frozen=True)
+class LakePartition:
+    """One lake file: a table's partition (doc_type and day as the table is partitioned, else None)."""
+
+    table: str
+    doc_type: str | None
+    day: dt.date | None
+
+    @property
+    def sort_key(self) -> tuple[str, str, dt.date]:
+        return self.table, self.doc_type or "", self.day or dt.date.min
+
+    def describe(self) -> str:
+        keys = LAKE_TABLES[self.table].partition_keys
+        values = [v for v in (self.doc_type, self.day) if v is not None]
+        return "/".join([self.table, *(f"{k}={v}" for k, v in zip(keys, values, strict=True))])
+
+
+def table_partitions(table: str, doc_type: str | None, days: Iterable[dt.date]) -> list[LakePartition]:
+    return [LakePartition(table, doc_type, day) for day in days]
+
+
+def record_pending(con: duckdb.DuckDBPyConnection, partitions: Iterable[LakePartition], run_id: str) -> None:
+    """Record lake work inside the caller's open transaction: it commits (or rolls back) with the rows. One statement
+    per table and type, the days as a list (a range of years is thousands of days)."""
+    for (table, doc_type), group in groupby(
+        sorted(partitions, key=lambda p: p.sort_key), key=lambda p: (p.table, p.doc_type)
+    ):
+        days = [p.day for p in group]
+        con.execute(
+            f"INSERT INTO {PENDING_TABLE} SELECT ?, ?, UNNEST(?::DATE[]), ?, now()", [table, doc_type, days, run_id]
+        )
+
+
+def pending(con: duckdb.DuckDBPyConnection) -> list[LakePartition]:
+    rows = con.execute(
+        f"SELECT DISTINCT lake_table, doc_type, partition_date FROM {PENDING_TABLE} ORDER BY ALL"
+    ).fetchall()
+    return [LakePartition(table, doc_type, day) for table, doc_type, day in rows]
+
+
+def complete_pending(con: duckdb.DuckDBPyConnection, root: Path) -> list[lake.LakeWrite]:
+    """Write the lake file of every pending partition from its committed table (autocommit connection, under the
+    writer lock), deleting each group's pending rows once its files are in place. A kill part-way leaves the rest
+    recorded for the next writer."""
+    written: list[lake.LakeWrite] = []
+    for (name, doc_type), group in groupby(pending(con), key=lambda p: (p.table, p.doc_type)):
+        table = LAKE_TABLES[name]
+        if table.day_key is None:
+            written.append(_write_whole(con, table, root))
+            _forget(con, table, doc_type, [])
+            continue
+        days = [p.day for p in group if p.day is not None]
+        for window in _day_windows(con, table, doc_type, days):
+            written += _write_days(con, table, doc_type, window, root)
+            _forget(con, table, doc_type, window)
+    return written
+
+
+def lake_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple[str, str]]:
+    """(name, DuckDB type) of the columns a lake file holds: the table's, less the keys in the directory names."""
+    rows = con.execute(
+        "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database()"
+        " AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
+        [table.name],
+    ).fetchall()
+    if not rows:
+        raise RuntimeError(f"the warehouse has no table {table.name}: run initialize() first")
+    return [(name, kind) for name, kind in rows if name not in table.partition_keys]
+
+
+def _write_days(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], root: Path
+) -> list[lake.LakeWrite]:
+    assert table.day_key is not None
+    columns = ", ".join(name for name, _ in lake_columns(con, table))
+    where, params = _partition_filter(table, doc_type, days)
+    sql = f"SELECT {table.day_key}, {columns} FROM {table.name} WHERE {where} ORDER BY {table.day_key}, {table.order}"
+    with _arrow_stream(con, sql, params) as batches:
+        directories = {day: table.directory(root, doc_type, day) for day in days}
+        return lake.write_partitions(batches, table.day_key, directories)
+
+
+def _write_whole(con: duckdb.DuckDBPyConnection, table: LakeTable, root: Path) -> lake.LakeWrite:
+    """A table without day partitions (goods_history: one row per change, small next to the snapshots)."""
+    with _arrow_stream(con, f"SELECT * FROM {table.name} ORDER BY {table.order}", []) as batches:
+        return lake.write_stream(table.directory(root, None, None), batches)
+
+
+def _forget(con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date]) -> None:
+    if table.day_key is None:
+        con.execute(f"DELETE FROM {PENDING_TABLE} WHERE lake_table = ?", [table.name])
+        return
+    con.execute(
+        f"DELETE FROM {PENDING_TABLE} WHERE lake_table = ? AND doc_type IS NOT DISTINCT FROM ?"
+        " AND partition_date IN (SELECT UNNEST(?::DATE[]))",
+        [table.name, doc_type, days],
+    )
+
+
+def _partition_filter(table: LakeTable, doc_type: str | None, days: list[dt.date]) -> tuple[str, list[Any]]:
+    assert table.day_key is not None
+    where = f"{table.day_key} IN (SELECT UNNEST(?::DATE[]))"
+    if table.by_doc_type:
+        return f"doc_type = ? AND {where}", [doc_type, days]
+    return where, [days]
+
+
+def _day_windows(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date]
+) -> list[list[dt.date]]:
+    """`days` in consecutive groups of at most LAKE_ROWS_PER_QUERY rows of `table` (a bigger day is a group alone)."""
+    where, params = _partition_filter(table, doc_type, days)
+    counts = dict(
+        con.execute(
+            f"SELECT {table.day_key}, count(*) FROM {table.name} WHERE {where} GROUP BY {table.day_key}", params
+        ).fetchall()
+    )
+    windows: list[list[dt.date]] = []
+    rows = 0
+    for day in days:
+        if not windows or rows + counts.get(day, 0) > LAKE_ROWS_PER_QUERY:
+            windows.append([])
+            rows = 0
+        windows[-1].append(day)
+        rows += counts.get(day, 0)
+    return windows
+
+
+def _arrow_stream(con: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any]) -> pa.RecordBatchReader:
+    """A query's result as record batches of LAKE_BATCH_ROWS; use it in `with`, which releases the result."""
+    reader: pa.RecordBatchReader = con.sql(sql, params=list(params)).to_arrow_reader(LAKE_BATCH_ROWS)
+    return reader

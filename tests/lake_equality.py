@@ -1,0 +1,54 @@
+"""Warehouse == lake, row for row, read the way an analyst reads the lake (Polars, hive partitions from the paths).
+
+Written apart from `onec.lake_mirror` on purpose: the comparison must not share the code's idea of the layout.
+"""
+
+# ruff: noqa: S608 — table and column names below are test constants.
+
+from __future__ import annotations
+
+import polars as pl
+from polars.testing import assert_frame_equal
+
+from onec.warehouse import Warehouse
+
+LAKE_LAYOUT: dict[str, tuple[str, dict[str, pl.DataType], list[str]]] = {
+    "goods": ("goods/*/data.parquet", {"snapshot_date": pl.Date()}, ["snapshot_date", "sku", "warehouse"]),
+    "documents": (
+        "documents/*/*/data.parquet",
+        {"doc_type": pl.String(), "doc_date": pl.Date()},
+        ["doc_type", "number"],
+    ),
+    "document_lines": (
+        "document_lines/*/*/data.parquet",
+        {"doc_type": pl.String(), "doc_date": pl.Date()},
+        ["doc_type", "number", "line"],
+    ),
+    "goods_history": ("goods_history/data.parquet", {}, ["sku", "warehouse", "valid_from"]),
+}
+"""Table → (file glob under the lake, hive keys in the directory names, a key to sort rows by)."""
+
+
+def lake_rows(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
+    """Every row of a table's lake copy (None: no file at all)."""
+    pattern, hive, _ = LAKE_LAYOUT[table]
+    files = sorted(warehouse.lake_dir.glob(pattern))
+    if not files:
+        return None
+    return pl.read_parquet(files, hive_partitioning=bool(hive), hive_schema=hive or None)
+
+
+def assert_lake_equals_warehouse(warehouse: Warehouse) -> None:
+    """Every landed table's lake copy holds exactly the warehouse's rows, and no temporary file is left."""
+    for table, (_, _, key) in LAKE_LAYOUT.items():
+        expected = warehouse.query(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+        actual = lake_rows(warehouse, table)
+        if actual is None:
+            assert expected.is_empty(), f"{table}: {expected.height} rows in the warehouse, no lake file"
+            continue
+        assert actual.height == expected.height, (
+            f"{table}: {expected.height} rows in the warehouse, lake {actual.height}"
+        )
+        assert_frame_equal(actual.select(expected.columns).sort(key), expected, check_exact=True)
+    litter = list(warehouse.lake_dir.rglob("*.tmp"))
+    assert not litter, f"temporary files left in the lake: {litter[:3]}"
