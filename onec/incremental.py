@@ -195,11 +195,14 @@ def next_cursor(
     Every change 1C stamped before the read started was visible to it (late commits aside: the overlap), and the
     read started at least `read_time` before 1C's clock passed `newest`; so `newest − read_time` is safe, and so is
     anything earlier. Stamps after 1C's own `server_now` (a zone or clock that disagrees) are not trusted further
-    than that. A read that saw nothing leaves the cursor; a cursor never moves back.
+    than that. The result is cut down to whole seconds, 1C's resolution, so reads of the same stamps that took a
+    different fraction of a second give the same cursor. A read that saw nothing new leaves the cursor; a cursor
+    never moves back.
     """
     if newest is None:
         return old
-    candidate = min(newest, server_now) - read_time
+    unrounded = min(newest, server_now) - read_time
+    candidate = unrounded - timedelta(microseconds=unrounded.microsecond)
     return candidate if old is None else max(old, candidate)
 
 
