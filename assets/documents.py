@@ -12,7 +12,7 @@ from assets.materialization import materialize_result, validation_check_specs
 from onec.schema import DOCUMENT_TYPES, DocumentType
 from onec.sync import extract_documents
 from onec.warehouse import Warehouse
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 
 def document_asset_key(doc_type: DocumentType) -> dg.AssetKey:
@@ -35,6 +35,7 @@ def build_document_asset(doc_type: DocumentType, partitions: dg.DailyPartitionsD
             "Materializing a partition range replaces those days in `documents`, `document_lines` and the lake."
         ),
     )
+    @failing_cleanly
     def _documents(
         context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource
     ) -> dg.MaterializeResult:

@@ -4,7 +4,7 @@ import dagster as dg
 
 from assets.materialization import materialize_result, validation_check_specs
 from onec.sync import extract_goods, local_today
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 GOODS = dg.AssetKey("goods")
 
@@ -20,6 +20,7 @@ GOODS = dg.AssetKey("goods")
         "Re-materializing the same day replaces that day's snapshot."
     ),
 )
+@failing_cleanly
 def goods(context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.warehouse()
     snapshot_date = local_today(onec.timezone)

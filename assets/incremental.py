@@ -16,7 +16,7 @@ from onec.incremental import (
     run_warnings,
     sync_changes,
 )
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 INCREMENTAL_SYNC = dg.AssetKey("incremental_sync")
 
@@ -44,6 +44,7 @@ class IncrementalSyncConfig(dg.Config):
         "as the rows. Stamps that disagree with 1C's clock or ONEC_TIMEZONE are a warning in the metadata."
     ),
 )
+@failing_cleanly
 def incremental_sync(
     context: dg.AssetExecutionContext,
     config: IncrementalSyncConfig,

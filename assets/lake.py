@@ -9,7 +9,7 @@ fails the check, as a warning, so the hole shows in the UI; a lake that still di
 import dagster as dg
 
 from onec.lake_check import check_lake
-from resources import WarehouseResource
+from resources import WarehouseResource, failing_cleanly
 
 LAKE_EQUALS_WAREHOUSE = "lake_equals_warehouse"
 DIFFERENCES_SHOWN = 20
@@ -24,6 +24,7 @@ def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
             "rows (count and checksum); partitions that differ are rewritten from the warehouse."
         ),
     )
+    @failing_cleanly
     def lake_equals_warehouse(warehouse: WarehouseResource) -> dg.AssetCheckResult:
         result = check_lake(warehouse.warehouse(), repair=True)
         shown = "\n".join(f"- {d.describe()}" for d in result.differences[:DIFFERENCES_SHOWN])

@@ -14,7 +14,7 @@ from onec.marts import MartBuild, build_stock_balance_daily, build_stock_movemen
 from onec.reconcile import Threshold, reconcile
 from onec.report import write_run_report
 from onec.schema import DOCUMENT_TYPES
-from resources import WarehouseResource
+from resources import WarehouseResource, failing_cleanly
 
 GROUP = "onec_marts"
 STOCK_MOVEMENTS = dg.AssetKey("stock_movements")
@@ -39,6 +39,7 @@ class ReconciliationConfig(dg.Config):
     deps=DOCUMENT_KEYS,
     description="One row per stock effect of a posted, not deleted document line (transfers: two rows).",
 )
+@failing_cleanly
 def stock_movements(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _mart_result(build_stock_movements(warehouse.warehouse()))
 
@@ -50,6 +51,7 @@ def stock_movements(warehouse: WarehouseResource) -> dg.MaterializeResult:
     deps=[STOCK_MOVEMENTS, GOODS],
     description="End-of-day balance per sku and warehouse: the latest goods snapshot rolled by stock_movements.",
 )
+@failing_cleanly
 def stock_balance_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
     return _mart_result(build_stock_balance_daily(warehouse.warehouse()))
 
@@ -68,6 +70,7 @@ def stock_balance_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
     ],
     description="reconciliation_diffs: per sku and warehouse, 1C's reported stock vs the stock we compute.",
 )
+@failing_cleanly
 def reconciliation(config: ReconciliationConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
     threshold = Threshold(Decimal(config.tolerance), config.max_differing_positions)
     summary = reconcile(warehouse.warehouse(), threshold)
@@ -101,6 +104,7 @@ def reconciliation(config: ReconciliationConfig, warehouse: WarehouseResource) -
     deps=[GOODS, *DOCUMENT_KEYS, STOCK_BALANCE_DAILY, RECONCILIATION],
     description="A self-contained HTML page about the run (rows, rejects, requests, stock trend, reconciliation).",
 )
+@failing_cleanly
 def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
     path = write_run_report(warehouse.warehouse(), context.run.run_id)
     context.log.info(f"run report written to {path}")

@@ -1,14 +1,16 @@
 """`onec-etl`: the demo, the sandbox server, a sync against the configured 1C, SQL on the warehouse, and the check
 that the Parquet lake equals the warehouse.
 
-Every failure a user can cause (bad configuration, unreachable 1C, bad SQL, a busy warehouse) ends as one line on
-stderr and a non-zero exit code, never a traceback.
+Every failure a user can act on (a `UserFacingError`: bad configuration, a bad file, unreachable 1C, a busy
+warehouse, a full disk; bad SQL; a file that cannot be opened) ends as one line on stderr and exit code 1 (2 for a
+usage mistake); anything else is a bug and keeps its traceback.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import io
 import logging
 import os
 import sys
@@ -28,25 +30,36 @@ from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
 from onec.connect import open_client, open_session, sandbox_window
+from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
 from onec.incremental import GOODS, clock_tolerance_from_env, overlap_from_env, run_warnings, sync_changes
 from onec.lake_check import LakeCheck, check_lake
+from onec.odata_inspect import inspect as inspect_models
+from onec.odata_inspect import read_metadata, report
 from onec.progress import Progress
 from onec.push.command import add_push_command
+from onec.redact import redact_url
 from onec.sandbox.certs import make_test_pki
 from onec.sandbox.data import SandboxData
-from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from onec.sandbox.engine import ODATA_CONFIGURATIONS, FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import TlsFiles, running_server, serve
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
+from onec.sources.odata import odata_root
 from onec.sync import ExtractResult, Interrupted, extract_all, local_today
 from onec.warehouse import Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
-EXIT_RUNTIME = 1
-EXIT_USAGE = 2
+_SUMMARY_SCHEMA = {
+    "entity": pl.String,
+    **dict.fromkeys(
+        ("records", "rows", "lines", "rejected", "duplicates", "requests", "retries", "throttled"), pl.Int64
+    ),
+    "seconds": pl.Float64,
+}
+"""The summary's columns, spelled out: a run that landed nothing still prints its (empty) table."""
 EXIT_INTERRUPTED = 130
 FETCH_THREADS = ("extract", "onec-page", "onec-prefetch")
 DIFFERENCES_SHOWN = 20
@@ -59,22 +72,37 @@ def main(argv: Sequence[str] | None = None) -> int:
     logging.basicConfig(format="onec-etl: %(levelname)s: %(message)s", level=logging.WARNING)
     try:
         return int(args.handler(args))
-    except ConfigError as exc:
-        return _fail(f"configuration: {exc}", EXIT_USAGE)
-    except UsageError as exc:
-        return _fail(str(exc), EXIT_USAGE)
-    except OneCError as exc:
-        return _fail(f"1C: {exc}", EXIT_RUNTIME)
-    except duckdb.Error as exc:
-        return _fail(f"warehouse: {exc}".splitlines()[0], EXIT_RUNTIME)
-    except (ValueError, OSError) as exc:
-        return _fail(str(exc), EXIT_RUNTIME)
     except Interrupted as exc:
         print(f"onec-etl: {exc} (each entity whole or not at all; re-run to fetch what was discarded)", file=sys.stderr)
         _exit_now_if_fetches_linger(EXIT_INTERRUPTED)
         return EXIT_INTERRUPTED
     except KeyboardInterrupt:
         return _fail("interrupted; nothing half-landed (re-run to continue)", EXIT_INTERRUPTED)
+    except Exception as exc:
+        error = _user_facing(exc)
+        if error is None:
+            raise
+        return _fail(_labelled(error), error.exit_code)
+
+
+def _user_facing(exc: Exception) -> UserFacingError | None:
+    """The error as a person should read it; None for a bug. DuckDB's errors here are the SQL of `query` or a
+    warehouse file it cannot open; an OSError is a file or directory the command was pointed at."""
+    if isinstance(exc, UserFacingError):
+        return exc
+    error = storage_error(exc)
+    if error is not None:
+        return error
+    if isinstance(exc, duckdb.Error):
+        return UserFacingError(f"warehouse: {one_line(exc)}")
+    if isinstance(exc, OSError):
+        return UserFacingError(str(exc))
+    return None
+
+
+def _labelled(error: UserFacingError) -> str:
+    label = "configuration: " if isinstance(error, ConfigError) else "1C: " if isinstance(error, OneCError) else ""
+    return f"{label}{one_line(error)}"
 
 
 def _exit_now_if_fetches_linger(code: int) -> None:
@@ -84,10 +112,6 @@ def _exit_now_if_fetches_linger(code: int) -> None:
         sys.stdout.flush()
         sys.stderr.flush()
         os._exit(code)
-
-
-class UsageError(ValueError):
-    """Arguments that do not fit together; exits 2 like argparse's own usage errors."""
 
 
 def _day(text: str) -> date:
@@ -139,6 +163,14 @@ def _parser() -> argparse.ArgumentParser:
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
     load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
     load.set_defaults(handler=_load)
+
+    odata = commands.add_parser("odata", help="the standard OData interface of the configured 1C")
+    odata_commands = odata.add_subparsers(dest="odata_command", required=True)
+    inspect = odata_commands.add_parser(
+        "inspect", help="read the base's $metadata: which OData model fits (ONEC_ODATA_MODEL) and what is missing"
+    )
+    inspect.add_argument("--metadata", type=Path, help="a saved $metadata file instead of asking the base")
+    inspect.set_defaults(handler=_odata_inspect)
 
     query = commands.add_parser("query", help="run SQL against data/warehouse.duckdb (read-only)")
     query.add_argument("sql")
@@ -206,6 +238,12 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--tls-dir", type=Path, help="serve HTTPS with a generated test PKI here, client certs required"
     )
+    parser.add_argument(
+        "--odata-configuration",
+        choices=ODATA_CONFIGURATIONS,
+        default="standard",
+        help="what the OData interface acts out: the contract's default model, or a real УТ 11 base",
+    )
 
 
 def _sandbox(args: argparse.Namespace) -> int:
@@ -247,6 +285,7 @@ def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
         faults=faults,
         seed=args.seed,
         clock_offset_s=args.clock_offset,
+        odata_configuration=args.odata_configuration,
     )
     return SandboxEngine(data, config)
 
@@ -258,7 +297,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed, documents=args.documents, start=None, days=30, bad_records=6, rate_limit=rate,
         max_connections=connections, latency=0.002, fault_rate=args.fault_rate, auth="basic",
         username=SANDBOX_DEFAULTS.username, password=SANDBOX_DEFAULTS.password, api_key="", tls_dir=None,
-        timezone=settings.timezone, clock_offset=0.0,
+        timezone=settings.timezone, clock_offset=0.0, odata_configuration="standard",
     )  # fmt: skip
     engine = _sandbox_engine(sandbox_args)
     date_from, date_to = sandbox_window(settings.timezone, days=30)
@@ -289,7 +328,7 @@ def _sync(args: argparse.Namespace) -> int:
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
         raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
-    where = settings.base_url or "the embedded sandbox (ONEC_BASE_URL is not set)"
+    where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox (ONEC_BASE_URL is not set)"
     print(f"Syncing {date_from} .. {date_to} (exclusive) from {where}", file=sys.stderr)
     results, elapsed, run_id = _timed_sync(settings, date_from, date_to, args.types)
     outputs = _analyst_outputs(settings, run_id)
@@ -306,7 +345,8 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
     warehouse.initialize()
     started = time.perf_counter()
     run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    print(f"Incremental sync from {settings.base_url or 'the embedded sandbox'}", file=sys.stderr)
+    where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox"
+    print(f"Incremental sync from {where}", file=sys.stderr)
     with open_client(settings) as client, Progress(sys.stderr) as progress:
         results = sync_changes(
             client,
@@ -410,7 +450,7 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
         }
         for r in results
     ]
-    frame = pl.DataFrame(rows)
+    frame = pl.DataFrame(rows, schema=_SUMMARY_SCHEMA)
     _print_frame(frame.vstack(_totals(frame, elapsed)))
     _print_notes(results)
     data = settings.data_dir
@@ -442,11 +482,25 @@ def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:
     return pl.concat([pl.DataFrame({"entity": ["total"]}), sums], how="horizontal").select(frame.columns)
 
 
+def _odata_inspect(args: argparse.Namespace) -> int:
+    settings = Settings.from_env()
+    if args.metadata is not None:
+        edmx = args.metadata.read_bytes()
+    else:
+        with open_session(settings) as session:
+            body = io.BytesIO()
+            session.download(odata_root(session.settings) + "$metadata", None, body)
+            edmx = body.getvalue()
+    metadata = read_metadata(edmx)
+    print(report(metadata, inspect_models(metadata, settings.odata_model)), end="")
+    return 0
+
+
 def _query(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     if not warehouse.database.exists():
-        raise ValueError(f"no warehouse at {warehouse.database}: run `onec-etl demo` or `onec-etl sync` first")
+        raise UserFacingError(f"no warehouse at {warehouse.database}: run `onec-etl demo` or `onec-etl sync` first")
     frame = warehouse.query(args.sql)
     writers: dict[str, Callable[[pl.DataFrame], None]] = {
         "table": _print_frame,

@@ -39,6 +39,11 @@ class OneCClient:
         return self._session
 
     @property
+    def page_size(self) -> int:
+        """Rows asked for per page."""
+        return self._page_size
+
+    @property
     def stats(self) -> RequestStats:
         return self._session.stats
 
@@ -71,6 +76,16 @@ class OneCClient:
             date_from=date_from, date_to=date_to, modified_since=modified_since, modified_until=modified_until
         )
         return self._paged(f"api/v1/documents/{slug}", params, _document_key)
+
+    def document_page(self, doc_type: str, date_from: DateLike, date_to: DateLike, *, offset: int, limit: int) -> Page:
+        """One page of the documents dated in [date_from, date_to): for a caller that decides from the first
+        page's `total` whether reading the rest of the range is worth it (onec/push/readback.py)."""
+        path = f"api/v1/documents/{document_type(doc_type).slug}"
+        params: dict[str, str | int] = {"limit": limit, "offset": offset}
+        params.update(self._dates(date_from=date_from, date_to=date_to))
+        page = _page(self._session.get_json(path, params), offset, path)
+        count(self.stats, "pages")
+        return page
 
     def _paged(self, path: str, params: dict[str, str], key: Callable[[Record], Hashable]) -> Iterator[list[Record]]:
         def fetch(offset: int, limit: int) -> Page:

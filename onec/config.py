@@ -9,15 +9,17 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from enum import StrEnum
 from pathlib import Path
 
+from onec.errors import UsageError
+from onec.redact import redact_url
 from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 
-class ConfigError(ValueError):
+class ConfigError(UsageError, ValueError):
     """A configuration value is missing or wrong; the message is meant for the person who set it."""
 
 
@@ -87,7 +89,8 @@ class Settings:
     odata_url: str | None = None
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
     odata_model: Path | None = None
-    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`)."""
+    """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`), or the name
+    of a shipped one (`ut11`, `bp30`)."""
     rules_file: Path | None = None
     """A TOML file of validation severities and thresholds (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
 
@@ -95,6 +98,14 @@ class Settings:
     def rules(self) -> ValidationRules:
         """The validation rules: the defaults (following 1C), overridden by `rules_file` when one is set."""
         return _rules(self.rules_file)
+
+    def __repr__(self) -> str:
+        """The fields with the URLs redacted: a repr ends up in logs, tracebacks and Dagster's run records."""
+        shown = {item.name: getattr(self, item.name) for item in fields(self)}
+        for name in ("base_url", "odata_url"):
+            if shown[name] is not None:
+                shown[name] = redact_url(shown[name])
+        return f"Settings({', '.join(f'{name}={value!r}' for name, value in shown.items())})"
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -136,7 +147,7 @@ class Settings:
             timeout_s=_positive_float("ONEC_TIMEOUT", get("ONEC_TIMEOUT"), 30.0),
             max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
             odata_url=get("ONEC_ODATA_URL") or None,
-            odata_model=_optional_path(get("ONEC_ODATA_MODEL")),
+            odata_model=odata_model_path(get("ONEC_ODATA_MODEL")),
             rules_file=_optional_path(get("ONEC_VALIDATION_RULES")),
         )
         settings.check()
@@ -145,7 +156,7 @@ class Settings:
     def check(self) -> None:
         """Cross-field rules: the credentials an auth method needs, files that must exist, a URL that parses."""
         if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_BASE_URL must start with http:// or https://, got {self.base_url!r}")
+            raise ConfigError(f"ONEC_BASE_URL must start with http:// or https://, got {redact_url(self.base_url)!r}")
         needs = {
             AuthMethod.BASIC: ("ONEC_USERNAME", "ONEC_PASSWORD"),
             AuthMethod.BEARER: ("ONEC_USERNAME", "ONEC_PASSWORD"),
@@ -163,7 +174,7 @@ class Settings:
         if missing:
             raise ConfigError(f"ONEC_AUTH={self.auth.value} needs {', '.join(missing)} to be set")
         if self.odata_url is not None and not self.odata_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {self.odata_url!r}")
+            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {redact_url(self.odata_url)!r}")
         for name, path in (
             ("ONEC_CLIENT_CERT", self.client_cert),
             ("ONEC_CLIENT_KEY", self.client_key),
@@ -189,6 +200,19 @@ def _rules(path: Path | None) -> ValidationRules:
 
 def _optional_path(text: str) -> Path | None:
     return Path(text) if text else None
+
+
+ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
+"""The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
+
+
+def odata_model_path(text: str) -> Path | None:
+    """ONEC_ODATA_MODEL: a model file, or the bare name of a shipped one (`ut11` → `odata_models/ut11.toml`)."""
+    path = _optional_path(text)
+    if path is None or path.suffix or path.exists() or len(path.parts) > 1:
+        return path
+    shipped = ODATA_MODELS / f"{path.name}.toml"
+    return shipped if shipped.is_file() else path
 
 
 def _positive_float(name: str, text: str, default: float) -> float:

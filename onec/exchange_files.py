@@ -19,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
+from onec.errors import InputDataError
 from onec.filing import file_away
 from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
@@ -46,28 +47,33 @@ class FileKind(StrEnum):
     CSV_DOCUMENT_LINES = "csv-document-lines"
 
 
-class ExchangeFileError(ValueError):
+class ExchangeFileError(InputDataError, ValueError):
     """A file that cannot be loaded as a whole; the message says which and why."""
 
 
 @dataclass
 class _Contents:
-    """What a file holds: goods or not, and the document days per type within the `plausible` window."""
+    """What a file holds: goods or not, the document types it has rows of, and the document days per type within
+    the `plausible` window."""
 
     plausible: tuple[date, date]
     goods: bool = False
     days: dict[str, tuple[date, date]] = field(default_factory=dict)
+    types: set[str] = field(default_factory=set)
 
     def add_day(self, doc_type: str, text: Any) -> None:
         """Widen the type's span by a 1C date; an unreadable date, or one outside the plausible window (a mistyped
-        year), is validation's business, not the span's: it must not make the load replace the years between."""
+        year), is validation's business, not the span's: it must not make the load replace the years between. The
+        row still counts: its type is landed, and the row rejected, even when no date of the type is readable. The
+        calendar's last day widens nothing, whatever the window: a span ends the day after its last day."""
+        self.types.add(doc_type)
         if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
             return
         try:
             day = date.fromisoformat(text.strip()[:10])
         except ValueError:
             return
-        if not self.plausible[0] <= day <= self.plausible[1]:
+        if not self.plausible[0] <= day <= self.plausible[1] or day == date.max:
             return
         low, high = self.days.get(doc_type, (day, day))
         self.days[doc_type] = (min(low, day), max(high, day))
@@ -211,6 +217,7 @@ def _load_csv_documents(
         dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
         for text in dates:
             contents.add_day(doc_type, text)
+    contents.types.add(doc_type)
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
     return _land_documents(source, contents, warehouse, timezone, run_id, rules)
 
@@ -218,19 +225,26 @@ def _load_csv_documents(
 def _land_documents(
     source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str, rules: ValidationRules
 ) -> list[ExtractResult]:
-    return [
-        extract_documents(
-            source,
-            warehouse,
-            doc_type=slug,
-            date_from=low,
-            date_to=high + timedelta(days=1),
-            run_id=run_id,
-            timezone=timezone,
-            rules=rules,
+    """Each type over the days it spans; a type without one readable date replaces no day: its rows are merged by
+    key, so each is rejected with its reason and nothing else is touched."""
+    results = []
+    for slug in sorted(contents.types):
+        low, high = contents.days.get(slug, (date.min, date.min))
+        span = (low, high + timedelta(days=1)) if slug in contents.days else (date.min, date.max)
+        results.append(
+            extract_documents(
+                source,
+                warehouse,
+                doc_type=slug,
+                date_from=span[0],
+                date_to=span[1],
+                run_id=run_id,
+                timezone=timezone,
+                merge=slug not in contents.days,
+                rules=rules,
+            )
         )
-        for slug, (low, high) in sorted(contents.days.items())
-    ]
+    return results
 
 
 def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:

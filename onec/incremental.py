@@ -32,6 +32,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
+from onec.config import ConfigError
 from onec.http.limits import RequestStats
 from onec.http.server_clock import ServerClock
 from onec.rules import DEFAULT_RULES, ValidationRules
@@ -231,9 +232,9 @@ def _minutes_from_env(name: str, default: timedelta, env: Mapping[str, str] | No
     try:
         minutes = float(text)
     except ValueError:
-        raise ValueError(f"{name}={text!r} is not a number of minutes") from None
+        raise ConfigError(f"{name}={text!r} is not a number of minutes") from None
     if minutes < 0:
-        raise ValueError(f"{name} must not be negative, got {text!r}")
+        raise ConfigError(f"{name} must not be negative, got {text!r}")
     return timedelta(minutes=minutes)
 
 

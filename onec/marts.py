@@ -29,6 +29,7 @@ import duckdb
 import polars as pl
 
 from onec import lake
+from onec.errors import InputDataError
 from onec.lake_views import write_views
 from onec.schema import DOCUMENT_TYPES, StockEffect
 from onec.warehouse import Warehouse
@@ -57,7 +58,7 @@ BALANCE_COLUMNS = {
 }
 
 
-class MartError(ValueError):
+class MartError(InputDataError, ValueError):
     """A mart cannot be built from what the warehouse holds (e.g. no goods snapshot to anchor balances at)."""
 
 

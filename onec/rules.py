@@ -20,6 +20,8 @@ from types import MappingProxyType
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from onec.errors import UsageError
+
 
 class Severity(StrEnum):
     """A *note* lands the row and counts it in the run's metadata; a *reject* keeps it in `rejected_rows`."""
@@ -70,7 +72,7 @@ TOTAL_TOLERANCE = Decimal("0.005")
 """`total` is rounded to kopecks: a correct total is within half a kopeck of quantity × unit_price."""
 
 
-class RulesError(ValueError):
+class RulesError(UsageError, ValueError):
     """A validation rules file that cannot be used; the message names the file and the entry."""
 
 

@@ -13,6 +13,8 @@ from enum import StrEnum
 import polars as pl
 
 QUANTITY = pl.Decimal(18, 3)
+COEFFICIENT = pl.Decimal(18, 6)
+"""Base units in one unit of a line (a pack of 10 is 10; 1C computes a coefficient as a ratio, e.g. 1/3)."""
 PRICE = pl.Decimal(18, 4)
 MONEY = pl.Decimal(18, 2)
 
@@ -114,7 +116,11 @@ def documents_schema(timezone: str = DEFAULT_TIMEZONE) -> pl.Schema:
 
 
 def document_lines_schema() -> pl.Schema:
-    """A document line; unique by (doc_type, number, line). `doc_date` repeats the header's partition key."""
+    """A document line; unique by (doc_type, number, line). `doc_date` repeats the header's partition key.
+
+    `quantity` is in the item's base unit, whatever unit the document was written in; `line_unit` and
+    `unit_coefficient` keep the document's own unit and its base units per unit where the source says (OData
+    lines in packaging units; the exchange service sends base units only, so its sources leave them null)."""
     return pl.Schema(
         {
             "doc_type": pl.String(),
@@ -127,6 +133,8 @@ def document_lines_schema() -> pl.Schema:
             "unit_price": PRICE,
             "total": MONEY,
             "book_quantity": QUANTITY,
+            "line_unit": pl.String(),
+            "unit_coefficient": COEFFICIENT,
         }
     )
 

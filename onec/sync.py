@@ -127,10 +127,12 @@ def extract_documents(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
+    merge: bool = False,
     rules: ValidationRules = DEFAULT_RULES,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
-    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale."""
+    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale; with
+    `merge`, replacing no day, only earlier versions of the documents it lands (by key)."""
     document_type(doc_type)
     if date_to <= date_from:
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
@@ -148,7 +150,10 @@ def extract_documents(
         )
         return checker(records)
 
-    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
+    if merge:
+        landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
+    else:
+        landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
     return land_pages(
         source,
         landing,

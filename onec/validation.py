@@ -34,6 +34,7 @@ from onec.normalize import (
 )
 from onec.rules import DEFAULT_RULES, Rule, ValidationRules
 from onec.schema import (
+    COEFFICIENT,
     MONEY,
     PRICE,
     QUANTITY,
@@ -86,6 +87,8 @@ _LINE_COLUMNS = (
     Column("unit_price", Kind.DECIMAL, PRICE),
     Column("total", Kind.DECIMAL, MONEY),
     Column("book_quantity", Kind.DECIMAL, QUANTITY),
+    Column("line_unit", Kind.TEXT),
+    Column("unit_coefficient", Kind.DECIMAL, COEFFICIENT),
 )
 
 
@@ -549,7 +552,7 @@ def _lines(
         _Judged(Rule.ZERO_PRICE, (col("unit_price") == zero) & ~empty, pl.lit("unit_price: zero")),
         _Judged(
             Rule.TOTAL_MISMATCH,
-            (col("total") - product).abs() > pl.lit(rules.total_tolerance),
+            (col("total") - product).abs() > pl.lit(rules.total_tolerance) + _repricing_error(),
             pl.format("total {} ≠ quantity × unit_price = {}", col("total"), product),
         ),
     ]
@@ -574,6 +577,14 @@ def _lines(
         checks.append((absent["book_quantity"] & ~empty_exempt, pl.lit("book_quantity: required for an inventory")))
     checks += _rejecting(judged, rules)
     return typed.with_columns(_failed(checks)).collect(), checks, judged
+
+
+def _repricing_error() -> pl.Expr:
+    """A line in packs whose price 1C keeps per pack carries a base-unit price rounded to the PRICE scale, so its
+    quantity × unit_price may miss the total by up to half a price step per base unit (a pack of 12 at 100.00)."""
+    half_step = Decimal(1).scaleb(-(PRICE.scale or 0)) / 2
+    repriced = pl.col("unit_coefficient").is_not_null() & (pl.col("unit_coefficient") != pl.lit(Decimal(1)))
+    return pl.when(repriced).then(pl.col("quantity").abs() * pl.lit(half_step)).otherwise(pl.lit(Decimal(0)))
 
 
 def _document_rejects(

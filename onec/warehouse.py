@@ -39,7 +39,7 @@ import time
 import uuid
 import zoneinfo
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from pathlib import Path
 from types import TracebackType
@@ -50,6 +50,7 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
+from onec.errors import BusyError, writing_to
 from onec.lake_mirror import LakePartition
 from onec.schema import (
     DOCUMENT_LINES_KEY,
@@ -96,7 +97,7 @@ MERGE = "merge"
 GOODS_HISTORY_COLUMNS = {"valid_from": "TIMESTAMPTZ", "valid_to": "TIMESTAMPTZ", "run_id": "VARCHAR"}
 
 
-class WarehouseBusy(TimeoutError):
+class WarehouseBusy(BusyError, TimeoutError):
     """Another process held the warehouse lock for longer than we were willing to wait."""
 
 
@@ -146,6 +147,7 @@ class Warehouse:
         with self._lock(exclusive=True), self._connect(read_only=False) as con:
             for statement in _ddl(self.timezone):
                 con.execute(statement)
+            _add_new_columns(con, self.timezone)
             _drop_primary_keys(con)
             lake.remove_litter(self.lake_dir)
             lake_mirror.complete_pending(con, self.lake_dir)
@@ -241,7 +243,8 @@ class Warehouse:
             con.execute(f"SET memory_limit = '{memory_limit or DUCKDB_MEMORY_LIMIT}'")
             if threads is not None:
                 con.execute(f"SET threads = {int(threads)}")
-            yield con
+            with writing_to(self.data_dir):
+                yield con
         finally:
             con.close()
 
@@ -345,7 +348,7 @@ class Landing:
                 lake_mirror.record_pending(con, self._lake_partitions(days, history=history), self._run_id)
                 con.execute("COMMIT")
             except BaseException:
-                con.execute("ROLLBACK")
+                _rollback(con)
                 raise
             self._committed = True
             written = lake_mirror.complete_pending(con, warehouse.lake_dir)
@@ -372,7 +375,8 @@ class Landing:
         if frame.is_empty():
             return
         self._parts += 1
-        frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
+        with writing_to(self._warehouse.data_dir):
+            frame.write_parquet(self._directory / f"{table}-{self._parts:06d}.parquet", compression="lz4")
 
     def _staged(self, table: str) -> list[str]:
         """The staged files of a table; a table nothing was staged for gets one empty file, since the commit reads
@@ -803,6 +807,16 @@ def _check_unique(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
             raise RuntimeError(f"landing would leave two {table} rows with key ({key}) = {duplicate}; rolled back")
 
 
+def _add_new_columns(con: duckdb.DuckDBPyConnection, timezone: str) -> None:
+    """Columns the canonical schemas gained since a warehouse was created (e.g. `document_lines.line_unit`), added
+    null at the end: a schema only ever grows by nullable columns appended last, so positional inserts stay right."""
+    for table, schema in _schemas(timezone).items():
+        present = {row[0] for row in con.execute(f"SELECT * FROM {table} LIMIT 0").description}
+        for name, dtype in schema.items():
+            if name not in present:
+                con.execute(f"ALTER TABLE {table} ADD COLUMN {name} {_duckdb_type(dtype)}")
+
+
 def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
     """Warehouses created before `_check_unique` declared primary keys on the big tables; DuckDB cannot drop a
     constraint, so such a table is copied without it, in one transaction (once: a rebuilt table has no key)."""
@@ -823,8 +837,15 @@ def _drop_primary_keys(con: duckdb.DuckDBPyConnection) -> None:
             con.execute(f"ALTER TABLE {table}_rebuilt RENAME TO {table}")
             con.execute("COMMIT")
         except BaseException:
-            con.execute("ROLLBACK")
+            _rollback(con)
             raise
+
+
+def _rollback(con: duckdb.DuckDBPyConnection) -> None:
+    """End a failed transaction, keeping its error: a COMMIT that failed (a full disk under the WAL) has ended the
+    transaction already, and the ROLLBACK's own "no transaction is active" must not replace why it failed."""
+    with suppress(duckdb.Error):
+        con.execute("ROLLBACK")
 
 
 def _ddl(timezone: str) -> list[str]:

@@ -11,7 +11,7 @@ from pathlib import Path
 import dagster as dg
 
 from onec.exchange_files import INBOX_DIR, load_and_file_away, scan_inbox
-from resources import WarehouseResource
+from resources import WarehouseResource, failing_cleanly
 
 LOAD_JOB = "load_exchange_files"
 SENSOR = "exchange_inbox"
@@ -22,6 +22,7 @@ class LoadFilesConfig(dg.Config):
 
 
 @dg.op(description="Land one group of exchange files, then move them to processed/ or failed/ (with the reason).")
+@failing_cleanly
 def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:

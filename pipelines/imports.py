@@ -13,7 +13,7 @@ from onec.push import PushOptions, push_file
 from onec.push.inbox import IMPORT_INBOX, file_away, ready_imports
 from onec.push.readers import GOODS
 from onec.schema import DOCUMENT_SLUGS
-from resources import OneCResource, WarehouseResource
+from resources import OneCResource, WarehouseResource, failing_cleanly
 
 IMPORT_JOB = "onec_import"
 SENSOR = "import_inbox"
@@ -28,6 +28,7 @@ class ImportConfig(dg.Config):
 
 
 @dg.op(description="Import one file of documents (or goods) into 1C exactly once, then verify it by read-back.")
+@failing_cleanly
 def push_import(
     context: dg.OpExecutionContext, config: ImportConfig, onec: OneCResource, warehouse: WarehouseResource
 ) -> dg.Output[int]:
@@ -49,9 +50,7 @@ def push_import(
     reasons = "\n".join(f"- {number} ({outcome}): {reason}" for number, outcome, reason in summary.reasons[:50])
     metadata = {**summary.as_metadata(), "file": path.name, "reasons": dg.MetadataValue.md(reasons or "none")}
     if not summary.complete:
-        raise dg.Failure(
-            f"{summary.documents - summary.landed} of {summary.documents} documents did not land", metadata=metadata
-        )
+        raise dg.Failure(summary.held(), metadata=metadata)
     return dg.Output(summary.landed, metadata=metadata)
 
 

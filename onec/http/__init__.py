@@ -9,8 +9,8 @@ from onec.http.errors import (
     OneCUnavailable,
 )
 from onec.http.limits import RequestStats
-from onec.http.redact import redact_url
 from onec.http.session import OneCSession
+from onec.redact import redact_url
 
 __all__ = [
     "OneCAuthError",

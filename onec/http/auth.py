@@ -14,7 +14,7 @@ from typing import Any
 
 from onec.config import AuthMethod, Settings
 from onec.http.errors import OneCAuthError, OneCError, OneCProtocolError
-from onec.http.redact import Scrubber
+from onec.redact import Scrubber
 
 TOKEN_PATH = "api/v1/auth/token"  # noqa: S105 (a path, not a password)
 TokenPost = Callable[[dict[str, str]], Any]

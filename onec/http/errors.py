@@ -8,8 +8,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from onec.errors import UnavailableError, UserFacingError
 
-class OneCError(Exception):
+
+class OneCError(UserFacingError):
     """Anything that went wrong talking to 1C."""
 
 
@@ -17,7 +19,7 @@ class OneCAuthError(OneCError):
     """1C refused the credentials (or answered with its login page): retrying will not help."""
 
 
-class OneCUnavailable(OneCError):
+class OneCUnavailable(OneCError, UnavailableError):
     """1C could not be reached or kept failing: retries exhausted, circuit open, connection refused."""
 
 

@@ -22,9 +22,9 @@ from onec.config import AuthMethod, ConfigError, Settings
 from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_headers
 from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
 from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats, count
-from onec.http.redact import Scrubber, redact_url
 from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
 from onec.http.server_clock import ServerClock
+from onec.redact import Scrubber, redact_url
 
 log = logging.getLogger("onec.http")
 
@@ -119,8 +119,8 @@ class OneCSession:
     def download(self, path: str, params: Params, sink: BinaryIO) -> str:
         """Stream an export body into `sink` and return its Content-Type, with the same pacing, cap and retries
         as `get_json`. A body that breaks off mid-way is fetched again from the start (the sink is emptied
-        first), so the caller only ever reads a complete export."""
-        url = self._base + path.lstrip("/")
+        first), so the caller only ever reads a complete export. `path` may be absolute on the same server."""
+        url = self._url(path)
         where = f"GET {redact_url(str(httpx.URL(url, params=params)))}"
         retries = 0
         refreshed = False

@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
+from onec.config import ConfigError
 from onec.push.content import OutgoingDocument
 
 DEFAULT_MAX_ITEMS = 500
@@ -31,7 +32,7 @@ class Limits:
 
     def __post_init__(self) -> None:
         if self.max_items < 1 or self.max_bytes < 1:
-            raise ValueError(f"batch limits must be positive, got {self.max_items} items and {self.max_bytes} bytes")
+            raise ConfigError(f"batch limits must be positive, got {self.max_items} items and {self.max_bytes} bytes")
 
     def tightened(self, stated: dict[str, object]) -> Limits:
         """The limits a `413 BATCH_TOO_LARGE` states (`details.max_items`, `details.max_bytes`), never looser."""

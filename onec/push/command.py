@@ -1,7 +1,8 @@
 """`onec-etl push FILE --type TYPE [--post] [--dry-run]`: the reverse pipeline from the command line.
 
 The exit code says whether everything landed: 0 only when every document of the file is in 1C as sent (and, with
-`--post`, posted); 1 when anything is invalid, oversize, a conflict, refused, failed or did not verify.
+`--post`, posted); 1 when anything is invalid, oversize, a conflict, refused, failed, did not verify or, with
+`--post`, is still a draft in 1C (the last line then says how many are held, posted and drafts).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import polars as pl
 
 from onec.config import Settings
 from onec.connect import open_client
+from onec.errors import InputDataError
 from onec.progress import Progress
 from onec.push.chunking import DEFAULT_MAX_BYTES, DEFAULT_MAX_ITEMS, Limits
 from onec.push.readers import GOODS
@@ -33,7 +35,7 @@ def add_push_command(commands: Any) -> None:
     push = commands.add_parser("push", help="import a file of documents (or goods) into 1C, exactly once")
     push.add_argument("file", type=Path, help="CSV (§1.4 header), Parquet (same columns) or JSON array")
     push.add_argument("--type", required=True, choices=(*DOCUMENT_SLUGS, GOODS), help="document type, or goods")
-    push.add_argument("--post", action="store_true", help="post the drafts this import creates")
+    push.add_argument("--post", action="store_true", help="post every document of the file that 1C holds as a draft")
     push.add_argument("--dry-run", action="store_true", help="validate and plan only: send and write nothing")
     push.add_argument("--max-items", type=int, default=DEFAULT_MAX_ITEMS, help="1C's items (lines) per request")
     push.add_argument("--max-bytes", type=int, default=DEFAULT_MAX_BYTES, help="1C's bytes per request")
@@ -43,7 +45,7 @@ def add_push_command(commands: Any) -> None:
 def run_push_command(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if not args.file.is_file():
-        raise ValueError(f"{args.file}: no such file")
+        raise InputDataError(f"{args.file}: no such file")
     limits = Limits(args.max_items, args.max_bytes)
     if args.dry_run:
         summary = preview_file(args.file, args.type, timezone=settings.timezone, limits=limits)
@@ -76,6 +78,9 @@ def print_summary(summary: ImportSummary) -> None:
             print(reasons_frame(summary.reasons))
     if summary.aborted:
         print(f"\nStopped early: {summary.aborted}\nRe-run the same command to resume; nothing is sent twice.")
-    elif summary.complete:
-        print(f"\nEverything landed: {summary.landed} of {summary.documents}, verified by read-back.")
+    if summary.complete:
+        posted = " and posted" if summary.post else ""
+        print(f"\nEverything landed{posted}: {summary.landed} of {summary.documents}, verified by read-back.")
+    elif not summary.dry_run:
+        print(f"\n{summary.held()}")
     print(f"Per document: onec-etl query \"SELECT * FROM import_results WHERE import_id = '{summary.import_id}'\"")  # noqa: S608 (printed, not run)

@@ -3,7 +3,7 @@
 Why a ledger, and why before *and* after: a run can be killed at any moment and 1C may have applied a request
 whose answer never arrived. A document is marked `sending` (durably) before its request goes out and gets its
 outcome after the answer, so a restarted run knows exactly which documents are certainly not in 1C (`pending`:
-send them), certainly there (`created`, `exists`: skip them) and in doubt (`sending`: read them back by number
+send them), certainly there (`created`, `exists`: skip them) and in doubt (`sending`: look them up in 1C
 before any resend). Nothing is sent twice and nothing is skipped.
 
 Writes go through one warehouse writer connection that is kept open for a few seconds at a time (opening one

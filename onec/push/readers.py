@@ -18,6 +18,7 @@ from typing import Any
 import orjson
 import polars as pl
 
+from onec.errors import InputDataError
 from onec.exchange_columns import DOCUMENT_LINE_HEADERS, GOODS_HEADERS, RUSSIAN_GOODS_HEADERS, by_header
 from onec.schema import document_type
 
@@ -37,7 +38,7 @@ _RUSSIAN_ALIASES = {
 _PRICE_ALIAS = "Цена"
 
 
-class InputError(ValueError):
+class InputError(InputDataError, ValueError):
     """The file cannot be read as an import at all (not a single record can be judged)."""
 
 

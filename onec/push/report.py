@@ -52,10 +52,12 @@ _OUTCOME_OF_STATE = {
 
 @dataclass(frozen=True)
 class Verification:
-    """The read-back of one landed document: did 1C's copy match what was sent?"""
+    """The read-back of one landed document: did 1C's copy match what was sent, and is it posted there (None: no
+    copy was read)?"""
 
     verified: bool
     problem: str | None = None
+    posted: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -74,8 +76,13 @@ class ImportSummary:
     dry_run: bool = False
     aborted: str | None = None
     reasons: list[tuple[str, str, str]] = field(default_factory=list)
-    """(number, outcome, reason) of every document that did not land, and of every verification mismatch."""
+    """(number, outcome, reason) of every document that did not land, of every verification mismatch and, when
+    posting was asked for, of every document 1C still holds as a draft."""
     http: Mapping[str, int] = field(default_factory=dict)
+    post: bool = False
+    """Posting was asked for: a landed document that 1C holds as a draft is then unfinished work."""
+    drafts: int = 0
+    """Landed documents 1C holds unposted although posting was asked for (0 when it was not)."""
 
     @property
     def landed(self) -> int:
@@ -83,8 +90,19 @@ class ImportSummary:
 
     @property
     def complete(self) -> bool:
-        """Everything in the file is in 1C as sent: the exit code is zero only then."""
-        return not self.dry_run and self.aborted is None and self.landed == self.documents and self.mismatched == 0
+        """Everything in the file is in 1C as sent (and posted, when asked): the exit code is zero only then."""
+        landed = self.landed == self.documents and self.mismatched == 0 and self.drafts == 0
+        return not self.dry_run and self.aborted is None and landed
+
+    def held(self) -> str:
+        """One line saying what 1C holds of the file, posting included (for the CLI and the Dagster failure)."""
+        line = f"Held in 1C: {self.landed} of {self.documents} documents"
+        if not self.post:
+            return line
+        line += f"; posted: {self.posted}"
+        if self.drafts:
+            line += f"; still drafts: {self.drafts} (posting did not finish: re-run the same command to post them)"
+        return line
 
     def as_metadata(self) -> dict[str, Any]:
         """Flat figures for Dagster metadata (no secrets: reasons are 1C's and validation's messages)."""
@@ -98,6 +116,7 @@ class ImportSummary:
             "posted": self.posted,
             "verified": self.verified,
             "mismatched": self.mismatched,
+            "drafts": self.drafts,
             "complete": self.complete,
             "aborted": self.aborted or "",
             **{f"http_{name}": value for name, value in self.http.items()},
@@ -118,16 +137,22 @@ def summarize(
     requests: int,
     aborted: str | None,
     http: Mapping[str, int],
+    post: bool = False,
 ) -> ImportSummary:
     counts = Counter(outcome_of(entry) for entry in entries.values())
     reasons = [
         (number, outcome_of(entry), entry.last_error or "no answer from 1C yet; re-run to resume")
         for number, entry in sorted(entries.items())
-        if entry.state not in (State.CREATED, State.EXISTS)
+        if entry.state not in LANDED
     ]
     reasons += [
         (number, "mismatch", check.problem or "") for number, check in sorted(checks.items()) if not check.verified
     ]
+    posted = {
+        number: posted_in_1c(entry, checks.get(number)) for number, entry in entries.items() if entry.state in LANDED
+    }
+    drafts = sorted(number for number, is_posted in posted.items() if not is_posted) if post else []
+    reasons += [(number, "draft", _draft_reason(entries[number])) for number in drafts]
     return ImportSummary(
         import_id=import_id,
         doc_type=doc_type,
@@ -135,13 +160,25 @@ def summarize(
         sent=sent,
         requests=requests,
         counts={outcome: counts.get(outcome, 0) for outcome in OUTCOMES},
-        posted=sum(1 for e in entries.values() if e.posted),
+        posted=sum(posted.values()),
         verified=sum(1 for c in checks.values() if c.verified),
         mismatched=sum(1 for c in checks.values() if not c.verified),
         aborted=aborted,
         reasons=reasons,
         http=http,
+        post=post,
+        drafts=len(drafts),
     )
+
+
+def posted_in_1c(entry: Entry, check: Verification | None) -> bool:
+    """Whether 1C holds a landed document posted: as its copy said on read-back, else as the ledger recorded."""
+    return check.posted if check is not None and check.posted is not None else entry.posted
+
+
+def _draft_reason(entry: Entry) -> str:
+    refused = entry.last_error if entry.last_error and entry.last_error.startswith("posting refused") else None
+    return refused or "1C holds it as a draft: posting did not finish; re-run the same command to post it"
 
 
 def results_frame(
@@ -171,19 +208,22 @@ def results_frame(
 
 
 def with_checks(results: pl.DataFrame, checks: Mapping[str, Verification]) -> pl.DataFrame:
-    """The rows with their verification: `verified`, and a mismatch's problem as the reason."""
+    """The rows with their verification: `verified`, `posted` as 1C's copy says (when read), and a mismatch's
+    problem as the reason."""
     verified = pl.DataFrame(
         {
             "number": list(checks),
             "_verified": [check.verified for check in checks.values()],
             "_problem": [check.problem for check in checks.values()],
+            "_posted": [check.posted for check in checks.values()],
         },
-        schema={"number": pl.String, "_verified": pl.Boolean, "_problem": pl.String},
+        schema={"number": pl.String, "_verified": pl.Boolean, "_problem": pl.String, "_posted": pl.Boolean},
     )
     return (
         results.join(verified, on="number", how="left", maintain_order="left")
         .with_columns(
             pl.col("_verified").alias("verified"),
+            pl.coalesce("_posted", "posted").alias("posted"),
             pl.when(pl.col("_verified").not_()).then(pl.col("_problem")).otherwise(pl.col("reason")).alias("reason"),
         )
         .select(list(_RESULT_SCHEMA))
@@ -221,7 +261,8 @@ def summary_frame(summary: ImportSummary) -> pl.DataFrame:
     """The summary as a one-row table for the CLI."""
     return pl.DataFrame(
         [{"documents": summary.documents, "sent": summary.sent, **summary.counts, "posted": summary.posted,
-          "verified": summary.verified, "mismatched": summary.mismatched}]
+          **({"drafts": summary.drafts} if summary.post else {}), "verified": summary.verified,
+          "mismatched": summary.mismatched}]
     )  # fmt: skip
 
 

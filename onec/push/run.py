@@ -26,11 +26,11 @@ from onec.client import OneCClient
 from onec.http import OneCError, OneCHTTPError
 from onec.push.chunking import Limits, oversize_reason, pack
 from onec.push.content import DocumentContent
-from onec.push.ledger import Change, Entry, Ledger, State
+from onec.push.ledger import LANDED, Change, Entry, Ledger, State
 from onec.push.plan import ImportPlan, plan_import
 from onec.push.readback import ReadBack
 from onec.push.readers import GOODS, read_record_chunks, read_records
-from onec.push.report import ImportSummary, results_frame, summarize, with_checks, write_results
+from onec.push.report import ImportSummary, Verification, results_frame, summarize, with_checks, write_results
 from onec.push.sender import BatchSender, Endpoint, ImportAborted, documents_endpoint, goods_endpoint
 from onec.push.turns import Turns
 from onec.push.verify import Verifier
@@ -46,7 +46,8 @@ GC_THRESHOLD = 50_000
 
 @dataclass(frozen=True)
 class PushOptions:
-    """`post`: post the drafts this import created; `limits`: 1C's batch limits as configured."""
+    """`post`: post every document of this import that 1C holds as a draft (whether this run created it, an
+    earlier run did, or 1C already held it with the file's content); `limits`: 1C's batch limits as configured."""
 
     post: bool = False
     limits: Limits = field(default_factory=Limits)
@@ -160,14 +161,15 @@ def _push(
         results = results_frame(
             import_id=import_id, run_id=run_id, doc_type=endpoint.doc_type, entries=entries, contents=contents
         )  # while the last windows are read back
-        checks = verifier.finish(entries, posted=options.post) if aborted is None else verifier.completed()
+        checks = verifier.finish(entries) if aborted is None else verifier.completed()
+        ledger.apply(_posted_as_read(entries, checks))
         ledger.write(lambda con: write_results(con, import_id, with_checks(results, checks)))
     finally:
         verifier.close()
         ledger.release()
     return summarize(
         import_id=import_id, doc_type=endpoint.doc_type, entries=entries, checks=checks, sent=sender.sent,
-        requests=sender.requests, aborted=aborted, http=client.stats.snapshot(),
+        requests=sender.requests, aborted=aborted, http=client.stats.snapshot(), post=options.post and kind != GOODS,
     )  # fmt: skip
 
 
@@ -198,15 +200,18 @@ def _send(
 
 
 def _post_drafts(client: OneCClient, ledger: Ledger, doc_type: str) -> None:
-    """Post the drafts this import created (posting is safe to repeat: a posted document stays posted once)."""
-    drafts = [e for e in ledger.entries().values() if e.state is State.CREATED and not e.posted and e.onec_id]
+    """Post every document of this import that 1C holds and the ledger does not know posted, whichever way it was
+    found to be there (created by this run or an earlier one, `exists` with the file's content, found by read-back
+    after a lost answer). Posting is safe to repeat: a posted document stays posted once, so a ledger that lags
+    behind 1C costs a request, never a second posting. The verification then reads every one of them back."""
+    drafts = [e for e in ledger.entries().values() if e.state in LANDED and not e.posted and e.onec_id]
 
     def post(entry: Entry) -> Change:
         try:
             client.session.post_json(f"api/v1/documents/{doc_type}/{entry.onec_id}/post", {}, retry=True)
         except OneCHTTPError as error:
-            return Change(entry.number, State.CREATED, last_error=f"posting refused: {error}")
-        return Change(entry.number, State.CREATED, posted=True)
+            return Change(entry.number, entry.state, last_error=f"posting refused: {error}")
+        return Change(entry.number, entry.state, posted=True)
 
     try:
         with ThreadPoolExecutor(client.session.settings.max_connections, thread_name_prefix="post") as pool:
@@ -214,6 +219,16 @@ def _post_drafts(client: OneCClient, ledger: Ledger, doc_type: str) -> None:
     except OneCError as error:
         raise ImportAborted(f"posting stopped: {error}") from None
     ledger.apply(changes)
+
+
+def _posted_as_read(entries: Mapping[str, Entry], checks: Mapping[str, Verification]) -> list[Change]:
+    """The ledger follows what 1C's copies said about posting, so that a re-run with `--post` posts a document
+    the ledger had recorded posted but 1C holds as a draft (and does not post again one that 1C holds posted)."""
+    return [
+        Change(number, entries[number].state, onec_id=None, last_error=entries[number].last_error, posted=check.posted)
+        for number, check in checks.items()
+        if number in entries and check.posted is not None and check.posted != entries[number].posted
+    ]
 
 
 def _dry_run(

@@ -3,12 +3,13 @@ once.
 
 The protocol, per batch: mark its documents `sending` in the ledger, POST, then record each document's outcome.
 When the answer is lost (timeout, dropped connection, a 500 after a partial write: the session raises
-OneCUnavailable saying the write may have been applied), the documents are read back by number before anything
-is resent: found with our content means created, found with other content is a conflict, not found goes out
-again. An `exists` answer is compared the same way (same content: already there; different: a conflict that is
-reported, never overwritten). A `413 BATCH_TOO_LARGE` tightens the limits to what 1C stated and the documents
-are packed again. Pacing, the connection cap and retries of 429/503 are the session's; a batch waits for its
-turn (onec/push/turns.py) before it goes to the session, so the verification's reads can go first.
+OneCUnavailable saying the write may have been applied), the documents are looked up in 1C, by the pages of their
+date windows (onec/push/readback.py), before anything is resent: found with our content means created, found with
+other content is a conflict, not found goes out again. An `exists` answer is compared the same way (same content:
+already there; different: a conflict that is reported, never overwritten). A `413 BATCH_TOO_LARGE` tightens the
+limits to what 1C stated and the documents are packed again. Pacing, the connection cap and retries of 429/503
+are the session's; a batch waits for its turn (onec/push/turns.py) before it goes to the session, so the
+verification's reads can go first.
 
 Why streaming (`submit` while the file is still being checked, then `finish`): the rate limit makes requests
 the scarce resource, so the first request should leave as soon as the first documents are ready, and every
@@ -26,6 +27,7 @@ from typing import Any
 
 import orjson
 
+from onec.errors import UnavailableError
 from onec.http import OneCError, OneCHTTPError, OneCSession, OneCUnavailable
 from onec.push.chunking import Limits, batch_body, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
@@ -39,10 +41,11 @@ BATCH_TOO_LARGE = "BATCH_TOO_LARGE"
 SPARE_WORKERS = 4
 """Sending threads beyond the session's connection cap (which still bounds the requests in flight): they write
 their batches' `sending` marks while the others' requests are under way, so no connection waits for the
-ledger. At most this many more batches are in doubt after a crash (each costs a read by number, not a resend)."""
+ledger. At most this many more batches are in doubt after a crash (they cost a read of their date window, not a
+resend)."""
 
 
-class ImportAborted(Exception):
+class ImportAborted(UnavailableError):
     """1C cannot be written to or read from right now; the ledger keeps every document's state for a re-run."""
 
 
@@ -149,10 +152,11 @@ class BatchSender:
                 future.result()
 
     def settle_in_doubt(self, documents: Sequence[OutgoingDocument], why: str) -> list[OutgoingDocument]:
-        """Read documents in doubt back by number; returns those 1C does not hold (to be sent again)."""
+        """Look up documents in doubt in 1C (by their date windows, onec/push/readback.py); returns those 1C does
+        not hold (to be sent again)."""
         if self._read_back is None or not documents:
             return list(documents)
-        copies = self._read_copies(documents)
+        copies = self._resolve(documents, "cannot read back documents whose write is in doubt")
         changes: list[Change] = []
         again: list[OutgoingDocument] = []
         for document in documents:
@@ -254,37 +258,41 @@ class BatchSender:
             else:
                 message = f"1C refused it: {_text(result.get('code')) or 'error'}: {_text(result.get('message'))}"
                 changes.append(Change(document.number, State.REFUSED, last_error=message))
-        changes += [self._compare_existing(document, onec_id) for document, onec_id in existing]
+        changes += self._compare_existing(existing)
         self._ledger.defer(changes)
         self._on_settled(len(changes))
         return self.settle_in_doubt(doubtful, "1C's answer did not mention them") if doubtful else []
 
-    def _compare_existing(self, document: OutgoingDocument, onec_id: str | None) -> Change:
-        """1C says the number exists: ours if the content is the same, a conflict if not."""
+    def _compare_existing(self, existing: Sequence[tuple[OutgoingDocument, str | None]]) -> list[Change]:
+        """1C says these numbers exist: ours where the content is the same, a conflict where not. Looked up by
+        date window like documents in doubt; one 1C holds under another date is then read by the id it gave."""
+        if not existing:
+            return []
         if self._read_back is None:
-            return Change(document.number, State.EXISTS, onec_id=onec_id)
-        try:
-            copy = (
-                self._read_back.by_id(onec_id, document.number)
-                if onec_id
-                else self._read_back.by_number(document.number)
-            )
-        except OneCError as error:
-            raise ImportAborted(f"cannot read back {document.number} that 1C says exists: {error}") from None
-        if copy is None:
-            reason = "1C says it exists but cannot show it"
-            return Change(document.number, State.CONFLICT, onec_id=onec_id, last_error=reason)
-        return _compared(document.content, copy, State.EXISTS, self._endpoint.doc_type)
+            return [Change(document.number, State.EXISTS, onec_id=onec_id) for document, onec_id in existing]
+        why = "cannot read back documents that 1C says exist"
+        copies = self._resolve([document for document, _ in existing], why)
+        changes: list[Change] = []
+        for document, onec_id in existing:
+            copy = copies[document.number]
+            if copy is None and onec_id:
+                try:
+                    copy = self._read_back.by_id(onec_id, document.number)
+                except OneCError as error:
+                    raise ImportAborted(f"cannot read back {document.number} that 1C says exists: {error}") from None
+            if copy is None:
+                reason = "1C says it exists but cannot show it"
+                changes.append(Change(document.number, State.CONFLICT, onec_id=onec_id, last_error=reason))
+            else:
+                changes.append(_compared(document.content, copy, State.EXISTS, self._endpoint.doc_type))
+        return changes
 
-    def _read_copies(self, documents: Sequence[OutgoingDocument]) -> dict[str, OneCCopy | None]:
+    def _resolve(self, documents: Sequence[OutgoingDocument], why: str) -> dict[str, OneCCopy | None]:
         assert self._read_back is not None
-        read = self._read_back.by_number
         try:
-            with ThreadPoolExecutor(self._workers, thread_name_prefix="read-back") as pool:
-                copies = list(pool.map(read, [d.number for d in documents]))
+            return self._read_back.resolve([d.content for d in documents], workers=self._workers)
         except OneCError as error:
-            raise ImportAborted(f"cannot read back documents whose write is in doubt: {error}") from None
-        return {d.number: copy for d, copy in zip(documents, copies, strict=True)}
+            raise ImportAborted(f"{why}: {error}") from None
 
 
 def _compared(content: DocumentContent, copy: OneCCopy, same: State, doc_type: str) -> Change:

@@ -37,8 +37,9 @@ UNSETTLED = frozenset({State.PENDING, State.SENDING})
 """States that may still change within the run (a document in them will be sent, or read, again)."""
 
 
-def check_copy(ours: DocumentContent, copy: OneCCopy | None, *, expect_posted: bool) -> Verification:
-    """1C's copy of one landed document against the file: lines, quantity, total, then the whole content."""
+def check_copy(ours: DocumentContent, copy: OneCCopy | None) -> Verification:
+    """1C's copy of one landed document against the file: lines, quantity, total, then the whole content; and
+    whether 1C holds it posted (what the summary reports, and what `--post` must have achieved)."""
     problems: list[str] = []
     if copy is None:
         problems.append("not found in 1C on read-back")
@@ -55,14 +56,10 @@ def check_copy(ours: DocumentContent, copy: OneCCopy | None, *, expect_posted: b
                 problems.append(f"{label}: 1C has {other}, the file {mine}")
         if not problems and theirs.content_hash != ours.content_hash:
             problems.append("content differs from the file (same counts and totals)")
-        if expect_posted and not copy.posted:
-            problems.append("not posted in 1C")
-    return Verification(not problems, "; ".join(problems) or None)
+    return Verification(not problems, "; ".join(problems) or None, copy.posted if copy is not None else None)
 
 
-def verify_range(
-    read_back: ReadBack, landed: Sequence[DocumentContent], expect_posted: Mapping[str, bool]
-) -> dict[str, Verification]:
+def verify_range(read_back: ReadBack, landed: Sequence[DocumentContent]) -> dict[str, Verification]:
     """Read the landed documents back in one paged read of their date range and check each one."""
     if not landed:
         return {}
@@ -70,9 +67,7 @@ def verify_range(
         copies = read_back.in_range(landed)
     except OneCError as error:
         return {c.number: Verification(False, f"verification read failed: {error}") for c in landed}
-    return {
-        c.number: check_copy(c, copies.get(c.number), expect_posted=expect_posted.get(c.number, False)) for c in landed
-    }
+    return {c.number: check_copy(c, copies.get(c.number)) for c in landed}
 
 
 @dataclass
@@ -206,7 +201,7 @@ class Verifier:
             for window in self._cutter.flush() if self._early else []:
                 self._open(window)
 
-    def finish(self, entries: Mapping[str, Entry], *, posted: bool) -> dict[str, Verification]:
+    def finish(self, entries: Mapping[str, Entry]) -> dict[str, Verification]:
         """Every landed document's check: the windows read so far, then one read of the rest."""
         if self._read_back is None:
             return {}
@@ -218,8 +213,7 @@ class Verifier:
             contents = dict(self._contents)
         landed = {n for n, e in entries.items() if e.state in LANDED}
         rest = [contents[n] for n in landed - done.keys() if n in contents]
-        expect_posted = {n: posted and entries[n].state is State.CREATED for n in landed}
-        done.update(verify_range(self._read_back, rest, expect_posted))
+        done.update(verify_range(self._read_back, rest))
         return {n: check for n, check in done.items() if n in landed}
 
     def completed(self) -> dict[str, Verification]:
@@ -249,7 +243,7 @@ class Verifier:
             landed = [self._contents[n] for n in window.numbers if self._state.get(n) in LANDED]
         if landed:
             self._turns.take(first=True)
-        checks = verify_range(self._read_back, landed, {})
+        checks = verify_range(self._read_back, landed)
         with self._lock:
             self._checks.update(checks)
 

@@ -43,6 +43,7 @@ from onec.sandbox.data import Document, Good, SandboxData
 from onec.sandbox.exports import ExportVariant, documents_csv, documents_xml, goods_csv, goods_xml
 from onec.sandbox.odata import ODataService, odata_error
 from onec.sandbox.odata_model import ODataModel
+from onec.sandbox.odata_ut11 import Ut11Model
 from onec.sandbox.odata_writes import ODataWriter
 from onec.sandbox.protocol import (
     JSON,
@@ -74,6 +75,7 @@ __all__ = [
 
 VERSION = {"version": "1.4.2", "api_versions": ["v1"]}
 AUTH_METHODS = ("none", "basic", "bearer", "api_key")
+ODATA_CONFIGURATIONS = ("standard", "ut11")
 DEFAULT_LIMIT = 100
 
 
@@ -145,6 +147,10 @@ class SandboxConfig:
     """Where the standard OData interface (§2) is published, beside the HTTP service's `base_path`."""
     export: ExportVariant = field(default_factory=ExportVariant)
     """How the CSV and UDE XML exports look (encodings, delimiters, headers, element order)."""
+    odata_configuration: str = "standard"
+    """Which configuration the OData interface acts out: `standard` (the contract's §2.1 model, writable) or
+    `ut11` (a real УТ 11 base: no price register, packaging units, priceless lines, empty rows, operations
+    without counterparty; read-only, see `onec.sandbox.odata_ut11`)."""
     clock_offset_s: float = 0.0
     """How far the 1C server's clock runs ahead of the real time (negative: behind). 1C stamps `modified_at` with
     its own clock, as wall time in the base's zone (`SandboxData.timezone`, §1), and the web server in front of it
@@ -162,6 +168,8 @@ class SandboxConfig:
             raise ValueError("rate_limit and max_connections must be positive when set")
         if self.max_batch_items < 1 or self.max_batch_bytes < 1:
             raise ValueError("max_batch_items and max_batch_bytes must be >= 1")
+        if self.odata_configuration not in ODATA_CONFIGURATIONS:
+            raise ValueError(f"odata_configuration must be one of {', '.join(ODATA_CONFIGURATIONS)}")
 
     @classmethod
     def awkward_exports(cls, seed: int = 0, **changes: Any) -> SandboxConfig:
@@ -310,8 +318,11 @@ class SandboxEngine:
         self.webhooks = WebhookHub(self.config.seed, self.config.faults.webhook_duplicate)
         """Subscriptions made through `POST /api/v1/webhooks`; deliver with `engine.webhooks.flush(client)`."""
         self._writer = Writer(data, self.now, self._publish)
-        model = ODataModel(data)
-        self._odata = ODataService(model, self.config.odata_path, ODataWriter(model, self._writer, self.now))
+        if self.config.odata_configuration == "ut11":
+            self._odata = ODataService(Ut11Model(data), self.config.odata_path)
+        else:
+            model = ODataModel(data)
+            self._odata = ODataService(model, self.config.odata_path, ODataWriter(model, self._writer, self.now))
 
     # --- entry points
 

@@ -25,7 +25,7 @@ from typing import Any
 import orjson
 
 from onec.sandbox.odata_metadata import metadata_document
-from onec.sandbox.odata_model import PRICES, STOCK, EntitySet, ODataModel, Row
+from onec.sandbox.odata_model import EntitySet, ODataModel, Row
 from onec.sandbox.odata_query import Options, QueryError, compile_filter, order, parse_options, select
 from onec.sandbox.odata_writes import ODataWriter
 from onec.sandbox.protocol import HttpError, SandboxRequest, SandboxResponse
@@ -97,12 +97,13 @@ class ODataService:
             if entity_set is None or (key is not None and not entity_set.keyed):
                 raise _not_found(name)
             return _Target(name, self._cached(entity_set), key, count)
-        if len(parts) == 2 and parts == [PRICES, "SliceLast()"]:
-            return _Target(f"{PRICES}_RecordType/SliceLast", self.model.prices, count=count)
-        balance = _BALANCE.match(parts[1]) if len(parts) == 2 and parts[0] == STOCK else None
+        prices, stock = self.model.price_register, self.model.stock_register
+        if prices is not None and parts == [prices, "SliceLast()"]:
+            return _Target(f"{prices}_RecordType/SliceLast", self.model.prices, count=count)
+        balance = _BALANCE.match(parts[1]) if len(parts) == 2 and parts[0] == stock else None
         if balance is not None:
             period = _period(balance["period"])
-            return _Target(f"{STOCK}_Balance", lambda: self.model.balance(period), count=count)
+            return _Target(f"{stock}_Balance", lambda: self.model.balance(period), count=count)
         raise _not_found(rest)
 
     def _cached(self, entity_set: EntitySet) -> Callable[[], list[Row]]:
@@ -157,7 +158,8 @@ class ODataService:
 
     def _service_document(self, request: SandboxRequest, options: Options) -> SandboxResponse:
         _require_json(request, options, count=False)
-        names = [*self._sets, f"{PRICES}/SliceLast()", f"{STOCK}/Balance()"]
+        prices = self.model.price_register
+        names = [*self._sets, *([f"{prices}/SliceLast()"] if prices else []), f"{self.model.stock_register}/Balance()"]
         return _json(
             {"odata.metadata": f"{self._root(request)}/$metadata", "value": [{"name": n, "url": n} for n in names]}
         )
@@ -167,9 +169,11 @@ class ODataService:
         for name, entity_set in self._sets.items():
             rows = self._cached(entity_set)()
             samples[name] = rows[0] if rows else None
-        prices, balance = self.model.prices(), self.model.balance(None)
-        samples[f"{PRICES}_RecordType"] = prices[0] if prices else None
-        samples[f"{STOCK}_Balance"] = balance[0] if balance else None
+        if self.model.price_register is not None:
+            prices = self.model.prices()
+            samples[f"{self.model.price_register}_RecordType"] = prices[0] if prices else None
+        balance = self.model.balance(None)
+        samples[f"{self.model.stock_register}_Balance"] = balance[0] if balance else None
         return SandboxResponse(200, {"content-type": "application/xml;charset=utf-8"}, metadata_document(samples))
 
     def _root(self, request: SandboxRequest) -> str:

@@ -64,6 +64,10 @@ class EntitySet:
 class ODataModel:
     """Entity sets over one `SandboxData`, built on demand (the caller caches per data revision)."""
 
+    price_register: str | None = PRICES
+    """The information register served with SliceLast(); None: the base publishes none."""
+    stock_register: str = STOCK
+
     def __init__(self, data: SandboxData) -> None:
         self.data = data
         self._namespace = uuid.uuid5(uuid.NAMESPACE_URL, f"onec-sandbox:{data.seed}")
@@ -77,8 +81,8 @@ class ODataModel:
         ]
         for slug in DOCUMENT_SLUGS:
             name = f"Document_{DOCUMENT_NAMES[slug]}"
-            sets.append(EntitySet(name, _bind(self.documents, slug)))
-            sets.append(EntitySet(f"{name}_{TABULAR_SECTION}", _bind(self.document_lines, slug), keyed=False))
+            sets.append(EntitySet(name, bind_slug(self.documents, slug)))
+            sets.append(EntitySet(f"{name}_{TABULAR_SECTION}", bind_slug(self.document_lines, slug), keyed=False))
         return {s.name: s for s in sets}
 
     # --- references
@@ -94,26 +98,30 @@ class ODataModel:
 
     def warehouses(self) -> list[Row]:
         return [
-            _catalog(self.ref("warehouse", code), f"{index:09d}", code, version=1)
+            catalog_row(self.ref("warehouse", code), f"{index:09d}", code, version=1)
             for index, code in enumerate(self.data.warehouses, 1)
         ]
 
     def counterparties(self) -> list[Row]:
         names = sorted(set(words.SUPPLIERS) | set(words.CUSTOMERS) | self._used_counterparties())
         return [
-            {**_catalog(self.ref("counterparty", n), f"{i:09d}", n, version=1), "ИНН": ""}
+            {**catalog_row(self.ref("counterparty", n), f"{i:09d}", n, version=1), "ИНН": ""}
             for i, n in enumerate(names, 1)
         ]
 
     def units(self) -> list[Row]:
+        """The items' units; `Коэффициент` is base units per unit (§1.3: a line may name one), 1 for these."""
         names = sorted({item.unit for item in self.data.nomenclature() if item.unit})
-        return [_catalog(self.ref("unit", n), f"{i:04d}", n, version=1) for i, n in enumerate(names, 1)]
+        return [
+            {**catalog_row(self.ref("unit", n), f"{i:04d}", n, version=1), "Коэффициент": 1.0}
+            for i, n in enumerate(names, 1)
+        ]
 
     def nomenclature(self) -> list[Row]:
         """Two folders, then one row per item (folder rows have null item fields)."""
         folders = [
             {
-                **_catalog(self.ref("folder", name), f"{i:011d}", name, version=1),
+                **catalog_row(self.ref("folder", name), f"{i:011d}", name, version=1),
                 "Parent_Key": EMPTY_REF,
                 "IsFolder": True,
                 "Артикул": None,
@@ -127,7 +135,7 @@ class ODataModel:
         folder = _FOOD_FOLDER if item.name.startswith(_FOOD_BASES) else _HARDWARE_FOLDER
         version = (item.code, item.name, item.unit, item.deleted, item.version)
         return {
-            **_catalog(item.id, item.code or "", item.name, version=version),
+            **catalog_row(item.id, item.code or "", item.name, version=version),
             "DeletionMark": item.deleted,
             "Parent_Key": self.ref("folder", folder),
             "IsFolder": False,
@@ -203,8 +211,7 @@ class ODataModel:
         row[TABULAR_SECTION] = self._lines(doc, refs)
         return row
 
-    @staticmethod
-    def _lines(doc: Document, refs: dict[str, str]) -> list[Row]:
+    def _lines(self, doc: Document, refs: dict[str, str]) -> list[Row]:
         lines = []
         for line in doc.items:
             row: Row = {
@@ -235,7 +242,7 @@ def data_version(*parts: object) -> str:
     return base64.b64encode(digest).decode()
 
 
-def _catalog(ref: str, code: str, description: str, version: object) -> Row:
+def catalog_row(ref: str, code: str, description: str, version: object) -> Row:
     return {
         "Ref_Key": ref,
         "DataVersion": data_version(ref, version),
@@ -250,5 +257,5 @@ def _naive(value: datetime) -> datetime:
     return value.replace(tzinfo=None)
 
 
-def _bind(build: Callable[[str], list[Row]], slug: str) -> Callable[[], list[Row]]:
+def bind_slug(build: Callable[[str], list[Row]], slug: str) -> Callable[[], list[Row]]:
     return lambda: build(slug)

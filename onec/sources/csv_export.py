@@ -9,6 +9,9 @@ Why it looks like this:
   record with the wrong number of fields or broken quoting becomes a malformed row (its line and text kept,
   rejected with the reason) and Polars parses only the sound records, so one bad row never moves another row's
   values into the wrong columns.
+- Memory per record is bounded: a record over `RecordLimits.record_bytes` is read past a piece at a time, never
+  held, and becomes a malformed row (its line, its first bytes, its size); a field over `field_bytes` in a record
+  that fits is rejected the same way. The rows after either load as usual.
 - Encodings: a BOM or the declared charset wins; otherwise the first chunk is tried as strict UTF-8 and
   Windows-1251 is taken when it is not. Bytes that contradict the chosen encoding fail the whole file with the
   line they are on: a file in the wrong encoding must not land as mojibake.
@@ -19,6 +22,7 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
+import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -27,6 +31,8 @@ from itertools import islice
 
 import polars as pl
 
+from onec.config import ConfigError
+from onec.errors import InputDataError
 from onec.exchange_columns import (
     DOCUMENT_LINE_HEADERS,
     GOODS_HEADERS,
@@ -45,9 +51,44 @@ UTF8 = "utf-8"
 CP1251 = "cp1251"
 _QUOTED_FIELD = r'"[^"]*(?:""[^"]*)*"'
 _MAX_SPLIT_TRIES = 256
+_QUOTE = ord('"')
+_SHOWN_BYTES = 200
+"""How much of an oversized record its rejected row keeps (the raw text of a 300 MB field helps nobody)."""
+FIELD_BYTES_ENV = "ONEC_CSV_MAX_FIELD_BYTES"
+RECORD_BYTES_ENV = "ONEC_CSV_MAX_RECORD_BYTES"
 
 
-class CsvFormatError(ValueError):
+@dataclass(frozen=True)
+class RecordLimits:
+    """The largest field and record (in bytes of the file) that load; bigger ones are rejected rows.
+
+    Why: Polars holds a chunk many times over while it splits it, so one 300 MB field cost 6.7 GB. No 1C value
+    comes near a megabyte (a name, a comment); a record of a few is already a file that went wrong.
+    """
+
+    field_bytes: int = 1024 * 1024
+    record_bytes: int = 4 * 1024 * 1024
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> RecordLimits:
+        env = os.environ if env is None else env
+        default = cls()
+        return cls(
+            field_bytes=_positive_bytes(env, FIELD_BYTES_ENV, default.field_bytes),
+            record_bytes=_positive_bytes(env, RECORD_BYTES_ENV, default.record_bytes),
+        )
+
+
+@dataclass(frozen=True)
+class _Oversized:
+    """A record over the limit, read past: its first bytes, its size, and the line ends it spans (its own too)."""
+
+    head: bytes
+    size: int
+    newlines: int
+
+
+class CsvFormatError(InputDataError, ValueError):
     """The file as a whole cannot be read (encoding, header): nothing of it may land."""
 
 
@@ -90,10 +131,18 @@ class CsvExportReader:
     After reading starts, `encoding`, `layout` and `ignored_columns` tell what the file turned out to be.
     """
 
-    def __init__(self, entity: CsvEntity, *, charset: str | None = None, chunk_bytes: int = CHUNK_BYTES) -> None:
+    def __init__(
+        self,
+        entity: CsvEntity,
+        *,
+        charset: str | None = None,
+        chunk_bytes: int = CHUNK_BYTES,
+        limits: RecordLimits | None = None,
+    ) -> None:
         self.entity = entity
         self.declared_charset = _charset_name(charset) if charset else None
         self.chunk_bytes = chunk_bytes
+        self.limits = limits or RecordLimits.from_env()
         self.encoding: str | None = None
         self.layout: CsvLayout | None = None
 
@@ -104,8 +153,13 @@ class CsvExportReader:
     def read(self, stream: Iterable[bytes]) -> Iterator[TextRecords]:
         """Batches in file order; a document's rows are never split across two batches."""
         carry: pl.DataFrame | None = None
+        oversized: list[pl.DataFrame] = []
         next_line = 1
-        for chunk in _record_chunks(stream, self.chunk_bytes):
+        for chunk in _record_chunks(stream, self.chunk_bytes, self.limits.record_bytes, self._separator):
+            if isinstance(chunk, _Oversized):
+                oversized.append(self._oversized_row(chunk, next_line))
+                next_line += chunk.newlines
+                continue
             body = self._utf8(chunk, next_line)
             if self.layout is None:
                 header_end = body.find(b"\n")
@@ -118,13 +172,37 @@ class CsvExportReader:
             next_line += newlines
             if carry is not None:
                 records = TextRecords(pl.concat([carry, records.frame]), records.malformed)
+            if oversized:
+                records = TextRecords(records.frame, pl.concat([*oversized, records.malformed]))
+                oversized = []
             records, carry = self._hold_back_last_document(records)
             if len(records):
                 yield records
         if self.layout is None:
             raise CsvFormatError("the CSV is empty: not even a header row")
-        if carry is not None and carry.height:
-            yield TextRecords(carry)
+        if (carry is not None and carry.height) or oversized:
+            frame = carry if carry is not None else self._records(b"", next_line, 0).frame
+            yield TextRecords(frame, pl.concat(oversized) if oversized else empty_malformed())
+
+    def _separator(self) -> str:
+        """The separator the header declared, for reading past an oversized record (only rows follow a header)."""
+        if self.layout is None:
+            raise CsvFormatError(f"the CSV's first line is over {self.limits.record_bytes} bytes: it is no header row")
+        return self.layout.separator
+
+    def _oversized_row(self, record: _Oversized, line: int) -> pl.DataFrame:
+        """The malformed row of a record read past: its line, its first bytes, why."""
+        return pl.DataFrame(
+            {
+                SOURCE_LINE: [line],
+                RAW_TEXT: [record.head.decode(self.encoding or UTF8, errors="replace") + "…"],
+                MALFORMED_REASON: [
+                    f"file line {line}: a record of {record.size} bytes is over the limit of"
+                    f" {self.limits.record_bytes} bytes ({RECORD_BYTES_ENV}); not loaded"
+                ],
+            },
+            schema=empty_malformed().schema,
+        )
 
     # --- encoding
 
@@ -268,6 +346,7 @@ class CsvExportReader:
         its sound records, in order. Why a record is not sound is worked out for those records only."""
         assert self.layout is not None
         layout = self.layout
+        checked, oversized = self._set_aside_oversized(checked, split)
         bad = ~pl.col("_sound")
         malformed = (
             checked.filter(bad)
@@ -285,6 +364,8 @@ class CsvExportReader:
                 .alias(MALFORMED_REASON),
             )
         )
+        if oversized.height:
+            malformed = pl.concat([oversized, malformed]).sort(SOURCE_LINE)
         sound = checked.filter(~bad) if malformed.height else checked
         fields = split(sound)
         frame = pl.concat(
@@ -293,6 +374,40 @@ class CsvExportReader:
             how="horizontal",
         )  # fmt: skip
         return TextRecords(frame, malformed if malformed.height else empty_malformed())
+
+    def _set_aside_oversized(
+        self, checked: pl.DataFrame, split: Callable[[pl.DataFrame], pl.DataFrame]
+    ) -> tuple[pl.DataFrame, pl.DataFrame]:
+        """(`checked` without its records over a limit, those records as malformed rows). Only a record longer
+        than the field limit can hold a field over it, so the usual chunk costs one length per record."""
+        limits = self.limits
+        size = pl.col(RAW_TEXT).str.len_bytes()
+        if checked.is_empty() or checked.select(size.max()).item() <= limits.field_bytes:
+            return checked, empty_malformed()
+        long = checked.filter(pl.col("_sound") & (size > limits.field_bytes))
+        widest = split(long).select(pl.max_horizontal(pl.all().str.len_bytes()).fill_null(0)).to_series()
+        long = long.with_columns(widest.alias("_widest"), size.alias("_size")).filter(
+            (pl.col("_widest") > limits.field_bytes) | (pl.col("_size") > limits.record_bytes)
+        )
+        whole = checked.filter(~pl.col("_sound") & (size > limits.record_bytes)).with_columns(
+            pl.lit(0, pl.UInt32).alias("_widest"), size.alias("_size")
+        )
+        too_big = pl.concat([long, whole])
+        if too_big.is_empty():
+            return checked, empty_malformed()
+        record = f"a record of {{}} bytes is over the limit of {limits.record_bytes} bytes ({RECORD_BYTES_ENV})"
+        field = f"a field of {{}} bytes is over the limit of {limits.field_bytes} bytes ({FIELD_BYTES_ENV})"
+        reason = (
+            pl.when(pl.col("_size") > limits.record_bytes)
+            .then(pl.format(f"file line {{}}: {record}; not loaded", SOURCE_LINE, "_size"))
+            .otherwise(pl.format(f"file line {{}}: {field}; not loaded", SOURCE_LINE, "_widest"))
+        )
+        malformed = too_big.select(
+            SOURCE_LINE,
+            (pl.col(RAW_TEXT).str.slice(0, _SHOWN_BYTES) + pl.lit("…")).alias(RAW_TEXT),
+            reason.alias(MALFORMED_REASON),
+        )
+        return checked.filter(~pl.col(SOURCE_LINE).is_in(too_big[SOURCE_LINE].implode())), malformed
 
     def _split(self, body: bytes) -> pl.DataFrame:
         """Polars's split of records into `_0`, `_1`, … (all String, as the file spelled them)."""
@@ -459,27 +574,121 @@ def _absent_characters(body: bytes, count: int) -> list[str]:
     return list(islice((c for c in candidates if c.encode() not in body), count))
 
 
-def _record_chunks(stream: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """Byte chunks of about `size` that end after a newline outside any quoted field."""
+def _record_chunks(
+    stream: Iterable[bytes], size: int, max_record: int, separator: Callable[[], str]
+) -> Iterator[bytes | _Oversized]:
+    """Byte chunks of about `size` that end after a newline outside any quoted field. A record still open after
+    `max_record` bytes is read past (see `_read_past`) and comes as an `_Oversized` in its place, so the buffer
+    never holds more than `size` plus a piece, or `max_record` plus a piece; `separator` is asked for only then,
+    after the chunks before the record went out (the first holds the header). A record over the limit that ends
+    within the last chunk is Polars's to split (the chunk is small) and `_set_aside_oversized`'s to reject."""
+    pieces = iter(stream)
     buffer = bytearray()
-    for piece in stream:
+    for piece in pieces:
         buffer += piece
         while len(buffer) >= size:
             cut = _record_boundary(buffer)
-            if cut is None:
+            start = cut or 0
+            if len(buffer) - start > max_record:
+                if start:
+                    yield _take(buffer, start)
+                record, rest = _read_past(bytes(buffer), pieces, separator(), max_record)
+                yield record
+                buffer = bytearray(rest)
+            elif cut is None:
                 break
-            with memoryview(buffer) as view:
-                chunk = bytes(view[:cut])
-            del buffer[:cut]
-            yield chunk
+            else:
+                yield _take(buffer, cut)
     if buffer:
         yield bytes(buffer)
+
+
+def _take(buffer: bytearray, end: int) -> bytes:
+    """The first `end` bytes of the buffer, removed from it."""
+    with memoryview(buffer) as view:
+        chunk = bytes(view[:end])
+    del buffer[:end]
+    return chunk
+
+
+def _read_past(
+    start: bytes, pieces: Iterator[bytes], separator: str, max_record: int
+) -> tuple[bytes | _Oversized, bytes]:
+    """The record that `start` begins (`start` holds more than `max_record` bytes), and the bytes after its line
+    end. A record that ends within `max_record` bytes comes whole (quote parity took a stray quote for an open
+    field); a longer one is read past one piece at a time, never held, and comes as an `_Oversized`."""
+    end = _RecordEnd(separator.encode())
+    found = end.find(start)
+    if found is not None and found <= max_record:
+        return start[:found], start[found:]
+    head = start[:_SHOWN_BYTES]
+    size = newlines = 0
+    data = start
+    while found is None:
+        size += len(data)
+        newlines += data.count(b"\n")
+        data = next(pieces, b"")
+        if not data:
+            return _Oversized(head, size, newlines + 1), b""
+        found = end.find(data)
+    return _Oversized(head, size + found, newlines + data.count(b"\n", 0, found)), data[found:]
+
+
+class _RecordEnd:
+    """Where a record ends, found one piece at a time by RFC 4180's rules (those `_physical_records` follows): a
+    quote opens a field only at the start of one, `""` inside a quoted field is a quote, and a line end inside a
+    quoted field belongs to the value."""
+
+    def __init__(self, separator: bytes) -> None:
+        self._opener = separator + b'"'
+        self._separator = separator[0]
+        self._quoted = False
+        self._field_start = True
+        self._quote_last = False  # inside quotes, the last piece ended on a quote: closing or doubled, next byte says
+
+    def find(self, data: bytes) -> int | None:
+        """The index just past the record's line end in `data`, or None when the record goes on past it."""
+        at = 0
+        if self._quote_last and data:
+            self._quote_last = False
+            if data[0] == _QUOTE:
+                at = 1
+            else:
+                self._quoted = False
+        while at < len(data):
+            if self._quoted:
+                quote = data.find(b'"', at)
+                if quote < 0:
+                    return None
+                if quote + 1 == len(data):
+                    self._quote_last = True
+                    return None
+                if data[quote + 1] == _QUOTE:
+                    at = quote + 2
+                    continue
+                self._quoted, at = False, quote + 1
+                continue
+            if self._field_start and data[at] == _QUOTE:
+                self._quoted, self._field_start, at = True, False, at + 1
+                continue
+            self._field_start = False
+            newline = data.find(b"\n", at)
+            opener = data.find(self._opener, at)
+            if opener >= 0 and (newline < 0 or opener < newline):
+                self._quoted, at = True, opener + 2
+                continue
+            if newline >= 0:
+                return newline + 1
+            self._field_start = data[-1] == self._separator
+            return None
+        return None
 
 
 def _record_boundary(buffer: bytearray) -> int | None:
     """The end of the last complete record in the buffer: after a newline with an even number of quotes before
     it. A stray quote flips that count for the rest of the file, so after a bounded search the last newline is
-    taken anyway: a record cut in two is then reported malformed (both parts kept), and memory stays bounded."""
+    taken anyway: a record cut in two is then reported malformed (both parts kept), and memory stays bounded.
+    None when there is no newline, or when by parity every newline is inside the buffer's first record."""
     end = buffer.rfind(b"\n")
     if end < 0:
         return None
@@ -490,10 +699,19 @@ def _record_boundary(buffer: bytearray) -> int | None:
             return end + 1
         previous = buffer.rfind(b"\n", 0, end)
         if previous < 0:
-            break
+            return None  # every newline is inside the first record, by parity: `_record_chunks` bounds its length
         quotes -= buffer.count(b'"', previous, end)
         end = previous
     return last + 1
+
+
+def _positive_bytes(env: Mapping[str, str], name: str, default: int) -> int:
+    text = env.get(name, "").strip()
+    if not text:
+        return default
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{name}={text!r} must be a positive number of bytes")
+    return int(text)
 
 
 def _header_key(name: str) -> str:

@@ -9,6 +9,11 @@ like the exchange service's JSON (§1.3), so validation and landing are the ones
 OData carries no `modified_at`: it stays null; each record keeps 1C's `DataVersion` under `_data_version` for
 change detection (validation ignores keys it does not know). A reference 1C did not publish (or a broken one)
 leaves its field null and is named under `_unresolved`, so validation rejects the record with the raw showing why.
+
+Lines land in the item's base unit: a line written in a pack or another unit (`line_unit` of the model) keeps that
+unit's name and coefficient in `line_unit`/`unit_coefficient`, its quantity is 1C's base-unit quantity (УТ 11) or
+the line's quantity × the coefficient (older configurations), and its price, which 1C keeps per the line's unit,
+is divided by the coefficient. A unit without a usable coefficient rejects the document rather than guess.
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ PATH_SAFE = "/()=',:"
 
 QUANTITY_STEP = Decimal("0.001")
 PRICE_STEP = Decimal("0.0001")
+COEFFICIENT_STEP = Decimal("0.000001")
 MONEY_STEP = Decimal("0.01")
 REFS_PER_QUERY = 20
 """Ref_Keys per `$filter` when fetching changed documents: keeps the URL far below the usual 8 KB limits."""
@@ -110,10 +116,16 @@ class OdataSource:
         return self._session.stats
 
     def goods(self) -> Iterator[Batch]:
-        """Stock positions: the register's current Balance() per (item, warehouse), with the last price, and once,
-        with no warehouse and quantity 0, each item Balance() has nowhere (contract §1.3). `zero_stock_positions`
-        adds the empty positions of the items that have stock somewhere, as an exchange service that lists them."""
+        """Stock positions as 1C holds them (contract §1.3): each (item, warehouse) of the register's current
+        Balance(), and once, with no warehouse and quantity 0, each item Balance() has nowhere; with the last
+        price when the base publishes a price register. `zero_stock_positions` adds the empty positions of the
+        items that have stock somewhere, as an exchange service that lists them."""
         model = self._model
+        if model.stock is None:
+            raise ConfigError(
+                "the OData model names no stock register (stock = false): this configuration keeps no balance of "
+                "goods per warehouse that OData's Balance() can read; take goods from another source"
+            )
         items = self._item_catalog()
         warehouses = self._catalog(model.warehouses, model.warehouse_name)
         units = self._catalog(model.units, "Description")
@@ -205,6 +217,7 @@ class OdataSource:
         counterparties = self._catalog(self._model.counterparties, "Description") if entity.counterparty else {}
         items = self._item_catalog()
         model = self._model
+        lines_of = _LineReader(entity, model, items, self._line_units)
 
         def resolve(raw: Any) -> Any:
             if not isinstance(raw, dict):
@@ -231,9 +244,7 @@ class OdataSource:
             if entity.comment:
                 record["notes"] = raw.get(entity.comment)
             lines = raw.get(entity.lines)
-            record["items"] = (
-                [_line(line, entity, model, items, unresolved) for line in lines] if isinstance(lines, list) else lines
-            )
+            record["items"] = [lines_of(line, unresolved) for line in lines] if isinstance(lines, list) else lines
             if unresolved:
                 record["_unresolved"] = unresolved
             return record
@@ -266,6 +277,14 @@ class OdataSource:
             self._items = items
         return self._items
 
+    def _line_units(self) -> dict[str, _Unit]:
+        """The catalog of the lines' units by Ref_Key: name and base units per unit. Read on the first line that
+        names a unit, so a base whose lines are all in base units never needs the catalog published."""
+        model = self._model
+        fields = ("Ref_Key", "Description", model.unit_coefficient, model.unit_coefficient_denominator)
+        rows = self._rows(model.line_units, [name for name in fields if name])
+        return {key: _Unit(row.get("Description"), _coefficient(row, model)) for key, row in rows.items()}
+
     def _warehouse_rows(self) -> dict[str, dict[str, Any]]:
         return self._rows(self._model.warehouses, ("Ref_Key", "DeletionMark", self._model.warehouse_name))
 
@@ -287,9 +306,12 @@ class OdataSource:
         return self._names[cache_key]
 
     def _prices(self) -> dict[str, Any]:
-        """Item → its last price. Two different prices for one item mean several price types: the model must
-        say which one (`price_condition`), since picking one silently would land a wrong price."""
+        """Item → its last price; none when the model has no price register. Two different prices for one item
+        mean several price types: the model must say which one (`price_condition`), since picking one silently
+        would land a wrong price."""
         model = self._model
+        if model.prices is None:
+            return {}
         rows = self._virtual(f"{model.prices}/SliceLast()", (model.price_item, model.price), model.price_condition)
         prices: dict[str, Any] = {}
         for row in rows:
@@ -305,6 +327,7 @@ class OdataSource:
     def _balance(self) -> dict[tuple[str, str], Any]:
         """(item, warehouse) → quantity now; rows of other register dimensions (series, …) add up."""
         model = self._model
+        assert model.stock is not None, "goods() refuses a model without a stock register"
         rows = self._virtual(
             f"{model.stock}/Balance()", (model.stock_item, model.stock_warehouse, model.stock_quantity)
         )
@@ -363,26 +386,107 @@ class OdataSource:
         return self._root + quote(entity_set, safe=PATH_SAFE)
 
 
-def _line(
-    raw: Any, entity: DocumentEntity, model: OdataModel, items: Mapping[str, _Item], unresolved: list[str]
-) -> Any:
-    if not isinstance(raw, dict):
-        return raw
-    key = raw.get(model.line_item)
-    item = items.get(key) if isinstance(key, str) else None
-    if item is None and key is not None and key != EMPTY_REF:
-        unresolved.append(f"{entity.lines}[{raw.get('LineNumber')}].{model.line_item}={key}")
-    line: Record = {
-        "line": raw.get("LineNumber"),
-        "sku": item.sku if item else None,
-        "name": item.name if item else None,
-        "quantity": _number(raw.get(model.line_quantity), QUANTITY_STEP),
-        "unit_price": _number(raw.get(model.line_price), PRICE_STEP),
-        "total": _number(raw.get(model.line_total), MONEY_STEP),
-    }
-    if entity.book_quantity:
-        line["book_quantity"] = _number(raw.get(entity.book_quantity), QUANTITY_STEP)
-    return line
+@dataclass(frozen=True)
+class _Unit:
+    """A unit a line can be written in: its name and how many base units one of it holds (None: unknown)."""
+
+    name: Any
+    coefficient: Decimal | None
+
+
+class _LineReader:
+    """Turns one row of a document's tabular section into a §1.3 line, quantities in base units.
+
+    A line in a packaging unit keeps that unit's name and coefficient (`line_unit`, `unit_coefficient`); its
+    quantity is 1C's base-unit quantity where the configuration gives one (УТ 11), else the line's quantity ×
+    the coefficient. A unit 1C did not publish, or one without a usable coefficient when the quantity needs it,
+    is named under `_unresolved`: the document is rejected rather than landed in the wrong unit.
+    """
+
+    def __init__(
+        self,
+        entity: DocumentEntity,
+        model: OdataModel,
+        items: Mapping[str, _Item],
+        units: Callable[[], Mapping[str, _Unit]],
+    ) -> None:
+        self._entity = entity
+        self._model = model
+        self._items = items
+        self._units = units
+        self._quantity = entity.quantity or model.line_quantity
+        self._price = model.line_price if entity.priced else None
+        self._total = model.line_total if entity.priced else None
+
+    def __call__(self, raw: Any, unresolved: list[str]) -> Any:
+        if not isinstance(raw, dict):
+            return raw
+        model, entity = self._model, self._entity
+        where = f"{entity.lines}[{raw.get('LineNumber')}]"
+        key = raw.get(model.line_item)
+        item = self._items.get(key) if isinstance(key, str) else None
+        if item is None and key is not None and key != EMPTY_REF:
+            unresolved.append(f"{where}.{model.line_item}={key}")
+        unit = self._unit(raw, where, unresolved)
+        line: Record = {
+            "line": raw.get("LineNumber"),
+            "sku": item.sku if item else None,
+            "name": item.name if item else None,
+            "quantity": self._base_quantity(raw.get(self._quantity), unit),
+            "unit_price": self._base_price(raw.get(self._price), unit) if self._price else None,
+            "total": _number(raw.get(self._total), MONEY_STEP) if self._total else None,
+            "line_unit": unit.name if unit else None,
+            "unit_coefficient": unit.coefficient if unit else None,
+        }
+        if entity.book_quantity:
+            line["book_quantity"] = self._base_quantity(raw.get(entity.book_quantity), unit)
+        return line
+
+    def _unit(self, raw: dict[str, Any], where: str, unresolved: list[str]) -> _Unit | None:
+        """The line's unit; None for a line in base units (no unit field, or the empty reference)."""
+        field = self._model.line_unit
+        key = raw.get(field) if field else None
+        if key is None or key == EMPTY_REF:
+            return None
+        unit = self._units().get(key) if isinstance(key, str) else None
+        if unit is None:
+            unresolved.append(f"{where}.{field}={key}")
+        elif unit.coefficient is None:
+            unresolved.append(f"{where}.{field}={key}: its {self._model.unit_coefficient} is no positive number")
+        return unit
+
+    @staticmethod
+    def _base_price(value: Any, unit: _Unit | None) -> Any:
+        """The price per base unit: 1C prices a line per its own unit (a pack), so a pack's price is divided by
+        its coefficient; `total` is the line's and needs nothing."""
+        price = _number(value, PRICE_STEP)
+        if unit is None or not isinstance(price, Decimal):
+            return price
+        if unit.coefficient is None:
+            return None  # named by `_unit`
+        return (price / unit.coefficient).quantize(PRICE_STEP, rounding=ROUND_HALF_UP)
+
+    def _base_quantity(self, value: Any, unit: _Unit | None) -> Any:
+        quantity = _number(value, QUANTITY_STEP)
+        if unit is None or self._model.line_quantity_in_base_units or not isinstance(quantity, Decimal):
+            return quantity
+        if unit.coefficient is None:
+            return None  # named by `_unit`
+        return (quantity * unit.coefficient).quantize(QUANTITY_STEP, rounding=ROUND_HALF_UP)
+
+
+def _coefficient(row: Mapping[str, Any], model: OdataModel) -> Decimal | None:
+    """Base units per unit, from the unit's coefficient field (over its denominator where the configuration
+    keeps a ratio); None when 1C holds no positive number there."""
+    numerator = _number(row.get(model.unit_coefficient), COEFFICIENT_STEP)
+    denominator = (
+        _number(row.get(model.unit_coefficient_denominator), COEFFICIENT_STEP)
+        if model.unit_coefficient_denominator
+        else Decimal(1)
+    )
+    if not isinstance(numerator, Decimal) or not isinstance(denominator, Decimal) or numerator <= 0 or denominator <= 0:
+        return None
+    return (numerator / denominator).quantize(COEFFICIENT_STEP, rounding=ROUND_HALF_UP)
 
 
 def _lookup(names: Mapping[str, Any], key: Any, field: str, unresolved: list[str]) -> Any:

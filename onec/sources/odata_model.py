@@ -4,6 +4,14 @@ Every 1C configuration names its catalogs, registers and documents its own way (
 `ПриходТовара`, УТ 11 says `ПриобретениеТоваровУслуг`), so the names live in one dataclass whose defaults are
 the contract's §2.1 table, and a JSON or TOML file (`ONEC_ODATA_MODEL`) overrides any of them. A file only
 names what differs: every other name keeps its default, and a misspelt key is an error rather than ignored.
+Ready files for common configurations ship in `onec/odata_models/` (`ONEC_ODATA_MODEL=ut11` names one of them).
+
+What real configurations differ in, beyond names (contract §1.3 "What real bases hold"): a base may publish no
+price register (`prices` None), a document's lines may carry no price (`priced` false, or `line_price` None),
+an operation may have no counterparty (the empty reference lands null), and lines may be in packaging units:
+`line_unit` names the line's unit reference, and `line_quantity_in_base_units` says whether `Количество` is
+already in base units (УТ 11: `Упаковка_Key` with `КоличествоУпаковок` in packs) or in the line's unit (older
+configurations: `ЕдиницаИзмерения_Key`, to be multiplied by the unit's `Коэффициент`).
 """
 
 from __future__ import annotations
@@ -16,8 +24,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from onec.config import ConfigError
+from onec.config import ODATA_MODELS, ConfigError, odata_model_path
 from onec.schema import DOCUMENT_SLUGS
+
+SHIPPED_MODELS = ODATA_MODELS
+"""The model files of common configurations (`ut11.toml`, `bp30.toml`), each written from 1C's metadata."""
 
 
 @dataclass(frozen=True)
@@ -33,6 +44,12 @@ class DocumentEntity:
     comment: str | None = "Комментарий"
     book_quantity: str | None = None
     """The line field holding the book quantity of a stock-taking document."""
+    quantity: str | None = None
+    """The line field of the quantity, when this document's differs from the model's `line_quantity` (УТ 11's
+    stock-taking counts in `КоличествоФакт`)."""
+    priced: bool = True
+    """False: this document's lines carry quantities only (warehouse orders, transfers in many configurations):
+    `unit_price` and `total` land null instead of being read."""
 
 
 def _default_documents() -> dict[str, DocumentEntity]:
@@ -64,30 +81,49 @@ class OdataModel:
     item_sku: str = "Артикул"
     """Blank in 1C: the item's `Code` stands in, as §2.1 says."""
     item_unit: str = "ЕдиницаИзмерения_Key"
-    prices: str = "InformationRegister_ЦеныНоменклатуры"
+    prices: str | None = "InformationRegister_ЦеныНоменклатуры"
+    """The price register read with SliceLast(); None: the base has none published, goods land without price."""
     price_item: str = "Номенклатура_Key"
     price: str = "Цена"
     price_condition: str | None = None
     """An OData `$filter` on the price slice, for bases with several price types, e.g.
     `ВидЦен_Key eq guid'…'`; without it every item must have at most one last price."""
-    stock: str = "AccumulationRegister_ТоварыНаСкладах"
+    stock: str | None = "AccumulationRegister_ТоварыНаСкладах"
+    """The accumulation register read with Balance(); None: the configuration has none usable (БП 3.0 keeps
+    stock in its accounting register), and a goods sync stops naming that instead of landing nothing."""
     stock_item: str = "Номенклатура_Key"
     stock_warehouse: str = "Склад_Key"
     stock_quantity: str = "КоличествоBalance"
-    zero_stock_positions: bool = True
-    """1C's Balance() leaves out positions with nothing in stock; the exchange service lists every item in
-    every warehouse, zero or not. True (the default) restores those rows from the catalogs, so both sources
-    land the same snapshot; False lands only positions that hold stock (for very large catalogs)."""
+    zero_stock_positions: bool = False
+    """Goods are what 1C returns (contract §1.3): the positions Balance() holds, and once, with no warehouse and
+    quantity 0, each item that has no balance anywhere. True adds a zero row for every warehouse Balance() leaves
+    out of an item that has stock somewhere (a snapshot shaped like a listing of every position, as some exchange
+    services, the sandbox's among them, send)."""
     line_item: str = "Номенклатура_Key"
     line_quantity: str = "Количество"
-    line_price: str = "Цена"
-    line_total: str = "Сумма"
+    line_price: str | None = "Цена"
+    """None: no document's lines carry a price (see `DocumentEntity.priced` for one type)."""
+    line_total: str | None = "Сумма"
+    line_unit: str | None = "ЕдиницаИзмерения_Key"
+    """The line's unit reference. Empty or absent in a line: the line is in the item's base unit."""
+    line_units: str = "Catalog_ЕдиницыИзмерения"
+    """The catalog `line_unit` refers to: its `Description` is the unit's name."""
+    unit_coefficient: str = "Коэффициент"
+    """The field of `line_units` holding base units per unit."""
+    unit_coefficient_denominator: str | None = None
+    """When set, the coefficient is `unit_coefficient` / this field (УТ 11.4+: `Числитель` / `Знаменатель`)."""
+    line_quantity_in_base_units: bool = False
+    """True: the line's quantity field is already in base units (УТ 11's `Количество` beside
+    `КоличествоУпаковок`); False: it is in the line's unit and is multiplied by the coefficient (older
+    configurations)."""
     documents: Mapping[str, DocumentEntity] = field(default_factory=_default_documents)
     """Per document type slug; the defaults cover all six, a file overrides single fields of any of them."""
 
     @classmethod
     def load(cls, path: Path | None) -> OdataModel:
-        """The defaults, overridden by the file at `path` (`.json` or `.toml`) when one is given."""
+        """The defaults, overridden by the file at `path` (`.json` or `.toml`) when one is given; a bare name
+        that is no file (`ut11`) is the shipped model of that name."""
+        path = odata_model_path(str(path)) if path is not None else None
         if path is None:
             return cls()
         try:
@@ -106,10 +142,11 @@ class OdataModel:
         unknown = sorted(set(overrides) - set(scalar) - {"documents"})
         if unknown:
             raise ConfigError(f"{origin}: unknown names {', '.join(unknown)}; known: {', '.join(sorted(scalar))}")
+        overrides = {name: _off(value) if name in _OPTIONAL else value for name, value in overrides.items()}
         for name, value in overrides.items():
-            if name == "documents" or (name == "price_condition" and value is None):
+            if name == "documents" or (value is None and name in _OPTIONAL):
                 continue
-            _check_type(origin, name, value, bool if name == "zero_stock_positions" else str)
+            _check_type(origin, name, value, bool if name in _FLAGS else str)
         changes_by_type = overrides.get("documents") or {}
         if not isinstance(changes_by_type, Mapping):
             raise ConfigError(f"{origin}: documents must be an object keyed by document type")
@@ -123,6 +160,17 @@ class OdataModel:
         return cls(**{k: v for k, v in overrides.items() if k != "documents"}, documents=documents)
 
 
+_FLAGS = frozenset({"zero_stock_positions", "line_quantity_in_base_units"})
+_OPTIONAL = frozenset(
+    {"price_condition", "prices", "stock", "line_price", "line_total", "line_unit", "unit_coefficient_denominator"}
+)
+"""Names that may be switched off: null in JSON, `false` in TOML (which has no null)."""
+
+
+def _off(value: Any) -> Any:
+    return None if value is False else value
+
+
 def _document_with(origin: str, slug: str, default: DocumentEntity, changes: Any) -> DocumentEntity:
     if not isinstance(changes, Mapping):
         raise ConfigError(f"{origin}: documents.{slug} must be an object of names")
@@ -130,9 +178,10 @@ def _document_with(origin: str, slug: str, default: DocumentEntity, changes: Any
     unknown = sorted(set(changes) - known)
     if unknown:
         raise ConfigError(f"{origin}: documents.{slug} has unknown names {', '.join(unknown)}")
+    changes = {name: value if name == "priced" else _off(value) for name, value in changes.items()}
     for name, value in changes.items():
-        if value is not None or name in ("entity_set", "lines", "warehouse"):
-            _check_type(origin, f"documents.{slug}.{name}", value, str)
+        if value is not None or name in ("entity_set", "lines", "warehouse", "priced"):
+            _check_type(origin, f"documents.{slug}.{name}", value, bool if name == "priced" else str)
     return dataclasses.replace(default, **changes)
 
 

@@ -28,7 +28,12 @@ GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000
 
 ITEMS = "Items"
-UDE_KEYS = RecordKeys(goods=GOODS_HEADERS, header=DOCUMENT_HEADER_HEADERS, line=LINE_HEADERS, items=ITEMS)
+UNIT_KEYS = {"line_unit": "LineUnit", "unit_coefficient": "UnitCoefficient"}
+"""The exchange service sends quantities in base units (§1.3): no UDE file names a line's own unit, so these
+keys are never found and the columns land null; they exist so that every canonical line column has a key."""
+UDE_KEYS = RecordKeys(
+    goods=GOODS_HEADERS, header=DOCUMENT_HEADER_HEADERS, line={**LINE_HEADERS, **UNIT_KEYS}, items=ITEMS
+)
 """Records keep the file's element and attribute names; this is where validation finds each canonical field."""
 _CREATED = re.compile(rb"""\bCreated\s*=\s*["'](\d{4}-\d{2}-\d{2})""")
 

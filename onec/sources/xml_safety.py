@@ -17,13 +17,15 @@ from typing import BinaryIO, Protocol
 
 from lxml import etree
 
+from onec.errors import InputDataError
+
 PROLOG_LIMIT = 64 * 1024
 _READ_SIZE = 1024 * 1024
 _MISC = re.compile(rb"\s*(?:<\?.*?\?>|<!--.*?-->)", re.DOTALL)
 _ROOT_START = re.compile(rb"""\s*<[A-Za-z_\x80-\xff][^\s/>]*(?:\s+[^\s=/>]+\s*=\s*(?:"[^"]*"|'[^']*'))*\s*/?>""")
 
 
-class XmlFileError(ValueError):
+class XmlFileError(InputDataError, ValueError):
     """The XML cannot be read safely or completely; the message names the position where it can."""
 
 

@@ -10,6 +10,7 @@ import sys
 
 from onec.config import ConfigError, Secret, Settings
 from onec.http import OneCSession
+from onec.redact import redact_url
 from onec.webhooks.events import EVENTS
 from onec.webhooks.queue import QUEUE_FILE, EventQueue
 from onec.webhooks.receiver import PATH, SECRET_ENV, ReceiverSettings, WebhookReceiver, serve
@@ -46,5 +47,5 @@ def _register(args: argparse.Namespace) -> int:
     with OneCSession(settings) as session:
         for event in args.event:
             answer = register_webhook(session, url=args.url, event=event, secret=secret)
-            print(f"registered {event} → {args.url} (id {answer.get('id', '?')})")
+            print(f"registered {event} → {redact_url(args.url)} (id {answer.get('id', '?')})")
     return 0

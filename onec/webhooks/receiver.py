@@ -6,7 +6,8 @@ Every delivery goes through the same gates, cheapest first, and each refusal is 
 - a body over the limit (declared or actual)         → 413 `oversized` (the body is never buffered past the limit)
 - no `X-1C-Signature`                                → 401 `unsigned`
 - a signature that does not match (constant-time)    → 403 `bad_signature`
-- not a JSON event `{"id","event","occurred_at","data"}` → 400 `malformed`
+- not a JSON event `{"id","event","occurred_at","data"}` → 400 `malformed` (also an `occurred_at` that has no
+  UTC equivalent, e.g. 0001-01-01T00:00:00+14:00)
 - `occurred_at` older than the window, or too far ahead → 409 `stale`
 - an event id already recorded                       → 200 `duplicate-ignored` (counted as `replayed`): 1C re-sends
   deliveries it thinks failed, and an error would only make it retry again
@@ -198,7 +199,11 @@ class WebhookReceiver:
             moment = datetime.fromisoformat(str(occurred))
         except ValueError:
             raise Rejected(400, "malformed", "occurred_at: expected an ISO 8601 date-time") from None
-        moment = moment.astimezone(self._zone) if moment.tzinfo else moment.replace(tzinfo=self._zone)
+        try:
+            moment = moment.astimezone(self._zone) if moment.tzinfo else moment.replace(tzinfo=self._zone)
+            moment.astimezone(UTC)  # the freshness check compares instants, which takes the UTC equivalent
+        except OverflowError:
+            raise Rejected(400, "malformed", "occurred_at: a date-time outside years 1..9999 once in UTC") from None
         return event_id.strip(), event, moment, data
 
     def _check_fresh(self, occurred_at: datetime) -> None:

@@ -9,25 +9,26 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import urlsplit
 
-from onec.config import Secret
+from onec.config import ConfigError, Secret
+from onec.errors import UserFacingError
 from onec.http import OneCError, OneCSession
 from onec.webhooks.events import EVENTS
 
 WEBHOOKS_PATH = "api/v1/webhooks"
 
 
-class RegistrationError(ValueError):
+class RegistrationError(UserFacingError, ValueError):
     """1C refused the registration (the message carries its reason, never the secret)."""
 
 
 def register_webhook(session: OneCSession, *, url: str, event: str, secret: Secret) -> dict[str, Any]:
     """Register `url` for `event`; returns 1C's answer without any echo of the secret."""
     if event not in EVENTS:
-        raise ValueError(f"unknown event {event!r}; expected one of: {', '.join(EVENTS)}")
+        raise ConfigError(f"unknown event {event!r}; expected one of: {', '.join(EVENTS)}")
     if urlsplit(url).scheme not in ("http", "https") or not urlsplit(url).hostname:
-        raise ValueError(f"the webhook URL must be http(s)://host/…, got {url!r}")
+        raise ConfigError(f"the webhook URL must be http(s)://host/…, got {url!r}")
     if not secret:
-        raise ValueError("the webhook secret is empty (set ONEC_WEBHOOK_SECRET)")
+        raise ConfigError("the webhook secret is empty (set ONEC_WEBHOOK_SECRET)")
     try:
         # Not retried: a registration that timed out may exist already, and a second one would double deliveries.
         answer = session.post_json(WEBHOOKS_PATH, {"event": event, "url": url, "secret": secret.reveal()})

@@ -456,3 +456,13 @@ def test_the_window_ends_a_year_after_today_in_the_1c_zone() -> None:
     )
     assert DEFAULT_RULES.plausible_window(ZONE, today=dt.date(2028, 2, 29))[1] == dt.date(2029, 2, 28)
     assert ValidationRules(years_ahead=9000).plausible_window(ZONE, today=dt.date(2026, 1, 1))[1].year == 9999
+
+
+def test_a_line_in_packs_may_miss_its_total_by_the_base_price_rounding() -> None:
+    """1C prices a pack of 12 at 100.00; in base units that is 8.3333 (PRICE scale), so 14,400 units × 8.3333 miss
+    120,000.00 by 0.48: real data, not an error. The same miss without a pack is still a reject."""
+    in_packs = line(quantity="14400", unit_price="8.3333", total="120000.00", unit_coefficient="12",
+                    line_unit="упак (12 шт)")  # fmt: skip
+    assert documents([document(items=[in_packs])]).rejected.is_empty()
+    in_base_units = line(quantity="14400", unit_price="8.3333", total="120000.00")
+    assert "total 120000.00 ≠ quantity × unit_price" in reason(documents([document(items=[in_base_units])]))

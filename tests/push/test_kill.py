@@ -4,23 +4,22 @@ from __future__ import annotations
 
 import os
 import random
-import signal
 import subprocess
 import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
-from push_helpers import document_lines, numbers, write_csv
+from push_helpers import ROOT, document_lines, fresh_data, killed_runs, numbers, read_page, write_csv, write_json
 
+from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import BASE_PATH, free_port  # noqa: E402
+from harness import BASE_PATH, free_port
 
 TYPE = "goods-receipt"
 KILLS = 4
@@ -41,43 +40,17 @@ def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
     raise RuntimeError("the sandbox did not start within 60 s")
 
 
-def _read_page(base_url: str, limit: int, offset: int) -> dict[str, Any]:
-    """One page of goods receipts. The push spends the credential's whole rate budget, so this observer is throttled
-    like any other client: it waits out each 429's Retry-After (bounded) instead of reading the error as a page."""
-    url = f"{base_url}/api/v1/documents/{TYPE}"
-    deadline = time.monotonic() + 60
-    while True:
-        response = httpx.get(url, params={"limit": limit, "offset": offset}, timeout=30)
-        if response.status_code != 429 or time.monotonic() > deadline:
-            response.raise_for_status()
-            page: dict[str, Any] = response.json()
-            return page
-        time.sleep(min(5.0, float(response.headers.get("retry-after", "1"))))
-
-
 def _held_numbers(base_url: str) -> Counter[str]:
     """Every goods receipt 1C serves, counted by number (a duplicate would be counted twice)."""
     held: Counter[str] = Counter()
     offset = 0
     while True:
-        page = _read_page(base_url, 1000, offset)
+        page = read_page(base_url, TYPE, 1000, offset)
         data = page["data"]
         held.update(str(doc["number"]).strip() for doc in data)
         offset += len(data)
         if not data or offset >= page["pagination"]["total"]:
             return held
-
-
-def _wait_for_progress(base_url: str, push: subprocess.Popen[bytes]) -> None:
-    """Until 1C holds more documents than before (the push is sending), or the push has ended."""
-    start = _held_count(base_url)
-    deadline = time.monotonic() + 60
-    while push.poll() is None and _held_count(base_url) == start and time.monotonic() < deadline:
-        time.sleep(0.3)
-
-
-def _held_count(base_url: str) -> int:
-    return int(_read_page(base_url, 1, 0)["pagination"]["total"])
 
 
 @pytest.mark.e2e
@@ -89,14 +62,8 @@ def test_killed_pushes_restarted_land_every_document_exactly_once(tmp_path: Path
     sandbox = _start_sandbox(port)
     env = {**os.environ, "ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "20", "ONEC_DATA_DIR": str(tmp_path / "data")}
     command = [sys.executable, "-m", "onec.cli", "push", str(path), "--type", TYPE, "--max-items", "40"]
-    rng = random.Random(4)
     try:
-        for _ in range(KILLS):
-            push = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _wait_for_progress(base_url, push)
-            time.sleep(rng.uniform(0.0, 1.5))
-            push.send_signal(signal.SIGKILL)
-            push.wait(timeout=10)
+        killed_runs(command, env, base_url, KILLS, random.Random(4))
         held_before = sum(_held_numbers(base_url).values())
         final = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240, check=False)
         held = _held_numbers(base_url)
@@ -111,3 +78,36 @@ def test_killed_pushes_restarted_land_every_document_exactly_once(tmp_path: Path
         "SELECT outcome, count(*) FROM import_results GROUP BY ALL"
     )
     assert outcomes.rows() == [("created", 1000)], "documents written by killed runs must be recognised as ours"
+
+
+@pytest.mark.e2e
+def test_killed_pushes_with_post_and_write_faults_leave_every_document_posted_once(tmp_path: Path) -> None:
+    """Issue 12, item 4, through the CLI: write faults that apply the write and lose the answer, SIGKILLs, and 1C
+    already holding some of the file's documents as drafts with the file's content (an earlier import of them);
+    `push --post` run to the end leaves every document held once and posted, and says so."""
+    rows = document_lines(300)
+    path = write_csv(tmp_path / "receipts.csv", rows)
+    earlier = write_json(tmp_path / "earlier.json", [row for row in rows if row["Number"] < "IMP-000040"])
+    faults = FaultConfig(
+        error_500=0.025, error_503=0.025, drop=0.025, truncate=0.025, apply_then_drop=0.15, apply_then_timeout=0.075,
+        partial_batch=0.15, write_timeout_delay_s=2.0,
+    )  # fmt: skip
+    engine = SandboxEngine(fresh_data(), SandboxConfig(rate_limit=30, max_connections=4, max_batch_items=30,
+                                                       faults=faults, seed=12))  # fmt: skip
+    with running_server(engine) as base_url:
+        env = {**os.environ, "ONEC_BASE_URL": base_url, "ONEC_RATE_LIMIT": "30", "ONEC_MAX_CONNECTIONS": "4",
+               "ONEC_TIMEOUT": "1", "ONEC_DATA_DIR": str(tmp_path / "data")}  # fmt: skip
+        push = [sys.executable, "-m", "onec.cli", "push", "--type", TYPE, "--max-items", "30"]
+        first = subprocess.run([*push, str(earlier)], cwd=ROOT, env=env, capture_output=True, timeout=120, check=False)
+        assert first.returncode == 0, first.stdout[-2000:]
+        killed_runs([*push, str(path), "--post"], env, base_url, 2, random.Random(12))
+        final = subprocess.run(
+            [*push, str(path), "--post"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False
+        )
+    held = engine.data.count_documents_by_number(TYPE)
+    assert set(held) == numbers(rows) and max(held.values()) == 1
+    drafts = sorted(n for n in held if not engine.data.find_by_number(TYPE, n).posted)  # type: ignore[union-attr]
+    assert drafts == [], final.stdout[-1500:]
+    assert final.returncode == 0, final.stdout[-3000:] + final.stderr[-3000:]
+    assert "Everything landed and posted: 300 of 300" in final.stdout
+    assert engine.stats.snapshot()["faults"].keys() >= {"apply_then_drop", "apply_then_timeout", "partial_batch"}

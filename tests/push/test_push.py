@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import Counter
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
@@ -10,7 +11,8 @@ from push_helpers import document_lines, fresh_data, numbers, sandbox_client, wr
 
 from onec.push import Limits, PushOptions, import_id_for, push_file
 from onec.push.ledger import ledger_rows
-from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest, SandboxResponse
+from onec.sandbox.protocol import HttpError
 from onec.warehouse import Warehouse
 
 TYPE = "goods-receipt"
@@ -129,9 +131,10 @@ def test_a_run_stopped_while_sending_resolves_by_read_back_before_resending(
         before = engine.stats.snapshot()["requests"]
         summary = push_file(path, TYPE, client, warehouse, run_id="r2")
     assert summary.complete and summary.counts["created"] == 29
-    assert summary.sent == 1, "only the pending document goes out; the rest are found by number"
+    assert summary.sent == 1, "only the pending document goes out; the rest are found in 1C"
     assert summary.counts["already_there"] == 1, "1C answers `exists` with our content for the pending one"
-    assert engine.stats.snapshot()["requests"] - before == 29 + 1 + 1 + 1  # 29 reads, 1 batch, 1 exists read, verify
+    # one page of the in-doubt documents' dates, 1 batch, one page for the `exists` answer, 1 verification read
+    assert engine.stats.snapshot()["requests"] - before == 1 + 1 + 1 + 1
     _holds_each_once(engine, numbers(rows))
 
 
@@ -209,3 +212,72 @@ def test_cli_dry_run_and_exit_codes(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert "Everything landed: 4 of 4" in capsys.readouterr().out
     assert main(["push", str(bad), "--type", TYPE]) == 1
     assert main(["push", str(tmp_path / "missing.csv"), "--type", TYPE]) == 1
+
+
+def test_post_posts_documents_1c_answers_exist_with_our_content(tmp_path: Path, warehouse: Warehouse) -> None:
+    """1C already holds some of the file's documents as drafts with the file's content (an earlier import of the
+    same documents, a run whose answer was lost): its batch answer says `exists`. `--post` must post them too, and
+    the summary must say that every document is held and posted."""
+    rows = document_lines(12)
+    engine = _engine()
+    with sandbox_client(engine) as client:
+        earlier = [row for row in rows if row["Number"] < "IMP-000005"]
+        push_file(write_csv(tmp_path / "earlier.csv", earlier), TYPE, client, warehouse, run_id="r0")
+        assert not any(engine.data.find_by_number(TYPE, n).posted for n in numbers(earlier))  # type: ignore[union-attr]
+        summary = push_file(
+            write_json(tmp_path / "all.json", rows),
+            TYPE,
+            client,
+            warehouse,
+            run_id="r1",
+            options=PushOptions(post=True),
+        )
+    assert summary.counts["already_there"] == 5 and summary.counts["created"] == 7
+    unposted = sorted(n for n in numbers(rows) if not engine.data.find_by_number(TYPE, n).posted)  # type: ignore[union-attr]
+    assert unposted == []
+    assert summary.complete and summary.posted == 12 and summary.drafts == 0
+
+
+def test_drafts_left_by_a_refused_posting_make_the_import_incomplete(tmp_path: Path, warehouse: Warehouse) -> None:
+    """When 1C refuses to post, the summary says how many are held, how many posted and how many remain drafts,
+    and the import is not complete (non-zero exit)."""
+    rows = document_lines(6)
+    engine = _engine()
+    answer = engine.handle
+
+    def refuse_posting(request: SandboxRequest) -> SandboxResponse:
+        locked = engine.data.find_by_number(TYPE, "IMP-000002")
+        if locked is not None and request.path.endswith(f"/{locked.id}/post"):
+            return HttpError(409, "DOCUMENT_LOCKED", "Документ заблокирован").response(html_on_auth_failure=False)
+        return answer(request)
+
+    engine.handle = refuse_posting  # type: ignore[method-assign]
+    with sandbox_client(engine) as client:
+        summary = push_file(
+            write_csv(tmp_path / "r.csv", rows), TYPE, client, warehouse, run_id="r1", options=PushOptions(post=True)
+        )
+    assert summary.landed == 6 and summary.posted == 5 and summary.drafts == 1 and not summary.complete
+    assert summary.held() == (
+        "Held in 1C: 6 of 6 documents; posted: 5; still drafts: 1 (posting did not finish: re-run the same command"
+        " to post them)"
+    )
+    assert [(n, o) for n, o, _ in summary.reasons] == [("IMP-000002", "draft")]
+    assert "posting refused" in summary.reasons[0][2]
+
+
+def test_a_document_unposted_in_1c_after_the_import_is_reported_and_posted_by_the_next_run(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    """The summary says what 1C holds, not what the ledger remembers; the ledger then follows 1C."""
+    path = write_csv(tmp_path / "r.csv", document_lines(4))
+    engine = _engine()
+    post = PushOptions(post=True)
+    with sandbox_client(engine) as client:
+        assert push_file(path, TYPE, client, warehouse, run_id="r1", options=post).complete
+        unposted = engine.data.find_by_number(TYPE, "IMP-000001")
+        assert unposted is not None
+        engine.data.unpost_document(TYPE, unposted.id, datetime.now(UTC))  # a user cancels its posting in 1C
+        second = push_file(path, TYPE, client, warehouse, run_id="r2", options=post)
+        third = push_file(path, TYPE, client, warehouse, run_id="r3", options=post)
+    assert (second.complete, second.posted, second.drafts) == (False, 3, 1)
+    assert third.complete and third.posted == 4 and unposted.posted

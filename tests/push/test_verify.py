@@ -133,7 +133,7 @@ def test_a_document_that_changes_after_its_window_was_read_is_read_again_at_the_
         verifier.changed([Change(documents[0].number, State.CREATED, posted=True)])  # after its read
         verifier.changed([Change(d.number, State.CREATED) for d in documents[4:]])
         final = {d.number: Entry(d.number, d.content_hash, State.CREATED, "id", False, 1, None) for d in documents}
-        checks = verifier.finish(final, posted=False)
+        checks = verifier.finish(final)
     finally:
         verifier.close()
     assert set(checks) == set(final) and all(c.verified for c in checks.values())
@@ -143,6 +143,7 @@ def test_a_document_that_changes_after_its_window_was_read_is_read_again_at_the_
 
 def test_a_read_waiting_for_a_turn_goes_before_the_batches_already_waiting() -> None:
     turns = Turns(2.5)  # a turn every 0.4 s
+    start = time.monotonic()
     turns.take()  # the next turn is 0.4 s away
     taken: list[tuple[str, float]] = []
 
@@ -161,4 +162,6 @@ def test_a_read_waiting_for_a_turn_goes_before_the_batches_already_waiting() -> 
     for thread in [*batches, read]:
         thread.join(timeout=10)
     assert [name for name, _ in taken] == ["read", "batch 0", "batch 1", "batch 2"]
-    assert all(later - earlier >= 0.39 for (_, earlier), (_, later) in itertools.pairwise(taken)), "paced"
+    # paced: the k-th turn after the first comes no earlier than k slots of 0.4 s after it (a thread woken late
+    # does not push the later slots back, so the gaps between when the threads ran may be shorter under load)
+    assert all(at >= start + 0.4 * k - 0.001 for k, (_, at) in enumerate(taken, 1)), "paced"

@@ -12,10 +12,19 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from onec.config import ConfigError
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, documents_csv
-from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout
-from onec.validation import RAW_TEXT, SOURCE_LINE, TextRecords, check_documents, check_documents_text, check_goods_text
+from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout, RecordLimits
+from onec.validation import (
+    MALFORMED_REASON,
+    RAW_TEXT,
+    SOURCE_LINE,
+    TextRecords,
+    check_documents,
+    check_documents_text,
+    check_goods_text,
+)
 
 ZONE = "Europe/Moscow"
 DAY = dt.date(2026, 1, 31)
@@ -252,3 +261,81 @@ def test_the_awkward_sandbox_export_takes_the_fast_path(monkeypatch: pytest.Monk
     _, records = read(body, CsvEntity.DOCUMENT_LINES)
     assert records.frame.height > 100 and b"\n" in body.replace(b"\r\n", b"")
     assert records.frame.equals(reference.frame)
+
+
+SMALL_LIMITS = RecordLimits(field_bytes=2_000, record_bytes=8_000)
+
+
+@pytest.mark.parametrize("spelling", ["quoted", "unquoted", "quoted with line breaks"])
+def test_a_huge_field_is_a_rejected_row_with_its_line_and_the_rows_after_it_load(spelling: str) -> None:
+    value = "ж" * 1_500_000  # 3 MB of UTF-8
+    field = {"quoted": f'"{value}"', "unquoted": value, "quoted with line breaks": f'"a\n{value}\nb"'}[spelling]
+    data = f"SKU,Name,Quantity,Warehouse\nP1,a,1,wh\nP2,{field},2,wh\nP3,c,3,wh\n".encode()
+    reader = CsvExportReader(CsvEntity.GOODS, chunk_bytes=64 * 1024, limits=SMALL_LIMITS)
+    batches = list(reader.read(data[i : i + 16 * 1024] for i in range(0, len(data), 16 * 1024)))
+    records = TextRecords(pl.concat([b.frame for b in batches]), pl.concat([b.malformed for b in batches]))
+    batch = check_goods_text(records, snapshot_date=DAY, timezone=ZONE, run_id="r", source="csv")
+    assert batch.goods is not None
+    assert batch.goods["sku"].to_list() == ["P1", "P3"]
+    assert records.frame[SOURCE_LINE].to_list() == [2, 6 if "breaks" in spelling else 4]
+    rejected = batch.rejected.row(0, named=True)
+    assert batch.rejected.height == 1 and rejected["record_key"] == "file line 3"
+    assert "over the limit of 8000 bytes" in rejected["reason"] and len(rejected["raw"]) <= 201
+
+
+def test_a_field_over_its_limit_in_a_record_that_fits_is_rejected() -> None:
+    data = f'SKU,Name,Quantity,Warehouse\nP1,"{"x" * 3_000}",1,wh\nP2,b,2,wh\n'.encode()
+    _, records = read(data, limits=SMALL_LIMITS)
+    assert records.frame["sku"].to_list() == ["P2"]
+    assert records.malformed[MALFORMED_REASON].to_list() == [
+        "file line 2: a field of 3000 bytes is over the limit of 2000 bytes (ONEC_CSV_MAX_FIELD_BYTES); not loaded"
+    ]
+
+
+def test_a_header_over_the_record_limit_fails_the_file() -> None:
+    data = ("SKU,Name,Quantity,Warehouse," + "x" * 20_000 + "\nP1,a,1,wh\n").encode()
+    reader = CsvExportReader(CsvEntity.GOODS, chunk_bytes=4_096, limits=SMALL_LIMITS)
+    with pytest.raises(CsvFormatError, match="first line is over 8000 bytes"):
+        list(reader.read(data[i : i + 1_000] for i in range(0, len(data), 1_000)))
+
+
+def test_limits_come_from_the_environment() -> None:
+    assert RecordLimits.from_env({"ONEC_CSV_MAX_FIELD_BYTES": "10", "ONEC_CSV_MAX_RECORD_BYTES": "20"}) == RecordLimits(
+        10, 20
+    )
+    with pytest.raises(ConfigError, match="ONEC_CSV_MAX_RECORD_BYTES"):
+        RecordLimits.from_env({"ONEC_CSV_MAX_RECORD_BYTES": "-1"})
+
+
+VALUE_TEXT = st.text(alphabet='ab,"\n ж', max_size=12)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.tuples(st.booleans(), VALUE_TEXT, st.integers(0, 3)), min_size=1, max_size=25),
+    chunk=st.integers(min_value=32, max_value=600),
+    piece=st.integers(min_value=1, max_value=300),
+)
+def test_records_over_the_limit_are_rejected_in_place_and_every_other_record_loads_as_without_limits(
+    rows: list[tuple[bool, str, int]], chunk: int, piece: int
+) -> None:
+    """Whatever the chunking and the quoting (line breaks and quotes inside values), a record over the limit is
+    one malformed row on its own first line, and every other record loads exactly, on its own line."""
+    limits = RecordLimits(field_bytes=150, record_bytes=200)
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n")
+    writer.writerow(["SKU", "Name", "Quantity", "Warehouse"])
+    expected_loaded, expected_rejected, line = [], [], 2
+    for n, (huge, text, breaks) in enumerate(rows):
+        name = text + ("\n" * breaks + "ю" * 120 if huge else "")
+        writer.writerow([f"P{n}", name, str(n), "wh"])
+        (expected_rejected if huge else expected_loaded).append((line, f"P{n}", name or None))
+        line += name.count("\n") + 1
+    data = out.getvalue().encode()
+    reader = CsvExportReader(CsvEntity.GOODS, chunk_bytes=chunk, limits=limits)
+    batches = list(reader.read(data[i : i + piece] for i in range(0, len(data), piece)))
+    frame = pl.concat([b.frame for b in batches])
+    malformed = pl.concat([b.malformed for b in batches])
+    assert frame.select(SOURCE_LINE, "sku", "name").rows() == expected_loaded
+    assert malformed[SOURCE_LINE].to_list() == [row[0] for row in expected_rejected]
+    assert all("over the limit" in reason for reason in malformed[MALFORMED_REASON])

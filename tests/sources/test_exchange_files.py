@@ -11,6 +11,7 @@ from pathlib import Path
 import pytest
 
 from onec.cli import main
+from onec.config import Settings
 from onec.exchange_files import FileKind, detect_kind, load_files
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, write_export_files
@@ -194,3 +195,63 @@ def test_cli_load_reports_and_fails_cleanly(tmp_path: Path, capsys: pytest.Captu
     broken.write_bytes(b"SKU,Name,Quantity\nP1,One,1\n")
     assert main(["load", str(broken)]) == 1
     assert "no Warehouse (or Склад) column" in capsys.readouterr().err
+
+
+LINES_HEADER = "Number,Date,Status,Counterparty,Warehouse,Line,SKU,Quantity,UnitPrice,Total\n"
+
+
+def _shipment_line(number: str, when: str) -> str:
+    return f"{number},{when},posted,ООО Ромашка,wh-main,1,P1,2,10.00,20.00\n"
+
+
+def test_a_file_whose_dates_are_all_unreadable_rejects_every_row_and_prints_its_summary(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    csv = tmp_path / "shipment-bad-dates.csv"
+    csv.write_text(LINES_HEADER + _shipment_line("A-1", "not a date") + _shipment_line("A-2", "31.02.2026"))
+    assert main(["load", str(csv)]) == 0
+    out = capsys.readouterr().out
+    assert "shipment" in out and "total" in out
+    warehouse = Warehouse(Settings.from_env().data_dir, ZONE)
+    rejected = warehouse.query("SELECT record_key, reason FROM rejected_rows ORDER BY record_key")
+    assert rejected["record_key"].to_list() == ["A-1", "A-2"]
+    assert all("date" in reason for reason in rejected["reason"])
+    assert warehouse.table_counts()["documents"] == 0
+
+
+@pytest.mark.parametrize("edge", ["9999-12-31T23:59:59", "9999-12-31T00:00:00", "10000-01-01T00:00:00"])
+def test_a_date_at_the_end_of_the_calendar_is_a_rejected_row_not_an_overflow(
+    edge: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    alone = tmp_path / "shipment-edge.csv"
+    alone.write_text(LINES_HEADER + _shipment_line("E-1", edge))
+    mixed = tmp_path / "shipment-mixed.csv"
+    mixed.write_text(LINES_HEADER + _shipment_line("A-1", "2026-01-05T10:00:00") + _shipment_line("E-2", edge))
+    assert main(["load", str(alone)]) == 0
+    assert main(["load", str(mixed)]) == 0
+    assert "total" in capsys.readouterr().out
+    warehouse = Warehouse(Settings.from_env().data_dir, ZONE)
+    assert warehouse.query("SELECT number FROM documents")["number"].to_list() == ["A-1"]
+    rejected = warehouse.query("SELECT record_key, reason FROM rejected_rows ORDER BY record_key")
+    assert rejected["record_key"].to_list() == ["E-1", "E-2"] and all(r for r in rejected["reason"])
+
+
+@pytest.mark.parametrize("quote", ['"', ""])
+def test_cli_load_rejects_a_huge_field_with_its_line_and_lands_the_rows_after_it(
+    quote: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("ONEC_CSV_MAX_FIELD_BYTES", "10000")
+    monkeypatch.setenv("ONEC_CSV_MAX_RECORD_BYTES", "40000")
+    csv = tmp_path / "shipment-huge.csv"
+    with csv.open("w", encoding="utf-8") as handle:
+        handle.write(LINES_HEADER.replace("Total\n", "Total,Notes\n"))
+        handle.write(_shipment_line("A-1", "2026-01-05T10:00:00").replace("\n", ",ok\n"))
+        handle.write(_shipment_line("H-1", "2026-01-05T11:00:00").replace("\n", f",{quote}{'ж' * 2_000_000}{quote}\n"))
+        handle.write(_shipment_line("A-2", "2026-01-06T10:00:00").replace("\n", ",ok\n"))
+    assert main(["load", str(csv)]) == 0
+    assert "total" in capsys.readouterr().out
+    warehouse = Warehouse(Settings.from_env().data_dir, ZONE)
+    assert warehouse.query("SELECT number FROM documents ORDER BY number")["number"].to_list() == ["A-1", "A-2"]
+    rejected = warehouse.query("SELECT record_key, reason, length(raw) AS raw FROM rejected_rows").rows()
+    assert len(rejected) == 1 and rejected[0][0] == "file line 3" and rejected[0][2] <= 201
+    assert "a record of 4000" in rejected[0][1] and "over the limit of 40000 bytes" in rejected[0][1]

@@ -5,6 +5,11 @@ Compared on every column of `goods`, `documents` and `document_lines` except `mo
 modification time (§2.1), so the OData source lands it null and detects changes by `DataVersion` instead
 (`onec.odata_changes`). Everything else, `id`, `code`, `notes` and `snapshot_date` included, must be identical.
 
+The sandbox's exchange service lists every warehouse of an item it stocks, zero or not (and an item without
+stock once, with no warehouse), where the contract (§1.3) has a conforming server send only the positions the
+balance register holds; so the OData side is asked for that listing too (`zero_stock_positions`). What the OData
+source lands by default, 1C's positions and no invented ones, is `test_odata_real.py`'s business.
+
 The OData side runs three ways over the same base: in-process, in-process with read faults (500, 503, dropped and
 truncated answers, all retried by the session), and over a real uvicorn server. Drift (documents posted while
 reading) is left out here: it changes the base between the two syncs, so they could not agree; paging under
@@ -30,6 +35,7 @@ from onec.sandbox import FaultConfig, SandboxConfig, SandboxData, SandboxEngine,
 from onec.sandbox.server import running_server
 from onec.sources import Source
 from onec.sources.odata import OdataSource, odata_root
+from onec.sources.odata_model import OdataModel
 from onec.sync import extract_all
 from onec.warehouse import Warehouse
 
@@ -41,6 +47,8 @@ PAGE = 30
 TABLES = ("goods", "documents", "document_lines")
 NOT_CARRIED_BY_ODATA = {"modified_at"}
 READ_FAULTS = FaultConfig(error_500=0.04, error_503=0.04, drop=0.04, truncate=0.04)
+LISTING = OdataModel(zero_stock_positions=True)
+"""Every position, as the sandbox's exchange service lists them (see the module docstring)."""
 
 
 @pytest.fixture(scope="module")
@@ -97,10 +105,12 @@ def _odata_landing(data: SandboxData, root: Path, how: str) -> OdataRun:
     engine = SandboxEngine(data, SandboxConfig(faults=READ_FAULTS if how == "faults" else FaultConfig(), seed=3))
     if how == "server":
         with running_server(engine) as base_url, _session(base_url) as session:
-            warehouse = _land(OdataSource(session, root=odata_root(session.settings), page_size=PAGE), root)
+            source = OdataSource(session, root=odata_root(session.settings), model=LISTING, page_size=PAGE)
+            warehouse = _land(source, root)
     else:
         with _session(BASE, SandboxTransport(engine)) as session:
-            warehouse = _land(OdataSource(session, root=odata_root(session.settings), page_size=PAGE), root)
+            source = OdataSource(session, root=odata_root(session.settings), model=LISTING, page_size=PAGE)
+            warehouse = _land(source, root)
     return OdataRun(how, warehouse, engine.stats.snapshot())
 
 
@@ -148,7 +158,7 @@ def test_modified_at_is_what_odata_cannot_carry(json_landed: Warehouse, odata_la
 
 
 def test_zero_stock_positions_are_restored(odata_landed: OdataRun, data: SandboxData) -> None:
-    """1C's Balance() omits empty positions; the snapshot still lists them, as the exchange service does."""
+    """1C's Balance() omits empty positions; asked to, the snapshot lists them, as the exchange service does."""
     zero = sum(1 for g in data.goods_holdings() if g.quantity == 0)
     assert zero > 0
     assert odata_landed.warehouse.query("SELECT count(*) FROM goods WHERE quantity = 0").item() == zero

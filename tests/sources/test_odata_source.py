@@ -105,6 +105,14 @@ def _all(batches: Iterator[Any]) -> list[dict[str, Any]]:
     return [record for batch in batches for record in batch]
 
 
+def _held_positions(data: SandboxData) -> set[tuple[str, str | None]]:
+    """The goods rows 1C holds (contract §1.3): every position with a balance, and (sku, None) for an item with
+    no balance anywhere. The sandbox's own listing has a row for every warehouse of a stocked item, zero or not."""
+    held: set[tuple[str, str | None]] = {(g.sku, g.warehouse) for g in data.goods_holdings() if g.quantity != 0}
+    stocked = {sku for sku, _ in held}
+    return held | {(item.sku, None) for item in data.nomenclature() if item.sku not in stocked}
+
+
 # --- encoding: never `+`, always $orderby, counted with /$count
 
 
@@ -225,12 +233,12 @@ def test_documents_carry_the_contract_shape(data: SandboxData, source_for: Calla
 def test_goods_skip_folders_and_join_names(data: SandboxData, source_for: Callable[..., Wired]) -> None:
     wired = source_for()
     goods = _all(wired.source.goods())
-    truth = {(g.sku, g.warehouse): g for g in data.goods_holdings()}
-    assert {(g["sku"], g["warehouse"]) for g in goods} == set(truth)
+    truth = {g.sku: g for g in data.goods_holdings()} | {(g.sku, g.warehouse): g for g in data.goods_holdings()}
+    assert {(g["sku"], g["warehouse"]) for g in goods} == _held_positions(data)
     for good in goods:
-        held = truth[(good["sku"], good["warehouse"])]
-        assert (good["id"], good["name"], good["unit"]) == (held.id, held.name, held.unit)
-        assert (good["quantity"], good["price"]) == (held.quantity, held.price)
+        held = truth[(good["sku"], good["warehouse"]) if good["warehouse"] else good["sku"]]
+        assert (good["id"], good["name"], good["unit"], good["price"]) == (held.id, held.name, held.unit, held.price)
+        assert good["quantity"] == (held.quantity if good["warehouse"] else 0)
     catalog = orjson.loads(
         SandboxTransport(wired.wire.engine)
         .handle_request(httpx.Request("GET", f"http://sandbox{ROOT}Catalog_Номенклатура?$format=json"))
@@ -381,17 +389,15 @@ def test_settings_read_the_odata_variables(tmp_path: Path) -> None:
 
 def test_the_factory_builds_the_odata_source(data: SandboxData, tmp_path: Path) -> None:
     model = tmp_path / "model.toml"
-    model.write_text("zero_stock_positions = false\n", encoding="utf-8")
+    model.write_text("zero_stock_positions = true\n", encoding="utf-8")
     settings = Settings(base_url=BASE, rate_limit=1e6, odata_model=model)
     with OneCSession(settings, transport=SandboxTransport(SandboxEngine(data))) as session:
         source = open_source(settings, session, "odata")
         assert source.name == "odata"
         goods = _all(source.goods())
-    stocked = [g for g in goods if g["warehouse"] is not None]
-    assert stocked and all(g["quantity"] != 0 for g in stocked), "Balance() has no empty positions"
-    assert len(stocked) == sum(1 for g in data.goods_holdings() if g.quantity != 0)
-    without_stock = {g["sku"] for g in goods if g["warehouse"] is None}
-    assert without_stock == {g.sku for g in data.goods_holdings() if g.warehouse is None}, "once, no warehouse (§1.3)"
+    listed = {(g.sku, g.warehouse) for g in data.goods_holdings()}
+    assert {(g["sku"], g["warehouse"]) for g in goods} == listed, "the file's switch reached the source"
+    assert listed != _held_positions(data)
     with pytest.raises(ConfigError, match="unknown source 'soap'"):
         open_source(settings, session, "soap")
 
@@ -403,7 +409,7 @@ def test_the_configured_source_reads_the_embedded_sandbox(monkeypatch: pytest.Mo
     assert settings.base_url is None
     with open_configured_source(settings) as source:
         assert source.name == "odata"
-        assert len(_all(source.goods())) == len(embedded_sandbox_data(settings).goods_holdings())
+        assert len(_all(source.goods())) == len(_held_positions(embedded_sandbox_data(settings)))
 
 
 # --- onec-etl sync --source odata, end to end
@@ -438,7 +444,7 @@ def test_cli_syncs_a_sandbox_server_through_odata(data: SandboxData, monkeypatch
     settings = Settings.from_env()
     assert _landed_numbers(settings) == _truth(data, START, END)
     goods = Warehouse(settings.data_dir, settings.timezone).table_counts()["goods"]
-    assert goods == len(data.goods_holdings())
+    assert goods == len(_held_positions(data))
 
 
 @dataclass
@@ -464,6 +470,6 @@ def test_a_truncated_count_loses_no_row(data: SandboxData) -> None:
         source = OdataSource(session, root=odata_root(session.settings), page_size=20)
         goods = {(g["sku"], g["warehouse"]) for g in _all(source.goods())}
         numbers = {d["number"] for d in _all(source.documents("shipment", START, END))}
-    assert goods == {(g.sku, g.warehouse) for g in data.goods_holdings()}
+    assert goods == _held_positions(data)
     assert numbers == {d.number for d in data.documents_holdings("shipment", START, END)}
     assert len(wire.cut) >= 3, "the test cut no count: it would prove nothing"

@@ -3,10 +3,12 @@ right status and counted by reason."""
 
 from __future__ import annotations
 
+import asyncio
 import socket
+import tempfile
 import uuid
 from collections.abc import Iterator
-from datetime import datetime, timedelta
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,7 +21,7 @@ from hypothesis import strategies as st
 
 from onec.config import ConfigError, Secret
 from onec.webhooks.queue import EventQueue
-from onec.webhooks.receiver import STATS_PATH, ReceiverSettings, WebhookReceiver, running_receiver
+from onec.webhooks.receiver import PATH, STATS_PATH, ReceiverSettings, WebhookReceiver, running_receiver
 from onec.webhooks.signature import HEADER, sign, verify
 
 ZONE = "Europe/Moscow"
@@ -128,3 +130,48 @@ def test_settings_need_the_secret_and_sane_limits() -> None:
         ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_BYTES": "-1"})
     settings = ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_AGE_S": "60"})
     assert settings.max_age == timedelta(seconds=60) and "s" not in repr(settings.secret)
+
+
+def deliver(receiver: WebhookReceiver, body: bytes) -> int:
+    """One signed delivery straight into the ASGI app: an error it does not answer propagates instead of a 500."""
+    answers: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    async def send(message: Any) -> None:
+        answers.append(message)
+
+    headers = [(name.lower().encode(), value.encode()) for name, value in signed(body).items()]
+    asyncio.run(receiver({"type": "http", "path": PATH, "method": "POST", "headers": headers}, receive, send))
+    return int(answers[0]["status"])
+
+
+EDGE_INSTANTS = ["0001-01-01T00:00:00+14:00", "0001-01-01T00:00:00", "9999-12-31T23:59:59-14:00",
+                 "9999-12-31T23:59:59", "0001-01-01T13:59:59+14:00"]  # fmt: skip
+
+
+@pytest.mark.parametrize("occurred_at", EDGE_INSTANTS)
+def test_an_instant_at_the_ends_of_the_calendar_is_refused_as_malformed_not_a_500(
+    occurred_at: str, url: str, queue: EventQueue
+) -> None:
+    body = orjson.dumps(event(occurred_at=occurred_at))
+    answer = post(url, body, signed(body))
+    assert answer.status_code in (400, 409), answer.text
+    assert "occurred_at" in answer.json()["message"]
+    assert queue.counts()["pending"] == 0
+
+
+@given(
+    st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 31, 23, 59, 59)),
+    st.one_of(st.none(), st.integers(min_value=-14 * 60, max_value=14 * 60)),
+)
+def test_any_iso_instant_is_answered_never_raised(moment: datetime, offset_minutes: int | None) -> None:
+    if offset_minutes is not None:
+        moment = moment.replace(tzinfo=timezone(timedelta(minutes=offset_minutes)))
+    with tempfile.TemporaryDirectory() as directory:
+        queue = EventQueue(Path(directory) / "webhooks.sqlite3")
+        receiver = WebhookReceiver(ReceiverSettings(Secret(SECRET), ZONE, rate_per_s=1e6, burst=10**6), queue)
+        status = deliver(receiver, orjson.dumps(event(occurred_at=moment.isoformat())))
+        assert status in (202, 400, 409)
+        assert queue.counts()["pending"] == (1 if status == 202 else 0)

@@ -1,4 +1,8 @@
-"""Keeping credentials out of everything a person or a log collector can read."""
+"""Keeping credentials out of everything a person or a log collector can read.
+
+A module of the core, not of `onec.http`: the configuration, the command line and the Dagster code print the
+configured URLs too, and every one of them goes through `redact_url`.
+"""
 
 from __future__ import annotations
 
@@ -10,8 +14,12 @@ MASK = "***"
 
 
 def redact_url(url: str) -> str:
-    """Mask userinfo and secret-looking query parameters: the seed allows `?api_key=`; people paste URLs."""
-    parts = urlsplit(url)
+    """Mask userinfo and secret-looking query parameters: the seed allows `?api_key=`; people paste URLs. A URL
+    that does not even parse is masked whole (it may still hold a password)."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return MASK
     netloc = parts.netloc
     if "@" in netloc:
         netloc = f"{MASK}@{netloc.rpartition('@')[2]}"
