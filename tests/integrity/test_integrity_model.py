@@ -206,8 +206,12 @@ class IntegrityMachine(RuleBasedStateMachine):
                 day += timedelta(days=1)
 
     def complete_source_landed(self, doc_type: str, date_from: date, date_to: date) -> None:
+        """What a range of one type 1C answered in full replaces. One that brought no document replaces nothing
+        (an empty input deletes nothing: issue 12, `--force-replace` aside), so it covers no day either."""
         days = {date_from + timedelta(days=n) for n in range((date_to - date_from).days)}
         seen = {d.number: d.date.astimezone(self.zone).date() for d in self.holdings(doc_type, date_from, date_to)}
+        if not seen:
+            return
         for key, day in list(self.carried.items()):
             if key[0] == doc_type and day in days and key[1] not in seen:
                 del self.carried[key]
