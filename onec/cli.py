@@ -33,7 +33,7 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
-from onec.incremental import GOODS, overlap_from_env, sync_changes
+from onec.incremental import GOODS, clock_tolerance_from_env, overlap_from_env, run_warnings, sync_changes
 from onec.lake_check import LakeCheck, check_lake
 from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
@@ -240,6 +240,15 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
         "--fault-rate", type=float, default=0.0, help="share of requests failed: 500/503/drops (default: %(default)s)"
     )
     parser.add_argument(
+        "--timezone", default="Europe/Moscow", help="the 1C server's zone: it stamps dates in it (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds the 1C server's clock runs ahead, negative: behind (default: %(default)s)",
+    )
+    parser.add_argument(
         "--auth",
         choices=("none", "basic", "bearer", "api_key"),
         default="none",
@@ -282,9 +291,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
-    start = args.start or local_today(Settings.from_env().timezone) - timedelta(days=args.days)
+    start = args.start or local_today(args.timezone) - timedelta(days=args.days)
     data = SandboxData.generate(
-        seed=args.seed, documents=args.documents, start=start, days=args.days, bad_records=args.bad_records
+        seed=args.seed,
+        documents=args.documents,
+        start=start,
+        days=args.days,
+        bad_records=args.bad_records,
+        timezone=args.timezone,
     )
     rate = args.fault_rate
     faults = FaultConfig(error_500=rate / 3, error_503=rate / 3, drop=rate / 6, truncate=rate / 6)
@@ -298,6 +312,7 @@ def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
         latency_s=args.latency,
         faults=faults,
         seed=args.seed,
+        clock_offset_s=args.clock_offset,
         odata_configuration=args.odata_configuration,
     )
     return SandboxEngine(data, config)
@@ -310,7 +325,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed, documents=args.documents, start=None, days=30, bad_records=6, rate_limit=rate,
         max_connections=connections, latency=0.002, fault_rate=args.fault_rate, auth="basic",
         username=SANDBOX_DEFAULTS.username, password=SANDBOX_DEFAULTS.password, api_key="", tls_dir=None,
-        odata_configuration="standard",
+        timezone=settings.timezone, clock_offset=0.0, odata_configuration="standard",
     )  # fmt: skip
     engine = _sandbox_engine(sandbox_args)
     date_from, date_to = sandbox_window(settings.timezone, days=30)
@@ -368,13 +383,17 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
             overlap=overlap_from_env(),
+            tolerance=clock_tolerance_from_env(),
             on_records=progress.entity,
             rules=settings.rules,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
-        print(f"  {result.entity}: changes since {since}, cursor {result.window.cursor.isoformat()}", file=sys.stderr)
+        cursor = result.cursor.isoformat() if result.cursor else "none yet (1C sent no modified_at)"
+        print(f"  {result.entity}: changes since {since}, cursor {cursor}", file=sys.stderr)
     _print_summary(settings, [r.extract for r in results], time.perf_counter() - started)
+    for warning in run_warnings(results):
+        print(f"WARNING {warning}", file=sys.stderr)
     return 0
 
 

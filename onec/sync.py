@@ -334,12 +334,13 @@ def land_pages(
     doc_type: str | None,
     span: tuple[date, date],
     on_records: ProgressCallback | None,
-    cursor: datetime | None = None,
+    cursor: Callable[[], datetime | None] | None = None,
     versions: Mapping[str, str] | None = None,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
-    rows cover, if any) and report."""
+    rows cover, if any) and report. `cursor` is asked once every page has been read: an incremental cursor
+    follows what 1C sent, so it is known only then (None: leave the cursor as it is)."""
     started = time.perf_counter()
     records = 0
     name = doc_type or entity
@@ -358,7 +359,9 @@ def land_pages(
                     progress.advance(len(batch))
         http = query.snapshot()
         with stop.committing_now(name):
-            report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
+            report: LandingReport = landing.commit(
+                stats=http, cursor=cursor() if cursor is not None else None, versions=versions
+            )
     return ExtractResult(
         run_id=run_id,
         entity=entity,

@@ -71,6 +71,12 @@ from onec.validation import CheckedBatch
 DATABASE_FILE = "warehouse.duckdb"
 LOCK_FILE = ".warehouse.lock"
 STAGING_DIR = ".staging"
+STAMP_CURSOR = "1c-stamps"
+"""`sync_cursors.basis` of a cursor taken from 1C's own `modified_at` stamps (onec.incremental)."""
+LEGACY_CURSOR = "this-machine-clock"
+"""`sync_cursors.basis` of a cursor saved before cursors followed 1C's stamps: it was this machine's clock, which
+may be hours ahead of 1C's stamps as the configured zone reads them, so it is not trusted (the entity starts over
+with a full scan once, and the new cursor replaces it)."""
 _STAGING_LOCK = ".lock"
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 _log = logging.getLogger(__name__)
@@ -211,10 +217,11 @@ class Warehouse:
         return Landing(self, scope, run_id=run_id, source=source)
 
     def cursors(self) -> dict[tuple[str, str | None], dt.datetime]:
-        """Every change cursor by (entity, doc_type): 1C's changes before it have landed. One read for a run."""
+        """Every change cursor by (entity, doc_type): 1C's changes before it have landed. One read for a run.
+        Legacy cursors (this machine's clock, see `LEGACY_CURSOR`) are not cursors: their entity starts over."""
         if not self.database.exists():
             return {}
-        rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors").rows()
+        rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors WHERE basis = ?", [STAMP_CURSOR]).rows()
         return {(entity, doc_type or None): cursor for entity, doc_type, cursor in rows}
 
     def source_versions(self, source: str, doc_type: str) -> dict[str, str]:
@@ -368,7 +375,7 @@ class Landing:
                 counts, moved = self._replace(con, dict(stats or {}))
                 _check_unique(con, self._scope)
                 history = self._scope.entity == "goods" and _record_goods_history(
-                    con, self._scope.start, cursor or self._started, self._run_id
+                    con, self._scope.start, self._started, self._run_id
                 )
                 if cursor is not None:
                     _save_cursor(con, self._scope, cursor, self._run_id)
@@ -687,11 +694,13 @@ def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None
 
 
 def _save_cursor(con: duckdb.DuckDBPyConnection, scope: _Scope, cursor: dt.datetime, run_id: str) -> None:
+    """A cursor never moves back, except over a legacy one (see `LEGACY_CURSOR`), which it replaces."""
     con.execute(
-        "INSERT INTO sync_cursors VALUES (?, ?, ?, ?, now()) ON CONFLICT (entity, doc_type) DO UPDATE SET"
-        " cursor = greatest(sync_cursors.cursor, excluded.cursor), run_id = excluded.run_id,"
-        " updated_at = excluded.updated_at",
-        [scope.entity, scope.doc_type or "", cursor, run_id],
+        "INSERT INTO sync_cursors (entity, doc_type, cursor, run_id, updated_at, basis) VALUES (?, ?, ?, ?, now(), ?)"
+        " ON CONFLICT (entity, doc_type) DO UPDATE SET cursor = CASE WHEN sync_cursors.basis = excluded.basis"
+        " THEN greatest(sync_cursors.cursor, excluded.cursor) ELSE excluded.cursor END, run_id = excluded.run_id,"
+        " updated_at = excluded.updated_at, basis = excluded.basis",
+        [scope.entity, scope.doc_type or "", cursor, run_id, STAMP_CURSOR],
     )
 
 
@@ -977,6 +986,7 @@ def _ddl(timezone: str) -> list[str]:
         "CREATE TABLE IF NOT EXISTS sync_cursors (entity VARCHAR, doc_type VARCHAR, cursor TIMESTAMPTZ,"
         " run_id VARCHAR, updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
     )
+    statements.append(f"ALTER TABLE sync_cursors ADD COLUMN IF NOT EXISTS basis VARCHAR DEFAULT '{LEGACY_CURSOR}'")
     statements.append(lake_mirror.PENDING_DDL)
     statements.append(
         "CREATE TABLE IF NOT EXISTS source_versions (source VARCHAR, doc_type VARCHAR, id VARCHAR, version VARCHAR,"
