@@ -420,6 +420,7 @@ def test_integrity_model() -> None:
 
 
 @pytest.mark.skipif(SOAK_MINUTES <= 0, reason="set ONEC_INTEGRITY_SOAK_MINUTES to soak")
+@pytest.mark.timeout(SOAK_MINUTES * 60 + 900)
 def test_integrity_model_soak() -> None:
     """Fresh random examples until the time is up; a failure shrinks and prints its sequence."""
     deadline = time.monotonic() + SOAK_MINUTES * 60
