@@ -33,7 +33,7 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
-from onec.incremental import GOODS, overlap_from_env, sync_changes
+from onec.incremental import GOODS, sync_changes
 from onec.lake_check import LakeCheck, check_lake
 from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
@@ -309,7 +309,7 @@ def _sync(args: argparse.Namespace) -> int:
         return _incremental_sync(settings, args.types)
     today = local_today(settings.timezone)
     date_to = args.date_to or today
-    full_start = date.fromisoformat(os.environ.get("ONEC_PARTITIONS_START", "2025-01-01"))
+    full_start = settings.schedule.partitions_start
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
         raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
@@ -339,7 +339,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             run_id=run_id,
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
-            overlap=overlap_from_env(),
+            overlap=settings.incremental.overlap,
             on_records=progress.entity,
             rules=settings.rules,
         )
@@ -409,6 +409,8 @@ def _load(args: argparse.Namespace) -> int:
         doc_type=args.doc_type,
         snapshot_date=args.snapshot_date,
         rules=settings.rules,
+        csv_limits=settings.csv_limits,
+        commerceml_options=settings.commerceml,
     )
     _print_summary(settings, results, time.perf_counter() - started)
     return 0

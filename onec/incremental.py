@@ -15,14 +15,13 @@ only show up there), and the cursor starts at the run start. Full refreshes and 
 
 from __future__ import annotations
 
-import os
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 from zoneinfo import ZoneInfo
 
-from onec.config import ConfigError
+from onec.config import IncrementalSettings
 from onec.http.limits import RequestStats
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
@@ -33,8 +32,7 @@ from onec.warehouse import Warehouse
 
 GOODS = "goods"
 ENTITIES: tuple[str, ...] = (GOODS, *DOCUMENT_SLUGS)
-OVERLAP_ENV = "ONEC_INCREMENTAL_OVERLAP_MINUTES"
-DEFAULT_OVERLAP = timedelta(minutes=10)
+DEFAULT_OVERLAP = IncrementalSettings.overlap
 ALL_DATES = (date.min, date.max)
 """The validation window of a merge: a changed document may be dated anywhere."""
 
@@ -110,20 +108,6 @@ def change_window(cursor: datetime | None, run_start: datetime, overlap: timedel
     if cursor is None:
         return ChangeWindow(since=None, until=None, cursor=run_start)
     return ChangeWindow(since=cursor - overlap, until=run_start, cursor=max(cursor, run_start))
-
-
-def overlap_from_env(env: Mapping[str, str] | None = None) -> timedelta:
-    """`ONEC_INCREMENTAL_OVERLAP_MINUTES` (default 10): how far back before the cursor each run re-reads."""
-    text = (os.environ if env is None else env).get(OVERLAP_ENV, "").strip()
-    if not text:
-        return DEFAULT_OVERLAP
-    try:
-        minutes = float(text)
-    except ValueError:
-        raise ConfigError(f"{OVERLAP_ENV}={text!r} is not a number of minutes") from None
-    if minutes < 0:
-        raise ConfigError(f"{OVERLAP_ENV} must not be negative, got {text!r}")
-    return timedelta(minutes=minutes)
 
 
 def check_entities(entities: Iterable[str]) -> tuple[str, ...]:

@@ -2,27 +2,20 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-
-import dagster as dg
-
-from onec.rules import DEFAULT_RULES, ValidationRules
-from onec.schema import DEFAULT_TIMEZONE
+from onec.rules import ValidationRules
 from onec.warehouse import Warehouse
+from resources.settings import SettingsResource
 
 
-class WarehouseResource(dg.ConfigurableResource):
-    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in, and the validation
-    rules every landing checks against (`ONEC_VALIDATION_RULES`, docs/validation.md; empty: the defaults)."""
-
-    data_dir: str = "data"
-    timezone: str = DEFAULT_TIMEZONE
-    validation_rules: str | None = None
+class WarehouseResource(SettingsResource):
+    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in (`ONEC_TIMEZONE`), and
+    the validation rules every landing checks against (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
 
     def rules(self) -> ValidationRules:
-        return ValidationRules.from_file(Path(self.validation_rules)) if self.validation_rules else DEFAULT_RULES
+        return self.settings().rules
 
     def warehouse(self) -> Warehouse:
-        warehouse = Warehouse(Path(self.data_dir), self.timezone)
+        settings = self.settings()
+        warehouse = Warehouse(settings.data_dir, settings.timezone)
         warehouse.initialize()
         return warehouse

@@ -15,7 +15,8 @@ import pytest
 from incremental_helpers import ZONE, OpenClient, assert_same_warehouse, full_extract, new_warehouse
 
 from onec.client import OneCClient
-from onec.incremental import ENTITIES, change_window, overlap_from_env, pinned_run_start, sync_changes
+from onec.config import ConfigError, Settings
+from onec.incremental import ENTITIES, change_window, pinned_run_start, sync_changes
 from onec.sandbox.data import SandboxData
 from onec.sandbox.mutations import SandboxMutator
 from onec.sources import Batch
@@ -190,9 +191,9 @@ def test_change_window_pins_the_end_and_reaches_back_by_the_overlap() -> None:
     assert change_window(start + timedelta(hours=1), start, timedelta(0)).cursor == start + timedelta(hours=1)
     with pytest.raises(ValueError, match="timezone-aware"):
         pinned_run_start(datetime(2026, 3, 1))
-    assert overlap_from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "2.5"}) == timedelta(minutes=2.5)
-    with pytest.raises(ValueError, match="not a number"):
-        overlap_from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "soon"})
+    assert Settings.from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "2.5"}).incremental.overlap == timedelta(minutes=2.5)
+    with pytest.raises(ConfigError, match="not a number"):
+        Settings.from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "soon"})
 
 
 def test_cursor_must_be_aware_and_never_moves_back(tmp_path: Path) -> None:

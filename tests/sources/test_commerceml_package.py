@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from onec.cli import main
+from onec.config import Settings
 from onec.exchange_files import INBOX_DIR, load_and_file_away, load_files, scan_inbox
 from onec.marts import build_stock_movements
 from onec.sandbox import SandboxData
@@ -118,7 +119,7 @@ def test_inbox_takes_the_package_file_by_file(data: SandboxData, package: Path, 
         scan = scan_inbox(inbox, now=first + step + 10, wait_s=900)
         if "rests___" in path.name or "documents___" in path.name:
             assert len(scan.groups) == 1 and not scan.waiting
-            load_and_file_away(scan.groups[0], store, timezone=ZONE, run_id=f"inbox-{step}")
+            load_and_file_away(scan.groups[0], store, Settings(timezone=ZONE), run_id=f"inbox-{step}")
         else:
             assert scan.groups == [], f"{path.name} must wait for the rest of its package"
             (waiting,) = scan.waiting
