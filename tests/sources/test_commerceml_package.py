@@ -145,7 +145,7 @@ def test_inbox_gives_up_on_a_package_without_stock(package: Path, tmp_path: Path
     assert len(released.groups) == 1 and not released.waiting
     store = new_warehouse(tmp_path / "data")
     with pytest.raises(CommerceMLError, match="no stock"):
-        load_and_file_away(released.groups[0], store, timezone=ZONE, run_id="late")
+        load_and_file_away(released.groups[0], store, Settings(timezone=ZONE), run_id="late")
     reasons = [p for p in (inbox / "failed").iterdir() if p.name.endswith(".reason.txt")]
     assert len(reasons) == 4 and all("no stock" in p.read_text("utf-8") for p in reasons)
     assert store.query("SELECT count(*) FROM goods").item() == 0
@@ -189,10 +189,8 @@ def test_price_type_by_name_or_id_and_the_default(data: SandboxData, package: Pa
 
     def landed_price(env: dict[str, str], name: str) -> Decimal:
         store = new_warehouse(tmp_path / name)
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in env.items():
-                patch.setenv(key, value)
-            load_files([package], store, timezone=ZONE, run_id=name)
+        options = Settings.from_env(env).commerceml
+        load_files([package], store, timezone=ZONE, run_id=name, commerceml_options=options)
         return store.query("SELECT any_value(price) FROM goods WHERE sku = ?", [item.sku]).item()
 
     assert item.price is not None
