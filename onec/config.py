@@ -86,6 +86,8 @@ class Kind(Generic[T]):
     show: Callable[[T], str] = str
     strip: bool = True
     """Surrounding blanks are a copy-paste accident, except in a user name or a secret."""
+    secret: bool = False
+    """Never echoed in messages; kept out of a Dagster resource's stored configuration (an `EnvVar` there)."""
 
 
 @dataclass(frozen=True)
@@ -95,23 +97,27 @@ class Variable:
     name: str
     kind: Kind[Any]
     meaning: str
-    secret: bool = False
+
+    @property
+    def secret(self) -> bool:
+        return self.kind.secret
 
     def read(self, text: str) -> object:
         """The value of `text`; a bad one is a ConfigError naming the variable, in one line."""
         try:
             return self.kind.parse(text)
         except ValueError as exc:
-            raise ConfigError(f"{self.name}={text!r} {exc}") from None
+            shown = "'***'" if self.secret else repr(text)
+            raise ConfigError(f"{self.name}={shown} {exc}") from None
 
 
 _VARIABLE = "onec_variable"
 _GROUP = "onec_group"
 
 
-def variable(name: str, kind: Kind[T], default: T, meaning: str, *, secret: bool = False) -> T:
+def variable(name: str, kind: Kind[T], default: T, meaning: str) -> T:
     """A settings field read from the environment variable `name` (the declaration: see the module docstring)."""
-    declared: T = field(default=default, metadata={_VARIABLE: Variable(name, kind, meaning, secret)})
+    declared: T = field(default=default, metadata={_VARIABLE: Variable(name, kind, meaning)})
     return declared
 
 
@@ -199,7 +205,7 @@ TEXT: Kind[str] = Kind("text", str, strip=False)
 OPTIONAL_TEXT: Kind[str | None] = Kind("text", lambda text: text, lambda value: value or "")
 URL: Kind[str | None] = Kind("`http(s)://…` URL", lambda text: text, lambda value: value or "")
 """Checked in `Settings.check`, whose message redacts the credentials a URL may carry."""
-SECRET: Kind[Secret] = Kind("text (secret)", Secret, lambda value: value.reveal(), strip=False)
+SECRET: Kind[Secret] = Kind("text", Secret, lambda value: value.reveal(), strip=False, secret=True)
 PATH: Kind[Path | None] = Kind("file path", Path, lambda value: "" if value is None else str(value))
 DIRECTORY: Kind[Path] = Kind("directory", Path, str)
 POSITIVE: Kind[float] = Kind("number > 0", _positive, _shown_number)
@@ -299,9 +305,7 @@ class CommerceMLOptions:
 class WebhookSettings:
     """The webhook receiver and `webhooks register` (onec/webhooks/)."""
 
-    secret: Secret = variable(
-        "ONEC_WEBHOOK_SECRET", SECRET, Secret(""), "the secret 1C signs webhooks with", secret=True
-    )
+    secret: Secret = variable("ONEC_WEBHOOK_SECRET", SECRET, Secret(""), "the secret 1C signs webhooks with")
     max_body_bytes: int = variable("ONEC_WEBHOOK_MAX_BYTES", WHOLE, 64 * 1024, "largest delivery body (bytes)")
     max_age_s: int = variable("ONEC_WEBHOOK_MAX_AGE_S", WHOLE, 3600, "oldest `occurred_at` accepted (seconds)")
     rate_per_s: int = variable("ONEC_WEBHOOK_RATE", WHOLE, 50, "deliveries per second accepted")
@@ -316,8 +320,8 @@ class Settings:
     )
     auth: AuthMethod = variable("ONEC_AUTH", _choice(AuthMethod), AuthMethod.NONE, "how the client authenticates")
     username: str = variable("ONEC_USERNAME", TEXT, "", "user for `basic` and `bearer` (UTF-8, Cyrillic is fine)")
-    password: Secret = variable("ONEC_PASSWORD", SECRET, Secret(""), "password for `basic` and `bearer`", secret=True)
-    api_key: Secret = variable("ONEC_API_KEY", SECRET, Secret(""), "sent as `X-API-Key` for `api_key`", secret=True)
+    password: Secret = variable("ONEC_PASSWORD", SECRET, Secret(""), "password for `basic` and `bearer`")
+    api_key: Secret = variable("ONEC_API_KEY", SECRET, Secret(""), "sent as `X-API-Key` for `api_key`")
     client_cert: Path | None = variable(
         "ONEC_CLIENT_CERT", PATH, None, "mTLS client certificate (may be combined with any auth)"
     )
@@ -463,12 +467,11 @@ def markdown_table() -> str:
     rows = ["| variable | value | default | meaning |", "|---|---|---|---|"]
     for declared, default in declared_variables():
         shown = declared.kind.show(default) if default is not None else ""
-        meaning = (
-            f"{declared.meaning}; secret: never logged, kept by Dagster as an `EnvVar`"
-            if declared.secret
-            else (declared.meaning)
+        secret = "; **secret**: never logged, a Dagster `EnvVar`" if declared.secret else ""
+        rows.append(
+            f"| `{declared.name}` | {declared.kind.describe} | {f'`{shown}`' if shown else '—'} "
+            f"| {declared.meaning}{secret} |"
         )
-        rows.append(f"| `{declared.name}` | {declared.kind.describe} | {f'`{shown}`' if shown else '—'} | {meaning} |")
     return "\n".join(rows)
 
 
