@@ -8,7 +8,7 @@ schedule and from the webhook sensor, which names the entities a burst of events
 import dagster as dg
 from pydantic import Field
 
-from onec.incremental import ENTITIES, check_entities, sync_changes
+from onec.incremental import ENTITIES, check_entities, run_warnings, sync_changes
 from resources import OneCResource, WarehouseResource, failing_cleanly
 
 INCREMENTAL_SYNC = dg.AssetKey("incremental_sync")
@@ -31,9 +31,10 @@ class IncrementalSyncConfig(dg.Config):
     kinds={"duckdb", "parquet"},
     pool="onec_api",
     description=(
-        "Changes since each entity's cursor (modified_since = cursor − overlap, modified_until = run start), merged "
-        "by key into goods (today's snapshot + goods_history), documents and document_lines; cursors advance in the "
-        "same transaction as the rows."
+        "Changes since each entity's cursor (modified_since = cursor − overlap, no upper bound), merged by key into "
+        "goods (today's snapshot + goods_history), documents and document_lines; each cursor is the newest "
+        "modified_at 1C stamped (less the read's duration, never past 1C's own clock), saved in the same transaction "
+        "as the rows. Stamps that disagree with 1C's clock or ONEC_TIMEZONE are a warning in the metadata."
     ),
 )
 @failing_cleanly
@@ -49,16 +50,21 @@ def incremental_sync(
     with onec.client() as client:
         results = sync_changes(
             client, store, run_id=context.run.run_id, timezone=settings.timezone, entities=entities,
-            overlap=settings.incremental.overlap, rules=warehouse.rules(),
+            overlap=settings.incremental.overlap, tolerance=settings.incremental.clock_tolerance,
+            rules=warehouse.rules(),
         )  # fmt: skip
     table = "\n".join(
         f"| {r.entity} | {'bootstrap' if r.window.bootstrap else 'incremental'} | {r.extract.rows} | "
         f"{r.extract.lines} | {r.extract.rejected} | {r.extract.http.get('requests', 0)} | "
-        f"{r.window.cursor.isoformat()} |"
+        f"{r.cursor.isoformat() if r.cursor else '—'} | {r.clock.future_records} |"
         for r in results
     )
     for r in results:
-        context.log.info(f"{r.entity}: {r.extract.rows} rows changed since {r.window.since}, cursor {r.window.cursor}")
+        context.log.info(f"{r.entity}: {r.extract.rows} rows changed since {r.window.since}, cursor {r.cursor}")
+    warnings = run_warnings(results)
+    for warning in warnings:
+        context.log.warning(warning)
+    skews = [r.clock.skew for r in results if r.clock.skew is not None]
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": sum(r.extract.rows for r in results),
@@ -68,9 +74,12 @@ def incremental_sync(
             "requests": sum(r.extract.http.get("requests", 0) for r in results),
             "retries": sum(r.extract.http.get("retries", 0) for r in results),
             "changes": dg.MetadataValue.md(
-                "| entity | mode | rows | lines | rejected | requests | cursor |\n|---|---|---|---|---|---|---|\n"
-                + table
+                "| entity | mode | rows | lines | rejected | requests | cursor | stamped in 1C's future |\n"
+                "|---|---|---|---|---|---|---|---|\n" + table
             ),
+            "warnings": dg.MetadataValue.md("\n".join(f"- WARNING {w}" for w in warnings) or "none"),
+            "warning_count": len(warnings),
+            **({"onec_clock_skew_s": skews[-1].total_seconds()} if skews else {}),
             "warehouse": dg.MetadataValue.path(str(store.database)),
         }
     )

@@ -33,7 +33,7 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
-from onec.incremental import GOODS, sync_changes
+from onec.incremental import GOODS, run_warnings, sync_changes
 from onec.lake_check import LakeCheck, check_lake
 from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
@@ -48,7 +48,7 @@ from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
 from onec.sources.odata import odata_root
 from onec.sync import ExtractResult, Interrupted, extract_all, local_today
-from onec.warehouse import Warehouse
+from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
@@ -154,6 +154,7 @@ def _parser() -> argparse.ArgumentParser:
     mode.add_argument(
         "--full", action="store_true", help="every document since ONEC_PARTITIONS_START (cursors are not touched)"
     )
+    _add_force_replace(sync)
     sync.set_defaults(handler=_sync)
 
     load = commands.add_parser("load", help="land exchange files (UDE XML, CSV export, CommerceML) into the warehouse")
@@ -162,6 +163,13 @@ def _parser() -> argparse.ArgumentParser:
     )
     load.add_argument("--type", dest="doc_type", choices=DOCUMENT_SLUGS, help="document type of CSV document lines")
     load.add_argument("--snapshot-date", type=_day, help="goods snapshot day (default: the file's)")
+    load.add_argument(
+        "--partial-goods",
+        action="store_true",
+        help="the goods of CSV / UDE XML files are some positions only: merge them into the snapshot"
+        " (default: a goods export is 1C's whole list and replaces the snapshot)",
+    )
+    _add_force_replace(load)
     load.set_defaults(handler=_load)
 
     odata = commands.add_parser("odata", help="the standard OData interface of the configured 1C")
@@ -188,6 +196,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _add_force_replace(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--force-replace",
+        action="store_true",
+        help="apply replaces the shrink guard refuses (1C really holds that much less); also ONEC_FORCE_REPLACE=1",
+    )
+
+
+def _warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
+    """The configured warehouse, its shrink guard forced by the flag or the setting."""
+    guard = ShrinkGuard(
+        max_removed_share=settings.shrink_guard_share,
+        min_rows=settings.shrink_guard_min_rows,
+        force=force_replace or settings.force_replace,
+    )
+    warehouse = Warehouse(settings.data_dir, settings.timezone, shrink_guard=guard)
+    warehouse.initialize()
+    return warehouse
+
+
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument(
@@ -210,6 +238,15 @@ def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument(
         "--fault-rate", type=float, default=0.0, help="share of requests failed: 500/503/drops (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--timezone", default="Europe/Moscow", help="the 1C server's zone: it stamps dates in it (default: %(default)s)"
+    )
+    parser.add_argument(
+        "--clock-offset",
+        type=float,
+        default=0.0,
+        help="seconds the 1C server's clock runs ahead, negative: behind (default: %(default)s)",
     )
     parser.add_argument(
         "--auth",
@@ -254,9 +291,14 @@ def _sandbox(args: argparse.Namespace) -> int:
 
 
 def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
-    start = args.start or local_today(Settings.from_env().timezone) - timedelta(days=args.days)
+    start = args.start or local_today(args.timezone) - timedelta(days=args.days)
     data = SandboxData.generate(
-        seed=args.seed, documents=args.documents, start=start, days=args.days, bad_records=args.bad_records
+        seed=args.seed,
+        documents=args.documents,
+        start=start,
+        days=args.days,
+        bad_records=args.bad_records,
+        timezone=args.timezone,
     )
     rate = args.fault_rate
     faults = FaultConfig(error_500=rate / 3, error_503=rate / 3, drop=rate / 6, truncate=rate / 6)
@@ -270,6 +312,7 @@ def _sandbox_engine(args: argparse.Namespace) -> SandboxEngine:
         latency_s=args.latency,
         faults=faults,
         seed=args.seed,
+        clock_offset_s=args.clock_offset,
         odata_configuration=args.odata_configuration,
     )
     return SandboxEngine(data, config)
@@ -282,7 +325,7 @@ def _demo(args: argparse.Namespace) -> int:
         seed=args.seed, documents=args.documents, start=None, days=30, bad_records=6, rate_limit=rate,
         max_connections=connections, latency=0.002, fault_rate=args.fault_rate, auth="basic",
         username=SANDBOX_DEFAULTS.username, password=SANDBOX_DEFAULTS.password, api_key="", tls_dir=None,
-        odata_configuration="standard",
+        timezone=settings.timezone, clock_offset=0.0, odata_configuration="standard",
     )  # fmt: skip
     engine = _sandbox_engine(sandbox_args)
     date_from, date_to = sandbox_window(settings.timezone, days=30)
@@ -305,6 +348,7 @@ def _sync(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
     if args.source:
         settings = dataclasses.replace(settings, source=SourceKind(args.source))
+    settings = dataclasses.replace(settings, force_replace=settings.force_replace or args.force_replace)
     if args.incremental:
         return _incremental_sync(settings, args.types)
     today = local_today(settings.timezone)
@@ -326,8 +370,7 @@ def _sync(args: argparse.Namespace) -> int:
 def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
     """Goods and the chosen types, each from its change cursor (bootstrapped by a full scan the first time).
     Always the JSON exchange service: it is the way into 1C that filters by modification time."""
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox"
@@ -340,21 +383,24 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
             overlap=settings.incremental.overlap,
+            tolerance=settings.incremental.clock_tolerance,
             on_records=progress.entity,
             rules=settings.rules,
         )
     for result in results:
         since = result.window.since.isoformat() if result.window.since else "the beginning (first run)"
-        print(f"  {result.entity}: changes since {since}, cursor {result.window.cursor.isoformat()}", file=sys.stderr)
+        cursor = result.cursor.isoformat() if result.cursor else "none yet (1C sent no modified_at)"
+        print(f"  {result.entity}: changes since {since}, cursor {cursor}", file=sys.stderr)
     _print_summary(settings, [r.extract for r in results], time.perf_counter() - started)
+    for warning in run_warnings(results):
+        print(f"WARNING {warning}", file=sys.stderr)
     return 0
 
 
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
 ) -> tuple[list[ExtractResult], float, str]:
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with open_session(settings) as session, Progress(sys.stderr) as progress:
@@ -397,21 +443,25 @@ def _print_outputs(outputs: AnalystOutputs) -> None:
 
 def _load(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
-    warehouse.initialize()
+    warehouse = _warehouse(settings, force_replace=args.force_replace)
     started = time.perf_counter()
     run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
-    results = load_files(
-        args.paths,
-        warehouse,
-        timezone=settings.timezone,
-        run_id=run_id,
-        doc_type=args.doc_type,
-        snapshot_date=args.snapshot_date,
-        rules=settings.rules,
-        csv_limits=settings.csv_limits,
-        commerceml_options=settings.commerceml,
-    )
+    try:
+        results = load_files(
+            args.paths,
+            warehouse,
+            timezone=settings.timezone,
+            run_id=run_id,
+            doc_type=args.doc_type,
+            snapshot_date=args.snapshot_date,
+            rules=settings.rules,
+            partial_goods=args.partial_goods,
+            csv_limits=settings.csv_limits,
+            commerceml_options=settings.commerceml,
+        )
+    except ShrinkRefused as exc:  # only goods replace from a file: documents upsert
+        hint = "if a CSV or UDE XML file lists only some goods, load it with --partial-goods"
+        raise ShrinkRefused(f"{exc}; {hint}") from None
     _print_summary(settings, results, time.perf_counter() - started)
     return 0
 

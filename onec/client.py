@@ -15,6 +15,7 @@ import orjson
 
 from onec.http import OneCProtocolError, OneCSession, RequestStats
 from onec.http.limits import count
+from onec.http.server_clock import ServerClock
 from onec.paginate import OffsetPaginator, Page, Record
 from onec.schema import document_type
 
@@ -45,6 +46,11 @@ class OneCClient:
     @property
     def stats(self) -> RequestStats:
         return self._session.stats
+
+    @property
+    def server_clock(self) -> ServerClock:
+        """1C's clock as the `Date` headers of its answers tell it."""
+        return self._session.server_clock
 
     def version(self) -> dict[str, Any]:
         answer = self._session.get_json("api/version")

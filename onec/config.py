@@ -171,6 +171,23 @@ def _seconds(text: str) -> float:
     return seconds
 
 
+def _share(text: str) -> float:
+    value = _positive(text)
+    if value > 1:
+        raise ValueError("is a share of a partition: more than 0, at most 1")
+    return value
+
+
+def _switch(text: str) -> bool:
+    """1/true/yes/on or 0/false/no/off."""
+    value = text.lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError("is not a switch: use 1 or 0")
+
+
 def _date(text: str) -> date:
     try:
         return date.fromisoformat(text)
@@ -211,6 +228,8 @@ DIRECTORY: Kind[Path] = Kind("directory", Path, str)
 POSITIVE: Kind[float] = Kind("number > 0", _positive, _shown_number)
 WHOLE: Kind[int] = Kind("whole number ≥ 1", _whole)
 COUNT: Kind[int] = Kind("whole number ≥ 0", _count)
+SHARE: Kind[float] = Kind("share in (0, 1]", _share, _shown_number)
+SWITCH: Kind[bool] = Kind("`1` \\| `0`", _switch, lambda value: "1" if value else "0")
 MINUTES: Kind[timedelta] = Kind("minutes ≥ 0", _minutes, _shown_minutes)
 SECONDS: Kind[float] = Kind("seconds ≥ 0", _seconds, _shown_number)
 DATE: Kind[date] = Kind("date `YYYY-MM-DD`", _date, date.isoformat)
@@ -256,6 +275,12 @@ class IncrementalSettings:
         MINUTES,
         timedelta(minutes=10),
         "how far before its cursor an incremental run re-reads",
+    )
+    clock_tolerance: timedelta = variable(
+        "ONEC_CLOCK_TOLERANCE_MINUTES",
+        MINUTES,
+        timedelta(minutes=5),
+        "how far 1C's stamps may run ahead of its `Date` header, and its clock from ours, before a run warns",
     )
 
 
@@ -350,6 +375,21 @@ class Settings:
     of a shipped one (`ut11`, `bp30`)."""
     rules_file: Path | None = variable(
         "ONEC_VALIDATION_RULES", PATH, None, "TOML file of validation severities and thresholds (docs/validation.md)"
+    )
+    shrink_guard_share: float = variable(
+        "ONEC_SHRINK_GUARD_SHARE",
+        SHARE,
+        0.5,
+        "a replace removing more than this share of a partition or snapshot is refused, nothing changed",
+    )
+    shrink_guard_min_rows: int = variable(
+        "ONEC_SHRINK_GUARD_MIN_ROWS", WHOLE, 20, "…of one that held at least this many rows"
+    )
+    force_replace: bool = variable(
+        "ONEC_FORCE_REPLACE",
+        SWITCH,
+        False,
+        "`1`: apply such replaces anyway (as `--force-replace`), for a 1C that really holds less",
     )
     schedule: ScheduleSettings = group(ScheduleSettings)
     incremental: IncrementalSettings = group(IncrementalSettings)

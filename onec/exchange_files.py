@@ -1,10 +1,17 @@
 """Exchange files from a folder (UDE XML, CSV, CommerceML) landed in the same tables as a sync.
 
 Why it looks like this: the kind of a file is told from its content (a root element, a header row), not trusted
-from its name. Each file is read once to learn what it holds (entities, and the document days it spans), then
-landed entity by entity through `onec.sync`, so the rules, the rejected rows and the partition replace are the
-sync's. Documents replace the days the file spans, per type; goods replace one snapshot day (the file's own
-date when it has one, else today in the 1C zone). Any error while reading discards that entity's landing.
+from its name. A UDE XML file is read once to learn what it holds (goods, document types), then every file is
+landed entity by entity through `onec.sync`, so the rules and the rejected rows are the sync's.
+
+What a file replaces is only what it declares complete. A file declares no date range: its documents are upserted
+by key (each replaces its own earlier version, lines with it), and the days they fall on are never a reason to
+delete another document (one mistyped year must not empty the years between). Its goods go to one snapshot day
+(the file's own date when it has one, else today in the 1C zone): a goods export (CSV, UDE XML) is 1C's whole
+goods list and replaces that snapshot, unless the caller says the files are partial; a CommerceML package replaces
+it only when complete (a catalog with its offers, not changes only), else merges into it field by field
+(`onec.sources.commerceml_package`). The warehouse's shrink guard still stands between any replace and the
+snapshot. Any error while reading discards that entity's landing.
 """
 
 from __future__ import annotations
@@ -14,10 +21,9 @@ import re
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Any
 
 from onec.config import CommerceMLOptions, RecordLimits, Settings
 from onec.errors import InputDataError
@@ -30,13 +36,12 @@ from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
 from onec.sources.commerceml_package import InboxScan, expand_folders, inbox_package, load_package
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
-from onec.sources.ude_xml import GOODS_ENTITY, UDE_KEYS, UdeXmlReader, batches
+from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
-from onec.sync import ExtractResult, extract_documents, extract_goods, local_today
+from onec.sync import ExtractResult, extract_goods, local_today, upsert_documents
 from onec.validation import TextRecords
 from onec.warehouse import Warehouse
 
-_DATE_PREFIX = re.compile(r"^\d{4}-\d{2}-\d{2}")
 _DOCUMENT_HEADERS = ("number", "date")
 _SLUG_IN_NAME = re.compile("|".join(sorted(DOCUMENT_SLUGS, key=len, reverse=True)))
 
@@ -54,30 +59,10 @@ class ExchangeFileError(InputDataError, ValueError):
 
 @dataclass
 class _Contents:
-    """What a file holds: goods or not, the document types it has rows of, and the document days per type within
-    the `plausible` window."""
+    """What a file holds: goods or not, and the document types. (Not its days: they replace nothing.)"""
 
-    plausible: tuple[date, date]
     goods: bool = False
-    days: dict[str, tuple[date, date]] = field(default_factory=dict)
-    types: set[str] = field(default_factory=set)
-
-    def add_day(self, doc_type: str, text: Any) -> None:
-        """Widen the type's span by a 1C date; an unreadable date, or one outside the plausible window (a mistyped
-        year), is validation's business, not the span's: it must not make the load replace the years between. The
-        row still counts: its type is landed, and the row rejected, even when no date of the type is readable. The
-        calendar's last day widens nothing, whatever the window: a span ends the day after its last day."""
-        self.types.add(doc_type)
-        if not isinstance(text, str) or not _DATE_PREFIX.match(text.strip()):
-            return
-        try:
-            day = date.fromisoformat(text.strip()[:10])
-        except ValueError:
-            return
-        if not self.plausible[0] <= day <= self.plausible[1] or day == date.max:
-            return
-        low, high = self.days.get(doc_type, (day, day))
-        self.days[doc_type] = (min(low, day), max(high, day))
+    doc_types: set[str] = field(default_factory=set)
 
 
 class FileSource:
@@ -139,11 +124,13 @@ def load_files(
     doc_type: str | None = None,
     snapshot_date: date | None = None,
     rules: ValidationRules = DEFAULT_RULES,
+    partial_goods: bool = False,
     csv_limits: RecordLimits = RecordLimits(),
     commerceml_options: CommerceMLOptions = CommerceMLOptions(),
 ) -> list[ExtractResult]:
     """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
-    together: `onec.sources.commerceml_package`)."""
+    together: `onec.sources.commerceml_package`). `partial_goods`: the goods of CSV and UDE XML files are some
+    positions only, to merge into the snapshot, not 1C's whole list."""
     paths = expand_folders(Path(p) for p in paths)
     for path in paths:
         if not path.is_file():
@@ -158,10 +145,12 @@ def load_files(
         )  # fmt: skip
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
-            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules)
+            results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules, complete=not partial_goods)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, rules, csv_limits))
+            results.append(
+                _load_csv_goods(path, warehouse, timezone, run_id, day, rules, csv_limits, complete=not partial_goods)
+            )
         elif kind is FileKind.CSV_DOCUMENT_LINES:
             slug = doc_type or _type_from_name(path)
             results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules, csv_limits)
@@ -169,9 +158,16 @@ def load_files(
 
 
 def _load_ude(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, snapshot_date: date | None, rules: ValidationRules
+    path: Path,
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    snapshot_date: date | None,
+    rules: ValidationRules,
+    *,
+    complete: bool,
 ) -> list[ExtractResult]:
-    contents = _Contents(plausible=rules.plausible_window(timezone))
+    contents = _Contents()
     with open_binary(path) as handle:
         reader = UdeXmlReader(handle)
         created = reader.created
@@ -179,7 +175,7 @@ def _load_ude(
             if item.entity == GOODS_ENTITY:
                 contents.goods = True
             else:
-                contents.add_day(item.entity, item.record.get(UDE_KEYS.header["date"]))
+                contents.doc_types.add(item.entity)
 
     def records(entity: str) -> Iterator[SourceBatch]:
         with open_binary(path) as handle:
@@ -191,9 +187,11 @@ def _load_ude(
     if contents.goods:
         day = snapshot_date or created or local_today(timezone)
         results.append(
-            extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
+            extract_goods(
+                source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules, complete=complete
+            )
         )
-    results += _land_documents(source, contents, warehouse, timezone, run_id, rules)
+    results += _upsert_documents(source, sorted(contents.doc_types), warehouse, timezone, run_id, rules)
     return results
 
 
@@ -205,9 +203,13 @@ def _load_csv_goods(
     day: date,
     rules: ValidationRules,
     limits: RecordLimits,
+    *,
+    complete: bool,
 ) -> ExtractResult:
     source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS, limits), _no_documents)
-    return extract_goods(source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules)
+    return extract_goods(
+        source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules, complete=complete
+    )
 
 
 def _load_csv_documents(
@@ -219,39 +221,22 @@ def _load_csv_documents(
     rules: ValidationRules,
     limits: RecordLimits,
 ) -> list[ExtractResult]:
-    contents = _Contents(plausible=rules.plausible_window(timezone))
-    for batch in _csv(path, CsvEntity.DOCUMENT_LINES, limits):
-        dates = batch.frame["date"].drop_nulls().str.strip_chars().str.slice(0, 10).unique()
-        for text in dates:
-            contents.add_day(doc_type, text)
-    contents.types.add(doc_type)
     source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES, limits))
-    return _land_documents(source, contents, warehouse, timezone, run_id, rules)
+    return _upsert_documents(source, [doc_type], warehouse, timezone, run_id, rules)
 
 
-def _land_documents(
-    source: FileSource, contents: _Contents, warehouse: Warehouse, timezone: str, run_id: str, rules: ValidationRules
+def _upsert_documents(
+    source: FileSource,
+    doc_types: list[str],
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    rules: ValidationRules,
 ) -> list[ExtractResult]:
-    """Each type over the days it spans; a type without one readable date replaces no day: its rows are merged by
-    key, so each is rejected with its reason and nothing else is touched."""
-    results = []
-    for slug in sorted(contents.types):
-        low, high = contents.days.get(slug, (date.min, date.min))
-        span = (low, high + timedelta(days=1)) if slug in contents.days else (date.min, date.max)
-        results.append(
-            extract_documents(
-                source,
-                warehouse,
-                doc_type=slug,
-                date_from=span[0],
-                date_to=span[1],
-                run_id=run_id,
-                timezone=timezone,
-                merge=slug not in contents.days,
-                rules=rules,
-            )
-        )
-    return results
+    return [
+        upsert_documents(source, warehouse, doc_type=slug, run_id=run_id, timezone=timezone, rules=rules)
+        for slug in doc_types
+    ]
 
 
 def _csv(path: Path, entity: CsvEntity, limits: RecordLimits) -> Iterator[TextRecords]:
@@ -323,7 +308,8 @@ def load_and_file_away(
 ) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
-    so a killed run leaves it in the inbox to be loaded again (every landing replaces what it lands)."""
+    so a killed run leaves it in the inbox to be loaded again (a second landing of the same file changes
+    nothing: documents upsert by key, goods replace or merge into the same day)."""
     try:
         results = load_files(
             paths, warehouse, timezone=settings.timezone, run_id=run_id, rules=settings.rules,

@@ -16,10 +16,9 @@ from __future__ import annotations
 
 from datetime import date
 
-from onec.incremental import ALL_DATES
 from onec.sources import Batch
 from onec.sources.odata import OdataSource
-from onec.sync import ExtractResult, ProgressCallback, land_pages
+from onec.sync import ALL_DATES, ExtractResult, ProgressCallback, land_pages
 from onec.validation import CheckedBatch, check_documents
 from onec.warehouse import Warehouse
 

@@ -38,6 +38,8 @@ ProgressCallback = Callable[[str], EntityProgress]
 """Gives the progress display of one entity (`goods` or a document type) when its landing starts."""
 PageT = TypeVar("PageT", bound=SourceBatch)
 BATCH_RECORDS = 2000
+ALL_DATES = (date.min, date.max)
+"""The span of a landing that is not a range: documents merged by key, whatever their dates."""
 
 
 @dataclass(frozen=True)
@@ -91,8 +93,10 @@ def extract_goods(
     on_records: ProgressCallback | None = None,
     rules: ValidationRules = DEFAULT_RULES,
     stop: StopSignal | None = None,
+    complete: bool = True,
 ) -> ExtractResult:
-    """Land a full goods snapshot for `snapshot_date`, replacing any earlier snapshot of that day."""
+    """Land the goods for `snapshot_date`. `complete`: the source holds every position, and replaces the day's
+    snapshot; otherwise its positions merge into it (started from the latest earlier snapshot)."""
 
     def check(records: SourceBatch) -> CheckedBatch:
         day, name = snapshot_date, source.name
@@ -102,7 +106,8 @@ def extract_goods(
             )
         return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules)
 
-    landing = warehouse.goods_snapshot(snapshot_date, run_id=run_id, source=source.name)
+    land = warehouse.goods_snapshot if complete else warehouse.goods_changes
+    landing = land(snapshot_date, run_id=run_id, source=source.name)
     return land_pages(
         source,
         landing,
@@ -127,38 +132,20 @@ def extract_documents(
     run_id: str,
     timezone: str,
     on_records: ProgressCallback | None = None,
-    merge: bool = False,
     rules: ValidationRules = DEFAULT_RULES,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
-    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale; with
-    `merge`, replacing no day, only earlier versions of the documents it lands (by key)."""
+    """Land every document of one type dated in [date_from, date_to), replacing those days wholesale: for a source
+    that holds all of them (a sync or backfill range, an export fetched with that range)."""
     document_type(doc_type)
     if date_to <= date_from:
         raise ValueError(f"empty date range: {date_from} .. {date_to} (the end is exclusive)")
-
-    def check(records: SourceBatch) -> CheckedBatch:
-        checker = partial(
-            check_documents_text if isinstance(records, TextRecords) else check_documents,
-            doc_type=doc_type,
-            date_from=date_from,
-            date_to=date_to,
-            timezone=timezone,
-            run_id=run_id,
-            source=source.name,
-            rules=rules,
-        )
-        return checker(records)
-
-    if merge:
-        landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name)
-    else:
-        landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
+    landing = warehouse.document_range(doc_type, date_from, date_to, run_id=run_id, source=source.name)
     return land_pages(
         source,
         landing,
         source.documents(doc_type, date_from, date_to),
-        check,
+        _documents_check(source, doc_type, (date_from, date_to), run_id, timezone, rules),
         run_id=run_id,
         entity="documents",
         doc_type=doc_type,
@@ -166,6 +153,53 @@ def extract_documents(
         on_records=on_records,
         stop=stop,
     )
+
+
+def upsert_documents(
+    source: Source,
+    warehouse: Warehouse,
+    *,
+    doc_type: str,
+    run_id: str,
+    timezone: str,
+    on_records: ProgressCallback | None = None,
+    rules: ValidationRules = DEFAULT_RULES,
+) -> ExtractResult:
+    """Land the documents of one type a source holds, of any date, each replacing its own earlier version (lines
+    with it) unless the held one is newer, and nothing else: for a source that declares no range (an exchange
+    file someone dropped), whose dates say where its documents are, never that the days between hold no others."""
+    document_type(doc_type)
+    landing = warehouse.document_changes(doc_type, run_id=run_id, source=source.name, newer_only=True)
+    return land_pages(
+        source,
+        landing,
+        source.documents(doc_type, *ALL_DATES),
+        _documents_check(source, doc_type, ALL_DATES, run_id, timezone, rules),
+        run_id=run_id,
+        entity="documents",
+        doc_type=doc_type,
+        span=ALL_DATES,
+        on_records=on_records,
+    )
+
+
+def _documents_check(
+    source: Source, doc_type: str, window: tuple[date, date], run_id: str, timezone: str, rules: ValidationRules
+) -> Callable[[SourceBatch], CheckedBatch]:
+    def check(records: SourceBatch) -> CheckedBatch:
+        checker = partial(
+            check_documents_text if isinstance(records, TextRecords) else check_documents,
+            doc_type=doc_type,
+            date_from=window[0],
+            date_to=window[1],
+            timezone=timezone,
+            run_id=run_id,
+            source=source.name,
+            rules=rules,
+        )
+        return checker(records)
+
+    return check
 
 
 def extract_all(
@@ -300,12 +334,13 @@ def land_pages(
     doc_type: str | None,
     span: tuple[date, date],
     on_records: ProgressCallback | None,
-    cursor: datetime | None = None,
+    cursor: Callable[[], datetime | None] | None = None,
     versions: Mapping[str, str] | None = None,
     stop: StopSignal | None = None,
 ) -> ExtractResult:
     """Check and stage every page, then commit the landing (with the change cursor or the source versions the
-    rows cover, if any) and report."""
+    rows cover, if any) and report. `cursor` is asked once every page has been read: an incremental cursor
+    follows what 1C sent, so it is known only then (None: leave the cursor as it is)."""
     started = time.perf_counter()
     records = 0
     name = doc_type or entity
@@ -324,7 +359,9 @@ def land_pages(
                     progress.advance(len(batch))
         http = query.snapshot()
         with stop.committing_now(name):
-            report: LandingReport = landing.commit(stats=http, cursor=cursor, versions=versions)
+            report: LandingReport = landing.commit(
+                stats=http, cursor=cursor() if cursor is not None else None, versions=versions
+            )
     return ExtractResult(
         run_id=run_id,
         entity=entity,

@@ -4,7 +4,11 @@ Why this shape:
 - A landing stages every page to Parquet on disk, so memory does not grow with the extract, and nothing
   touches the warehouse until `commit`: a run that fails or is killed half-way leaves the warehouse as it was.
 - `commit` replaces whole partitions (a snapshot day, or a document type's days) in one DuckDB transaction, so
-  re-running a day replaces it instead of duplicating it.
+  re-running a day replaces it instead of duplicating it. Only a source that declares itself complete for a
+  scope asks for a replace (a sync's range, a complete goods list); one that does not (a file someone dropped,
+  a changes-only package) merges by key. A replace that brings no valid row deletes nothing (an empty or
+  all-rejected input is not evidence that 1C holds nothing), and one that would remove much more than it brings
+  is refused by the `ShrinkGuard` unless forced: a source that lost data must not take the warehouse with it.
 - DuckDB allows one writer process and Dagster runs steps in parallel processes: writers take an exclusive
   `flock`, readers a shared one, with a timeout and a clear error instead of DuckDB's lock failure.
 - Uniqueness is settled here, across the whole extract (a page cannot see the others), and checked again inside
@@ -50,7 +54,7 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
-from onec.errors import BusyError, writing_to
+from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
 from onec.schema import (
     DOCUMENT_LINES_KEY,
@@ -67,6 +71,12 @@ from onec.validation import CheckedBatch
 DATABASE_FILE = "warehouse.duckdb"
 LOCK_FILE = ".warehouse.lock"
 STAGING_DIR = ".staging"
+STAMP_CURSOR = "1c-stamps"
+"""`sync_cursors.basis` of a cursor taken from 1C's own `modified_at` stamps (onec.incremental)."""
+LEGACY_CURSOR = "this-machine-clock"
+"""`sync_cursors.basis` of a cursor saved before cursors followed 1C's stamps: it was this machine's clock, which
+may be hours ahead of 1C's stamps as the configured zone reads them, so it is not trusted (the entity starts over
+with a full scan once, and the new cursor replaces it)."""
 _STAGING_LOCK = ".lock"
 _ZONE_NAME = re.compile(r"^[A-Za-z0-9_+\-/]+$")
 _log = logging.getLogger(__name__)
@@ -95,6 +105,28 @@ class WarehouseBusy(BusyError, TimeoutError):
     """Another process held the warehouse lock for longer than we were willing to wait."""
 
 
+class ShrinkRefused(InputDataError):
+    """A replace would have removed much more than it brought; nothing was changed. The message says what and how
+    to force it."""
+
+
+FORCE_HINT = "re-run with --force-replace (or set ONEC_FORCE_REPLACE=1)"
+
+
+@dataclass(frozen=True)
+class ShrinkGuard:
+    """When a replace is refused: it would remove more than `max_removed_share` of a partition (a document type's
+    day or the whole range it replaces; a goods snapshot) that held at least `min_rows` rows. A 1C that really
+    shrank is landed with `force`, which also lets an empty replace delete."""
+
+    max_removed_share: float = 0.5
+    min_rows: int = 20
+    force: bool = False
+
+    def refuses(self, held: int, removed: int) -> bool:
+        return not self.force and held >= self.min_rows and removed > self.max_removed_share * held
+
+
 @dataclass(frozen=True)
 class LandingReport:
     """What a commit did. `duplicates` counts staged rows dropped by the uniqueness rule (identical copies and
@@ -121,15 +153,21 @@ class _Scope:
     start: dt.date
     end: dt.date
     mode: str = REPLACE
+    newer_only: bool = False
+    """A merge from a source that is not 1C's current state (a file): a version older than the one held is set
+    aside as a rejected row instead of undoing a newer landing."""
 
 
 class Warehouse:
     """The DuckDB warehouse and its Parquet lake under one data directory."""
 
-    def __init__(self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0) -> None:
+    def __init__(
+        self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0, shrink_guard: ShrinkGuard | None = None
+    ) -> None:
         self.data_dir = Path(data_dir).absolute()
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
+        self.shrink_guard = shrink_guard or ShrinkGuard()
         self.database = self.data_dir / DATABASE_FILE
         self.lake_dir = self.data_dir / lake.LAKE_DIR
         self.staging_dir = self.data_dir / STAGING_DIR
@@ -148,23 +186,28 @@ class Warehouse:
         self._remove_stale_staging()
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
-        """A landing that replaces the goods snapshot of one day."""
+        """A landing that replaces the goods snapshot of one day: for a source that holds every position (a sync's
+        goods pages, a full goods export, a complete CommerceML set)."""
         scope = _Scope("goods", None, snapshot_date, snapshot_date + dt.timedelta(days=1))
         return Landing(self, scope, run_id=run_id, source=source)
 
     def document_range(
         self, doc_type: str, date_from: dt.date, date_to: dt.date, *, run_id: str, source: str
     ) -> Landing:
-        """A landing that replaces the documents of one type dated [date_from, date_to)."""
+        """A landing that replaces the documents of one type dated [date_from, date_to): for a source that holds
+        every document of those days (a sync or backfill range, an export fetched with that range)."""
         document_type(doc_type)
         if date_to <= date_from:
             raise ValueError(f"empty document range [{date_from}, {date_to})")
         return Landing(self, _Scope("documents", doc_type, date_from, date_to), run_id=run_id, source=source)
 
-    def document_changes(self, doc_type: str, *, run_id: str, source: str) -> Landing:
-        """A landing that merges changed documents of one type by key, whatever their dates."""
+    def document_changes(self, doc_type: str, *, run_id: str, source: str, newer_only: bool = False) -> Landing:
+        """A landing that merges documents of one type by key, whatever their dates: each replaces its own earlier
+        version (lines with it), nothing else is removed. For 1C's changes, and for sources that declare no range;
+        those that are not 1C's current state (a file) pass `newer_only`: a version whose modified_at is older
+        than the held one's is not applied but rejected, with the reason."""
         document_type(doc_type)
-        scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE)
+        scope = _Scope("documents", doc_type, dt.date.min, dt.date.min, MERGE, newer_only)
         return Landing(self, scope, run_id=run_id, source=source)
 
     def goods_changes(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
@@ -174,10 +217,11 @@ class Warehouse:
         return Landing(self, scope, run_id=run_id, source=source)
 
     def cursors(self) -> dict[tuple[str, str | None], dt.datetime]:
-        """Every change cursor by (entity, doc_type): 1C's changes before it have landed. One read for a run."""
+        """Every change cursor by (entity, doc_type): 1C's changes before it have landed. One read for a run.
+        Legacy cursors (this machine's clock, see `LEGACY_CURSOR`) are not cursors: their entity starts over."""
         if not self.database.exists():
             return {}
-        rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors").rows()
+        rows = self.query("SELECT entity, doc_type, cursor FROM sync_cursors WHERE basis = ?", [STAMP_CURSOR]).rows()
         return {(entity, doc_type or None): cursor for entity, doc_type, cursor in rows}
 
     def source_versions(self, source: str, doc_type: str) -> dict[str, str]:
@@ -331,7 +375,7 @@ class Landing:
                 counts, moved = self._replace(con, dict(stats or {}))
                 _check_unique(con, self._scope)
                 history = self._scope.entity == "goods" and _record_goods_history(
-                    con, self._scope.start, cursor or self._started, self._run_id
+                    con, self._scope.start, self._started, self._run_id
                 )
                 if cursor is not None:
                     _save_cursor(con, self._scope, cursor, self._run_id)
@@ -404,8 +448,10 @@ class Landing:
     # commit
 
     def _replace(self, con: duckdb.DuckDBPyConnection, stats: dict[str, int]) -> tuple[dict[str, int], set[dt.date]]:
-        scope = self._scope
+        scope = self._applied_scope()
         _stage_rejected(con, self._staged("rejected_rows"))
+        if scope.mode == REPLACE:
+            self._check_shrink(con, scope)
         moved: set[dt.date] = set()
         if scope.entity == "goods" and scope.mode == MERGE:
             counts = _merge_goods(con, scope, self._staged("goods"), self._source, self._run_id)
@@ -445,6 +491,33 @@ class Landing:
             ],
         )
         return counts, moved
+
+    def _applied_scope(self) -> _Scope:
+        """The scope as committed: a replace that brings no valid row would only delete, so it merges instead (an
+        empty or all-rejected input deletes nothing) unless the shrink guard is forced."""
+        scope = self._scope
+        if scope.mode == MERGE or self._next_id or self._warehouse.shrink_guard.force:
+            return scope
+        end = scope.start if scope.entity == "documents" else scope.end
+        return _Scope(scope.entity, scope.doc_type, scope.start, end, MERGE)
+
+    def _check_shrink(self, con: duckdb.DuckDBPyConnection, scope: _Scope) -> None:
+        """Refuse (before anything is deleted) a replace the shrink guard refuses, naming the partition."""
+        guard = self._warehouse.shrink_guard
+        if guard.force:
+            return
+        if scope.entity == "goods":
+            partitions = _goods_shrink(con, scope.start, self._staged("goods"))
+        else:
+            assert scope.doc_type is not None
+            partitions = _documents_shrink(con, scope, self._staged("documents"))
+        for where, held, removed in partitions:
+            if guard.refuses(held, removed):
+                raise ShrinkRefused(
+                    f"refused to replace {where}: it would remove {removed:,} of the {held:,} rows held and keep"
+                    f" {held - removed:,} (more than {guard.max_removed_share:.0%} of a partition of at least"
+                    f" {guard.min_rows:,} rows); nothing was changed. If 1C really holds that few, {FORCE_HINT}"
+                )
 
     def _lake_days(self, moved: set[dt.date]) -> tuple[dt.date, ...]:
         """The days whose lake files this landing changes: every day in scope, and days documents moved away from."""
@@ -501,6 +574,42 @@ def _stage_rejected(con: duckdb.DuckDBPyConnection, files: list[str]) -> None:
     con.execute(
         f"CREATE TEMP TABLE s_rejected AS SELECT {_columns(rejected_rows_schema())} FROM read_parquet(?)", [files]
     )
+
+
+def _goods_shrink(con: duckdb.DuckDBPyConnection, day: dt.date, files: list[str]) -> list[tuple[str, int, int]]:
+    """Positions of the snapshot being replaced (that of `day`, else the latest before it: the current state a
+    new day's snapshot succeeds) that the staged rows do not hold: (partition, held, removed)."""
+    row = con.execute(
+        "WITH reference AS (SELECT max(snapshot_date) AS day FROM goods WHERE snapshot_date <= $day)"
+        " SELECT (SELECT day FROM reference), count(*), count(*) FILTER (WHERE s.sku IS NULL) FROM goods g"
+        " LEFT JOIN (SELECT DISTINCT sku, warehouse FROM read_parquet($staged)) s"
+        "  ON g.sku = s.sku AND g.warehouse IS NOT DISTINCT FROM s.warehouse"
+        " WHERE g.snapshot_date = (SELECT day FROM reference)",
+        {"day": day, "staged": files},
+    ).fetchone()
+    if row is None or row[0] is None:
+        return []
+    reference, held, removed = row
+    where = f"the goods snapshot of {day}" + ("" if reference == day else f" (the latest before it is {reference})")
+    return [(where, int(held), int(removed))]
+
+
+def _documents_shrink(con: duckdb.DuckDBPyConnection, scope: _Scope, files: list[str]) -> list[tuple[str, int, int]]:
+    """Documents of the range that the staged ones do not hold by key: the whole range first, then each day (a
+    range of small days can lose most of them without any one day tripping the guard, and a long range can lose
+    a whole day without the range doing so)."""
+    days = con.execute(
+        "SELECT d.doc_date, count(*), count(*) FILTER (WHERE s.number IS NULL) FROM documents d"
+        " LEFT JOIN (SELECT DISTINCT number FROM read_parquet($staged)) s ON d.number = s.number"
+        " WHERE d.doc_type = $doc_type AND d.doc_date >= $start AND d.doc_date < $end GROUP BY d.doc_date ORDER BY 1",
+        {"staged": files, "doc_type": scope.doc_type, "start": scope.start, "end": scope.end},
+    ).fetchall()
+    whole = (
+        f"the {scope.doc_type} documents dated [{scope.start}, {scope.end})",
+        sum(int(held) for _, held, _ in days),
+        sum(int(removed) for _, _, removed in days),
+    )
+    return [whole, *((f"the {scope.doc_type} documents dated {day}", int(h), int(r)) for day, h, r in days)]
 
 
 def _dedupe_goods(
@@ -585,11 +694,13 @@ def _forget_rejected_keys(con: duckdb.DuckDBPyConnection, scope: _Scope) -> None
 
 
 def _save_cursor(con: duckdb.DuckDBPyConnection, scope: _Scope, cursor: dt.datetime, run_id: str) -> None:
+    """A cursor never moves back, except over a legacy one (see `LEGACY_CURSOR`), which it replaces."""
     con.execute(
-        "INSERT INTO sync_cursors VALUES (?, ?, ?, ?, now()) ON CONFLICT (entity, doc_type) DO UPDATE SET"
-        " cursor = greatest(sync_cursors.cursor, excluded.cursor), run_id = excluded.run_id,"
-        " updated_at = excluded.updated_at",
-        [scope.entity, scope.doc_type or "", cursor, run_id],
+        "INSERT INTO sync_cursors (entity, doc_type, cursor, run_id, updated_at, basis) VALUES (?, ?, ?, ?, now(), ?)"
+        " ON CONFLICT (entity, doc_type) DO UPDATE SET cursor = CASE WHEN sync_cursors.basis = excluded.basis"
+        " THEN greatest(sync_cursors.cursor, excluded.cursor) ELSE excluded.cursor END, run_id = excluded.run_id,"
+        " updated_at = excluded.updated_at, basis = excluded.basis",
+        [scope.entity, scope.doc_type or "", cursor, run_id, STAMP_CURSOR],
     )
 
 
@@ -666,6 +777,8 @@ def _dedupe_documents(
     with_lines_hash = f"(SELECT d.*, h._lines_hash FROM {_STAGED} d LEFT JOIN s_lines_hash h USING (_doc))"
     content = f"{_columns(header)}, _lines_hash"
     _rank_versions(con, staged.documents, "_doc", DOCUMENTS_KEY, content, carry=("doc_date",), source=with_lines_hash)
+    if scope.newer_only:
+        _set_aside_older_versions(con, scope, staged, source, run_id)
     moved = {
         row[0]
         for row in con.execute(
@@ -690,30 +803,50 @@ def _dedupe_documents(
         {"staged": staged.lines},
     )
     if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
-        _reject_losing_documents(con, staged, source, run_id)
+        reason = f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept"
+        losing = "(SELECT _doc, $reason AS _reason FROM s_versions WHERE _rank > 1)"
+        _reject_staged_documents(con, staged, losing, source, run_id, {"reason": reason})
     rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
     documents = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": staged.documents})
     return {"rows": rows, "lines": lines, "duplicates": documents - rows}, moved
 
 
-def _reject_losing_documents(
-    con: duckdb.DuckDBPyConnection, staged: _StagedDocuments, source: str, run_id: str
+def _set_aside_older_versions(
+    con: duckdb.DuckDBPyConnection, scope: _Scope, staged: _StagedDocuments, source: str, run_id: str
 ) -> None:
-    """The versions of a number that were not kept become rejected rows, each with its lines as `items`."""
+    """A kept version older than the held one (both with modified_at) is not applied (s_versions `_rank` 0) and
+    becomes a rejected row: a stale file must not undo a newer landing, nor move a document back to a day 1C left
+    (where the next sync of that day would then remove it)."""
+    con.execute(
+        "CREATE TEMP TABLE s_older AS SELECT v._doc, format('not applied: this version (modified_at {}) is older"
+        " than the one held (modified_at {})', v.modified_at, h.modified_at) AS _reason"
+        " FROM s_versions v JOIN documents h ON h.doc_type = $doc_type AND h.number = v.number"
+        " WHERE v._rank = 1 AND h.modified_at > v.modified_at",
+        {"doc_type": scope.doc_type},
+    )
+    if _scalar(con, "SELECT count(*) FROM s_older"):
+        con.execute("UPDATE s_versions SET _rank = 0 WHERE _doc IN (SELECT _doc FROM s_older)")
+        _reject_staged_documents(con, staged, "s_older", source, run_id, {})
+
+
+def _reject_staged_documents(
+    con: duckdb.DuckDBPyConnection,
+    staged: _StagedDocuments,
+    chosen: str,
+    source: str,
+    run_id: str,
+    params: Mapping[str, Any],
+) -> None:
+    """Staged versions not kept become rejected rows, each with its lines as `items`. `chosen` is a table or
+    subquery (of fixed text) of their `_doc` and `_reason`; `params` binds its parameters."""
     header, line = documents_schema(), document_lines_schema()
     con.execute(
-        "INSERT INTO s_rejected SELECT 'documents', d.doc_type, d.doc_date, d.number, $reason,"
+        "INSERT INTO s_rejected SELECT 'documents', d.doc_type, d.doc_date, d.number, c._reason,"
         f" to_json(struct_pack({_struct_fields(header, prefix='d.')}, items := ("
         f"  SELECT list(struct_pack({_struct_fields(line, prefix='l.')}) ORDER BY l.line)"
         "   FROM read_parquet($lines) l WHERE l._doc = d._doc))), $source, $run_id, now()"
-        " FROM s_versions v JOIN read_parquet($documents) d USING (_doc) WHERE v._rank > 1",
-        {
-            "documents": staged.documents,
-            "lines": staged.lines,
-            "reason": f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept",
-            "source": source,
-            "run_id": run_id,
-        },
+        f" FROM {chosen} c JOIN read_parquet($documents) d USING (_doc)",
+        {"documents": staged.documents, "lines": staged.lines, "source": source, "run_id": run_id, **params},
     )
 
 
@@ -853,6 +986,7 @@ def _ddl(timezone: str) -> list[str]:
         "CREATE TABLE IF NOT EXISTS sync_cursors (entity VARCHAR, doc_type VARCHAR, cursor TIMESTAMPTZ,"
         " run_id VARCHAR, updated_at TIMESTAMPTZ, PRIMARY KEY (entity, doc_type))"
     )
+    statements.append(f"ALTER TABLE sync_cursors ADD COLUMN IF NOT EXISTS basis VARCHAR DEFAULT '{LEGACY_CURSOR}'")
     statements.append(lake_mirror.PENDING_DDL)
     statements.append(
         "CREATE TABLE IF NOT EXISTS source_versions (source VARCHAR, doc_type VARCHAR, id VARCHAR, version VARCHAR,"

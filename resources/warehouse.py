@@ -3,19 +3,21 @@
 from __future__ import annotations
 
 from onec.rules import ValidationRules
-from onec.warehouse import Warehouse
+from onec.warehouse import ShrinkGuard, Warehouse
 from resources.settings import SettingsResource
 
 
 class WarehouseResource(SettingsResource):
-    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in (`ONEC_TIMEZONE`), and
-    the validation rules every landing checks against (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
+    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in (`ONEC_TIMEZONE`), the
+    validation rules every landing checks against (`ONEC_VALIDATION_RULES`, docs/validation.md), and its shrink guard
+    (`ONEC_SHRINK_GUARD_*`; `ONEC_FORCE_REPLACE` lands a 1C that really shrank)."""
 
     def rules(self) -> ValidationRules:
         return self.settings().rules
 
     def warehouse(self) -> Warehouse:
         settings = self.settings()
-        warehouse = Warehouse(settings.data_dir, settings.timezone)
+        guard = ShrinkGuard(settings.shrink_guard_share, settings.shrink_guard_min_rows, force=settings.force_replace)
+        warehouse = Warehouse(settings.data_dir, settings.timezone, shrink_guard=guard)
         warehouse.initialize()
         return warehouse

@@ -23,6 +23,7 @@ from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_header
 from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
 from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats, count
 from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
+from onec.http.server_clock import ServerClock
 from onec.redact import Scrubber, redact_url
 
 log = logging.getLogger("onec.http")
@@ -56,6 +57,8 @@ class OneCSession:
             raise ConfigError("ONEC_BASE_URL is not set: the 1C session needs the exchange service's base URL")
         self.settings = settings
         self.stats = RequestStats()
+        self.server_clock = ServerClock()
+        """1C's clock as its answers' `Date` headers tell it (see `onec.http.server_clock`)."""
         self._base = settings.base_url.rstrip("/") + "/"
         self._shown_base = redact_url(settings.base_url)
         self._sleep = sleep
@@ -278,6 +281,7 @@ class OneCSession:
             except httpx.HTTPError as exc:
                 raise self._transport_failure(exc, where) from None
         elapsed = time.perf_counter() - started
+        self.server_clock.observe(response.headers.get("Date"))
         count(self.stats, "bytes_received", len(response.content))
         log.debug("%s -> %d in %.3f s (attempt %d)", where, response.status_code, elapsed, attempt)
         return self._interpret(response, where, token, text)

@@ -346,7 +346,7 @@ class SandboxData:
         counterparty = {"supplier": words.SUPPLIERS, "customer": words.CUSTOMERS}.get(
             document_type(doc_type).counterparty_field or ""
         )
-        modified = None if rng.random() < 0.01 else when + timedelta(seconds=self._below(72 * 3600 + 1))
+        modified = None if rng.random() < 0.01 else self._edited_after(when, self._below(72 * 3600 + 1))
         return Document(
             doc_type=doc_type,
             id=self._guid(),
@@ -879,6 +879,18 @@ class SandboxData:
 
     def _guid(self) -> str:
         return str(uuid.UUID(int=self._rng.getrandbits(128), version=4))
+
+    def _edited_after(self, when: datetime, seconds: int) -> datetime:
+        """When a document dated `when` was last written: `seconds` later, but never after the end of the base's
+        range, the moment the base stands for. 1C stamps a write with its clock at the time of the write, so no
+        record of a well-run base is stamped in the future (the client warns about those); a late stamp is
+        folded back into [when, end) rather than drawn again, so the generator's random sequence is unchanged."""
+        end = self._local(self.start + timedelta(days=self.days), 0)
+        stamp = when + timedelta(seconds=seconds)
+        if stamp <= end:
+            return stamp
+        span = int((end - when).total_seconds())
+        return when + timedelta(seconds=seconds % span) if span > 0 else when
 
     def _local(self, day: date, seconds: int) -> datetime:
         """Local wall-clock time `seconds` after midnight of `day` (1C stores local time, whole seconds)."""

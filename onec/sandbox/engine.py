@@ -33,7 +33,7 @@ from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -151,6 +151,11 @@ class SandboxConfig:
     """Which configuration the OData interface acts out: `standard` (the contract's §2.1 model, writable) or
     `ut11` (a real УТ 11 base: no price register, packaging units, priceless lines, empty rows, operations
     without counterparty; read-only, see `onec.sandbox.odata_ut11`)."""
+    clock_offset_s: float = 0.0
+    """How far the 1C server's clock runs ahead of the real time (negative: behind). 1C stamps `modified_at` with
+    its own clock, as wall time in the base's zone (`SandboxData.timezone`, §1), and the web server in front of it
+    sends the same clock in every answer's `Date` header (GMT, RFC 9110): a client configured with another zone or
+    running another clock sees exactly what it would see against such a real base."""
 
     def __post_init__(self) -> None:
         if self.auth not in AUTH_METHODS:
@@ -312,12 +317,12 @@ class SandboxEngine:
         self._buckets: dict[str, _Bucket] = {}
         self.webhooks = WebhookHub(self.config.seed, self.config.faults.webhook_duplicate)
         """Subscriptions made through `POST /api/v1/webhooks`; deliver with `engine.webhooks.flush(client)`."""
-        self._writer = Writer(data, self._now, self._publish)
+        self._writer = Writer(data, self.now, self._publish)
         if self.config.odata_configuration == "ut11":
             self._odata = ODataService(Ut11Model(data), self.config.odata_path)
         else:
             model = ODataModel(data)
-            self._odata = ODataService(model, self.config.odata_path, ODataWriter(model, self._writer, self._now))
+            self._odata = ODataService(model, self.config.odata_path, ODataWriter(model, self._writer, self.now))
 
     # --- entry points
 
@@ -333,13 +338,15 @@ class SandboxEngine:
             return
         self.stats.request()
         self.stats.response(429)
-        yield HttpError(
-            429,
-            "TOO_MANY_CONNECTIONS",
-            "Превышено число одновременных соединений",
-            {"max_connections": self.config.max_connections},
-            {"retry-after": "1"},
-        ).response(html_on_auth_failure=False)
+        yield self._dated(
+            HttpError(
+                429,
+                "TOO_MANY_CONNECTIONS",
+                "Превышено число одновременных соединений",
+                {"max_connections": self.config.max_connections},
+                {"retry-after": "1"},
+            ).response(html_on_auth_failure=False)
+        )
 
     def handle(self, request: SandboxRequest) -> SandboxResponse:
         """Answer one request (the connection limit is `connection()`'s business, not this method's)."""
@@ -351,7 +358,19 @@ class SandboxEngine:
             html = self.config.html_on_bad_auth
             response = odata_error(error) if odata and not (error.auth_failure and html) else error.response(html)
         self.stats.response(response.status)
-        return replace(response, delay_s=response.delay_s + self._delay())
+        return replace(self._dated(response), delay_s=response.delay_s + self._delay())
+
+    def now(self) -> datetime:
+        """1C's clock: wall time in the base's zone, whole seconds, `clock_offset_s` away from the real time. What
+        1C stamps a change with; hand it to `SandboxMutator(clock=engine.now)` so edits are stamped the same way."""
+        moment = datetime.now(self._tz) + timedelta(seconds=self.config.clock_offset_s)
+        return moment.replace(microsecond=0)
+
+    def _dated(self, response: SandboxResponse) -> SandboxResponse:
+        """Every HTTP answer carries the server's clock in `Date`, GMT (RFC 9110 §6.6.1): the one reading of 1C's
+        clock that needs no zone."""
+        stamp = email.utils.format_datetime(self.now().astimezone(UTC), usegmt=True)
+        return replace(response, headers={**response.headers, "date": stamp})
 
     # --- routing
 
@@ -605,11 +624,7 @@ class SandboxEngine:
         return json_response(201, orjson.dumps(answer))
 
     def _publish(self, event: str, data: dict[str, Any]) -> None:
-        self.webhooks.publish(event, data, self._now())
-
-    def _now(self) -> datetime:
-        """Wall-clock now in the base's zone, whole seconds (what 1C stamps a write with)."""
-        return datetime.now(self._tz).replace(microsecond=0)
+        self.webhooks.publish(event, data, self.now())
 
     def _drift(self, doc_type: str | None) -> None:
         """Every `drift_every` data requests post a document, into the type being read if any, so the run
@@ -690,13 +705,13 @@ class SandboxEngine:
         if route.name == "goods_export":
             with self._lock:
                 goods = self.data.goods_holdings()
-            chunks = goods_csv(goods, variant) if fmt == "csv" else goods_xml(goods, variant, self._now())
+            chunks = goods_csv(goods, variant) if fmt == "csv" else goods_xml(goods, variant, self.now())
             name = "goods"
         else:
             date_from, date_to = self._instant(request, "date_from"), self._instant(request, "date_to")
             with self._lock:
                 docs = self.data.documents_holdings(route.doc_type or "", date_from, date_to)
-            chunks = documents_csv(docs, variant) if fmt == "csv" else documents_xml(docs, variant, self._now())
+            chunks = documents_csv(docs, variant) if fmt == "csv" else documents_xml(docs, variant, self.now())
             name = f"documents-{route.doc_type}"
         content_type = variant.csv_content_type() if fmt == "csv" else "application/xml"
         headers = {"content-type": content_type, "content-disposition": f'attachment; filename="{name}.{fmt}"'}

@@ -141,6 +141,7 @@ def uvicorn_config(engine: SandboxEngine, host: str, port: int, tls: TlsFiles | 
         log_level=log_level,
         access_log=False,
         lifespan="on",
+        date_header=False,  # the engine dates every answer with 1C's clock (`SandboxConfig.clock_offset_s`)
         **options,
     )
 

@@ -5,10 +5,12 @@ The package (1C:УТ 11 ↔ Bitrix, CommerceML 3.1) comes as a folder: the class
 are not data). Its parts belong together: 3.1 splits what 2.x kept in offers.xml (the offers, their prices, their
 stock) into files of their own, and 1C often marks them `СодержитТолькоИзменения="true"`. How a set lands:
 
-- **Complete snapshot** (no file says changes-only, and the set has stock): it replaces the goods snapshot of its
-  day, as any complete goods file does. A set with goods or offers but no stock at all is refused by name: it
-  cannot replace a snapshot, and landing its positions without quantities would only reject every row.
-- **Changes** (a changes-only file, or parts alone: a later `prices.xml`, `rests.xml`): merged into the day's
+- **Complete snapshot** (a catalog with its offers, no file says changes-only, and the set has stock): it replaces
+  the goods snapshot of its day, as any complete goods file does. A set with a catalog and offers but no stock at
+  all is refused by name: it cannot replace a snapshot, and landing its positions without quantities would only
+  reject every row.
+- **Changes** (a changes-only file, or parts alone: `offers.xml`, a later `prices.xml`, `rests.xml`; none of them
+  says the positions it lacks are gone): merged into the day's
   snapshot (`Warehouse.goods_changes`) field by field. Each changed offer's positions of the current snapshot are
   read back and only what the set brings is replaced: prices from a prices file, quantities per warehouse from a
   rests file, sku/name/unit from a catalog or offers file; a prices file changes prices and nothing else. The
@@ -57,7 +59,7 @@ from onec.sources.commerceml import (
     read_set,
 )
 from onec.sources.xml_safety import open_binary
-from onec.sync import ExtractResult, extract_goods, land_pages, local_today
+from onec.sync import ALL_DATES, ExtractResult, extract_goods, land_pages, local_today
 from onec.validation import CheckedBatch, check_documents, check_goods
 from onec.warehouse import Warehouse
 
@@ -65,7 +67,6 @@ WAIT_ENV = variable_name(CommerceMLOptions, "wait_s")
 PICTURES_DIR = "import_files"
 REFERENCE_FILE = Path("commerceml") / "classifier.json"
 SOURCE = "commerceml"
-_ALL_DATES = (date.min, date.max)
 _HEAD_BYTES = 1024 * 1024
 _BASE_COLUMNS = ("sku", "warehouse", "name", "quantity", "unit", "price", "id", "code", "deleted")
 
@@ -142,8 +143,8 @@ def _land_goods(
     price_type: str | None,
     rules: ValidationRules,
 ) -> ExtractResult:
-    described = bool(found.parts & {Part.CATALOG, Part.OFFERS})
-    if not found.changes_only and described:
+    whole = {Part.CATALOG, Part.OFFERS} <= found.parts
+    if not found.changes_only and whole:
         if Part.STOCK not in found.parts:
             raise CommerceMLError(
                 "the package has goods and offers but no stock (its rests file, e.g. goods/1/rests___….xml, is"
@@ -227,14 +228,14 @@ def _land_orders(
     orders = [order for path in paths for order in read_orders(path, sku_of)]
 
     def check(batch: Batch) -> CheckedBatch:
-        return check_documents(batch, doc_type=ORDER.slug, date_from=_ALL_DATES[0], date_to=_ALL_DATES[1],
+        return check_documents(batch, doc_type=ORDER.slug, date_from=ALL_DATES[0], date_to=ALL_DATES[1],
                                timezone=timezone, run_id=run_id, source=SOURCE, rules=rules)  # fmt: skip
 
     source = _PackageSource([], orders)
     landing = warehouse.document_changes(ORDER.slug, run_id=run_id, source=SOURCE)
-    pages = source.documents(ORDER.slug, *_ALL_DATES)
+    pages = source.documents(ORDER.slug, *ALL_DATES)
     return land_pages(source, landing, pages, check, run_id=run_id, entity="documents", doc_type=ORDER.slug,
-                      span=_ALL_DATES, on_records=None)  # fmt: skip
+                      span=ALL_DATES, on_records=None)  # fmt: skip
 
 
 def _landed_skus(warehouse: Warehouse) -> dict[str, str]:

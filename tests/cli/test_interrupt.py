@@ -11,62 +11,45 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
 import pytest
 
 from onec.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "bench"))
-from harness import BASE_PATH, free_port  # noqa: E402
+from harness import sandbox_process  # noqa: E402
 
 ZONE = "Europe/Moscow"
 
 
-def _start_sandbox(port: int) -> subprocess.Popen[bytes]:
-    command = [sys.executable, "-m", "onec.cli", "sandbox", "--port", str(port), "--documents", "3000",
-               "--latency", "0.15"]  # fmt: skip
-    process = subprocess.Popen(command, cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"http://127.0.0.1:{port}{BASE_PATH}/api/version", timeout=2).status_code == 200:
-                return process
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    process.kill()
-    raise RuntimeError("the sandbox did not start within 60 s")
-
-
 @pytest.mark.e2e
 def test_ctrl_c_stops_soon_and_says_what_landed(tmp_path: Path) -> None:
-    port = free_port()
-    sandbox = _start_sandbox(port)
+    with sandbox_process("--documents", "3000", "--latency", "0.15") as base_url:
+        _interrupt_and_resume(base_url, tmp_path)
+
+
+def _interrupt_and_resume(base_url: str, tmp_path: Path) -> None:
     env = {key: value for key, value in os.environ.items() if not key.startswith("ONEC_")}
-    env |= {"ONEC_BASE_URL": f"http://127.0.0.1:{port}{BASE_PATH}", "ONEC_DATA_DIR": str(tmp_path / "data"),
-            "ONEC_PAGE_SIZE": "50", "ONEC_MAX_CONNECTIONS": "2"}  # fmt: skip
+    env |= {"ONEC_BASE_URL": base_url, "ONEC_DATA_DIR": str(tmp_path / "data"), "ONEC_PAGE_SIZE": "50",
+            "ONEC_MAX_CONNECTIONS": "2"}  # fmt: skip
     command = [sys.executable, "-m", "onec.cli", "sync", "--from", "2020-01-01"]
-    try:
-        sync = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        _wait_until_fetching(tmp_path / "data" / ".staging", sync)
-        sync.send_signal(signal.SIGINT)
-        interrupted = time.monotonic()
-        _, stderr = sync.communicate(timeout=30)
-        stopped_within = time.monotonic() - interrupted
-        assert sync.returncode == 130, stderr[-2000:]
-        assert stopped_within < 5, f"Ctrl-C took {stopped_within:.1f} s"
-        said = re.search(r"interrupted: landed (.*?); discarded (.*?) \(", stderr)
-        assert said, stderr[-2000:]
-        landed = set() if said[1] == "nothing" else set(said[1].split(", "))
-        discarded = set(said[2].split(", "))
-        assert discarded and not landed & discarded
-        assert _entities_in(tmp_path / "data") == landed, "the warehouse holds exactly what was said to have landed"
-        again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
-        assert again.returncode == 0, again.stderr[-2000:]
-        assert _entities_in(tmp_path / "data") == landed | discarded
-    finally:
-        sandbox.terminate()
-        sandbox.wait(timeout=15)
+    sync = subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_until_fetching(tmp_path / "data" / ".staging", sync)
+    sync.send_signal(signal.SIGINT)
+    interrupted = time.monotonic()
+    _, stderr = sync.communicate(timeout=30)
+    stopped_within = time.monotonic() - interrupted
+    assert sync.returncode == 130, stderr[-2000:]
+    assert stopped_within < 5, f"Ctrl-C took {stopped_within:.1f} s"
+    said = re.search(r"interrupted: landed (.*?); discarded (.*?) \(", stderr)
+    assert said, stderr[-2000:]
+    landed = set() if said[1] == "nothing" else set(said[1].split(", "))
+    discarded = set(said[2].split(", "))
+    assert discarded and not landed & discarded
+    assert _entities_in(tmp_path / "data") == landed, "the warehouse holds exactly what was said to have landed"
+    again = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False)
+    assert again.returncode == 0, again.stderr[-2000:]
+    assert _entities_in(tmp_path / "data") == landed | discarded
 
 
 def _wait_until_fetching(staging: Path, sync: subprocess.Popen[str]) -> None:

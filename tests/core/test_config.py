@@ -44,9 +44,13 @@ NON_DEFAULT = {
     "ONEC_ODATA_URL": "https://erp.example/trade/odata/standard.odata/",
     "ONEC_ODATA_MODEL": "ut11",
     "ONEC_VALIDATION_RULES": "{files}/rules.toml",
+    "ONEC_SHRINK_GUARD_SHARE": "0.25",
+    "ONEC_SHRINK_GUARD_MIN_ROWS": "100",
+    "ONEC_FORCE_REPLACE": "1",
     "ONEC_PARTITIONS_START": "2024-02-29",
     "ONEC_NIGHTLY_LOOKBACK_DAYS": "5",
     "ONEC_INCREMENTAL_OVERLAP_MINUTES": "2.5",
+    "ONEC_CLOCK_TOLERANCE_MINUTES": "0",
     "ONEC_SANDBOX_DOCUMENTS": "120",
     "ONEC_SANDBOX_SEED": "0",
     "ONEC_CSV_MAX_FIELD_BYTES": "10",
@@ -87,6 +91,8 @@ def test_every_variable_reads_to_a_non_default_value(every_variable_set: dict[st
     assert settings.schedule.partitions_start == date(2024, 2, 29)
     assert settings.schedule.nightly_lookback_days == 5
     assert settings.incremental.overlap == timedelta(minutes=2.5)
+    assert settings.incremental.clock_tolerance == timedelta(0)
+    assert (settings.shrink_guard_share, settings.shrink_guard_min_rows, settings.force_replace) == (0.25, 100, True)
     assert (settings.sandbox.documents, settings.sandbox.seed) == (120, 0)
     assert (settings.csv_limits.field_bytes, settings.csv_limits.record_bytes) == (10, 20)
     assert (settings.commerceml.price_type, settings.commerceml.wait_s) == ("Оптовая", 0.0)
@@ -125,6 +131,7 @@ BAD_VALUES = [
     ("ONEC_PARTITIONS_START", "2025-13-01", "is not a date YYYY-MM-DD"),
     ("ONEC_INCREMENTAL_OVERLAP_MINUTES", "soon", "is not a number of minutes"),
     ("ONEC_INCREMENTAL_OVERLAP_MINUTES", "-1", "must not be negative"),
+    ("ONEC_CLOCK_TOLERANCE_MINUTES", "5m", "is not a number of minutes"),
     ("ONEC_SANDBOX_DOCUMENTS", "many", "is not a whole number"),
     ("ONEC_SANDBOX_SEED", "-1", "is not a whole number ≥ 0"),
     ("ONEC_CSV_MAX_FIELD_BYTES", "1MB", "is not a whole number"),
@@ -135,6 +142,9 @@ BAD_VALUES = [
     ("ONEC_WEBHOOK_RATE", "fast", "is not a whole number"),
     ("ONEC_PAGE_SIZE", "12.5", "is not a whole number"),
     ("ONEC_RATE_LIMIT", "-3", "must be greater than zero"),
+    ("ONEC_SHRINK_GUARD_SHARE", "50%", "is not a number"),
+    ("ONEC_SHRINK_GUARD_SHARE", "2", "is a share of a partition"),
+    ("ONEC_FORCE_REPLACE", "maybe", "is not a switch"),
 ]
 
 

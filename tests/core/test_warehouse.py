@@ -16,7 +16,7 @@ import pytest
 from polars.testing import assert_frame_equal
 
 from onec.validation import CheckedBatch, check_documents, check_goods
-from onec.warehouse import Warehouse, WarehouseBusy
+from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse, WarehouseBusy
 
 ZONE = "Europe/Moscow"
 DAY = dt.date(2026, 1, 31)
@@ -115,8 +115,8 @@ def test_a_partition_rerun_with_fewer_documents_removes_the_missing_ones(warehou
 def test_other_partitions_and_types_are_left_alone(warehouse: Warehouse) -> None:
     land_documents(warehouse, [doc("old", date="2025-12-15T10:00:00")], window=(dt.date(2025, 12, 1), JAN[0]))
     land_documents(warehouse, [doc("1")])
-    land_documents(warehouse, [])
-    assert warehouse.query("SELECT number FROM documents")["number"].to_list() == ["old"]
+    land_documents(warehouse, [doc("2")])
+    assert warehouse.query("SELECT number FROM documents ORDER BY 1")["number"].to_list() == ["2", "old"]
 
 
 def test_a_document_whose_date_moved_is_not_kept_twice(warehouse: Warehouse) -> None:
@@ -273,11 +273,13 @@ def test_lake_is_readable_with_hive_partitioning_and_equals_the_tables(warehouse
     assert pl.read_parquet(lake / files[0]).columns.count("doc_date") == 0
 
 
-def test_lake_partition_that_became_empty_is_removed(warehouse: Warehouse) -> None:
-    land_documents(warehouse, [doc("1")])
-    target = warehouse.lake_dir / "documents" / "doc_type=goods-receipt" / "doc_date=2026-01-15" / "data.parquet"
+def test_lake_partition_that_became_empty_is_removed(tmp_path: Path) -> None:
+    forced = Warehouse(tmp_path, ZONE, shrink_guard=ShrinkGuard(force=True))
+    forced.initialize()
+    land_documents(forced, [doc("1")])
+    target = forced.lake_dir / "documents" / "doc_type=goods-receipt" / "doc_date=2026-01-15" / "data.parquet"
     assert target.exists()
-    report = land_documents(warehouse, [])
+    report = land_documents(forced, [])
     assert not target.exists() and report.lake_files == ()
 
 
@@ -294,3 +296,67 @@ def test_report_and_load_log(warehouse: Warehouse) -> None:
         1,
     )
     assert log["range_start"] == JAN[0] and log["range_end"] == JAN[1] and log["stats"] == '{"pages":2}'
+
+
+def test_an_empty_or_all_rejected_replace_deletes_nothing(warehouse: Warehouse, tmp_path: Path) -> None:
+    land_documents(warehouse, [doc("1"), doc("2")])
+    land_goods(warehouse, [good("A"), good("B")])
+    before = snapshot(warehouse)
+    assert land_documents(warehouse, []).rows == 0
+    all_rejected = land_documents(warehouse, [{"number": "3", "date": "2026-01-15T10:00:00"}])
+    goods_rejected = land_goods(warehouse, [good("A", quantity="много")])
+    assert (all_rejected.rows, all_rejected.rejected, goods_rejected.rows, goods_rejected.rejected) == (0, 1, 0, 1)
+    after = snapshot(warehouse)
+    for name in ("documents", "lines", "goods"):
+        assert_frame_equal(after[name], before[name])
+    assert sorted(after["rejected"]["record_key"].to_list()) == ["3", "A|wh-main"]
+    forced = Warehouse(warehouse.data_dir, ZONE, shrink_guard=ShrinkGuard(force=True))
+    land_documents(forced, [])
+    assert forced.table_counts()["documents"] == 0  # forced: 1C really holds nothing on those days
+
+
+def _many(prefix: str, count: int, date: str = "2026-01-15T10:00:00") -> list[dict]:
+    return [doc(f"{prefix}{n:04d}", date=date) for n in range(count)]
+
+
+def test_shrink_guard_refuses_a_replace_that_removes_most_of_a_partition(warehouse: Warehouse) -> None:
+    land_documents(warehouse, _many("A", 30))
+    before = snapshot(warehouse)
+    with pytest.raises(ShrinkRefused) as refused:
+        land_documents(warehouse, _many("A", 10))
+    message = str(refused.value)
+    assert "goods-receipt documents dated [2026-01-01, 2026-02-01)" in message
+    assert "remove 20 of the 30 rows held" in message and "--force-replace" in message and "\n" not in message
+    for name, frame in snapshot(warehouse).items():
+        assert_frame_equal(frame, before[name])
+    assert land_documents(warehouse, _many("A", 16)).rows == 16  # 14 of 30 removed: not more than half
+    forced = Warehouse(warehouse.data_dir, ZONE, shrink_guard=ShrinkGuard(force=True))
+    assert land_documents(forced, _many("A", 1)).rows == 1
+    assert forced.table_counts()["documents"] == 1
+
+
+def test_shrink_guard_looks_at_each_day_and_at_the_whole_range(warehouse: Warehouse) -> None:
+    small_days = [d for day in range(1, 29) for d in _many(f"D{day:02d}-", 2, f"2026-01-{day:02d}T10:00:00")]
+    land_documents(warehouse, small_days)
+    with pytest.raises(ShrinkRefused, match=r"dated \[2026-01-01, 2026-02-01\)"):
+        land_documents(warehouse, small_days[:10])  # no day holds 20, the range 56
+    big_day = _many("B", 40, "2026-01-30T10:00:00")
+    land_documents(warehouse, [*small_days, *big_day])
+    with pytest.raises(ShrinkRefused, match="dated 2026-01-30: it would remove 40 of the 40"):
+        land_documents(warehouse, [*small_days, *_many("C", 30, "2026-01-29T10:00:00")])
+
+
+def test_shrink_guard_on_goods_compares_with_the_current_snapshot(warehouse: Warehouse) -> None:
+    land_goods(warehouse, [good(f"P{n:03d}") for n in range(40)])
+    with pytest.raises(ShrinkRefused, match=f"the goods snapshot of {DAY}: it would remove 39 of the 40"):
+        land_goods(warehouse, [good("P000")])
+    next_day = DAY + dt.timedelta(days=1)
+    with (
+        pytest.raises(ShrinkRefused, match=f"snapshot of {next_day} \\(the latest before it is {DAY}\\)"),
+        warehouse.goods_snapshot(next_day, run_id="r", source="json") as landing,
+    ):
+        landing.add(check_goods([good("P000")], snapshot_date=next_day, timezone=ZONE, run_id="r"))
+        landing.commit()
+    assert warehouse.query("SELECT count(*) FROM goods").item() == 40
+    lenient = Warehouse(warehouse.data_dir, ZONE, shrink_guard=ShrinkGuard(max_removed_share=0.99, min_rows=5))
+    assert land_goods(lenient, [good("P000")]).rows == 1

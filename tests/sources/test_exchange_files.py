@@ -8,17 +8,29 @@ from datetime import date
 from decimal import Decimal
 from pathlib import Path
 
+import polars as pl
 import pytest
 
 from onec.cli import main
 from onec.config import Settings
-from onec.exchange_files import FileKind, detect_kind, load_files
+from onec.exchange_files import FileKind, FileSource, detect_kind, load_files
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, write_export_files
 from onec.sources.commerceml import CommerceMLError, read_set
 from onec.sources.ude_xml import UdeXmlError, UdeXmlReader
 from onec.sources.xml_safety import XmlFileError
+from onec.sync import extract_documents
 from onec.warehouse import Warehouse
+from tests.sources.file_helpers import (
+    SHIPMENT_HEADER,
+    cli_warehouse,
+    goods_agree_with_history,
+    goods_csv,
+    offers_of_one,
+    shipment_record,
+    shipment_row,
+    shipments_csv,
+)
 
 ZONE = "Europe/Moscow"
 SAMPLES = Path("/work/shared/samples/commerceml")
@@ -195,6 +207,129 @@ def test_cli_load_reports_and_fails_cleanly(tmp_path: Path, capsys: pytest.Captu
     broken.write_bytes(b"SKU,Name,Quantity\nP1,One,1\n")
     assert main(["load", str(broken)]) == 1
     assert "no Warehouse (or Склад) column" in capsys.readouterr().err
+
+
+# --- what a file replaces: only what it declares complete (issue 12, item 1)
+
+
+def test_cli_load_of_a_file_with_a_mistyped_year_deletes_no_other_document(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    start = date(2025, 6, 1)
+    held = [(f"S-{n:05d}", date.fromordinal(start.toordinal() + n % 365).isoformat()) for n in range(2000)]
+    assert main(["load", str(shipments_csv(tmp_path / "shipment-year.csv", held))]) == 0
+    fix = [("S-90001", "2026-01-10"), ("S-90002", "2026-01-10"), ("S-90003", "0002-06-01")]
+    assert main(["load", str(shipments_csv(tmp_path / "shipment-fix.csv", fix))]) == 0
+    capsys.readouterr()
+    store = cli_warehouse()
+    numbers = set(store.query("SELECT number FROM documents WHERE doc_type = 'shipment'")["number"].to_list())
+    assert {number for number, _ in held} <= numbers
+    assert {"S-90001", "S-90002"} <= numbers
+    lake_documents = str(store.lake_dir / "documents" / "doc_type=shipment" / "**" / "*.parquet")
+    assert pl.scan_parquet(lake_documents).select(pl.len()).collect().item() == len(numbers)
+
+
+def test_a_file_upserts_its_documents_by_key_and_a_sync_range_still_replaces_its_days(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    held = [(f"S-{n}", "2026-01-10") for n in range(5)]
+    load_files([shipments_csv(tmp_path / "shipment.csv", held)], warehouse, timezone=ZONE, run_id="a")
+    moved = [("S-0", "2026-01-20"), ("S-new", "2026-01-10")]
+    load_files([shipments_csv(tmp_path / "shipment-2.csv", moved)], warehouse, timezone=ZONE, run_id="b")
+    rows = warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows()
+    assert rows == [("S-0", date(2026, 1, 20)), *((f"S-{n}", date(2026, 1, 10)) for n in range(1, 5)),
+                    ("S-new", date(2026, 1, 10))]  # fmt: skip
+    assert warehouse.table_counts()["document_lines"] == 6
+    source = FileSource("json", lambda: iter([]), lambda _type: iter([[shipment_record("S-1", "2026-01-10")]]))
+    extract_documents(source, warehouse, doc_type="shipment", date_from=date(2026, 1, 10), date_to=date(2026, 1, 11),
+                      run_id="sync", timezone=ZONE)  # fmt: skip
+    assert warehouse.query("SELECT number FROM documents ORDER BY 1").rows() == [("S-0",), ("S-1",)]
+
+
+def test_an_all_rejected_file_deletes_nothing(tmp_path: Path, warehouse: Warehouse) -> None:
+    goods = [(f"P{n:02d}", "5") for n in range(30)]
+    load_files([goods_csv(tmp_path / "goods.csv", goods)], warehouse, timezone=ZONE, run_id="a",
+               snapshot_date=date(2026, 1, 10))  # fmt: skip
+    load_files([shipments_csv(tmp_path / "shipment.csv", [("S-1", "2026-01-10")])], warehouse, timezone=ZONE,
+               run_id="a")  # fmt: skip
+    before = {table: warehouse.query(f"SELECT * FROM {table} ORDER BY ALL") for table in ("goods", "documents")}  # noqa: S608
+    rejected_goods = goods_csv(tmp_path / "bad-goods.csv", [("P00", "много"), ("P01", "")])
+    rejected_documents = tmp_path / "shipment-bad.csv"
+    rejected_documents.write_text(f"{SHIPMENT_HEADER}\n{shipment_row('S-2', '2026-01-10', quantity='x')}\n")
+    results = load_files([rejected_goods, rejected_documents], warehouse, timezone=ZONE, run_id="b",
+                         snapshot_date=date(2026, 1, 10))  # fmt: skip
+    assert [(r.rows, r.rejected) for r in results] == [(0, 2), (0, 1)]
+    for table, frame in before.items():
+        assert warehouse.query(f"SELECT * FROM {table} ORDER BY ALL").equals(frame)  # noqa: S608
+    goods_agree_with_history(warehouse)
+
+
+def test_cli_load_of_a_one_row_goods_file_is_refused_or_merged_never_a_snapshot(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    full = [(f"P{n:02d}", "5") for n in range(40)]
+    assert main(["load", str(goods_csv(tmp_path / "goods.csv", full))]) == 0
+    one = goods_csv(tmp_path / "goods-fix.csv", [("P07", "9")])
+    capsys.readouterr()
+    assert main(["load", str(one)]) == 1
+    error = capsys.readouterr().err.strip()
+    assert len(error.splitlines()) == 1
+    assert "would remove 39 of the 40 rows held" in error
+    assert "--force-replace" in error and "--partial-goods" in error
+    store = cli_warehouse()
+    assert len(goods_agree_with_history(store)) == 40
+    assert main(["load", "--partial-goods", str(one)]) == 0
+    newest = goods_agree_with_history(store)
+    assert len(newest) == 40
+    assert {(sku, quantity) for sku, _, _, quantity, *_ in newest} == {
+        (sku, Decimal(9 if sku == "P07" else 5)) for sku, _ in full
+    }
+
+
+def test_cli_load_force_replace_lands_a_really_smaller_goods_list(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["load", str(goods_csv(tmp_path / "goods.csv", [(f"P{n:02d}", "5") for n in range(40)]))]) == 0
+    smaller = goods_csv(tmp_path / "goods-now.csv", [(f"P{n:02d}", "5") for n in range(15)])
+    assert main(["load", str(smaller)]) == 1
+    assert main(["load", "--force-replace", str(smaller)]) == 0
+    assert len(goods_agree_with_history(cli_warehouse())) == 15
+
+
+@pytest.mark.parametrize("with_catalog", [False, True], ids=["offers-alone", "changes-only-package"])
+def test_a_partial_commerceml_set_merges_into_the_snapshot(
+    with_catalog: bool, tmp_path: Path, warehouse: Warehouse
+) -> None:
+    load_files([DOBROMYSLOV / "import0_1.xml", DOBROMYSLOV / "offers0_1.xml"], warehouse, timezone=ZONE, run_id="a")
+    before = goods_agree_with_history(warehouse)
+    assert len(before) == 132
+    offers = offers_of_one(tmp_path / "offers.xml", quantity="300", changes_only=with_catalog)
+    catalog = [DOBROMYSLOV / "import0_1.xml"] if with_catalog else []
+    load_files([*catalog, offers], warehouse, timezone=ZONE, run_id="b")
+    after = goods_agree_with_history(warehouse)
+    assert len(after) == 132
+    changed = [row for row in after if row not in before]
+    assert [(sku, place, quantity) for sku, place, _, quantity, *_ in changed] == [
+        ("PM-421-WP", "Москва", Decimal(300))
+    ]
+
+
+def test_a_file_with_an_older_version_of_a_document_does_not_undo_the_newer_one(
+    tmp_path: Path, warehouse: Warehouse
+) -> None:
+    newer = [("S-1", "2026-01-20", "2026-01-20T12:00:00"), ("S-2", "2026-01-20", "2026-01-20T12:00:00")]
+    load_files([shipments_csv(tmp_path / "shipment-new.csv", newer)], warehouse, timezone=ZONE, run_id="a")
+    stale = [("S-1", "2026-01-10", "2026-01-10T09:00:00"), ("S-2", "2026-01-21", "2026-01-21T09:00:00")]
+    results = load_files([shipments_csv(tmp_path / "shipment-old.csv", stale)], warehouse, timezone=ZONE, run_id="b")
+    assert [(r.rows, r.rejected) for r in results] == [(1, 1)]
+    rows = warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows()
+    assert rows == [("S-1", date(2026, 1, 20)), ("S-2", date(2026, 1, 21))]
+    reason = warehouse.query("SELECT reason FROM rejected_rows WHERE record_key = 'S-1'").item()
+    assert reason.startswith("not applied: this version (modified_at 2026-01-10 09:00:00") and "is older" in reason
+    again = load_files([tmp_path / "shipment-old.csv"], warehouse, timezone=ZONE, run_id="c")
+    assert [(r.rows, r.rejected) for r in again] == [(1, 1)]  # retried: the same outcome, nothing doubled
+    assert warehouse.query("SELECT number, doc_date FROM documents ORDER BY number").rows() == rows
+    assert warehouse.table_counts()["rejected_rows"] == 1
 
 
 LINES_HEADER = "Number,Date,Status,Counterparty,Warehouse,Line,SKU,Quantity,UnitPrice,Total\n"

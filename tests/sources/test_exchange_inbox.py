@@ -10,9 +10,12 @@ from pathlib import Path
 import dagster as dg
 
 from onec.config import Settings
-from onec.exchange_files import INBOX_DIR, inbox_groups
+from onec.errors import UserFacingError
+from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away, load_files
+from onec.warehouse import Warehouse
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from resources import WarehouseResource
+from tests.sources.file_helpers import goods_agree_with_history, goods_csv, offers_of_one, shipments_csv
 
 ZONE = "Europe/Moscow"
 SAMPLES = Path("/work/shared/samples/commerceml/cml207_1c_export_dobromyslov")
@@ -71,3 +74,38 @@ def test_sensor_names_a_package_waiting_for_its_parts(tmp_path: Path) -> None:
     message = result.skip_reason.skip_message or ""
     assert message.startswith("waiting for prices and rests of package import0_1.xml since "), message
     assert "ONEC_CML_WAIT_SECONDS" in message
+
+
+def test_inbox_files_replace_only_what_they_declare_complete(tmp_path: Path) -> None:
+    """As the inbox job loads them: a shipments file with a mistyped year deletes no other shipment, a lone offers
+    file merges into the snapshot, and a goods file of one row is refused (moved to failed/ saying how to force)."""
+    warehouse = Warehouse(tmp_path / "data", ZONE)
+    warehouse.initialize()
+    load_files([SAMPLES / "import0_1.xml", SAMPLES / "offers0_1.xml"], warehouse, timezone=ZONE, run_id="set")
+    held = [(f"S-{n:03d}", f"2026-01-{1 + n % 28:02d}") for n in range(100)]
+    load_files([shipments_csv(tmp_path / "shipment-jan.csv", held)], warehouse, timezone=ZONE, run_id="jan")
+    inbox = tmp_path / INBOX_DIR
+    drops = {
+        "shipment-fix.csv": shipments_csv(tmp_path / "fix.csv", [("S-900", "2026-01-10"), ("S-901", "0002-06-01")]),
+        "offers.xml": offers_of_one(tmp_path / "offers.xml", quantity="300"),
+        "goods.csv": goods_csv(tmp_path / "goods.csv", [("PM-421-WP", "7")]),
+    }
+    for name, source in drops.items():
+        _drop(inbox, source, name)
+    groups = inbox_groups(inbox)
+    assert sorted(p.name for group in groups for p in group) == sorted(drops)
+    outcomes = {}
+    for group in groups:
+        try:
+            load_and_file_away(group, warehouse, Settings(timezone=ZONE), run_id="inbox")
+            outcomes[group[0].name] = "processed"
+        except UserFacingError:
+            outcomes[group[0].name] = "failed"
+    assert outcomes == {"shipment-fix.csv": "processed", "offers.xml": "processed", "goods.csv": "failed"}
+    numbers = set(warehouse.query("SELECT number FROM documents")["number"].to_list())
+    assert {number for number, _ in held} | {"S-900"} <= numbers
+    assert len(goods_agree_with_history(warehouse)) == 132
+    moscow = warehouse.query("SELECT quantity FROM goods WHERE sku = 'PM-421-WP' AND warehouse = 'Москва'").item()
+    assert moscow == 300
+    reason = (inbox / "failed" / "goods.csv.reason.txt").read_text("utf-8")
+    assert "ShrinkRefused" in reason and "would remove" in reason and "ONEC_FORCE_REPLACE" in reason
