@@ -4,9 +4,9 @@ Why a module of its own: the CLI, the Dagster resources and the tests all need t
 variables, and a bad value must become one clear sentence, not a traceback three layers down.
 
 Every `ONEC_*` variable is declared here once, on the field that holds it (`variable(...)`: name, kind, default,
-one-line meaning, secret or not). Reading (`Settings.from_env`), the Dagster resources' configuration
-(`Settings.variables`), and the README's table (`markdown_table`) all walk these declarations; no other module reads
-`ONEC_*` from the environment (tests/core/test_config.py greps for it).
+one-line meaning; the kind says whether it is a secret). Reading (`Settings.from_env`), the Dagster resources'
+configuration (`Settings.variables`) and the README's table (`markdown_table`) all walk these declarations; no
+other module reads `ONEC_*` from the environment (tests/core/test_config.py greps for it).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import Field, dataclass, field, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
@@ -465,6 +465,14 @@ class Settings:
         _rules(self.rules_file)
 
 
+def _declaration(item: Field[Any]) -> Variable:
+    """The variable a settings field is read from; a field declared without one is a mistake in this module."""
+    if _VARIABLE not in item.metadata:
+        raise TypeError(f"settings field {item.name!r} is neither a variable(...) nor a group(...)")
+    declared: Variable = item.metadata[_VARIABLE]
+    return declared
+
+
 def _read(cls: type[D], env: Mapping[str, str]) -> D:
     """An instance of the settings class `cls` from `env`: each declared variable that is set, else its default."""
     values: dict[str, Any] = {}
@@ -472,7 +480,7 @@ def _read(cls: type[D], env: Mapping[str, str]) -> D:
         if _GROUP in item.metadata:
             values[item.name] = _read(item.metadata[_GROUP], env)
             continue
-        declared: Variable = item.metadata[_VARIABLE]
+        declared = _declaration(item)
         text = env.get(declared.name, "")
         text = text.strip() if declared.kind.strip else text
         if text:
@@ -487,13 +495,12 @@ def _walk(settings: object) -> Iterator[tuple[Variable, object, object]]:
         if _GROUP in item.metadata:
             yield from _walk(value)
         else:
-            yield item.metadata[_VARIABLE], value, item.default
+            yield _declaration(item), value, item.default
 
 
 def variable_name(cls: type, attribute: str) -> str:
     """The environment variable a settings field is read from, for messages that tell the user what to set."""
-    declared: Variable = next(item for item in fields(cls) if item.name == attribute).metadata[_VARIABLE]
-    return declared.name
+    return _declaration(next(item for item in fields(cls) if item.name == attribute)).name
 
 
 def declared_variables() -> Iterator[tuple[Variable, object]]:
