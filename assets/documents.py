@@ -50,7 +50,7 @@ def build_document_asset(doc_type: DocumentType, partitions: dg.DailyPartitionsD
                 date_from=date_from,
                 date_to=date_to,
                 run_id=context.run.run_id,
-                timezone=onec.timezone,
+                timezone=onec.settings().timezone,
                 rules=warehouse.rules(),
             )
         landed = _landed_documents(store, doc_type.slug, date_from, date_to)

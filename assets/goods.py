@@ -23,14 +23,15 @@ GOODS = dg.AssetKey("goods")
 @failing_cleanly
 def goods(context: dg.AssetExecutionContext, onec: OneCResource, warehouse: WarehouseResource) -> dg.MaterializeResult:
     store = warehouse.warehouse()
-    snapshot_date = local_today(onec.timezone)
+    timezone = onec.settings().timezone
+    snapshot_date = local_today(timezone)
     with onec.source() as source:
         result = extract_goods(
             source,
             store,
             snapshot_date=snapshot_date,
             run_id=context.run.run_id,
-            timezone=onec.timezone,
+            timezone=timezone,
             rules=warehouse.rules(),
         )
     landed = store.query("SELECT count(*) FROM goods WHERE snapshot_date = ?", [snapshot_date]).item()

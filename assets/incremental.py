@@ -8,14 +8,7 @@ schedule and from the webhook sensor, which names the entities a burst of events
 import dagster as dg
 from pydantic import Field
 
-from onec.incremental import (
-    ENTITIES,
-    check_entities,
-    clock_tolerance_from_env,
-    overlap_from_env,
-    run_warnings,
-    sync_changes,
-)
+from onec.incremental import ENTITIES, check_entities, run_warnings, sync_changes
 from resources import OneCResource, WarehouseResource, failing_cleanly
 
 INCREMENTAL_SYNC = dg.AssetKey("incremental_sync")
@@ -53,10 +46,12 @@ def incremental_sync(
 ) -> dg.MaterializeResult:
     store = warehouse.warehouse()
     entities = check_entities(config.entities or ENTITIES)
+    settings = onec.settings()
     with onec.client() as client:
         results = sync_changes(
-            client, store, run_id=context.run.run_id, timezone=onec.timezone, entities=entities,
-            overlap=overlap_from_env(), tolerance=clock_tolerance_from_env(), rules=warehouse.rules(),
+            client, store, run_id=context.run.run_id, timezone=settings.timezone, entities=entities,
+            overlap=settings.incremental.overlap, tolerance=settings.incremental.clock_tolerance,
+            rules=warehouse.rules(),
         )  # fmt: skip
     table = "\n".join(
         f"| {r.entity} | {'bootstrap' if r.window.bootstrap else 'incremental'} | {r.extract.rows} | "

@@ -33,7 +33,7 @@ from onec.connect import open_client, open_session, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
-from onec.incremental import GOODS, clock_tolerance_from_env, overlap_from_env, run_warnings, sync_changes
+from onec.incremental import GOODS, run_warnings, sync_changes
 from onec.lake_check import LakeCheck, check_lake
 from onec.odata_inspect import inspect as inspect_models
 from onec.odata_inspect import read_metadata, report
@@ -353,7 +353,7 @@ def _sync(args: argparse.Namespace) -> int:
         return _incremental_sync(settings, args.types)
     today = local_today(settings.timezone)
     date_to = args.date_to or today
-    full_start = date.fromisoformat(os.environ.get("ONEC_PARTITIONS_START", "2025-01-01"))
+    full_start = settings.schedule.partitions_start
     date_from = args.date_from or (full_start if args.full else date_to - timedelta(days=3))
     if date_to <= date_from:
         raise UsageError(f"--to ({date_to}) must be after --from ({date_from}); the end is exclusive")
@@ -382,8 +382,8 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
             run_id=run_id,
             timezone=settings.timezone,
             entities=[GOODS, *doc_types],
-            overlap=overlap_from_env(),
-            tolerance=clock_tolerance_from_env(),
+            overlap=settings.incremental.overlap,
+            tolerance=settings.incremental.clock_tolerance,
             on_records=progress.entity,
             rules=settings.rules,
         )
@@ -456,6 +456,8 @@ def _load(args: argparse.Namespace) -> int:
             snapshot_date=args.snapshot_date,
             rules=settings.rules,
             partial_goods=args.partial_goods,
+            csv_limits=settings.csv_limits,
+            commerceml_options=settings.commerceml,
         )
     except ShrinkRefused as exc:  # only goods replace from a file: documents upsert
         hint = "if a CSV or UDE XML file lists only some goods, load it with --partial-goods"

@@ -2,21 +2,31 @@
 
 Why a module of its own: the CLI, the Dagster resources and the tests all need the same reading of the same
 variables, and a bad value must become one clear sentence, not a traceback three layers down.
+
+Every `ONEC_*` variable is declared here once, on the field that holds it (`variable(...)`: name, kind, default,
+one-line meaning; the kind says whether it is a secret). Reading (`Settings.from_env`), the Dagster resources'
+configuration (`Settings.variables`) and the README's table (`markdown_table`) all walk these declarations; no
+other module reads `ONEC_*` from the environment (tests/core/test_config.py greps for it).
 """
 
 from __future__ import annotations
 
 import os
 import zoneinfo
-from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import Field, dataclass, field, fields
+from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
+from typing import Any, Generic, TypeVar
 
 from onec.errors import UsageError
 from onec.redact import redact_url
 from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
+
+T = TypeVar("T")
+D = TypeVar("D")
 
 
 class ConfigError(UsageError, ValueError):
@@ -67,38 +77,326 @@ class SourceKind(StrEnum):
 
 
 @dataclass(frozen=True)
+class Kind(Generic[T]):
+    """How one variable's text becomes a value (`parse` raises ValueError with the reason) and back (`show`)."""
+
+    describe: str
+    """What a value looks like, for the README's table."""
+    parse: Callable[[str], T]
+    show: Callable[[T], str] = str
+    strip: bool = True
+    """Surrounding blanks are a copy-paste accident, except in a user name or a secret."""
+    secret: bool = False
+    """Never echoed in messages; kept out of a Dagster resource's stored configuration (an `EnvVar` there)."""
+
+
+@dataclass(frozen=True)
+class Variable:
+    """One `ONEC_*` variable: all the code, the Dagster resources and the README know of it."""
+
+    name: str
+    kind: Kind[Any]
+    meaning: str
+
+    @property
+    def secret(self) -> bool:
+        return self.kind.secret
+
+    def read(self, text: str) -> object:
+        """The value of `text`; a bad one is a ConfigError naming the variable, in one line."""
+        try:
+            return self.kind.parse(text)
+        except ValueError as exc:
+            shown = "'***'" if self.secret else repr(text)
+            raise ConfigError(f"{self.name}={shown} {exc}") from None
+
+
+_VARIABLE = "onec_variable"
+_GROUP = "onec_group"
+
+
+def variable(name: str, kind: Kind[T], default: T, meaning: str) -> T:
+    """A settings field read from the environment variable `name` (the declaration: see the module docstring)."""
+    declared: T = field(default=default, metadata={_VARIABLE: Variable(name, kind, meaning)})
+    return declared
+
+
+def group(cls: type[D]) -> D:
+    """A settings field holding a group of variables (a sub-settings dataclass whose fields are `variable`s)."""
+    held: D = field(default_factory=cls, metadata={_GROUP: cls})
+    return held
+
+
+def _choice(enum: type[StrEnum]) -> Kind[Any]:
+    def parse(text: str) -> StrEnum:
+        try:
+            return enum(text.lower())
+        except ValueError:
+            raise ValueError(f"is not one of: {', '.join(member.value for member in enum)}") from None
+
+    return Kind(" \\| ".join(f"`{member.value}`" for member in enum), parse, lambda value: value.value)
+
+
+def _number(text: str, what: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"is not {what}") from None
+
+
+def _positive(text: str) -> float:
+    value = _number(text, "a number")
+    if value <= 0:
+        raise ValueError("must be greater than zero")
+    return value
+
+
+def _whole(text: str) -> int:
+    if not text.isdigit() or int(text) < 1:
+        raise ValueError("is not a whole number ≥ 1")
+    return int(text)
+
+
+def _minutes(text: str) -> timedelta:
+    minutes = _number(text, "a number of minutes")
+    if minutes < 0:
+        raise ValueError("must not be negative")
+    return timedelta(minutes=minutes)
+
+
+def _seconds(text: str) -> float:
+    seconds = _number(text, "a number of seconds")
+    if seconds < 0:
+        raise ValueError("must be ≥ 0")
+    return seconds
+
+
+def _share(text: str) -> float:
+    value = _positive(text)
+    if value > 1:
+        raise ValueError("is a share of a partition: more than 0, at most 1")
+    return value
+
+
+def _switch(text: str) -> bool:
+    """1/true/yes/on or 0/false/no/off."""
+    value = text.lower()
+    if value in ("0", "false", "no", "off"):
+        return False
+    if value in ("1", "true", "yes", "on"):
+        return True
+    raise ValueError("is not a switch: use 1 or 0")
+
+
+def _date(text: str) -> date:
+    try:
+        return date.fromisoformat(text)
+    except ValueError as exc:
+        raise ValueError(f"is not a date YYYY-MM-DD ({exc})") from None
+
+
+def _timezone(text: str) -> str:
+    try:
+        zoneinfo.ZoneInfo(text)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise ValueError("is not a known IANA time zone (e.g. Europe/Moscow)") from None
+    return text
+
+
+def _count(text: str) -> int:
+    if not text.isdigit():
+        raise ValueError("is not a whole number ≥ 0")
+    return int(text)
+
+
+def _shown_number(value: float) -> str:
+    """The shortest text that reads back to `value` exactly (`20` rather than `20.0` for a whole one)."""
+    return str(int(value)) if value.is_integer() and abs(value) < 2**53 else repr(value)
+
+
+def _shown_minutes(value: timedelta) -> str:
+    return _shown_number(value.total_seconds() / 60)
+
+
+TEXT: Kind[str] = Kind("text", str, strip=False)
+OPTIONAL_TEXT: Kind[str | None] = Kind("text", lambda text: text, lambda value: value or "")
+URL: Kind[str | None] = Kind("`http(s)://…` URL", lambda text: text, lambda value: value or "")
+"""Checked in `Settings.check`, whose message redacts the credentials a URL may carry."""
+SECRET: Kind[Secret] = Kind("text", Secret, lambda value: value.reveal(), strip=False, secret=True)
+PATH: Kind[Path | None] = Kind("file path", Path, lambda value: "" if value is None else str(value))
+DIRECTORY: Kind[Path] = Kind("directory", Path, str)
+POSITIVE: Kind[float] = Kind("number > 0", _positive, _shown_number)
+WHOLE: Kind[int] = Kind("whole number ≥ 1", _whole)
+COUNT: Kind[int] = Kind("whole number ≥ 0", _count)
+SHARE: Kind[float] = Kind("share in (0, 1]", _share, _shown_number)
+SWITCH: Kind[bool] = Kind("`1` \\| `0`", _switch, lambda value: "1" if value else "0")
+MINUTES: Kind[timedelta] = Kind("minutes ≥ 0", _minutes, _shown_minutes)
+SECONDS: Kind[float] = Kind("seconds ≥ 0", _seconds, _shown_number)
+DATE: Kind[date] = Kind("date `YYYY-MM-DD`", _date, date.isoformat)
+TIMEZONE: Kind[str] = Kind("IANA zone", _timezone)
+
+
+ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
+"""The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
+
+
+def odata_model_path(text: str) -> Path | None:
+    """ONEC_ODATA_MODEL: a model file, or the bare name of a shipped one (`ut11` → `odata_models/ut11.toml`)."""
+    path = Path(text) if text else None
+    if path is None or path.suffix or path.exists() or len(path.parts) > 1:
+        return path
+    shipped = ODATA_MODELS / f"{path.name}.toml"
+    return shipped if shipped.is_file() else path
+
+
+ODATA_MODEL: Kind[Path | None] = Kind(
+    "file path or `ut11` / `bp30`", odata_model_path, lambda value: "" if value is None else str(value)
+)
+
+
+@dataclass(frozen=True)
+class ScheduleSettings:
+    """The daily partitions and the nightly run over them (pipelines/jobs.py, pipelines/schedules.py)."""
+
+    partitions_start: date = variable(
+        "ONEC_PARTITIONS_START", DATE, date(2025, 1, 1), "first daily partition; `sync --full` reaches back to it"
+    )
+    nightly_lookback_days: int = variable(
+        "ONEC_NIGHTLY_LOOKBACK_DAYS", WHOLE, 3, "days of documents the nightly run re-extracts, up to yesterday"
+    )
+
+
+@dataclass(frozen=True)
+class IncrementalSettings:
+    """Incremental runs (onec/incremental.py)."""
+
+    overlap: timedelta = variable(
+        "ONEC_INCREMENTAL_OVERLAP_MINUTES",
+        MINUTES,
+        timedelta(minutes=10),
+        "how far before its cursor an incremental run re-reads",
+    )
+    clock_tolerance: timedelta = variable(
+        "ONEC_CLOCK_TOLERANCE_MINUTES",
+        MINUTES,
+        timedelta(minutes=5),
+        "how far 1C's stamps may run ahead of its `Date` header, and its clock from ours, before a run warns",
+    )
+
+
+@dataclass(frozen=True)
+class SandboxSize:
+    """The embedded sandbox's generated data (onec/connect.py): for demos and benchmarks."""
+
+    documents: int = variable("ONEC_SANDBOX_DOCUMENTS", WHOLE, 1500, "documents the embedded sandbox generates")
+    seed: int = variable("ONEC_SANDBOX_SEED", COUNT, 42, "seed of the embedded sandbox's data")
+
+
+@dataclass(frozen=True)
+class RecordLimits:
+    """The largest CSV field and record (in bytes of the file) that load; bigger ones are rejected rows.
+
+    Why: Polars holds a chunk many times over while it splits it, so one 300 MB field cost 6.7 GB. No 1C value
+    comes near a megabyte (a name, a comment); a record of a few is already a file that went wrong.
+    """
+
+    field_bytes: int = variable(
+        "ONEC_CSV_MAX_FIELD_BYTES", WHOLE, 1024 * 1024, "largest CSV field (bytes) that loads; bigger: a rejected row"
+    )
+    record_bytes: int = variable(
+        "ONEC_CSV_MAX_RECORD_BYTES",
+        WHOLE,
+        4 * 1024 * 1024,
+        "largest CSV record (bytes) that loads; read past without holding it, the rows after it load",
+    )
+
+
+@dataclass(frozen=True)
+class CommerceMLOptions:
+    """How CommerceML packages land and wait (onec/sources/commerceml_package.py)."""
+
+    price_type: str | None = variable(
+        "ONEC_CML_PRICE_TYPE",
+        OPTIONAL_TEXT,
+        None,
+        "price type landed, by name or Ид; unset: «Розничная» if declared, else the first declared",
+    )
+    wait_s: float = variable(
+        "ONEC_CML_WAIT_SECONDS", SECONDS, 900.0, "how long the inbox waits for a package's missing parts"
+    )
+
+
+@dataclass(frozen=True)
+class WebhookSettings:
+    """The webhook receiver and `webhooks register` (onec/webhooks/)."""
+
+    secret: Secret = variable("ONEC_WEBHOOK_SECRET", SECRET, Secret(""), "the secret 1C signs webhooks with")
+    max_body_bytes: int = variable("ONEC_WEBHOOK_MAX_BYTES", WHOLE, 64 * 1024, "largest delivery body (bytes)")
+    max_age_s: int = variable("ONEC_WEBHOOK_MAX_AGE_S", WHOLE, 3600, "oldest `occurred_at` accepted (seconds)")
+    rate_per_s: int = variable("ONEC_WEBHOOK_RATE", WHOLE, 50, "deliveries per second accepted")
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything needed to talk to one 1C base and land its data. `base_url=None` means the embedded sandbox."""
 
-    base_url: str | None = None
-    auth: AuthMethod = AuthMethod.NONE
-    username: str = ""
-    password: Secret = field(default_factory=lambda: Secret(""))
-    api_key: Secret = field(default_factory=lambda: Secret(""))
-    client_cert: Path | None = None
-    client_key: Path | None = None
-    ca_bundle: Path | None = None
-    rate_limit: float = 20.0
-    max_connections: int = 8
-    timezone: str = DEFAULT_TIMEZONE
-    data_dir: Path = Path("data")
-    page_size: int = 500
-    timeout_s: float = 30.0
-    max_retries: int = 6
-    source: SourceKind = SourceKind.JSON
-    odata_url: str | None = None
+    base_url: str | None = variable(
+        "ONEC_BASE_URL", URL, None, "the exchange HTTP service (`…/trade/hs/exchange`); unset: the embedded sandbox"
+    )
+    auth: AuthMethod = variable("ONEC_AUTH", _choice(AuthMethod), AuthMethod.NONE, "how the client authenticates")
+    username: str = variable("ONEC_USERNAME", TEXT, "", "user for `basic` and `bearer` (UTF-8, Cyrillic is fine)")
+    password: Secret = variable("ONEC_PASSWORD", SECRET, Secret(""), "password for `basic` and `bearer`")
+    api_key: Secret = variable("ONEC_API_KEY", SECRET, Secret(""), "sent as `X-API-Key` for `api_key`")
+    client_cert: Path | None = variable(
+        "ONEC_CLIENT_CERT", PATH, None, "mTLS client certificate (may be combined with any auth)"
+    )
+    client_key: Path | None = variable("ONEC_CLIENT_KEY", PATH, None, "mTLS client key")
+    ca_bundle: Path | None = variable("ONEC_CA_BUNDLE", PATH, None, "CA bundle 1C's certificate is verified against")
+    rate_limit: float = variable(
+        "ONEC_RATE_LIMIT", POSITIVE, 20.0, "requests/s the client paces itself to; set it to 1C's limit"
+    )
+    max_connections: int = variable("ONEC_MAX_CONNECTIONS", WHOLE, 8, "concurrent requests")
+    timezone: str = variable("ONEC_TIMEZONE", TIMEZONE, DEFAULT_TIMEZONE, "the 1C server's zone")
+    data_dir: Path = variable("ONEC_DATA_DIR", DIRECTORY, Path("data"), "output root: warehouse, lake, inboxes")
+    page_size: int = variable("ONEC_PAGE_SIZE", WHOLE, 500, "page size asked of 1C")
+    timeout_s: float = variable("ONEC_TIMEOUT", POSITIVE, 30.0, "request timeout (seconds)")
+    max_retries: int = variable("ONEC_MAX_RETRIES", WHOLE, 6, "retries of a failed request before the run fails")
+    source: SourceKind = variable(
+        "ONEC_SOURCE", _choice(SourceKind), SourceKind.JSON, "the way into 1C (see below the table)"
+    )
+    odata_url: str | None = variable(
+        "ONEC_ODATA_URL", URL, None, "the standard OData root; unset: derived from `ONEC_BASE_URL` (see below)"
+    )
     """The standard OData root (`…/odata/standard.odata/`); None: derived from `base_url` (see `odata_root`)."""
-    odata_model: Path | None = None
+    odata_model: Path | None = variable(
+        "ONEC_ODATA_MODEL", ODATA_MODEL, None, "the 1C objects the `odata` source reads (see below the table)"
+    )
     """A JSON or TOML file overriding the 1C metadata names the OData source reads (`OdataModel`), or the name
     of a shipped one (`ut11`, `bp30`)."""
-    rules_file: Path | None = None
-    """A TOML file of validation severities and thresholds (`ONEC_VALIDATION_RULES`, docs/validation.md)."""
-    shrink_guard_share: float = 0.5
-    """A replace that would remove more than this share of a partition is refused (`ONEC_SHRINK_GUARD_SHARE`)."""
-    shrink_guard_min_rows: int = 20
-    """…of a partition that held at least this many rows (`ONEC_SHRINK_GUARD_MIN_ROWS`)."""
-    force_replace: bool = False
-    """Apply such replaces anyway (`ONEC_FORCE_REPLACE`): for a 1C that really holds that much less."""
+    rules_file: Path | None = variable(
+        "ONEC_VALIDATION_RULES", PATH, None, "TOML file of validation severities and thresholds (docs/validation.md)"
+    )
+    shrink_guard_share: float = variable(
+        "ONEC_SHRINK_GUARD_SHARE",
+        SHARE,
+        0.5,
+        "a replace removing more than this share of a partition or snapshot is refused, nothing changed",
+    )
+    shrink_guard_min_rows: int = variable(
+        "ONEC_SHRINK_GUARD_MIN_ROWS", WHOLE, 20, "…of one that held at least this many rows"
+    )
+    force_replace: bool = variable(
+        "ONEC_FORCE_REPLACE",
+        SWITCH,
+        False,
+        "`1`: apply such replaces anyway (as `--force-replace`), for a 1C that really holds less",
+    )
+    schedule: ScheduleSettings = group(ScheduleSettings)
+    incremental: IncrementalSettings = group(IncrementalSettings)
+    sandbox: SandboxSize = group(SandboxSize)
+    csv_limits: RecordLimits = group(RecordLimits)
+    commerceml: CommerceMLOptions = group(CommerceMLOptions)
+    webhooks: WebhookSettings = group(WebhookSettings)
 
     @property
     def rules(self) -> ValidationRules:
@@ -116,53 +414,22 @@ class Settings:
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
         """Read `ONEC_*`; raise ConfigError naming the variable when a value is unusable."""
-        env = os.environ if env is None else env
-        get = lambda name, default="": env.get(name, default).strip()  # noqa: E731
-
-        auth_text = get("ONEC_AUTH", "none").lower() or "none"
-        try:
-            auth = AuthMethod(auth_text)
-        except ValueError:
-            raise ConfigError(
-                f"ONEC_AUTH={auth_text!r} is not one of: {', '.join(m.value for m in AuthMethod)}"
-            ) from None
-
-        source_text = get("ONEC_SOURCE", "json").lower() or "json"
-        try:
-            source = SourceKind(source_text)
-        except ValueError:
-            raise ConfigError(
-                f"ONEC_SOURCE={source_text!r} is not one of: {', '.join(k.value for k in SourceKind)}"
-            ) from None
-
-        settings = cls(
-            source=source,
-            base_url=get("ONEC_BASE_URL") or None,
-            auth=auth,
-            username=env.get("ONEC_USERNAME", ""),
-            password=Secret(env.get("ONEC_PASSWORD", "")),
-            api_key=Secret(env.get("ONEC_API_KEY", "")),
-            client_cert=_optional_path(get("ONEC_CLIENT_CERT")),
-            client_key=_optional_path(get("ONEC_CLIENT_KEY")),
-            ca_bundle=_optional_path(get("ONEC_CA_BUNDLE")),
-            rate_limit=_positive_float("ONEC_RATE_LIMIT", get("ONEC_RATE_LIMIT"), 20.0),
-            max_connections=int(_positive_float("ONEC_MAX_CONNECTIONS", get("ONEC_MAX_CONNECTIONS"), 8)),
-            timezone=_timezone(get("ONEC_TIMEZONE") or DEFAULT_TIMEZONE),
-            data_dir=Path(get("ONEC_DATA_DIR") or "data"),
-            page_size=int(_positive_float("ONEC_PAGE_SIZE", get("ONEC_PAGE_SIZE"), 500)),
-            timeout_s=_positive_float("ONEC_TIMEOUT", get("ONEC_TIMEOUT"), 30.0),
-            max_retries=int(_positive_float("ONEC_MAX_RETRIES", get("ONEC_MAX_RETRIES"), 6)),
-            odata_url=get("ONEC_ODATA_URL") or None,
-            odata_model=odata_model_path(get("ONEC_ODATA_MODEL")),
-            rules_file=_optional_path(get("ONEC_VALIDATION_RULES")),
-            shrink_guard_share=_share("ONEC_SHRINK_GUARD_SHARE", get("ONEC_SHRINK_GUARD_SHARE"), 0.5),
-            shrink_guard_min_rows=int(
-                _positive_float("ONEC_SHRINK_GUARD_MIN_ROWS", get("ONEC_SHRINK_GUARD_MIN_ROWS"), 20)
-            ),
-            force_replace=_flag("ONEC_FORCE_REPLACE", get("ONEC_FORCE_REPLACE")),
-        )
+        settings = _read(cls, os.environ if env is None else env)
         settings.check()
         return settings
+
+    def variables(self) -> dict[str, str]:
+        """The non-secret variables that differ from their defaults, as text `from_env` reads back to these
+        settings: what a Dagster resource carries (secrets stay `EnvVar`s there, see `secrets_set`)."""
+        return {
+            declared.name: declared.kind.show(value)
+            for declared, value, default in _walk(self)
+            if not declared.secret and value != default
+        }
+
+    def secrets_set(self) -> list[str]:
+        """The names of the secret variables that hold a value."""
+        return [declared.name for declared, value, _ in _walk(self) if declared.secret and value]
 
     def check(self) -> None:
         """Cross-field rules: the credentials an auth method needs, files that must exist, a URL that parses."""
@@ -198,6 +465,63 @@ class Settings:
         _rules(self.rules_file)
 
 
+def _declaration(item: Field[Any]) -> Variable:
+    """The variable a settings field is read from; a field declared without one is a mistake in this module."""
+    if _VARIABLE not in item.metadata:
+        raise TypeError(f"settings field {item.name!r} is neither a variable(...) nor a group(...)")
+    declared: Variable = item.metadata[_VARIABLE]
+    return declared
+
+
+def _read(cls: type[D], env: Mapping[str, str]) -> D:
+    """An instance of the settings class `cls` from `env`: each declared variable that is set, else its default."""
+    values: dict[str, Any] = {}
+    for item in fields(cls):  # type: ignore[arg-type]
+        if _GROUP in item.metadata:
+            values[item.name] = _read(item.metadata[_GROUP], env)
+            continue
+        declared = _declaration(item)
+        text = env.get(declared.name, "")
+        text = text.strip() if declared.kind.strip else text
+        if text:
+            values[item.name] = declared.read(text)
+    return cls(**values)
+
+
+def _walk(settings: object) -> Iterator[tuple[Variable, object, object]]:
+    """(declaration, value, default) of every variable of `settings`, groups included, in declaration order."""
+    for item in fields(settings):  # type: ignore[arg-type]
+        value = getattr(settings, item.name)
+        if _GROUP in item.metadata:
+            yield from _walk(value)
+        else:
+            yield _declaration(item), value, item.default
+
+
+def variable_name(cls: type, attribute: str) -> str:
+    """The environment variable a settings field is read from, for messages that tell the user what to set."""
+    return _declaration(next(item for item in fields(cls) if item.name == attribute)).name
+
+
+def declared_variables() -> Iterator[tuple[Variable, object]]:
+    """Every declared variable with its default, in declaration order."""
+    for declared, _, default in _walk(Settings()):
+        yield declared, default
+
+
+def markdown_table() -> str:
+    """The README's configuration table, written from the declarations (tests/core/test_config.py checks it)."""
+    rows = ["| variable | value | default | meaning |", "|---|---|---|---|"]
+    for declared, default in declared_variables():
+        shown = declared.kind.show(default) if default is not None else ""
+        secret = "; **secret**: never logged, a Dagster `EnvVar`" if declared.secret else ""
+        rows.append(
+            f"| `{declared.name}` | {declared.kind.describe} | {f'`{shown}`' if shown else '—'} "
+            f"| {declared.meaning}{secret} |"
+        )
+    return "\n".join(rows)
+
+
 def _rules(path: Path | None) -> ValidationRules:
     """The rules of `path` (defaults without one); a bad file is a configuration error, found when settings are
     checked rather than at the first page."""
@@ -209,55 +533,5 @@ def _rules(path: Path | None) -> ValidationRules:
         raise ConfigError(f"ONEC_VALIDATION_RULES: {exc}") from None
 
 
-def _optional_path(text: str) -> Path | None:
-    return Path(text) if text else None
-
-
-ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
-"""The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
-
-
-def odata_model_path(text: str) -> Path | None:
-    """ONEC_ODATA_MODEL: a model file, or the bare name of a shipped one (`ut11` → `odata_models/ut11.toml`)."""
-    path = _optional_path(text)
-    if path is None or path.suffix or path.exists() or len(path.parts) > 1:
-        return path
-    shipped = ODATA_MODELS / f"{path.name}.toml"
-    return shipped if shipped.is_file() else path
-
-
-def _positive_float(name: str, text: str, default: float) -> float:
-    if not text:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number") from None
-    if value <= 0:
-        raise ConfigError(f"{name} must be greater than zero, got {text!r}")
-    return value
-
-
-def _share(name: str, text: str, default: float) -> float:
-    value = _positive_float(name, text, default)
-    if value > 1:
-        raise ConfigError(f"{name} is a share of a partition, between 0 and 1; got {text!r}")
-    return value
-
-
-def _flag(name: str, text: str) -> bool:
-    """Environment switches: 1/true/yes/on or 0/false/no/off (empty: off)."""
-    value = text.lower()
-    if value in ("", "0", "false", "no", "off"):
-        return False
-    if value in ("1", "true", "yes", "on"):
-        return True
-    raise ConfigError(f"{name}={text!r} is not a switch: use 1 or 0")
-
-
-def _timezone(name: str) -> str:
-    try:
-        zoneinfo.ZoneInfo(name)
-    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(f"ONEC_TIMEZONE={name!r} is not a known IANA time zone (e.g. Europe/Moscow)") from None
-    return name
+if __name__ == "__main__":
+    print(markdown_table())

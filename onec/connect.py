@@ -8,7 +8,6 @@ that recent daily partitions have data.
 from __future__ import annotations
 
 import dataclasses
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
@@ -24,8 +23,6 @@ from onec.sync import local_today
 
 EMBEDDED_BASE_URL = "http://sandbox.invalid/trade/hs/exchange"
 EMBEDDED_DAYS = 30
-EMBEDDED_DOCUMENTS = 1500
-EMBEDDED_SEED = 42
 
 
 def sandbox_window(timezone: str, days: int = EMBEDDED_DAYS) -> tuple[date, date]:
@@ -35,11 +32,12 @@ def sandbox_window(timezone: str, days: int = EMBEDDED_DAYS) -> tuple[date, date
 
 
 def embedded_sandbox_data(settings: Settings) -> SandboxData:
-    """The deterministic data of the embedded sandbox; size and seed can be set for demos and benchmarks."""
+    """The deterministic data of the embedded sandbox; size and seed can be set for demos and benchmarks
+    (`settings.sandbox`)."""
     start, end = sandbox_window(settings.timezone)
     return SandboxData.generate(
-        seed=int(os.environ.get("ONEC_SANDBOX_SEED", EMBEDDED_SEED)),
-        documents=int(os.environ.get("ONEC_SANDBOX_DOCUMENTS", EMBEDDED_DOCUMENTS)),
+        seed=settings.sandbox.seed,
+        documents=settings.sandbox.documents,
         start=start,
         days=(end - start).days,
         timezone=settings.timezone,

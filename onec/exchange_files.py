@@ -25,6 +25,7 @@ from datetime import date
 from enum import StrEnum
 from pathlib import Path
 
+from onec.config import CommerceMLOptions, RecordLimits, Settings
 from onec.errors import InputDataError
 from onec.filing import file_away
 from onec.http.limits import RequestStats
@@ -33,7 +34,7 @@ from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS
 from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
-from onec.sources.commerceml_package import InboxScan, PackageOptions, expand_folders, inbox_package, load_package
+from onec.sources.commerceml_package import InboxScan, expand_folders, inbox_package, load_package
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
 from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
@@ -124,6 +125,8 @@ def load_files(
     snapshot_date: date | None = None,
     rules: ValidationRules = DEFAULT_RULES,
     partial_goods: bool = False,
+    csv_limits: RecordLimits = RecordLimits(),
+    commerceml_options: CommerceMLOptions = CommerceMLOptions(),
 ) -> list[ExtractResult]:
     """Land every file; a folder is every file under it; CommerceML files are one package (its parts belong
     together: `onec.sources.commerceml_package`). `partial_goods`: the goods of CSV and UDE XML files are some
@@ -136,28 +139,22 @@ def load_files(
     results: list[ExtractResult] = []
     commerceml = [path for path, kind in kinds.items() if kind is FileKind.COMMERCEML]
     if commerceml:
-        results += _load_commerceml(commerceml, warehouse, timezone, run_id, snapshot_date, rules)
+        results += load_package(
+            commerceml, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date,
+            options=commerceml_options, rules=rules,
+        )  # fmt: skip
     for path, kind in kinds.items():
         if kind is FileKind.UDE_XML:
             results += _load_ude(path, warehouse, timezone, run_id, snapshot_date, rules, complete=not partial_goods)
         elif kind is FileKind.CSV_GOODS:
             day = snapshot_date or local_today(timezone)
-            results.append(_load_csv_goods(path, warehouse, timezone, run_id, day, rules, complete=not partial_goods))
+            results.append(
+                _load_csv_goods(path, warehouse, timezone, run_id, day, rules, csv_limits, complete=not partial_goods)
+            )
         elif kind is FileKind.CSV_DOCUMENT_LINES:
             slug = doc_type or _type_from_name(path)
-            results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules)
+            results += _load_csv_documents(path, warehouse, timezone, run_id, slug, rules, csv_limits)
     return results
-
-
-def _load_commerceml(
-    paths: list[Path],
-    warehouse: Warehouse,
-    timezone: str,
-    run_id: str,
-    snapshot_date: date | None,
-    rules: ValidationRules,
-) -> list[ExtractResult]:
-    return load_package(paths, warehouse, timezone=timezone, run_id=run_id, snapshot_date=snapshot_date, rules=rules)
 
 
 def _load_ude(
@@ -199,18 +196,32 @@ def _load_ude(
 
 
 def _load_csv_goods(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, day: date, rules: ValidationRules, *, complete: bool
+    path: Path,
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    day: date,
+    rules: ValidationRules,
+    limits: RecordLimits,
+    *,
+    complete: bool,
 ) -> ExtractResult:
-    source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS), _no_documents)
+    source = FileSource("csv-file", lambda: _csv(path, CsvEntity.GOODS, limits), _no_documents)
     return extract_goods(
         source, warehouse, snapshot_date=day, run_id=run_id, timezone=timezone, rules=rules, complete=complete
     )
 
 
 def _load_csv_documents(
-    path: Path, warehouse: Warehouse, timezone: str, run_id: str, doc_type: str, rules: ValidationRules
+    path: Path,
+    warehouse: Warehouse,
+    timezone: str,
+    run_id: str,
+    doc_type: str,
+    rules: ValidationRules,
+    limits: RecordLimits,
 ) -> list[ExtractResult]:
-    source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES))
+    source = FileSource("csv-file", _no_goods, lambda _type: _csv(path, CsvEntity.DOCUMENT_LINES, limits))
     return _upsert_documents(source, [doc_type], warehouse, timezone, run_id, rules)
 
 
@@ -228,9 +239,9 @@ def _upsert_documents(
     ]
 
 
-def _csv(path: Path, entity: CsvEntity) -> Iterator[TextRecords]:
+def _csv(path: Path, entity: CsvEntity, limits: RecordLimits) -> Iterator[TextRecords]:
     with open_binary(path) as handle:
-        yield from prefetched(CsvExportReader(entity).read(iter(lambda: handle.read(CHUNK_BYTES), b"")))
+        yield from prefetched(CsvExportReader(entity, limits=limits).read(iter(lambda: handle.read(CHUNK_BYTES), b"")))
 
 
 def _type_from_name(path: Path) -> str:
@@ -260,10 +271,10 @@ def inbox_groups(inbox: Path, *, settle_s: float = 2.0, now: float | None = None
 
 
 def scan_inbox(
-    inbox: Path, *, settle_s: float = 2.0, now: float | None = None, wait_s: float | None = None
+    inbox: Path, *, settle_s: float = 2.0, now: float | None = None, wait_s: float = CommerceMLOptions.wait_s
 ) -> InboxScan:
     """Groups ready to load: one per file, except CommerceML files, which form one package that waits, up to
-    `wait_s` (default: `PackageOptions`), for the parts that belong together (`inbox_package`); a waiting package
+    `wait_s` (`ONEC_CML_WAIT_SECONDS`), for the parts that belong together (`inbox_package`); a waiting package
     is reported, not loaded. A file modified in the last `settle_s` seconds may still be being copied in and waits."""
     if not inbox.is_dir():
         return InboxScan()
@@ -284,8 +295,7 @@ def scan_inbox(
             commerceml.append(path)
         else:
             scan.groups.append([path])
-    wait = PackageOptions.from_env().wait_s if wait_s is None else wait_s
-    package, waiting = inbox_package(commerceml, now=moment, wait_s=wait)
+    package, waiting = inbox_package(commerceml, now=moment, wait_s=wait_s)
     if package:
         scan.groups.append(package)
     if waiting:
@@ -294,14 +304,17 @@ def scan_inbox(
 
 
 def load_and_file_away(
-    paths: list[Path], warehouse: Warehouse, *, timezone: str, run_id: str, rules: ValidationRules = DEFAULT_RULES
+    paths: list[Path], warehouse: Warehouse, settings: Settings, *, run_id: str
 ) -> list[ExtractResult]:
     """Load the group, then move its files to `processed/`, or on any error to `failed/` with a
     `<name>.reason.txt` beside each, and re-raise. A file is moved only after its landing committed or failed,
     so a killed run leaves it in the inbox to be loaded again (a second landing of the same file changes
     nothing: documents upsert by key, goods replace or merge into the same day)."""
     try:
-        results = load_files(paths, warehouse, timezone=timezone, run_id=run_id, rules=rules)
+        results = load_files(
+            paths, warehouse, timezone=settings.timezone, run_id=run_id, rules=settings.rules,
+            csv_limits=settings.csv_limits, commerceml_options=settings.commerceml,
+        )  # fmt: skip
     except Exception as exc:
         for path in paths:
             file_away(path, failure=f"{type(exc).__name__}: {exc}\n")

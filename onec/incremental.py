@@ -22,9 +22,8 @@ only show up there). Full refreshes and date-range backfills (`onec.sync`) do no
 
 from __future__ import annotations
 
-import os
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -32,7 +31,7 @@ from zoneinfo import ZoneInfo
 
 import polars as pl
 
-from onec.config import ConfigError
+from onec.config import IncrementalSettings
 from onec.http.limits import RequestStats
 from onec.http.server_clock import ServerClock
 from onec.rules import DEFAULT_RULES, ValidationRules
@@ -44,10 +43,8 @@ from onec.warehouse import Warehouse
 
 GOODS = "goods"
 ENTITIES: tuple[str, ...] = (GOODS, *DOCUMENT_SLUGS)
-OVERLAP_ENV = "ONEC_INCREMENTAL_OVERLAP_MINUTES"
-DEFAULT_OVERLAP = timedelta(minutes=10)
-CLOCK_TOLERANCE_ENV = "ONEC_CLOCK_TOLERANCE_MINUTES"
-DEFAULT_CLOCK_TOLERANCE = timedelta(minutes=5)
+DEFAULT_OVERLAP = IncrementalSettings.overlap
+DEFAULT_CLOCK_TOLERANCE = IncrementalSettings.clock_tolerance
 ZONE_SCALE = timedelta(minutes=30)
 """Stamps this far after 1C's own clock are a zone disagreement (zones differ by whole half-hours at least), not
 a clock that runs a little fast."""
@@ -210,30 +207,6 @@ def change_window(cursor: datetime | None, overlap: timedelta) -> ChangeWindow:
     if overlap < timedelta(0):
         raise ValueError("the overlap must not be negative")
     return ChangeWindow(since=None if cursor is None else cursor - overlap)
-
-
-def overlap_from_env(env: Mapping[str, str] | None = None) -> timedelta:
-    """`ONEC_INCREMENTAL_OVERLAP_MINUTES` (default 10): how far back before the cursor each run re-reads."""
-    return _minutes_from_env(OVERLAP_ENV, DEFAULT_OVERLAP, env)
-
-
-def clock_tolerance_from_env(env: Mapping[str, str] | None = None) -> timedelta:
-    """`ONEC_CLOCK_TOLERANCE_MINUTES` (default 5): how far 1C's stamps may run ahead of its clock, and its clock
-    from ours, before a run warns."""
-    return _minutes_from_env(CLOCK_TOLERANCE_ENV, DEFAULT_CLOCK_TOLERANCE, env)
-
-
-def _minutes_from_env(name: str, default: timedelta, env: Mapping[str, str] | None) -> timedelta:
-    text = (os.environ if env is None else env).get(name, "").strip()
-    if not text:
-        return default
-    try:
-        minutes = float(text)
-    except ValueError:
-        raise ConfigError(f"{name}={text!r} is not a number of minutes") from None
-    if minutes < 0:
-        raise ConfigError(f"{name} must not be negative, got {text!r}")
-    return timedelta(minutes=minutes)
 
 
 def check_entities(entities: Iterable[str]) -> tuple[str, ...]:

@@ -26,7 +26,7 @@ from resources import OneCResource, WarehouseResource
 
 
 def build_definitions(settings: Settings) -> dg.Definitions:
-    partitions = documents_partitions(settings.timezone)
+    partitions = documents_partitions(settings)
     document_assets = build_document_assets(partitions)
     sync_job = build_sync_job()
     incremental_job = build_incremental_job()
@@ -35,24 +35,17 @@ def build_definitions(settings: Settings) -> dg.Definitions:
         asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
         schedules=[
-            build_nightly_schedule(sync_job, settings.timezone),
+            build_nightly_schedule(sync_job, settings),
             build_incremental_schedule(incremental_job, settings.timezone),
         ],
         sensors=[
             build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE),
-            build_exchange_inbox_sensor(load_exchange_files_job, settings.data_dir),
+            build_exchange_inbox_sensor(load_exchange_files_job, settings),
             build_import_inbox_sensor(onec_import_job, settings.data_dir),
         ],
         resources={
             "onec": OneCResource.from_settings(settings),
-            "warehouse": WarehouseResource(
-                data_dir=str(settings.data_dir),
-                timezone=settings.timezone,
-                shrink_guard_share=settings.shrink_guard_share,
-                shrink_guard_min_rows=settings.shrink_guard_min_rows,
-                force_replace=settings.force_replace,
-                validation_rules=str(settings.rules_file) if settings.rules_file else None,
-            ),
+            "warehouse": WarehouseResource.from_settings(settings),
         },
         executor=dg.in_process_executor,
     )

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from onec.config import Settings
 from onec.exchange_files import INBOX_DIR, load_and_file_away, scan_inbox
 from resources import WarehouseResource, failing_cleanly
 
@@ -27,9 +28,7 @@ def load_exchange_group(
     context: dg.OpExecutionContext, config: LoadFilesConfig, warehouse: WarehouseResource
 ) -> dg.Output[int]:
     paths = [Path(p) for p in config.paths]
-    results = load_and_file_away(
-        paths, warehouse.warehouse(), timezone=warehouse.timezone, run_id=context.run.run_id, rules=warehouse.rules()
-    )
+    results = load_and_file_away(paths, warehouse.warehouse(), warehouse.settings(), run_id=context.run.run_id)
     for result in results:
         context.log.info(
             f"{result.doc_type or result.entity}: {result.rows} rows, {result.lines} lines, {result.rejected} rejected,"
@@ -50,12 +49,12 @@ def load_exchange_files_job() -> None:
     load_exchange_group()
 
 
-def build_exchange_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.SensorDefinition:
-    inbox = data_dir / INBOX_DIR
+def build_exchange_inbox_sensor(job: dg.JobDefinition, settings: Settings) -> dg.SensorDefinition:
+    inbox, wait_s = settings.data_dir / INBOX_DIR, settings.commerceml.wait_s
 
     @dg.sensor(name=SENSOR, job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
     def exchange_inbox(context: dg.SensorEvaluationContext) -> dg.SensorResult:
-        scan = scan_inbox(inbox)
+        scan = scan_inbox(inbox, wait_s=wait_s)
         requests = []
         for group in scan.groups:
             key = "|".join(f"{p.name}:{p.stat().st_size}:{p.stat().st_mtime_ns}" for p in group)

@@ -2,18 +2,17 @@
 
 from __future__ import annotations
 
-import os
-
 import dagster as dg
 
-DOCUMENTS_START_DATE = "2025-01-01"
+from onec.config import Settings
+
 SYNC_JOB = "onec_sync"
 
 
-def documents_partitions(timezone: str) -> dg.DailyPartitionsDefinition:
-    """Daily partitions by document date in the 1C zone; the first day is `ONEC_PARTITIONS_START` (2025-01-01)."""
+def documents_partitions(settings: Settings) -> dg.DailyPartitionsDefinition:
+    """Daily partitions by document date in the 1C zone, from `settings.schedule.partitions_start`."""
     return dg.DailyPartitionsDefinition(
-        start_date=os.environ.get("ONEC_PARTITIONS_START", DOCUMENTS_START_DATE), timezone=timezone
+        start_date=settings.schedule.partitions_start.isoformat(), timezone=settings.timezone
     )
 
 

@@ -6,19 +6,19 @@ days, not only yesterday. The goods snapshot is taken in the same run.
 
 from __future__ import annotations
 
-import os
 from datetime import timedelta
 from zoneinfo import ZoneInfo
 
 import dagster as dg
 
+from onec.config import Settings
+
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
-DEFAULT_LOOKBACK_DAYS = 3
 
 
-def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:
-    lookback = int(os.environ.get("ONEC_NIGHTLY_LOOKBACK_DAYS", DEFAULT_LOOKBACK_DAYS))
+def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> dg.ScheduleDefinition:
+    timezone, lookback = settings.timezone, settings.schedule.nightly_lookback_days
 
     @dg.schedule(
         name="onec_nightly",

@@ -24,9 +24,10 @@ stock) into files of their own, and 1C often marks them `СодержитТол�
 The classifier (warehouses, price types, units, properties) is remembered under the data directory after each
 landing, because changes-only files refer to it by Ид without repeating it.
 
-Options (environment): `ONEC_CML_PRICE_TYPE`, the price type to land, by name or Ид (default: «Розничная» if the
-package declares it, else the first type it declares); `ONEC_CML_WAIT_SECONDS`, how long the inbox keeps an
-incomplete package waiting for its parts (default 900) before landing what is complete or refusing it.
+Options (`onec.config.CommerceMLOptions`, from the environment): `ONEC_CML_PRICE_TYPE`, the price type to land,
+by name or Ид (default: «Розничная» if the package declares it, else the first type it declares);
+`ONEC_CML_WAIT_SECONDS`, how long the inbox keeps an incomplete package waiting for its parts (default 900) before
+landing what is complete or refusing it.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ from typing import Any
 
 import orjson
 
-from onec.config import ConfigError
+from onec.config import CommerceMLOptions, variable_name
 from onec.http.limits import RequestStats
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import ORDER
@@ -62,34 +63,12 @@ from onec.sync import ALL_DATES, ExtractResult, extract_goods, land_pages, local
 from onec.validation import CheckedBatch, check_documents, check_goods
 from onec.warehouse import Warehouse
 
-PRICE_TYPE_ENV = "ONEC_CML_PRICE_TYPE"
-WAIT_ENV = "ONEC_CML_WAIT_SECONDS"
-DEFAULT_WAIT_S = 900.0
+WAIT_ENV = variable_name(CommerceMLOptions, "wait_s")
 PICTURES_DIR = "import_files"
 REFERENCE_FILE = Path("commerceml") / "classifier.json"
 SOURCE = "commerceml"
 _HEAD_BYTES = 1024 * 1024
 _BASE_COLUMNS = ("sku", "warehouse", "name", "quantity", "unit", "price", "id", "code", "deleted")
-
-
-@dataclass(frozen=True)
-class PackageOptions:
-    """How packages land and wait (module docstring)."""
-
-    price_type: str | None = None
-    wait_s: float = DEFAULT_WAIT_S
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> PackageOptions:
-        env = os.environ if env is None else env
-        wait_text = env.get(WAIT_ENV, "").strip()
-        try:
-            wait_s = float(wait_text) if wait_text else DEFAULT_WAIT_S
-        except ValueError:
-            raise ConfigError(f"{WAIT_ENV}={wait_text!r} is not a number of seconds") from None
-        if wait_s < 0:
-            raise ConfigError(f"{WAIT_ENV} must be ≥ 0, got {wait_text}")
-        return cls(price_type=env.get(PRICE_TYPE_ENV, "").strip() or None, wait_s=wait_s)
 
 
 def expand_folders(paths: Iterable[Path]) -> list[Path]:
@@ -116,11 +95,10 @@ def load_package(
     timezone: str,
     run_id: str,
     snapshot_date: date | None = None,
-    options: PackageOptions | None = None,
+    options: CommerceMLOptions = CommerceMLOptions(),
     rules: ValidationRules = DEFAULT_RULES,
 ) -> list[ExtractResult]:
     """Land the CommerceML files of one package: its goods (snapshot or changes), then its orders."""
-    options = options or PackageOptions.from_env()
     documents = [path for path in paths if holds_documents(path)]
     catalog = [path for path in paths if path not in documents]
     results: list[ExtractResult] = []

@@ -22,7 +22,6 @@ from __future__ import annotations
 import codecs
 import csv
 import logging
-import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -31,7 +30,7 @@ from itertools import islice
 
 import polars as pl
 
-from onec.config import ConfigError
+from onec.config import RecordLimits, variable_name
 from onec.errors import InputDataError
 from onec.exchange_columns import (
     DOCUMENT_LINE_HEADERS,
@@ -54,29 +53,8 @@ _MAX_SPLIT_TRIES = 256
 _QUOTE = ord('"')
 _SHOWN_BYTES = 200
 """How much of an oversized record its rejected row keeps (the raw text of a 300 MB field helps nobody)."""
-FIELD_BYTES_ENV = "ONEC_CSV_MAX_FIELD_BYTES"
-RECORD_BYTES_ENV = "ONEC_CSV_MAX_RECORD_BYTES"
-
-
-@dataclass(frozen=True)
-class RecordLimits:
-    """The largest field and record (in bytes of the file) that load; bigger ones are rejected rows.
-
-    Why: Polars holds a chunk many times over while it splits it, so one 300 MB field cost 6.7 GB. No 1C value
-    comes near a megabyte (a name, a comment); a record of a few is already a file that went wrong.
-    """
-
-    field_bytes: int = 1024 * 1024
-    record_bytes: int = 4 * 1024 * 1024
-
-    @classmethod
-    def from_env(cls, env: Mapping[str, str] | None = None) -> RecordLimits:
-        env = os.environ if env is None else env
-        default = cls()
-        return cls(
-            field_bytes=_positive_bytes(env, FIELD_BYTES_ENV, default.field_bytes),
-            record_bytes=_positive_bytes(env, RECORD_BYTES_ENV, default.record_bytes),
-        )
+FIELD_BYTES_ENV = variable_name(RecordLimits, "field_bytes")
+RECORD_BYTES_ENV = variable_name(RecordLimits, "record_bytes")
 
 
 @dataclass(frozen=True)
@@ -137,12 +115,12 @@ class CsvExportReader:
         *,
         charset: str | None = None,
         chunk_bytes: int = CHUNK_BYTES,
-        limits: RecordLimits | None = None,
+        limits: RecordLimits = RecordLimits(),
     ) -> None:
         self.entity = entity
         self.declared_charset = _charset_name(charset) if charset else None
         self.chunk_bytes = chunk_bytes
-        self.limits = limits or RecordLimits.from_env()
+        self.limits = limits
         self.encoding: str | None = None
         self.layout: CsvLayout | None = None
 
@@ -703,15 +681,6 @@ def _record_boundary(buffer: bytearray) -> int | None:
         quotes -= buffer.count(b'"', previous, end)
         end = previous
     return last + 1
-
-
-def _positive_bytes(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"{name}={text!r} must be a positive number of bytes")
-    return int(text)
 
 
 def _header_key(name: str) -> str:

@@ -52,7 +52,9 @@ class ExportSource:
             spool.seek(0)
             if self.name == "csv":
                 _expect(content_type, ("csv", "text/plain", "octet-stream"), path)
-                reader = CsvExportReader(csv_entity, charset=charset_of(content_type))
+                reader = CsvExportReader(
+                    csv_entity, charset=charset_of(content_type), limits=self._session.settings.csv_limits
+                )
                 yield from prefetched(reader.read(_chunks(spool)))
             else:
                 _expect(content_type, ("xml", "octet-stream"), path)

@@ -5,10 +5,9 @@ would show in the process list and shell history)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
-from onec.config import ConfigError, Secret, Settings
+from onec.config import ConfigError, Settings
 from onec.http import OneCSession
 from onec.redact import redact_url
 from onec.webhooks.events import EVENTS
@@ -33,7 +32,7 @@ def add_webhook_commands(commands: argparse._SubParsersAction[argparse.ArgumentP
 
 def _serve(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    receiver = WebhookReceiver(ReceiverSettings.from_env(settings.timezone), EventQueue(settings.data_dir / QUEUE_FILE))
+    receiver = WebhookReceiver(ReceiverSettings.from_settings(settings), EventQueue(settings.data_dir / QUEUE_FILE))
     print(f"receiving 1C webhooks at http://{args.host}:{args.port}{PATH}", file=sys.stderr)
     serve(receiver, host=args.host, port=args.port)
     return 0
@@ -41,7 +40,7 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _register(args: argparse.Namespace) -> int:
     settings = Settings.from_env()
-    secret = Secret(os.environ.get(SECRET_ENV, ""))
+    secret = settings.webhooks.secret
     if not secret:
         raise ConfigError(f"{SECRET_ENV} is not set: 1C signs deliveries with it")
     with OneCSession(settings) as session:

@@ -19,12 +19,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import os
 import socket
 import threading
 import time
 from collections import Counter
-from collections.abc import Awaitable, Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Awaitable, Callable, Iterator, MutableMapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -34,17 +33,14 @@ from zoneinfo import ZoneInfo
 import orjson
 import uvicorn
 
-from onec.config import ConfigError, Secret
+from onec.config import ConfigError, Secret, Settings, WebhookSettings, variable_name
 from onec.webhooks.events import EVENTS
 from onec.webhooks.queue import EventQueue
 from onec.webhooks.signature import HEADER, verify
 
 PATH = "/webhooks/1c"
 STATS_PATH = "/webhooks/stats"
-SECRET_ENV = "ONEC_WEBHOOK_SECRET"  # noqa: S105 (the variable's name, not a secret)
-MAX_BYTES_ENV = "ONEC_WEBHOOK_MAX_BYTES"
-MAX_AGE_ENV = "ONEC_WEBHOOK_MAX_AGE_S"
-RATE_ENV = "ONEC_WEBHOOK_RATE"
+SECRET_ENV = variable_name(WebhookSettings, "secret")
 STARTUP_TIMEOUT_S = 10.0
 _MAX_ID = 200
 
@@ -68,17 +64,16 @@ class ReceiverSettings:
     burst: int = 100
 
     @classmethod
-    def from_env(cls, timezone: str, env: Mapping[str, str] | None = None) -> ReceiverSettings:
-        env = os.environ if env is None else env
-        secret = env.get(SECRET_ENV, "")
-        if not secret:
+    def from_settings(cls, settings: Settings) -> ReceiverSettings:
+        webhooks = settings.webhooks
+        if not webhooks.secret:
             raise ConfigError(f"{SECRET_ENV} is not set: webhooks cannot be verified without the shared secret")
         return cls(
-            secret=Secret(secret),
-            timezone=timezone,
-            max_body_bytes=_positive(env, MAX_BYTES_ENV, 64 * 1024),
-            max_age=timedelta(seconds=_positive(env, MAX_AGE_ENV, 3600)),
-            rate_per_s=float(_positive(env, RATE_ENV, 50)),
+            secret=webhooks.secret,
+            timezone=settings.timezone,
+            max_body_bytes=webhooks.max_body_bytes,
+            max_age=timedelta(seconds=webhooks.max_age_s),
+            rate_per_s=float(webhooks.rate_per_s),
         )
 
 
@@ -255,12 +250,3 @@ async def _answer(send: Send, status: int, body: dict[str, Any], headers: dict[s
     pairs += [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
     await send({"type": "http.response.start", "status": status, "headers": pairs})
     await send({"type": "http.response.body", "body": raw})
-
-
-def _positive(env: Mapping[str, str], name: str, default: int) -> int:
-    text = env.get(name, "").strip()
-    if not text:
-        return default
-    if not text.isdigit() or int(text) < 1:
-        raise ConfigError(f"{name}={text!r} must be a positive whole number")
-    return int(text)

@@ -83,8 +83,11 @@ def test_the_command_line_and_dagster_print_the_warning_and_exit_cleanly(
         assert any(line.startswith("WARNING shipment: ") for line in lines), lines
 
         setup.edit_round()
-        onec = OneCResource(base_url=base_url, timezone=LA_PAZ, rate_limit=10_000, page_size=50)
-        resources = {"onec": onec, "warehouse": WarehouseResource(data_dir=str(data_dir), timezone=LA_PAZ)}
+        environment = Settings.from_env()  # the CLI's, as set above
+        resources = {
+            "onec": OneCResource.from_settings(environment),
+            "warehouse": WarehouseResource.from_settings(environment),
+        }
         result = dg.materialize([incremental_sync], resources=resources)
     assert result.success
     metadata = result.asset_materializations_for_node("incremental_sync")[0].metadata

@@ -15,7 +15,8 @@ import pytest
 from incremental_helpers import ZONE, OpenClient, assert_same_warehouse, full_extract, new_warehouse
 
 from onec.client import OneCClient
-from onec.incremental import ENTITIES, change_window, overlap_from_env, sync_changes
+from onec.config import ConfigError, Settings
+from onec.incremental import ENTITIES, change_window, sync_changes
 from onec.sandbox.data import SandboxData
 from onec.sandbox.mutations import SandboxMutator
 from onec.sources import Batch
@@ -195,9 +196,9 @@ def test_change_window_reaches_back_by_the_overlap_and_has_no_end() -> None:
     assert change_window(None, timedelta(0)).bootstrap
     with pytest.raises(ValueError, match="negative"):
         change_window(cursor, timedelta(minutes=-1))
-    assert overlap_from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "2.5"}) == timedelta(minutes=2.5)
-    with pytest.raises(ValueError, match="not a number"):
-        overlap_from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "soon"})
+    assert Settings.from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "2.5"}).incremental.overlap == timedelta(minutes=2.5)
+    with pytest.raises(ConfigError, match="not a number"):
+        Settings.from_env({"ONEC_INCREMENTAL_OVERLAP_MINUTES": "soon"})
 
 
 def test_cursor_must_be_aware_and_never_moves_back(tmp_path: Path) -> None:

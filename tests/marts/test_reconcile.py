@@ -79,7 +79,7 @@ def test_an_injected_discrepancy_is_reported(landed_month: LandedMonth) -> None:
 def test_the_asset_check_fails_on_the_discrepancy_and_the_report_is_linked(landed_month: LandedMonth) -> None:
     _agreeing_second_snapshot(landed_month)
     _inject_discrepancy(landed_month)
-    resources = {"warehouse": WarehouseResource(data_dir=str(landed_month.settings.data_dir))}
+    resources = {"warehouse": WarehouseResource.from_settings(landed_month.settings)}
 
     result = dg.materialize(MART_ASSETS, resources=resources)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,6 +16,7 @@ from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
 from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
 from resources import OneCResource, WarehouseResource
+from tests.core.test_config import every_variable
 from tests.core.test_warehouse import doc, land_documents
 from tests.lake_equality import assert_lake_equals_warehouse
 
@@ -134,18 +134,27 @@ def test_secrets_never_reach_dagster_metadata(monkeypatch: pytest.MonkeyPatch) -
     assert "s3cr3t" not in logged
 
 
-def test_the_resource_carries_every_connection_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    """A Dagster run must talk to 1C exactly as `onec-etl sync` does with the same environment."""
-    model = tmp_path / "model.json"
-    model.write_text("{}", "utf-8")
-    for name, value in {"ONEC_TIMEOUT": "7", "ONEC_MAX_RETRIES": "2", "ONEC_PAGE_SIZE": "50",
-                        "ONEC_RATE_LIMIT": "3", "ONEC_MAX_CONNECTIONS": "2", "ONEC_SOURCE": "odata",
-                        "ONEC_BASE_URL": "https://erp.example/trade/hs/exchange",
-                        "ONEC_ODATA_URL": "https://erp.example/trade/odata/standard.odata/",
-                        "ONEC_ODATA_MODEL": str(model)}.items():  # fmt: skip
+def test_the_resources_carry_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """A Dagster run must talk to 1C and land exactly as `onec-etl` does with the same environment: every declared
+    variable at a non-default value (tests/core/test_config.py's sample, which must cover the declaration) reaches
+    both resources, and the schedule and partitions read theirs from the same settings."""
+    for name, value in every_variable(tmp_path).items():
         monkeypatch.setenv(name, value)
     settings = Settings.from_env()
-    assert OneCResource.from_settings(settings).settings() == dataclasses.replace(settings, data_dir=Path("data"))
+    defs = build_definitions(settings)
+    for resource in (defs.resources or {}).values():
+        assert isinstance(resource, OneCResource | WarehouseResource)
+        assert resource.settings() == settings
+        assert set(resource.secrets) == {"ONEC_PASSWORD", "ONEC_API_KEY", "ONEC_WEBHOOK_SECRET"}
+        assert "s3cr3t" not in repr(resource.variables) and "пароль" not in repr(resource.variables)
+    assert sorted(defs.resources or {}) == ["onec", "warehouse"]
+    partitions = defs.resolve_assets_def("documents_shipment").partitions_def
+    assert isinstance(partitions, dg.DailyPartitionsDefinition)
+    assert partitions.start.date().isoformat() == "2024-02-29" and partitions.timezone == "Asia/Novosibirsk"
+    schedule = defs.resolve_schedule_def("onec_nightly")
+    tick = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 10, 19, 0, tzinfo=UTC))
+    request = schedule.evaluate_tick(tick).run_requests[0]  # type: ignore[index]
+    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-03-06", "2026-03-10")
 
 
 def test_the_nightly_run_succeeds_with_no_onec_variable_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
@@ -173,7 +182,7 @@ def test_the_lake_check_repairs_a_deleted_lake_file_and_warns(monkeypatch: pytes
     warehouse.initialize()
     land_documents(warehouse, [doc("1"), doc("2", date="2026-01-20T10:00:00")])
     check = build_lake_check(dg.AssetKey("incremental_sync"))
-    resource = WarehouseResource(data_dir=str(warehouse.data_dir), timezone="Europe/Moscow")
+    resource = WarehouseResource.from_settings(Settings(data_dir=warehouse.data_dir, timezone="Europe/Moscow"))
     assert check(warehouse=resource).passed
 
     deleted = warehouse.lake_dir / "document_lines/doc_type=goods-receipt/doc_date=2026-01-20/data.parquet"

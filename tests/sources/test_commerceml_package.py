@@ -17,6 +17,7 @@ from hypothesis import strategies as st
 from lxml import etree
 
 from onec.cli import main
+from onec.config import Settings
 from onec.exchange_files import INBOX_DIR, load_and_file_away, load_files, scan_inbox
 from onec.marts import build_stock_movements
 from onec.sandbox import SandboxData
@@ -118,7 +119,7 @@ def test_inbox_takes_the_package_file_by_file(data: SandboxData, package: Path, 
         scan = scan_inbox(inbox, now=first + step + 10, wait_s=900)
         if "rests___" in path.name or "documents___" in path.name:
             assert len(scan.groups) == 1 and not scan.waiting
-            load_and_file_away(scan.groups[0], store, timezone=ZONE, run_id=f"inbox-{step}")
+            load_and_file_away(scan.groups[0], store, Settings(timezone=ZONE), run_id=f"inbox-{step}")
         else:
             assert scan.groups == [], f"{path.name} must wait for the rest of its package"
             (waiting,) = scan.waiting
@@ -144,7 +145,7 @@ def test_inbox_gives_up_on_a_package_without_stock(package: Path, tmp_path: Path
     assert len(released.groups) == 1 and not released.waiting
     store = new_warehouse(tmp_path / "data")
     with pytest.raises(CommerceMLError, match="no stock"):
-        load_and_file_away(released.groups[0], store, timezone=ZONE, run_id="late")
+        load_and_file_away(released.groups[0], store, Settings(timezone=ZONE), run_id="late")
     reasons = [p for p in (inbox / "failed").iterdir() if p.name.endswith(".reason.txt")]
     assert len(reasons) == 4 and all("no stock" in p.read_text("utf-8") for p in reasons)
     assert store.query("SELECT count(*) FROM goods").item() == 0
@@ -188,10 +189,8 @@ def test_price_type_by_name_or_id_and_the_default(data: SandboxData, package: Pa
 
     def landed_price(env: dict[str, str], name: str) -> Decimal:
         store = new_warehouse(tmp_path / name)
-        with pytest.MonkeyPatch.context() as patch:
-            for key, value in env.items():
-                patch.setenv(key, value)
-            load_files([package], store, timezone=ZONE, run_id=name)
+        options = Settings.from_env(env).commerceml
+        load_files([package], store, timezone=ZONE, run_id=name, commerceml_options=options)
         return store.query("SELECT any_value(price) FROM goods WHERE sku = ?", [item.sku]).item()
 
     assert item.price is not None

@@ -12,10 +12,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from onec.config import ConfigError
+from onec.config import ConfigError, RecordLimits, Settings
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, documents_csv
-from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout, RecordLimits
+from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout
 from onec.validation import (
     MALFORMED_REASON,
     RAW_TEXT,
@@ -300,11 +300,10 @@ def test_a_header_over_the_record_limit_fails_the_file() -> None:
 
 
 def test_limits_come_from_the_environment() -> None:
-    assert RecordLimits.from_env({"ONEC_CSV_MAX_FIELD_BYTES": "10", "ONEC_CSV_MAX_RECORD_BYTES": "20"}) == RecordLimits(
-        10, 20
-    )
+    limits = Settings.from_env({"ONEC_CSV_MAX_FIELD_BYTES": "10", "ONEC_CSV_MAX_RECORD_BYTES": "20"}).csv_limits
+    assert limits == RecordLimits(10, 20)
     with pytest.raises(ConfigError, match="ONEC_CSV_MAX_RECORD_BYTES"):
-        RecordLimits.from_env({"ONEC_CSV_MAX_RECORD_BYTES": "-1"})
+        Settings.from_env({"ONEC_CSV_MAX_RECORD_BYTES": "-1"})
 
 
 VALUE_TEXT = st.text(alphabet='ab,"\n ж', max_size=12)

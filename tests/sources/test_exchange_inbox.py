@@ -9,6 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
+from onec.config import Settings
 from onec.errors import UserFacingError
 from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away, load_files
 from onec.warehouse import Warehouse
@@ -42,13 +43,13 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     os.utime(fresh, (time.time() + 600, time.time() + 600))  # "just written", however slow this machine is
 
     instance = dg.DagsterInstance.ephemeral()
-    sensor = build_exchange_inbox_sensor(load_exchange_files_job, tmp_path)
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Settings(data_dir=tmp_path))
     result = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SensorResult)
     groups = [r.run_config["ops"]["load_exchange_group"]["config"]["paths"] for r in result.run_requests or []]
     assert [[Path(p).name for p in g] for g in groups] == [["goods.csv"], ["import0_1.xml", "offers0_1.xml"]]
 
-    resources = {"warehouse": WarehouseResource(data_dir=str(tmp_path / "data"), timezone=ZONE)}
+    resources = {"warehouse": WarehouseResource.from_settings(Settings(data_dir=tmp_path / "data", timezone=ZONE))}
     outcomes = [
         load_exchange_files_job.execute_in_process(
             run_config=request.run_config, resources=resources, instance=instance, raise_on_error=False
@@ -66,7 +67,7 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
 def test_sensor_names_a_package_waiting_for_its_parts(tmp_path: Path) -> None:
     inbox = tmp_path / INBOX_DIR
     _drop(inbox, SAMPLES / "import0_1.xml")
-    sensor = build_exchange_inbox_sensor(load_exchange_files_job, tmp_path)
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Settings(data_dir=tmp_path))
     result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
     assert isinstance(result, dg.SensorResult) and not result.run_requests
     assert result.skip_reason is not None
@@ -96,7 +97,7 @@ def test_inbox_files_replace_only_what_they_declare_complete(tmp_path: Path) -> 
     outcomes = {}
     for group in groups:
         try:
-            load_and_file_away(group, warehouse, timezone=ZONE, run_id="inbox")
+            load_and_file_away(group, warehouse, Settings(timezone=ZONE), run_id="inbox")
             outcomes[group[0].name] = "processed"
         except UserFacingError:
             outcomes[group[0].name] = "failed"

@@ -402,10 +402,11 @@ def test_the_factory_builds_the_odata_source(data: SandboxData, tmp_path: Path) 
         open_source(settings, session, "soap")
 
 
-def test_the_configured_source_reads_the_embedded_sandbox(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_the_configured_source_reads_the_embedded_sandbox() -> None:
     """No ONEC_BASE_URL: the embedded sandbox, whose OData root comes from the session's own base URL."""
-    monkeypatch.setenv("ONEC_SANDBOX_DOCUMENTS", "120")
-    settings = Settings.from_env({"ONEC_SOURCE": "odata", "ONEC_RATE_LIMIT": "1000000"})
+    settings = Settings.from_env(
+        {"ONEC_SOURCE": "odata", "ONEC_RATE_LIMIT": "1000000", "ONEC_SANDBOX_DOCUMENTS": "120"}
+    )
     assert settings.base_url is None
     with open_configured_source(settings) as source:
         assert source.name == "odata"

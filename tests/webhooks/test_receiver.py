@@ -19,7 +19,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from onec.config import ConfigError, Secret
+from onec.config import ConfigError, Secret, Settings
 from onec.webhooks.queue import EventQueue
 from onec.webhooks.receiver import PATH, STATS_PATH, ReceiverSettings, WebhookReceiver, running_receiver
 from onec.webhooks.signature import HEADER, sign, verify
@@ -125,10 +125,11 @@ def test_only_the_exact_signature_verifies(body: bytes, secret: str) -> None:
 
 def test_settings_need_the_secret_and_sane_limits() -> None:
     with pytest.raises(ConfigError, match="ONEC_WEBHOOK_SECRET"):
-        ReceiverSettings.from_env(ZONE, {})
+        ReceiverSettings.from_settings(Settings.from_env({}))
     with pytest.raises(ConfigError, match="ONEC_WEBHOOK_MAX_BYTES"):
-        ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_BYTES": "-1"})
-    settings = ReceiverSettings.from_env(ZONE, {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_AGE_S": "60"})
+        Settings.from_env({"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_BYTES": "-1"})
+    env = {"ONEC_WEBHOOK_SECRET": "s", "ONEC_WEBHOOK_MAX_AGE_S": "60", "ONEC_TIMEZONE": ZONE}
+    settings = ReceiverSettings.from_settings(Settings.from_env(env))
     assert settings.max_age == timedelta(seconds=60) and "s" not in repr(settings.secret)
 
 
