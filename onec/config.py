@@ -337,6 +337,23 @@ class WebhookSettings:
 
 
 @dataclass(frozen=True)
+class WorkerSettings:
+    """Where a run's steps execute (pipelines/executors.py, deploy/README.md).
+
+    Unset, a run executes in its own process (no service needed). Set, every step is a Celery task on whichever
+    worker takes it; the URL serves as Celery's broker and result backend, and the workers must be started with
+    the same one (deploy/celery.yaml). A secret: a Redis URL carries its password."""
+
+    celery_broker: Secret = variable(
+        "ONEC_CELERY_BROKER",
+        SECRET,
+        Secret(""),
+        "Redis URL (`redis://host:6379/0`) of the Celery broker and result backend: steps run on Celery workers; "
+        "unset: in the run's own process",
+    )
+
+
+@dataclass(frozen=True)
 class Settings:
     """Everything needed to talk to one 1C base and land its data. `base_url=None` means the embedded sandbox."""
 
@@ -397,6 +414,7 @@ class Settings:
     csv_limits: RecordLimits = group(RecordLimits)
     commerceml: CommerceMLOptions = group(CommerceMLOptions)
     webhooks: WebhookSettings = group(WebhookSettings)
+    workers: WorkerSettings = group(WorkerSettings)
 
     @property
     def rules(self) -> ValidationRules:
@@ -453,6 +471,9 @@ class Settings:
             raise ConfigError(f"ONEC_AUTH={self.auth.value} needs {', '.join(missing)} to be set")
         if self.odata_url is not None and not self.odata_url.startswith(("http://", "https://")):
             raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {redact_url(self.odata_url)!r}")
+        broker = self.workers.celery_broker.reveal()
+        if broker and "://" not in broker:
+            raise ConfigError("ONEC_CELERY_BROKER must be a URL such as redis://host:6379/0 (not shown: a secret)")
         for name, path in (
             ("ONEC_CLIENT_CERT", self.client_cert),
             ("ONEC_CLIENT_KEY", self.client_key),

@@ -1,8 +1,9 @@
 """The code location: assets, checks, the whole-sync job and the nightly schedule, configured from `ONEC_*`.
 
-Runs use the in-process executor: every asset of a run then shares one 1C session, so one rate limiter and one
-concurrency cap govern the whole run (a multi-process run would multiply the load on 1C by the number of steps).
-Pages of each query are still fetched concurrently inside the session.
+Runs use the in-process executor unless `ONEC_CELERY_BROKER` is set (pipelines/executors.py): every asset of a run
+then shares one 1C session, so one rate limiter and one concurrency cap govern the whole run. Pages of each query are
+still fetched concurrently inside the session. With Celery, steps spread over workers and the `onec_api` pool bounds
+the load on 1C instead.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from onec.allocator import pin_mmap_threshold
 from onec.config import Settings
 from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
+from pipelines.executors import run_executor
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
 from pipelines.incremental import build_incremental_job, build_incremental_schedule, build_webhook_sensor
 from pipelines.jobs import build_sync_job, documents_partitions
@@ -47,7 +49,7 @@ def build_definitions(settings: Settings) -> dg.Definitions:
             "onec": OneCResource.from_settings(settings),
             "warehouse": WarehouseResource.from_settings(settings),
         },
-        executor=dg.in_process_executor,
+        executor=run_executor(settings),
     )
 
 

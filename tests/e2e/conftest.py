@@ -4,35 +4,37 @@ and the test's ONEC_DATA_DIR. Bounded: start-up has a deadline, shutdown escalat
 from __future__ import annotations
 
 import os
-import signal
-import socket
 import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import httpx
 import pytest
 from playwright.sync_api import Page, sync_playwright
 
+from tests.services import free_port, stop
+
 ROOT = Path(__file__).resolve().parents[2]
 STARTUP_TIMEOUT_S = 120
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
 @pytest.fixture
 def dagster_dev(tmp_path: Path) -> Iterator[str]:
-    port = _free_port()
     home = tmp_path / "dagster_home"
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ONEC_DATA_DIR": os.environ["ONEC_DATA_DIR"]}
-    log = (tmp_path / "dagster-dev.log").open("wb")
+    with dagster_dev_server(env, tmp_path / "dagster-dev.log") as url:
+        yield url
+
+
+@contextmanager
+def dagster_dev_server(env: dict[str, str], log_path: Path) -> Iterator[str]:
+    """`dagster dev` (webserver, daemon, code server) on the instance of `env["DAGSTER_HOME"]`; yields its URL."""
+    port = free_port()
+    log = log_path.open("wb")
     dagster = Path(sys.executable).with_name("dagster")
     process = subprocess.Popen(
         [str(dagster), "dev", "-w", "workspace.yaml", "-h", "127.0.0.1", "-p", str(port)],
@@ -43,12 +45,7 @@ def dagster_dev(tmp_path: Path) -> Iterator[str]:
         _wait_until_serving(url, process)
         yield url
     finally:
-        os.killpg(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-            process.wait(timeout=10)
+        stop(process)
         log.close()
 
 
@@ -83,6 +80,47 @@ def graphql(url: str, query: str, variables: dict[str, object]) -> dict:  # type
     response = httpx.post(f"{url}/graphql", json={"query": query, "variables": variables}, timeout=30)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
+
+
+LAUNCH = """
+mutation($params: LaunchBackfillParams!) {
+  launchPartitionBackfill(backfillParams: $params) {
+    __typename
+    ... on LaunchBackfillSuccess { backfillId }
+    ... on PythonError { message stack }
+    ... on PartitionKeysNotFoundError { message }
+  }
+}
+"""
+STATUS = """
+query($id: String!) {
+  partitionBackfillOrError(backfillId: $id) {
+    __typename
+    ... on PartitionBackfill { status }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def launch_backfill(url: str, params: dict[str, object]) -> str:
+    """The UI's "Materialize → backfill" mutation; returns the backfill's id."""
+    launched = graphql(url, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
+    assert launched["__typename"] == "LaunchBackfillSuccess", launched
+    return str(launched["backfillId"])
+
+
+def wait_for_backfill(url: str, backfill_id: str, timeout_s: float) -> str:
+    """The backfill's final status, polled within `timeout_s`."""
+    deadline = time.monotonic() + timeout_s
+    status = "REQUESTED"
+    while time.monotonic() < deadline:
+        answer = graphql(url, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
+        status = answer.get("status", answer["__typename"])
+        if status not in ("REQUESTED", "IN_PROGRESS"):
+            return str(status)
+        time.sleep(2)
+    raise AssertionError(f"backfill still {status} after {timeout_s} s")
 
 
 CHROMIUM = Path("/usr/bin/chromium")

@@ -7,7 +7,6 @@ by the real daemon. Bounded: every wait has a deadline.
 
 from __future__ import annotations
 
-import time
 from datetime import timedelta
 
 import pytest
@@ -15,30 +14,10 @@ import pytest
 from onec.config import Settings
 from onec.connect import sandbox_window
 from onec.warehouse import Warehouse
-from tests.e2e.conftest import graphql
+from tests.e2e.conftest import launch_backfill, wait_for_backfill
 
 pytestmark = pytest.mark.e2e
 BACKFILL_TIMEOUT_S = 240
-
-LAUNCH = """
-mutation($params: LaunchBackfillParams!) {
-  launchPartitionBackfill(backfillParams: $params) {
-    __typename
-    ... on LaunchBackfillSuccess { backfillId }
-    ... on PythonError { message stack }
-    ... on PartitionKeysNotFoundError { message }
-  }
-}
-"""
-STATUS = """
-query($id: String!) {
-  partitionBackfillOrError(backfillId: $id) {
-    __typename
-    ... on PartitionBackfill { status }
-    ... on PythonError { message }
-  }
-}
-"""
 
 
 def test_backfill_of_three_days_from_the_asset_graph(dagster_dev: str) -> None:
@@ -48,9 +27,7 @@ def test_backfill_of_three_days_from_the_asset_graph(dagster_dev: str) -> None:
     assets = ["documents_goods_receipt", "documents_shipment", "documents_transfer"]
     params = {"partitionNames": days, "assetSelection": [{"path": [a]} for a in assets], "fromFailure": False}
 
-    launched = graphql(dagster_dev, LAUNCH, {"params": params})["data"]["launchPartitionBackfill"]
-    assert launched["__typename"] == "LaunchBackfillSuccess", launched
-    status = _wait_for_backfill(dagster_dev, launched["backfillId"])
+    status = wait_for_backfill(dagster_dev, launch_backfill(dagster_dev, params), BACKFILL_TIMEOUT_S)
     assert status == "COMPLETED_SUCCESS", status
 
     warehouse = Warehouse(settings.data_dir, settings.timezone)
@@ -58,15 +35,3 @@ def test_backfill_of_three_days_from_the_asset_graph(dagster_dev: str) -> None:
         "SELECT doc_type, count(DISTINCT doc_date) AS days FROM documents GROUP BY doc_type ORDER BY doc_type"
     ).rows()
     assert landed == [("goods-receipt", 3), ("shipment", 3), ("transfer", 3)]
-
-
-def _wait_for_backfill(url: str, backfill_id: str) -> str:
-    deadline = time.monotonic() + BACKFILL_TIMEOUT_S
-    status = "REQUESTED"
-    while time.monotonic() < deadline:
-        answer = graphql(url, STATUS, {"id": backfill_id})["data"]["partitionBackfillOrError"]
-        status = answer.get("status", answer["__typename"])
-        if status not in ("REQUESTED", "IN_PROGRESS"):
-            return str(status)
-        time.sleep(2)
-    raise AssertionError(f"backfill still {status} after {BACKFILL_TIMEOUT_S} s")

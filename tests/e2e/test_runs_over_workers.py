@@ -1,0 +1,162 @@
+"""The deployment of deploy/README.md on one machine: instance on PostgreSQL, run queue, steps on two Celery workers.
+
+Everything a deployment runs is real and on 127.0.0.1: PostgreSQL and Redis (Debian's packages), a 1C sandbox over
+HTTP, two `dagster-celery worker start` processes with deploy/celery.yaml, and `dagster dev` (webserver, daemon) on
+deploy/dagster.yaml. A backfill launched as the UI launches it must land exactly what the sandbox holds, and every
+step of its runs must have executed on one of the two workers, both of which must have taken steps. Bounded: each
+service has a start-up deadline, the backfill a timeout, and every process is stopped by the test.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
+from datetime import date, timedelta
+from pathlib import Path
+
+import polars as pl
+import pytest
+from celery import Celery
+from dagster import DagsterEventType, DagsterInstance, RunsFilter
+from expected_frames import expected_documents, expected_lines
+
+from onec.config import Settings
+from onec.sandbox.data import SandboxData
+from onec.sandbox.engine import SandboxConfig, SandboxEngine
+from onec.sandbox.server import running_server
+from onec.sync import local_today
+from tests.e2e.conftest import ROOT, dagster_dev_server, launch_backfill, wait_for_backfill
+from tests.services import running_postgres, running_redis, stop, wait_until
+
+pytestmark = pytest.mark.e2e
+BACKFILL_TIMEOUT_S = 150
+DAYS = 3
+DOCUMENTS = 240
+WORKERS = ("worker1", "worker2")
+DOCUMENT_ASSETS = [
+    "documents_adjustment_down",
+    "documents_adjustment_up",
+    "documents_goods_receipt",
+    "documents_inventory",
+    "documents_shipment",
+    "documents_transfer",
+]
+
+
+def test_a_backfill_runs_its_steps_on_two_celery_workers_and_lands_what_the_sandbox_holds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    timezone = Settings().timezone
+    first = local_today(timezone) - timedelta(days=DAYS + 2)
+    data = SandboxData.generate(seed=11, documents=DOCUMENTS, start=first, days=DAYS, timezone=timezone)
+    days = [first + timedelta(days=i) for i in range(DAYS)]
+
+    with ExitStack() as stack:
+        postgres_url = stack.enter_context(running_postgres())
+        broker_url = stack.enter_context(running_redis())
+        base_url = stack.enter_context(running_server(SandboxEngine(data, SandboxConfig())))
+        env = _deployment_env(tmp_path, postgres_url=postgres_url, broker_url=broker_url, base_url=base_url)
+        workers = [stack.enter_context(_celery_worker(name, env, tmp_path / f"{name}.log")) for name in WORKERS]
+        _wait_for_workers(broker_url, workers)
+        url = stack.enter_context(dagster_dev_server(env, tmp_path / "dagster-dev.log"))
+
+        params = {
+            "partitionNames": [day.isoformat() for day in days],
+            "assetSelection": [{"path": [asset]} for asset in DOCUMENT_ASSETS],
+            "fromFailure": False,
+        }
+        backfill_id = launch_backfill(url, params)
+        status = wait_for_backfill(url, backfill_id, BACKFILL_TIMEOUT_S)
+        assert status == "COMPLETED_SUCCESS", f"{status}; logs in {tmp_path}"
+
+        for name in ("DAGSTER_HOME", "DAGSTER_PG_URL"):
+            monkeypatch.setenv(name, env[name])
+        with DagsterInstance.get() as instance:
+            _assert_steps_ran_on_the_workers(instance, backfill_id)
+
+    _assert_lake_holds(Path(env["ONEC_DATA_DIR"]) / "lake", data, days)
+
+
+def _deployment_env(tmp_path: Path, *, postgres_url: str, broker_url: str, base_url: str) -> dict[str, str]:
+    """What every process of the deployment shares: the instance (deploy/dagster.yaml), the broker, the 1C base."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    shutil.copy(ROOT / "deploy" / "dagster.yaml", home / "dagster.yaml")
+    venv_bin = str(Path(sys.executable).parent)
+    return {
+        **os.environ,
+        "PATH": f"{venv_bin}{os.pathsep}{os.environ.get('PATH', '')}",
+        "DAGSTER_HOME": str(home),
+        "DAGSTER_PG_URL": postgres_url,
+        "ONEC_CELERY_BROKER": broker_url,
+        "ONEC_BASE_URL": base_url,
+    }
+
+
+@contextmanager
+def _celery_worker(name: str, env: dict[str, str], log_path: Path) -> Iterator[subprocess.Popen[bytes]]:
+    """A worker as deploy/README.md starts one: one step at a time, the project's code importable from ROOT."""
+    log = log_path.open("wb")
+    command = [
+        str(Path(sys.executable).with_name("dagster-celery")), "worker", "start", "-A", "dagster_celery.app",
+        "-y", str(ROOT / "deploy" / "celery.yaml"), "-n", name, "--", "--concurrency=1",
+    ]  # fmt: skip
+    process = subprocess.Popen(command, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT,
+                               start_new_session=True)  # fmt: skip
+    try:
+        yield process
+    finally:
+        stop(process)
+        log.close()
+
+
+def _wait_for_workers(broker_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
+    app = Celery(broker=broker_url, backend=broker_url)
+
+    def all_answer() -> bool:
+        dead = [process.args for process in workers if process.poll() is not None]
+        assert not dead, f"a Celery worker exited during start-up: {dead}"
+        replies = app.control.ping(timeout=1.0)
+        names = {name.split("@")[0] for reply in replies for name in reply}
+        return names >= set(WORKERS)
+
+    wait_until(all_answer, f"Celery workers {WORKERS}")
+
+
+def _assert_steps_ran_on_the_workers(instance: DagsterInstance, backfill_id: str) -> None:
+    """Every step that succeeded was handed to a Celery worker of this test (the engine event dagster-celery writes
+    from inside the worker names it), and both workers took steps."""
+    runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
+    assert runs, "the backfill launched no run"
+    workers_used: set[str] = set()
+    for run in runs:
+        succeeded = {entry.step_key for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.STEP_SUCCESS)}
+        assert succeeded, f"run {run.run_id} executed no step"
+        on_worker: dict[str | None, str] = {}
+        for entry in instance.all_logs(run.run_id, of_type=DagsterEventType.ENGINE_EVENT):
+            event = entry.dagster_event
+            metadata = event.engine_event_data.metadata if event and event.engine_event_data else {}
+            if "Celery worker" in metadata:
+                on_worker[entry.step_key] = str(metadata["Celery worker"].value)
+        missing = succeeded - on_worker.keys()
+        assert not missing, f"run {run.run_id}: steps not executed by a Celery worker: {sorted(missing)}"
+        workers_used |= {on_worker[step].split("@")[0] for step in succeeded}
+    assert workers_used == set(WORKERS), f"steps ran on {sorted(workers_used)}, expected both of {WORKERS}"
+
+
+def _assert_lake_holds(lake: Path, data: SandboxData, days: list[date]) -> None:
+    """The lake, read as an analyst reads it, holds per document type and day exactly the sandbox's documents and
+    lines (by number and line), nothing more."""
+    date_from, date_to = days[0], days[-1] + timedelta(days=1)
+    hive = {"doc_type": pl.String(), "doc_date": pl.Date()}
+    documents = pl.read_parquet(sorted(lake.glob("documents/*/*/data.parquet")), hive_schema=hive)
+    lines = pl.read_parquet(sorted(lake.glob("document_lines/*/*/data.parquet")), hive_schema=hive)
+    landed_documents = sorted(documents.select("doc_type", "doc_date", "number").rows())
+    landed_lines = sorted(lines.select("doc_type", "number", "line").rows())
+    assert landed_documents == sorted((row[0], row[3], row[1]) for row in expected_documents(data, date_from, date_to))
+    assert landed_lines == sorted((row[0], row[1], row[2]) for row in expected_lines(data, date_from, date_to))
+    assert documents.height > 0 and lines.height > 0
