@@ -61,8 +61,8 @@ def test_a_backfill_runs_its_steps_on_two_celery_workers_and_lands_what_the_sand
         base_url = stack.enter_context(running_server(SandboxEngine(data, SandboxConfig())))
         env = _deployment_env(tmp_path, postgres_url=postgres_url, broker_url=broker_url, base_url=base_url)
         workers = [stack.enter_context(_celery_worker(name, env, tmp_path / f"{name}.log")) for name in WORKERS]
-        _wait_for_workers(broker_url, workers)
         url = stack.enter_context(dagster_dev_server(env, tmp_path / "dagster-dev.log"))
+        _wait_for_workers(broker_url, workers)
 
         params = {
             "partitionNames": [day.isoformat() for day in days],
@@ -129,7 +129,7 @@ def _wait_for_workers(broker_url: str, workers: list[subprocess.Popen[bytes]]) -
 
 def _assert_steps_ran_on_the_workers(instance: DagsterInstance, backfill_id: str) -> None:
     """Every step that succeeded was handed to a Celery worker of this test (the engine event dagster-celery writes
-    from inside the worker names it), and both workers took steps."""
+    from inside the worker names it) and started in another process than its run's, and both workers took steps."""
     runs = instance.get_runs(filters=RunsFilter(tags={"dagster/backfill": backfill_id}))
     assert runs, "the backfill launched no run"
     workers_used: set[str] = set()
@@ -143,9 +143,16 @@ def _assert_steps_ran_on_the_workers(instance: DagsterInstance, backfill_id: str
             if "Celery worker" in metadata:
                 on_worker[entry.step_key] = str(metadata["Celery worker"].value)
         missing = succeeded - on_worker.keys()
-        assert not missing, f"run {run.run_id}: steps not executed by a Celery worker: {sorted(missing)}"
+        assert not missing, f"run {run.run_id}: steps not executed by a Celery worker: {sorted(map(str, missing))}"
+        run_pid = _pids(instance, run.run_id, DagsterEventType.RUN_START)
+        step_pids = _pids(instance, run.run_id, DagsterEventType.STEP_START)
+        assert step_pids and not step_pids & run_pid, f"run {run.run_id}: a step started in the run's own process"
         workers_used |= {on_worker[step].split("@")[0] for step in succeeded}
     assert workers_used == set(WORKERS), f"steps ran on {sorted(workers_used)}, expected both of {WORKERS}"
+
+
+def _pids(instance: DagsterInstance, run_id: str, event_type: DagsterEventType) -> set[int | None]:
+    return {entry.dagster_event.pid for entry in instance.all_logs(run_id, of_type=event_type) if entry.dagster_event}
 
 
 def _assert_lake_holds(lake: Path, data: SandboxData, days: list[date]) -> None:
