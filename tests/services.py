@@ -62,7 +62,8 @@ def running_postgres() -> Iterator[str]:
     require("PostgreSQL (initdb, pg_ctl)", bindir, "postgresql")
     assert bindir is not None
     owner = _unprivileged_owner()
-    root = Path(tempfile.mkdtemp(prefix="onec-postgres-"))
+    # Under /tmp when root: the unprivileged owner must reach it, and a TMPDIR of root's need not let it through.
+    root = Path(tempfile.mkdtemp(prefix="onec-postgres-", dir="/tmp" if owner is not None else None))
     cluster, log = root / "cluster", root / "postgres.log"
     port = free_port()
     try:
