@@ -34,10 +34,10 @@ import pyarrow as pa
 from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
+from onec.config import LakeFormat, Settings
+
 if TYPE_CHECKING:
     import pyarrow.dataset as pa_ds
-
-    from onec.config import Settings
 
 DEFAULT_BASE = "main"
 """The base id of the one-base default (no base configured)."""
@@ -118,6 +118,21 @@ class DeltaLake:
                 con.register(table, found.to_pyarrow_dataset())
                 registered.append(table)
         return registered
+
+
+@dataclass(frozen=True)
+class DeltaTarget:
+    """Where a warehouse mirrors its landings when the lake is Delta: the lake, and the base its rows belong to."""
+
+    lake: DeltaLake
+    base: str = DEFAULT_BASE
+
+
+def configured_target(settings: Settings, base: str = DEFAULT_BASE) -> DeltaTarget | None:
+    """The Delta lake a warehouse mirrors to under ONEC_LAKE_FORMAT=delta; None: the Parquet lake (the default)."""
+    if settings.lake.format is not LakeFormat.DELTA:
+        return None
+    return DeltaTarget(DeltaLake.from_settings(settings), base)
 
 
 @dataclass(frozen=True)

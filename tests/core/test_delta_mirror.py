@@ -1,0 +1,91 @@
+"""ONEC_LAKE_FORMAT=delta on one machine: landings mirror to the Delta lake in the same order as to the Parquet lake
+(warehouse commit, then lake, the work recorded in `lake_pending`), so the Delta lake equals the warehouse after any
+sequence of runs, each killed (or not) at any of its Delta commits, once the next run has opened the warehouse."""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+from pathlib import Path
+from typing import Any
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from onec import delta_lake
+from onec.config import Settings
+from onec.delta_lake import DeltaLake, DeltaTarget
+from onec.warehouse import Warehouse
+from tests.core.test_lake_mirror import GOODS, SPREAD_DOCUMENTS, Killed, apply, merge_documents, merge_goods, steps
+from tests.core.test_warehouse import ZONE
+from tests.lake_equality import assert_delta_lake_equals_warehouse, lake_rows
+
+
+def delta_warehouse(data_dir: Path, base: str = delta_lake.DEFAULT_BASE) -> Warehouse:
+    """A warehouse mirroring to the Delta lake its settings name (ONEC_LAKE_FORMAT=delta, the default location)."""
+    configured = Settings.from_env({"ONEC_DATA_DIR": str(data_dir), "ONEC_LAKE_FORMAT": "delta"})
+    return Warehouse(data_dir, ZONE, delta=delta_lake.configured_target(configured, base))
+
+
+def test_landings_mirror_to_the_delta_lake_partitioned_by_base_and_not_to_parquet(tmp_path: Path) -> None:
+    warehouse = delta_warehouse(tmp_path / "data")
+    warehouse.initialize()
+    merge_documents(warehouse, SPREAD_DOCUMENTS, "first")
+    merge_goods(warehouse, GOODS, dt.date(2026, 1, 31), "first")
+
+    assert_delta_lake_equals_warehouse(warehouse)
+    assert lake_rows(warehouse, "documents") is None, "the Parquet lake is not written as well"
+    assert warehouse.delta is not None
+    table = warehouse.delta.lake.table("document_lines")
+    assert table is not None
+    assert table.metadata().partition_columns == ["base", "doc_type", "doc_date"]
+    assert (tmp_path / "data" / "delta" / "document_lines" / "base=main" / "doc_type=goods-receipt").is_dir()
+
+
+def test_two_bases_share_the_lake_and_replace_only_their_own_partitions(tmp_path: Path) -> None:
+    """Two warehouses (one per base) mirror to one lake; each landing replaces its base's partitions only."""
+    lake_root = tmp_path / "lake"
+    north = Warehouse(tmp_path / "north", ZONE, delta=DeltaTarget(DeltaLake(str(lake_root)), "north"))
+    south = Warehouse(tmp_path / "south", ZONE, delta=DeltaTarget(DeltaLake(str(lake_root)), "south"))
+    for warehouse in (north, south):
+        warehouse.initialize()
+        merge_documents(warehouse, SPREAD_DOCUMENTS, "first")
+        merge_goods(warehouse, GOODS, dt.date(2026, 1, 31), "first")
+    merge_documents(north, SPREAD_DOCUMENTS[:2], "again")
+    merge_goods(south, GOODS[:1], dt.date(2026, 1, 31), "again")
+
+    assert_delta_lake_equals_warehouse(north)
+    assert_delta_lake_equals_warehouse(south)
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(runs=st.lists(st.tuples(steps, st.none() | st.integers(1, 6)), min_size=1, max_size=5))
+def test_any_sequence_of_runs_killed_at_any_delta_commit_leaves_the_lake_equal_to_the_warehouse(
+    tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch, runs: list[Any]
+) -> None:
+    data_dir = tmp_path_factory.mktemp("runs") / "data"
+    delta_warehouse(data_dir).initialize()
+    for step, kill_at in runs:
+        with monkeypatch.context() as patched, contextlib.suppress(Killed):
+            patched.setattr(delta_lake, "write_deltalake", KillAtCommit(kill_at))
+            apply(delta_warehouse(data_dir), step)
+    warehouse = delta_warehouse(data_dir)
+    warehouse.initialize()
+    assert_delta_lake_equals_warehouse(warehouse)
+
+
+class KillAtCommit:
+    """delta_lake.write_deltalake that kills the run instead of making its n-th commit (None: never)."""
+
+    commit = staticmethod(delta_lake.write_deltalake)
+
+    def __init__(self, kill_at: int | None) -> None:
+        self._kill_at = kill_at
+        self._commits = 0
+
+    def __call__(self, *args: Any, **kwargs: Any) -> None:
+        self._commits += 1
+        if self._commits == self._kill_at:
+            raise Killed
+        self.commit(*args, **kwargs)
