@@ -562,7 +562,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _print_lake_check(warehouse: Warehouse, result: LakeCheck) -> None:
-    print(f"Compared {result.partitions} lake partitions under {warehouse.lake_dir} with {warehouse.database}.")
+    where = (
+        f"of base {warehouse.delta.base} in the Delta lake {redact_url(warehouse.delta.lake.root)}"
+        if warehouse.delta is not None
+        else f"under {warehouse.lake_dir}"
+    )
+    print(f"Compared {result.partitions} lake partitions {where} with {warehouse.database}.")
     if result.litter_removed:
         print(f"Removed {result.litter_removed} temporary files left in the lake by killed writers.")
     if not result.differences:

@@ -9,13 +9,16 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from onec import delta_lake
+from onec.cli import main
 from onec.config import Settings
-from onec.delta_lake import DeltaLake, DeltaTarget
+from onec.delta_lake import DeltaLake, DeltaTarget, Partitions, replace_frame
+from onec.lake_check import check_lake
 from onec.warehouse import Warehouse
 from tests.core.test_lake_mirror import GOODS, SPREAD_DOCUMENTS, Killed, apply, merge_documents, merge_goods, steps
 from tests.core.test_warehouse import ZONE
@@ -89,3 +92,38 @@ class KillAtCommit:
         if self._commits == self._kill_at:
             raise Killed
         self.commit(*args, **kwargs)
+
+
+def test_check_finds_and_repairs_a_delta_lake_changed_behind_the_warehouse(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Someone else's commits (a day of lines deleted, one goods quantity changed) are found by `check`, named,
+    and replaced from the warehouse; the other base's partitions are not this warehouse's business."""
+    warehouse = delta_warehouse(tmp_path / "data")
+    warehouse.initialize()
+    merge_documents(warehouse, SPREAD_DOCUMENTS, "first")
+    merge_goods(warehouse, GOODS, dt.date(2026, 1, 31), "first")
+    assert warehouse.delta is not None
+    lake = warehouse.delta.lake
+    other_base = lake.scan("goods").collect().with_columns(pl.lit("north").alias("base"))
+    replace_frame(lake, "goods", Partitions("north", None, "snapshot_date", (dt.date(2026, 1, 31),)), other_base)
+    lines = lake.table("document_lines")
+    assert lines is not None
+    lines.delete("base = 'main' AND doc_date = '2026-01-04'")
+    goods = lake.scan("goods").filter(pl.col("base") == "main").collect()
+    bumped = pl.when(pl.col("sku") == "B").then(pl.col("quantity") + 1).otherwise("quantity")
+    edited = goods.with_columns(bumped.cast(pl.Decimal(18, 3)))
+    replace_frame(lake, "goods", Partitions("main", None, "snapshot_date", (dt.date(2026, 1, 31),)), edited)
+
+    found = check_lake(warehouse, repair=False)
+    assert [d.describe() for d in found.differences] == [
+        "goods/snapshot_date=2026-01-31: same row count (3), different content",
+        "document_lines/doc_type=goods-receipt/doc_date=2026-01-04: missing from the lake; warehouse 1 rows",
+    ]
+    monkeypatch.setenv("ONEC_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.setenv("ONEC_TIMEZONE", ZONE)
+    monkeypatch.setenv("ONEC_LAKE_FORMAT", "delta")
+    assert main(["check"]) == 0
+    assert "Rewrote them from the warehouse" in capsys.readouterr().out
+    assert_delta_lake_equals_warehouse(warehouse)
+    assert lake.scan("goods").filter(pl.col("base") == "north").collect().height == len(GOODS)
