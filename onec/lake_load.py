@@ -152,7 +152,8 @@ def _delete_partitions(
     con: duckdb.DuckDBPyConnection, table: LakeTable, keys: Sequence[PartitionKey], has_base: bool
 ) -> None:
     for (base, doc_type), days in _groups(keys).items():
-        terms, params = ["true"], []
+        terms: list[str] = ["true"]
+        params: list[object] = []
         if has_base:
             terms.append(f"{BASE_COLUMN} = ?")
             params.append(base)
