@@ -31,21 +31,12 @@ from tests.delta_workload import (
     version_rows,
     write_versions,
 )
-from tests.s3_server import S3Server, S3Unavailable, running_s3_server
+from tests.s3_server import S3Server
 
 DAYS = [dt.date(2025, 3, 1) + dt.timedelta(days=offset) for offset in range(3)]
 WRITERS = 4
 VERSIONS = 2
 READ_DURATION_LIMIT_S = 90.0
-
-
-@pytest.fixture(scope="module")
-def s3_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[S3Server]:
-    try:
-        with running_s3_server(tmp_path_factory.mktemp("seaweedfs")) as server:
-            yield server
-    except S3Unavailable as reason:
-        pytest.skip(f"no local S3 server: {reason}")
 
 
 @pytest.fixture(params=["local", "s3"])

@@ -23,6 +23,7 @@ from onec.warehouse import Warehouse
 from tests.core.test_lake_mirror import GOODS, SPREAD_DOCUMENTS, Killed, apply, merge_documents, merge_goods, steps
 from tests.core.test_warehouse import ZONE
 from tests.lake_equality import assert_delta_lake_equals_warehouse, lake_rows
+from tests.s3_server import S3Server
 
 
 def delta_warehouse(data_dir: Path, base: str = delta_lake.DEFAULT_BASE) -> Warehouse:
@@ -44,6 +45,20 @@ def test_landings_mirror_to_the_delta_lake_partitioned_by_base_and_not_to_parque
     assert table is not None
     assert table.metadata().partition_columns == ["base", "doc_type", "doc_date"]
     assert (tmp_path / "data" / "delta" / "document_lines" / "base=main" / "doc_type=goods-receipt").is_dir()
+
+
+def test_a_landing_mirrors_to_the_delta_lake_on_s3_and_check_compares_it_there(
+    tmp_path: Path, s3_server: S3Server
+) -> None:
+    configured = Settings.from_env({"ONEC_DATA_DIR": str(tmp_path / "data"), **s3_server.environment("mirror")})
+    warehouse = Warehouse(tmp_path / "data", ZONE, delta=delta_lake.configured_target(configured))
+    warehouse.initialize()
+    merge_documents(warehouse, SPREAD_DOCUMENTS, "first")
+    merge_goods(warehouse, GOODS, dt.date(2026, 1, 31), "first")
+
+    assert_delta_lake_equals_warehouse(warehouse)
+    assert not (tmp_path / "data" / "delta").exists()
+    assert check_lake(warehouse, repair=False).lake_equals_warehouse
 
 
 def test_two_bases_share_the_lake_and_replace_only_their_own_partitions(tmp_path: Path) -> None:
