@@ -34,7 +34,7 @@ WAREHOUSE_BUILD_POOL = "warehouse_build"
     ),
 )
 @failing_cleanly
-def warehouse_from_lake(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def warehouse_from_lake(warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
     target = delta_lake.configured_target(warehouse.settings())
     if target is None:
         raise UsageError("warehouse_from_lake loads the Delta lake: set ONEC_LAKE_FORMAT=delta")
