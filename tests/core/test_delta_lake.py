@@ -113,6 +113,21 @@ def test_no_rows_empties_exactly_the_partitions_named(lake: DeltaLake) -> None:
     assert whole_versions(lake) == {("main", DAYS[1]): 1, ("north", DAYS[0]): 1, ("north", DAYS[1]): 1}
 
 
+def test_a_column_a_newer_writer_adds_joins_the_table_and_older_writers_keep_committing(lake: DeltaLake) -> None:
+    """The warehouse grows columns (schema growth); a worker on the new version and one not yet upgraded share the
+    table: the column is added, rows written without it read as null."""
+    first, second = DAYS[:2]
+    replace_frame(lake, TABLE, Partitions("main", DOC_TYPE, DAY_KEY, (first,)), version_frame("main", first, 1))
+    grown = version_frame("main", second, 1).append_column(
+        "comment", pa.array(["new"] * version_rows("main", second, 1))
+    )
+    replace_frame(lake, TABLE, Partitions("main", DOC_TYPE, DAY_KEY, (second,)), grown)
+    replace_frame(lake, TABLE, Partitions("main", DOC_TYPE, DAY_KEY, (first,)), version_frame("main", first, 2))
+    comments = lake.scan(TABLE).group_by(DAY_KEY).agg(pl.col("comment").drop_nulls().len()).sort(DAY_KEY).collect()
+    assert comments.rows() == [(first, 0), (second, version_rows("main", second, 1))]
+    assert whole_versions(lake) == {("main", first): 2, ("main", second): 1}
+
+
 def test_readers_during_concurrent_writes_see_only_whole_versions(lake: DeltaLake) -> None:
     """Two workers rewrite their base's 3 days again and again; meanwhile DuckDB (pyarrow dataset) and Polars
     (scan_delta) read the table in a loop. No read ever sees a partition that is not one whole version."""
