@@ -142,3 +142,20 @@ def test_check_finds_and_repairs_a_delta_lake_changed_behind_the_warehouse(
     assert "Rewrote them from the warehouse" in capsys.readouterr().out
     assert_delta_lake_equals_warehouse(warehouse)
     assert lake.scan("goods").filter(pl.col("base") == "north").collect().height == len(GOODS)
+
+
+def test_onec_etl_sync_writes_the_delta_lake_on_s3_from_the_environment(
+    s3_server: S3Server, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command line as a worker runs it: ONEC_LAKE_* name the S3 lake; the secret never shows."""
+    for name, value in {**s3_server.environment("cli-sync"), "ONEC_SANDBOX_DOCUMENTS": "120"}.items():
+        monkeypatch.setenv(name, value)
+    assert main(["sync", "--types", "shipment"]) == 0
+    assert main(["check", "--no-repair"]) == 0
+    settings = Settings.from_env()
+    warehouse = Warehouse(settings.data_dir, settings.timezone, delta=delta_lake.configured_target(settings))
+    assert_delta_lake_equals_warehouse(warehouse)
+    assert warehouse.query("SELECT count(*) FROM documents").item() > 0
+    shown = capsys.readouterr()
+    assert s3_server.environment("x")["ONEC_LAKE_S3_SECRET_ACCESS_KEY"] not in shown.out + shown.err
+    assert "of base main in the Delta lake s3://lake/cli-sync" in shown.out
