@@ -35,6 +35,7 @@ from deltalake import DeltaTable, WriterProperties, write_deltalake
 from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from onec.config import LakeFormat, Settings
+from onec.errors import BusyError
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pa_ds
@@ -52,8 +53,8 @@ RETRY_PAUSE_S = 0.05
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD")
 
 
-class LakeConflict(RuntimeError):
-    """A partition replace lost `attempts` commits in a row to writers of the same partitions."""
+class LakeConflict(BusyError):
+    """A partition replace lost `attempts` commits in a row to writers of the same partitions: run it again."""
 
 
 @dataclass(frozen=True)

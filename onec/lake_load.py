@@ -28,6 +28,7 @@ import pyarrow as pa
 from deltalake import DeltaTable
 
 from onec.delta_lake import BASE_COLUMN, DeltaLake, Partitions
+from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakeTable
 from onec.warehouse import Warehouse
 
@@ -40,7 +41,7 @@ LOADED_DDL = (
 version loaded (Delta never rewrites a file in place, so the same names are the same rows)."""
 
 
-class LakeLoadError(ValueError):
+class LakeLoadError(UsageError):
     """The lake cannot be loaded into this warehouse as it is (e.g. several bases, tables without a base column)."""
 
 
