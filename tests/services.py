@@ -40,7 +40,7 @@ def require(what: str, found: object, install: str) -> None:
     """Skip (developer machine) or fail (CI) when a server binary is missing."""
     if found:
         return
-    message = f"{what} is missing: apt-get install -y {install} (.ci/run does this)"
+    message = f"{what} is missing: {install}"
     if os.environ.get("CI"):
         pytest.fail(message)
     pytest.skip(message)
@@ -59,7 +59,7 @@ def postgres_bindir() -> Path | None:
 def running_postgres() -> Iterator[str]:
     """A throw-away PostgreSQL cluster; yields its SQLAlchemy URL (psycopg2 driver) with an empty database."""
     bindir = postgres_bindir()
-    require("PostgreSQL (initdb, pg_ctl)", bindir, "postgresql")
+    require("PostgreSQL (initdb, pg_ctl)", bindir, "apt-get install -y postgresql (.ci/run does this)")
     assert bindir is not None
     owner = _unprivileged_owner()
     # Under /tmp when root: the unprivileged owner must reach it, and a TMPDIR of root's need not let it through.
@@ -121,7 +121,7 @@ def _create_database(server_url: str, name: str) -> None:
 def running_redis() -> Iterator[str]:
     """A Redis without persistence on a free 127.0.0.1 port; yields its URL (database 0)."""
     server = shutil.which("redis-server")
-    require("redis-server", server, "redis-server")
+    require("redis-server", server, "apt-get install -y redis-server (.ci/run does this)")
     assert server is not None
     import redis
 
