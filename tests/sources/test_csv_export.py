@@ -137,6 +137,17 @@ def test_a_wrong_encoding_fails_the_whole_file(data: bytes, charset: str | None,
         read(data, charset=charset)
 
 
+@pytest.mark.parametrize("chunk", [64, 300, 100_000])
+@pytest.mark.parametrize("bad_row", ["P99,Ж,1,wh", 'P99,"Ж, ""1""",1,wh', 'P99,"Ж,1,wh', "P99,Ж,1"])
+def test_bytes_that_are_not_utf8_fail_the_file_in_whichever_chunk_they_are(chunk: int, bad_row: str) -> None:
+    """Only a UTF-8 file's first chunk is checked before Polars splits it: every later chunk must fail as well,
+    naming the line, whether it is read fast or carefully."""
+    rows = "".join(f'P{n},"Товар ""{n}""",{n},wh\n' for n in range(40))
+    data = f"SKU,Name,Quantity,Warehouse\n{rows}".encode() + f"{bad_row}\n".encode("cp1251") + b"P100,x,1,wh\n"
+    with pytest.raises(CsvFormatError, match=r"not valid utf-8 .*line 42"):
+        list(CsvExportReader(CsvEntity.GOODS, chunk_bytes=chunk).read([data]))
+
+
 def _document_rows(count: int) -> str:
     header = "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total\n"
     rows = []
