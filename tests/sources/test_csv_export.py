@@ -229,6 +229,38 @@ def test_the_fast_path_decides_exactly_like_the_careful_one(lines: list[str], cr
         assert fast.malformed.equals(careful.malformed)
 
 
+RECORD_VALUE = st.text(alphabet='ab,"\n\r ж', max_size=10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(RECORD_VALUE, min_size=3, max_size=3), min_size=1, max_size=12),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+    quote_all=st.booleans(),
+    damage=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(['"', ",", "\n", "\r", " "])), max_size=2),
+)
+def test_the_fast_path_answers_written_exports_exactly_like_the_careful_one(
+    rows: list[list[str]], line_end: str, quote_all: bool, damage: list[tuple[int, str]]
+) -> None:
+    """Exports as a CSV writer spells them (values with quotes, separators, LFs and CRs), now and then with a
+    character slipped in: the fast path must answer every well-formed one without CRs, and whatever it answers
+    must be the careful path's records and malformed rows to the letter."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator=line_end, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(rows)
+    body = out.getvalue()
+    for at, character in damage:
+        body = body[: at % len(body)] + character + body[at % len(body) :]
+    reader = CsvExportReader(CsvEntity.GOODS)
+    reader.layout = CsvLayout(",", 3, {i: f"c{i}" for i in range(3)}, ())
+    fast = reader._fast_records(body.encode(), 2, body.count("\n"))
+    careful = reader._careful_records(body, 2)
+    if not damage and "\r" not in "".join(v for row in rows for v in row):
+        assert fast is not None
+    if fast is not None:
+        assert fast.frame.equals(careful.frame)
+        assert fast.malformed.equals(careful.malformed)
+
+
 @settings(max_examples=600, deadline=None)
 @given(lines=st.lists(FIELD_TEXT, min_size=1, max_size=6), width=st.integers(2, 4))
 def test_broken_quoting_never_stops_the_chunk_nor_shifts_a_value(lines: list[str], width: int) -> None:
