@@ -372,23 +372,28 @@ def _documents_in_order(frame: pl.DataFrame) -> pl.DataFrame:
     without one an Id), sorted by document then row.
 
     A document's rows are normally consecutive, and then `_i` is just a count of key changes, with no sort;
-    only a file that scatters a document's rows pays for ranking and sorting them together.
+    only a file that scatters a document's rows pays for ranking and sorting them together (the keys that
+    start a run are then not all different). Only a batch with rows lacking a number builds other keys.
     """
-    number, document_id = pl.col("number").str.strip_chars(), pl.col("id").str.strip_chars()
-    frame = frame.with_row_index("_row").with_columns(
-        pl.coalesce(
-            pl.when(number != "").then(number),
-            pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
-            pl.format("\x00row {}", "_row"),
-        ).alias("_key")
-    )
-    runs = frame.with_columns(
-        (pl.col("_key").ne_missing(pl.col("_key").shift(1)).cum_sum() - 1).cast(pl.UInt32).alias("_i")
-    )
-    if runs.is_empty() or runs["_i"][-1] + 1 == runs["_key"].n_unique():
+    number = frame["number"].str.strip_chars()
+    frame = frame.with_row_index("_row")
+    key = number
+    if number.null_count() or (number == "").any():
+        document_id = pl.col("id").str.strip_chars()
+        key = frame.select(
+            pl.coalesce(
+                pl.when(number != "").then(number),
+                pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
+                pl.format("\x00row {}", "_row"),
+            )
+        ).to_series()
+    starts = key.ne_missing(key.shift(1))
+    document = (starts.cum_sum() - 1).cast(pl.UInt32)
+    runs = frame.with_columns(key.alias("_key"), document.alias("_i"))
+    if runs.is_empty() or document[-1] + 1 == key.filter(starts).n_unique():
         return runs
     first_row = pl.col("_row").min().over("_key")
-    return frame.with_columns((first_row.rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort("_i", "_row")
+    return runs.with_columns((first_row.rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort("_i", "_row")
 
 
 def _document_headers(frame: pl.DataFrame, header_names: list[str]) -> pl.DataFrame:
@@ -396,16 +401,22 @@ def _document_headers(frame: pl.DataFrame, header_names: list[str]) -> pl.DataFr
     (its rows), its first and last file line, and `_differing` (the header fields its rows disagree on)."""
     document = pl.col("_i")
     continues = document == document.shift(1)
-    last_lines = frame.filter(document.ne_missing(document.shift(-1)))[SOURCE_LINE]
-    starts = frame.with_row_index("_position").filter(~continues.fill_null(False))
-    starts = starts.select("_i", *header_names, "_position", pl.col(SOURCE_LINE).alias("_first_file_line"))
+    last_lines = frame.select(SOURCE_LINE, "_i").filter(document.ne_missing(document.shift(-1)))[SOURCE_LINE]
+    starts = (
+        frame.select("_i", *header_names, pl.col(SOURCE_LINE).alias("_first_file_line"))
+        .with_row_index("_position")
+        .filter(~continues.fill_null(False))
+    )
     position = pl.col("_position").cast(pl.Int64)
-    headers = starts.with_columns(
+    headers = starts.select(
+        "_i",
+        *header_names,
+        "_first_file_line",
         (position.shift(-1, fill_value=frame.height) - position).alias("_items"),
         last_lines.alias("_last_file_line"),
         pl.lit("").alias("_differing"),
         pl.lit(None, pl.String).alias("_structure"),
-    ).drop("_position")
+    )
     differs = [(continues & pl.col(name).ne_missing(pl.col(name).shift(1))).alias(name) for name in header_names]
     changes = frame.select("_i", *differs).filter(pl.any_horizontal(header_names))
     if changes.is_empty():

@@ -211,6 +211,31 @@ def test_a_document_whose_rows_disagree_is_rejected_whole() -> None:
     assert batch.rejected.row(0, named=True)["raw"].count("\n") == 2
 
 
+def test_documents_are_rows_sharing_a_number_or_else_an_id_wherever_they_are_in_the_file() -> None:
+    """A document's rows apart in the file still make one document (in the order of its first row); rows without
+    a number are grouped by Id, and a row with neither is a document of its own: each is rejected whole."""
+    header, *rows = _document_rows(3).splitlines(keepends=True)
+    no_number = [rows[6].replace("id2,N0002,", "idX,,"), rows[7].replace("id2,N0002,", "idX,,")]
+    neither = rows[8].replace("id2,N0002,", ",,")
+    data = header + "".join([rows[0], rows[3], rows[1], no_number[0], rows[4], rows[2], rows[5], no_number[1], neither])
+    _, records = read(data.encode(), CsvEntity.DOCUMENT_LINES)
+    batch = check_documents_text(
+        records, doc_type="goods-receipt", date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 1),
+        timezone=ZONE, run_id="r", source="csv",
+    )  # fmt: skip
+    assert batch.documents is not None and batch.lines is not None
+    assert batch.documents["number"].to_list() == ["N0000", "N0001"]
+    assert batch.lines.select("number", "line").rows() == [("N0000", n) for n in (1, 2, 3)] + [
+        ("N0001", n) for n in (1, 2, 3)
+    ]
+    rejected = batch.rejected.sort("reason").rows(named=True)
+    assert [r["reason"] for r in rejected] == [
+        "number: required (file line 10)",
+        "number: required (file lines 5-9)",
+    ]
+    assert rejected[1]["raw"].splitlines() == [line.rstrip("\n") for line in no_number]
+
+
 FIELD_TEXT = st.text(alphabet='a,"\r ж', max_size=8)
 
 
