@@ -542,13 +542,11 @@ def _joined_by_parity(
 ) -> pl.DataFrame | None:
     """`frame` (a record per line) with the lines of each record that spans lines joined into one (see
     `_parity_records`)."""
-    suspects = frame.select(pl.int_range(pl.len(), dtype=pl.UInt32).alias("_k"), "_sound").filter(~pl.col("_sound"))[
-        "_k"
-    ]
+    suspects = frame["_sound"].not_().arg_true()
     odd_lines = suspects.filter(raw.gather(suspects).str.count_matches('"', literal=True) % 2 == 1)
     if odd_lines.len() % 2:
         return None
-    odd = pl.Series("_odd", [False] * frame.height, dtype=pl.Boolean).scatter(odd_lines, True)
+    odd = pl.zeros(frame.height, pl.Boolean, eager=True).scatter(odd_lines, True)
     inside = ((odd.cast(pl.UInt32).cum_sum() - odd.cast(pl.UInt32)) % 2 == 1).alias("_inside")
     opener = odd & ~inside
     if not raw.filter(opener).str.contains(_opens_field(separator)).all():
