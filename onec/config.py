@@ -18,7 +18,7 @@ from dataclasses import Field, dataclass, field, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from onec.errors import UsageError
 from onec.redact import redact_url
@@ -26,7 +26,15 @@ from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 T = TypeVar("T")
-D = TypeVar("D")
+
+
+class _Dataclass(Protocol):
+    """A dataclass (instance or class): what `dataclasses.fields` accepts."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+
+D = TypeVar("D", bound=_Dataclass)
 
 
 class ConfigError(UsageError, ValueError):
@@ -476,7 +484,7 @@ def _declaration(item: Field[Any]) -> Variable:
 def _read(cls: type[D], env: Mapping[str, str]) -> D:
     """An instance of the settings class `cls` from `env`: each declared variable that is set, else its default."""
     values: dict[str, Any] = {}
-    for item in fields(cls):  # type: ignore[arg-type]
+    for item in fields(cls):
         if _GROUP in item.metadata:
             values[item.name] = _read(item.metadata[_GROUP], env)
             continue
@@ -488,9 +496,9 @@ def _read(cls: type[D], env: Mapping[str, str]) -> D:
     return cls(**values)
 
 
-def _walk(settings: object) -> Iterator[tuple[Variable, object, object]]:
+def _walk(settings: _Dataclass) -> Iterator[tuple[Variable, object, object]]:
     """(declaration, value, default) of every variable of `settings`, groups included, in declaration order."""
-    for item in fields(settings):  # type: ignore[arg-type]
+    for item in fields(settings):
         value = getattr(settings, item.name)
         if _GROUP in item.metadata:
             yield from _walk(value)

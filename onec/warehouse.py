@@ -241,7 +241,9 @@ class Warehouse:
         """Run a read-only query (analysts, the CLI); instants come back in the 1C zone."""
         with self._lock(exclusive=False), self._connect(read_only=True) as con:
             relation = con.sql(sql, params=list(params) if params is not None else None)
-            return relation.pl() if relation is not None else pl.DataFrame()
+            # duckdb types .pl() as Any (with lazy=True it gives a LazyFrame); without, it is a DataFrame
+            frame: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
+            return frame
 
     def table_counts(self) -> dict[str, int]:
         """Rows per warehouse table."""
