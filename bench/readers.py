@@ -14,8 +14,9 @@ overhead over the raw parser of the same file:
 - CSV floor (tidy file only): what Polars alone does with no checks at all, `scan_csv` → the canonical dtypes
   (plain casts: they round and accept exponents, which is why the pipeline checks) → `sink_parquet`; no record can
   be rejected, so no line numbers or raw text are kept. The ceiling for any end-to-end CSV load on this machine.
-- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
-  XML end to end: records → `check_documents` → Parquet, prefetched the same way.
+- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader.batches`
+  (String frames of documents and lines, ready for validation); XML end to end: batches → `check_documents` →
+  Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
 
 Runs (2026-11-27, 2 shared cores; the host's speed drifts 1.3-1.6x between minutes, so compare ratios, or runs
@@ -261,18 +262,18 @@ def _xml_reader(path: Path) -> int:
     from onec.sources.ude_xml import UdeXmlReader
 
     with path.open("rb") as handle:
-        return sum(1 for _ in UdeXmlReader(handle).records())
+        return sum(len(batch) for batch in UdeXmlReader(handle).batches(DOC_TYPE))
 
 
 def _xml_e2e(path: Path) -> int:
     from onec.prefetch import prefetched
-    from onec.sources.ude_xml import UdeXmlReader, batches
+    from onec.sources.ude_xml import UdeXmlReader
     from onec.validation import check_documents
 
     out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     lines = 0
     with path.open("rb") as handle:
-        for n, records in enumerate(prefetched(batches(UdeXmlReader(handle).records(), DOC_TYPE))):
+        for n, records in enumerate(prefetched(UdeXmlReader(handle).batches(DOC_TYPE))):
             batch = check_documents(
                 records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
                 run_id="bench", source="xml",
