@@ -20,7 +20,6 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import date
-from itertools import chain
 from typing import Any
 
 import polars as pl
@@ -45,6 +44,9 @@ UDE_KEYS = RecordKeys(
     goods=GOODS_HEADERS, header=DOCUMENT_HEADER_HEADERS, line={**LINE_HEADERS, **UNIT_KEYS}, items=ITEMS
 )
 """Columns keep the file's element and attribute names; this is where validation finds each canonical field."""
+_KNOWN_NAMES = dict.fromkeys(
+    ["Type", *GOODS_HEADERS.values(), *DOCUMENT_HEADER_HEADERS.values(), *UDE_KEYS.line.values()]
+)
 _CREATED = re.compile(rb"""\bCreated\s*=\s*["'](\d{4}-\d{2}-\d{2})""")
 
 
@@ -137,8 +139,11 @@ class _Columns:
 
 
 def _text_frame(rows: list[dict[str, Any]]) -> pl.DataFrame:
-    """All-String columns, one per name any row has (values are text or None: attributes and element texts)."""
-    names = dict.fromkeys(chain.from_iterable(rows))
+    """All-String columns, one per name any row has (values are text or None: attributes and element texts):
+    the contract's names first, in its order, then any others by name, so a rejected record's raw text is the
+    same on every run. (A set union of the rows' keys: a third of the cost of collecting them in order.)"""
+    found = set().union(*rows)
+    names = [name for name in _KNOWN_NAMES if name in found] + sorted(found.difference(_KNOWN_NAMES))
     return pl.from_dicts(rows, schema=dict.fromkeys(names, pl.String)) if rows else pl.DataFrame()
 
 
