@@ -46,18 +46,19 @@ from onec.schema import (
     goods_schema,
     rejected_rows_schema,
 )
+from onec.sources.typing import (
+    ITEM_COUNT,
+    MALFORMED_REASON,
+    OWNER,
+    RAW_TEXT,
+    SOURCE_LINE,
+    NamedRecords,
+    RecordKeys,
+    SourceBatch,
+    TextRecords,
+)
 
 STATUSES = ("draft", "posted")
-
-SOURCE_LINE = "_source_line"
-"""Column of a text frame: the physical line of the file where the record starts (1-based, header included)."""
-RAW_TEXT = "_raw_text"
-"""Column of a text frame: the record exactly as the file spelled it, kept for rejected rows."""
-MALFORMED_REASON = "_reason"
-ITEM_COUNT = "_items"
-"""Column of a named records frame of documents: how many lines the document has (its rows in `lines`)."""
-OWNER = "_i"
-"""Column of a named lines frame: the row of the line's document in the records frame."""
 
 _GOODS_COLUMNS = (
     Column("sku", Kind.TEXT),
@@ -116,38 +117,6 @@ class CheckedBatch:
     are left out."""
 
 
-@dataclass(frozen=True)
-class TextRecords:
-    """Records of a text export (CSV) already split into fields: the path that never builds a dict per row.
-
-    `frame` holds the canonical column names, every value a String as the file spelled it (absent optional
-    columns may be missing), plus SOURCE_LINE and RAW_TEXT. `malformed` holds the rows that could not even be
-    split into fields (SOURCE_LINE, RAW_TEXT, MALFORMED_REASON): they become rejected rows, never lost.
-    Document-line frames hold one row per line with the header fields repeated; a document is all the rows that
-    share a number, and must not be split across two batches.
-    """
-
-    frame: pl.DataFrame
-    malformed: pl.DataFrame = field(default_factory=lambda: empty_malformed())
-
-    def __len__(self) -> int:
-        return self.frame.height + self.malformed.height
-
-
-def empty_malformed() -> pl.DataFrame:
-    return pl.DataFrame(schema={SOURCE_LINE: pl.Int64, RAW_TEXT: pl.String, MALFORMED_REASON: pl.String})
-
-
-@dataclass(frozen=True)
-class RecordKeys:
-    """The key under which a record holds each canonical field, and its lines."""
-
-    goods: Mapping[str, str]
-    header: Mapping[str, str]
-    line: Mapping[str, str]
-    items: str
-
-
 CANONICAL_KEYS = RecordKeys(
     goods={c.name: c.name for c in _GOODS_COLUMNS},
     header={c.name: c.name for c in _HEADER_COLUMNS},
@@ -158,22 +127,54 @@ CANONICAL_KEYS = RecordKeys(
 
 
 @dataclass(frozen=True)
-class NamedRecords:
-    """Records of a file laid out as String columns under the file's names (UDE XML: `SKU`, `UnitPrice`).
+class GoodsScope:
+    """What a goods batch is checked as: positions of the snapshot of `snapshot_date`."""
 
-    Why: renaming every field of every record costs a reader as much as parsing does; `keys` says where each
-    canonical field is instead, and a rejected record's raw text shows the names the file used. `records` has one
-    row per good or document: a String column per name its records use, SOURCE_LINE (the file line where the
-    record starts) and, for documents, ITEM_COUNT. `lines` (documents only) has one row per line, in document
-    order, a String column per name and OWNER.
-    """
+    snapshot_date: dt.date
 
-    records: pl.DataFrame
-    lines: pl.DataFrame | None
-    keys: RecordKeys
 
-    def __len__(self) -> int:
-        return self.records.height
+@dataclass(frozen=True)
+class DocumentsScope:
+    """What a documents batch is checked as: documents of `doc_type` dated [date_from, date_to)."""
+
+    doc_type: str
+    date_from: dt.date
+    date_to: dt.date
+
+
+def check(
+    batch: SourceBatch,
+    scope: GoodsScope | DocumentsScope,
+    *,
+    timezone: str,
+    run_id: str,
+    source: str = "json",
+    rules: ValidationRules = DEFAULT_RULES,
+) -> CheckedBatch:
+    """The one entry point for a source's batch: the batch's type picks the reader (a text frame, or records) and
+    the scope the entity's rules, so callers need not know which kind of source they hold."""
+    if isinstance(scope, GoodsScope):
+        day = scope.snapshot_date
+        if isinstance(batch, TextRecords):
+            return check_goods_text(
+                batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules
+            )
+        return check_goods(batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules)
+    kind, start, end = scope.doc_type, scope.date_from, scope.date_to
+    if isinstance(batch, TextRecords):
+        return check_documents_text(
+            batch,
+            doc_type=kind,
+            date_from=start,
+            date_to=end,
+            timezone=timezone,
+            run_id=run_id,
+            source=source,
+            rules=rules,
+        )
+    return check_documents(
+        batch, doc_type=kind, date_from=start, date_to=end, timezone=timezone, run_id=run_id, source=source, rules=rules
+    )
 
 
 def _goods_sources(keys: RecordKeys) -> dict[str, tuple[str, ...]]:

@@ -18,8 +18,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from lxml import etree
 
+from onec.sources.typing import ITEM_COUNT, OWNER, SOURCE_LINE, NamedRecords
 from onec.sources.ude_xml import UdeXmlReader
-from onec.validation import ITEM_COUNT, OWNER, SOURCE_LINE, NamedRecords, check_documents
+from onec.validation import check_documents
 
 ZONE = "Europe/Moscow"
 HEADER_NAMES = ("Id", "Number", "Date", "Status", "Warehouse", "Notes", "Extra")
