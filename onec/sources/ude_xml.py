@@ -122,9 +122,7 @@ class _Columns:
         lines = self.lines
         before = len(lines)
         for item_list in item_lists:
-            for item in item_list:
-                if item.tag == "Item":
-                    lines.append(_fields(item))
+            lines.extend(map(_fields, item_list.iterchildren("Item")))
         self.line_counts.append(len(lines) - before)
         self.add(record, source_line)
 
