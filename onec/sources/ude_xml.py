@@ -169,8 +169,9 @@ def _header(element: etree._Element) -> tuple[dict[str, Any], list[etree._Elemen
 
 def _type_of(element: etree._Element) -> str | None:
     """A document's `Type`, an attribute or an element (the element wins, as in `_fields`)."""
-    types = [child.text for child in element.iterchildren("Type")]
-    return types[-1] if types else element.get("Type")
+    types: list[str | None] = [child.text for child in element.iterchildren("Type")]
+    attribute: str | None = element.get("Type")
+    return types[-1] if types else attribute
 
 
 def _document_type(value: str | None, element: etree._Element) -> str:

@@ -66,7 +66,8 @@ def export(documents: list[tuple[list[Field], list[list[Field]], bool]]) -> byte
             items = etree.SubElement(document, "Items")
             for line in lines:
                 put(etree.SubElement(items, "Item"), line)
-    return etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    body: bytes = etree.tostring(root, xml_declaration=True, encoding="UTF-8")
+    return body
 
 
 def expected_text(field: Field) -> str | None:
