@@ -45,14 +45,17 @@ from onec.schema import (
     goods_schema,
     rejected_rows_schema,
 )
+from onec.sources.typing import (
+    MALFORMED_REASON,
+    RAW_TEXT,
+    SOURCE_LINE,
+    NamedRecords,
+    RecordKeys,
+    SourceBatch,
+    TextRecords,
+)
 
 STATUSES = ("draft", "posted")
-
-SOURCE_LINE = "_source_line"
-"""Column of a text frame: the physical line of the file where the record starts (1-based, header included)."""
-RAW_TEXT = "_raw_text"
-"""Column of a text frame: the record exactly as the file spelled it, kept for rejected rows."""
-MALFORMED_REASON = "_reason"
 
 _GOODS_COLUMNS = (
     Column("sku", Kind.TEXT),
@@ -111,38 +114,6 @@ class CheckedBatch:
     are left out."""
 
 
-@dataclass(frozen=True)
-class TextRecords:
-    """Records of a text export (CSV) already split into fields: the path that never builds a dict per row.
-
-    `frame` holds the canonical column names, every value a String as the file spelled it (absent optional
-    columns may be missing), plus SOURCE_LINE and RAW_TEXT. `malformed` holds the rows that could not even be
-    split into fields (SOURCE_LINE, RAW_TEXT, MALFORMED_REASON): they become rejected rows, never lost.
-    Document-line frames hold one row per line with the header fields repeated; a document is all the rows that
-    share a number, and must not be split across two batches.
-    """
-
-    frame: pl.DataFrame
-    malformed: pl.DataFrame = field(default_factory=lambda: empty_malformed())
-
-    def __len__(self) -> int:
-        return self.frame.height + self.malformed.height
-
-
-def empty_malformed() -> pl.DataFrame:
-    return pl.DataFrame(schema={SOURCE_LINE: pl.Int64, RAW_TEXT: pl.String, MALFORMED_REASON: pl.String})
-
-
-@dataclass(frozen=True)
-class RecordKeys:
-    """The key under which a record holds each canonical field, and its lines."""
-
-    goods: Mapping[str, str]
-    header: Mapping[str, str]
-    line: Mapping[str, str]
-    items: str
-
-
 CANONICAL_KEYS = RecordKeys(
     goods={c.name: c.name for c in _GOODS_COLUMNS},
     header={c.name: c.name for c in _HEADER_COLUMNS},
@@ -153,18 +124,54 @@ CANONICAL_KEYS = RecordKeys(
 
 
 @dataclass(frozen=True)
-class NamedRecords:
-    """Records that keep the field names of the file they came from (UDE XML: `SKU`, `UnitPrice`, `Items`).
+class GoodsScope:
+    """What a goods batch is checked as: positions of the snapshot of `snapshot_date`."""
 
-    Why: renaming every field of every record costs a reader as much as parsing does; `keys` says where each
-    canonical field is instead, and a rejected record's raw text shows the names the file used.
-    """
+    snapshot_date: dt.date
 
-    records: list[dict[str, Any]]
-    keys: RecordKeys
 
-    def __len__(self) -> int:
-        return len(self.records)
+@dataclass(frozen=True)
+class DocumentsScope:
+    """What a documents batch is checked as: documents of `doc_type` dated [date_from, date_to)."""
+
+    doc_type: str
+    date_from: dt.date
+    date_to: dt.date
+
+
+def check(
+    batch: SourceBatch,
+    scope: GoodsScope | DocumentsScope,
+    *,
+    timezone: str,
+    run_id: str,
+    source: str = "json",
+    rules: ValidationRules = DEFAULT_RULES,
+) -> CheckedBatch:
+    """The one entry point for a source's batch: the batch's type picks the reader (a text frame, or records) and
+    the scope the entity's rules, so callers need not know which kind of source they hold."""
+    if isinstance(scope, GoodsScope):
+        day = scope.snapshot_date
+        if isinstance(batch, TextRecords):
+            return check_goods_text(
+                batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules
+            )
+        return check_goods(batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules)
+    kind, start, end = scope.doc_type, scope.date_from, scope.date_to
+    if isinstance(batch, TextRecords):
+        return check_documents_text(
+            batch,
+            doc_type=kind,
+            date_from=start,
+            date_to=end,
+            timezone=timezone,
+            run_id=run_id,
+            source=source,
+            rules=rules,
+        )
+    return check_documents(
+        batch, doc_type=kind, date_from=start, date_to=end, timezone=timezone, run_id=run_id, source=source, rules=rules
+    )
 
 
 def _unwrapped(records: Sequence[Mapping[str, Any]] | NamedRecords) -> tuple[Sequence[Any], RecordKeys]:

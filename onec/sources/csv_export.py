@@ -38,7 +38,7 @@ from onec.exchange_columns import (
     RUSSIAN_GOODS_HEADERS,
     RUSSIAN_LINE_HEADERS,
 )
-from onec.validation import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
+from onec.sources.typing import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
 
 log = logging.getLogger("onec.sources.csv")
 

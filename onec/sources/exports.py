@@ -16,8 +16,8 @@ from typing import BinaryIO
 from onec.http import OneCProtocolError, OneCSession, RequestStats
 from onec.prefetch import prefetched
 from onec.schema import document_type
-from onec.sources import SourceBatch
 from onec.sources.csv_export import CsvEntity, CsvExportReader, charset_of
+from onec.sources.typing import SourceBatch
 from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
 
 READ_BYTES = 4 * 1024 * 1024

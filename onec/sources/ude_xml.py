@@ -21,8 +21,8 @@ from lxml import etree
 
 from onec.exchange_columns import DOCUMENT_HEADER_HEADERS, GOODS_HEADERS, LINE_HEADERS
 from onec.schema import DOCUMENT_TYPE_BY_SLUG
+from onec.sources.typing import NamedRecords, RecordKeys
 from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root_name, safe_iterparse
-from onec.validation import NamedRecords, RecordKeys
 
 GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000

@@ -16,15 +16,8 @@ from onec.config import ConfigError, RecordLimits, Settings
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, documents_csv
 from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout
-from onec.validation import (
-    MALFORMED_REASON,
-    RAW_TEXT,
-    SOURCE_LINE,
-    TextRecords,
-    check_documents,
-    check_documents_text,
-    check_goods_text,
-)
+from onec.sources.typing import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords
+from onec.validation import check_documents, check_documents_text, check_goods_text
 
 ZONE = "Europe/Moscow"
 DAY = dt.date(2026, 1, 31)
