@@ -31,6 +31,7 @@ import json
 import os
 import platform
 import shlex
+import subprocess
 import sys
 import tempfile
 import time
@@ -305,7 +306,8 @@ def _command(argv: Sequence[str] | None) -> str:
 
 def _facts(started: datetime, load_before: tuple[float, float, float]) -> dict[str, str]:
     return {
-        "date": f"{started:%Y-%m-%d %H:%M} UTC ({(datetime.now(UTC) - started).total_seconds() / 60:.0f} minutes)",
+        "date": f"{started:%Y-%m-%d %H:%M} UTC, {(datetime.now(UTC) - started).total_seconds() / 60:.0f} min in all",
+        "onec-etl commit": _commit(),
         "cores": str(os.cpu_count()),
         "memory": f"{_meminfo_gib():.1f} GiB",
         "CPU": _cpu_model(),
@@ -313,6 +315,18 @@ def _facts(started: datetime, load_before: tuple[float, float, float]) -> dict[s
         "Python": platform.python_version(),
         **{name: _version(name) for name in ("polars", "duckdb", "pyarrow", "lxml", "httpx", "dlt")},
     }
+
+
+def _commit() -> str:
+    """The code measured: HEAD, marked when the work tree differs from it."""
+    try:
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True,
+                              check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown (not a git checkout)"
+    return f"{head} (with uncommitted changes)" if dirty else head
 
 
 def _meminfo_gib() -> float:
@@ -357,6 +371,14 @@ def render(results: Results, facts: dict[str, str], command: str) -> str:
         "",
         "on one machine, ratios within that run. Medians over the runs shown; peak RSS is each child process's own",
         "(JSON: median of the runs; files: highest of the runs). The machine is shared: see the load average.",
+        "",
+        "How: per JSON size a sandbox 1C (`onec-etl sandbox`, its own process, no auth, no faults or latency) serves",
+        f"the goods snapshot and six document types of {DAYS} days; its pages are read once untimed first, so every",
+        "reader gets them from its render cache. Each measurement is a fresh child process (imports not timed); the",
+        "readers alternate within each run. dlt runs its `rest_api` source with an offset paginator on `limit` /",
+        "`offset` / `pagination.total` and its defaults otherwise; `onec-etl` runs what `onec-etl sync` runs to",
+        "extract (marts aside), 4 connections. The files are `bench/readers.py`'s: the sandbox's exports replicated",
+        "to size; `*-raw` is Polars' `read_csv` (all strings) or a bare lxml `iterparse` of the same file.",
         "",
         "| machine | |",
         "|---|---|",
