@@ -216,7 +216,9 @@ def main(argv: Sequence[str] | None = None) -> None:
         readers = [RAW, *(dlt_readers if size.lines in dlt_sizes else ()), ONEC]
         if dlt_readers and size.lines not in dlt_sizes:
             results.skipped.append(f"dlt at {size.lines:,} lines (not in --dlt-lines)")
-        results.json[size.lines] = measure_json(size, readers, args.page_size)
+        failures: dict[str, str] = {}
+        results.json[size.lines] = measure_json(size, readers, args.page_size, failures)
+        results.skipped.extend(failures.values())
         _print_json(size.lines, results.json[size.lines])
     results.files = measure_readers(args.csv_mb or 300, args.xml_mb or 500, runs)
     page = render(results, _facts(started, load_before), _command(argv))
@@ -266,32 +268,42 @@ def _dlt_readers(no_dlt: bool, skipped: list[str]) -> list[str]:
     return [DLT_DUCKDB, DLT_PARQUET]
 
 
-def measure_json(size: Size, readers: list[str], page_size: int) -> dict[str, JsonFigures]:
+def measure_json(size: Size, readers: list[str], page_size: int, failures: dict[str, str]) -> dict[str, JsonFigures]:
+    """Medians of `size.runs` runs of each reader; a reader that fails (dlt is someone else's code) is named in
+    `failures` and left out, so one failure does not cost the rest of a long run."""
     documents = round(size.lines / LINES_PER_DOCUMENT)
     script = Path(__file__)
     options = ("--documents", str(documents), "--start", START.isoformat(), "--days", str(DAYS))
     with sandbox_process(*options, timeout_s=SANDBOX_START_S) as url:
+        # The sandbox renders each page once, then serves it from its cache: this read is not timed.
         with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
-            run_child(
-                script, [RAW, url, scratch, str(page_size)], {}
-            )  # the sandbox renders each page once, then serves it cached
+            run_child(script, [RAW, url, scratch, str(page_size)], {})
         measured: dict[str, list[dict[str, float]]] = {reader: [] for reader in readers}
         for _ in range(size.runs):
-            for reader in readers:
+            for reader in [reader for reader in readers if reader not in failures]:
                 with tempfile.TemporaryDirectory(prefix="bench-compare-") as scratch:
                     env = {**DLT_ENV, "DLT_DATA_DIR": scratch} if reader.startswith("dlt") else {}
-                    measured[reader].append(
-                        run_child(script, [reader, url, scratch, str(page_size)], env, timeout_s=CHILD_S)
-                    )
+                    try:
+                        run = run_child(script, [reader, url, scratch, str(page_size)], env, timeout_s=CHILD_S)
+                    except (RuntimeError, subprocess.TimeoutExpired) as exc:
+                        failures[reader] = f"{reader} at {size.lines:,} lines failed: {_last_line(exc)}"
+                        continue
+                    measured[reader].append(run)
     return {
         reader: JsonFigures(
-            lines=int(runs[0]["lines"]),
+            lines=int(min(run["lines"] for run in runs)),  # a run that read fewer lines shows here
             lines_s=median([run["lines"] / run["seconds"] for run in runs]),
             peak_mb=median([run["peak_rss_mb"] for run in runs]),
             runs=len(runs),
         )
         for reader, runs in measured.items()
+        if reader not in failures
     }
+
+
+def _last_line(exc: Exception) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[-1] if lines else type(exc).__name__
 
 
 def _print_json(lines: int, figures: dict[str, JsonFigures]) -> None:
@@ -425,12 +437,15 @@ def targets(results: Results) -> list[Target]:
     """Issue 15's "done when", each against this run's figures."""
     found: list[Target] = []
     for lines, figures in results.json.items():
-        onec = figures[ONEC].lines_s
+        onec = figures.get(ONEC)
         for reader, at_least in ((RAW, 0.5), (DLT_DUCKDB, 20.0), (DLT_PARQUET, 5.0)):
             what = f"JSON at {lines:,} lines ≥ {at_least:g}× {reader}"
             other = figures.get(reader)
-            found.append(_ratio_target(what, onec, other.lines_s, at_least) if other else Target(what, "—", None))
-    sizes = sorted(results.json)
+            if onec is None or other is None:
+                found.append(Target(what, "—", None))
+            else:
+                found.append(_ratio_target(what, onec.lines_s, other.lines_s, at_least))
+    sizes = sorted(size for size, figures in results.json.items() if ONEC in figures)
     if len(sizes) > 1:
         small, large = results.json[sizes[0]][ONEC].peak_mb, results.json[sizes[-1]][ONEC].peak_mb
         found.append(Target(f"onec-etl peak RSS at {sizes[-1]:,} ≤ 1.2× at {sizes[0]:,} lines",
