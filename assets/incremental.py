@@ -43,7 +43,7 @@ def incremental_sync(
     config: IncrementalSyncConfig,
     onec: OneCResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     store = warehouse.warehouse()
     entities = check_entities(config.entities or ENTITIES)
     settings = onec.settings()

@@ -40,7 +40,7 @@ class ReconciliationConfig(dg.Config):
     description="One row per stock effect of a posted, not deleted document line (transfers: two rows).",
 )
 @failing_cleanly
-def stock_movements(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def stock_movements(warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
     return _mart_result(build_stock_movements(warehouse.warehouse()))
 
 
@@ -52,7 +52,7 @@ def stock_movements(warehouse: WarehouseResource) -> dg.MaterializeResult:
     description="End-of-day balance per sku and warehouse: the latest goods snapshot rolled by stock_movements.",
 )
 @failing_cleanly
-def stock_balance_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
+def stock_balance_daily(warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
     return _mart_result(build_stock_balance_daily(warehouse.warehouse()))
 
 
@@ -71,7 +71,7 @@ def stock_balance_daily(warehouse: WarehouseResource) -> dg.MaterializeResult:
     description="reconciliation_diffs: per sku and warehouse, 1C's reported stock vs the stock we compute.",
 )
 @failing_cleanly
-def reconciliation(config: ReconciliationConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def reconciliation(config: ReconciliationConfig, warehouse: WarehouseResource) -> dg.MaterializeResult:  # type: ignore[type-arg]  # with check specs, dagster loads the asset only if this is the bare class
     threshold = Threshold(Decimal(config.tolerance), config.max_differing_positions)
     summary = reconcile(warehouse.warehouse(), threshold)
     largest = "\n".join(
@@ -105,7 +105,7 @@ def reconciliation(config: ReconciliationConfig, warehouse: WarehouseResource) -
     description="A self-contained HTML page about the run (rows, rejects, requests, stock trend, reconciliation).",
 )
 @failing_cleanly
-def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
     path = write_run_report(warehouse.warehouse(), context.run.run_id)
     context.log.info(f"run report written to {path}")
     return dg.MaterializeResult(
@@ -113,7 +113,7 @@ def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) 
     )
 
 
-def _mart_result(build: MartBuild) -> dg.MaterializeResult:
+def _mart_result(build: MartBuild) -> dg.MaterializeResult[None]:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": build.rows,

@@ -45,6 +45,14 @@ def text_frame(rows: Sequence[dict[str, Any]], columns: Mapping[str, Sequence[st
         wide = pl.from_dicts(rows, schema=schema, strict=False) if rows else pl.DataFrame(schema=schema)
     except (OverflowError, TypeError, pl.exceptions.PolarsError):
         wide = pl.DataFrame([text_series(key, [row.get(key) for row in rows]) for key in keys])
+    return named_text(wide, columns)
+
+
+def named_text(wide: pl.DataFrame, columns: Mapping[str, Sequence[str]]) -> pl.DataFrame:
+    """`text_frame` for records already laid out as String columns under their source names: each output column
+    from the first of its sources that has a value; a source the frame lacks counts as absent."""
+    missing = dict.fromkeys(key for sources in columns.values() for key in sources if key not in wide.columns)
+    wide = wide.with_columns(pl.lit(None, pl.String).alias(key) for key in missing)
     return wide.select(pl.coalesce(*(pl.col(key) for key in sources)).alias(name) for name, sources in columns.items())
 
 

@@ -27,6 +27,7 @@ from onec.normalize import (
     Kind,
     failed,
     join_problems,
+    named_text,
     parse,
     problems,
     raw_json,
@@ -46,7 +47,9 @@ from onec.schema import (
     rejected_rows_schema,
 )
 from onec.sources.typing import (
+    ITEM_COUNT,
     MALFORMED_REASON,
+    OWNER,
     RAW_TEXT,
     SOURCE_LINE,
     NamedRecords,
@@ -174,10 +177,59 @@ def check(
     )
 
 
-def _unwrapped(records: Sequence[Mapping[str, Any]] | NamedRecords) -> tuple[Sequence[Any], RecordKeys]:
-    if isinstance(records, NamedRecords):
-        return records.records, records.keys
-    return records, CANONICAL_KEYS
+def _goods_sources(keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    return {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}
+
+
+def _header_sources(kind: DocumentType, keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    """Where each header column is; the counterparty also under the name its document type gives it (supplier,
+    customer)."""
+    sources: dict[str, tuple[str, ...]] = {c.name: (keys.header[c.name],) for c in _HEADER_COLUMNS}
+    if kind.counterparty_field:
+        sources["counterparty"] = (kind.counterparty_field, keys.header["counterparty"])
+    return sources
+
+
+def _line_sources(keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    return {c.name: (keys.line[c.name],) for c in _LINE_COLUMNS}
+
+
+def _named_document_text(batch: NamedRecords, kind: DocumentType) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The header and line text frames `_checked_documents` reads, from a batch's columns (no record is a dict
+    again: a named batch is laid out by its reader, so it has no structural problems)."""
+    header_text = _with_structure(named_text(batch.records, _header_sources(kind, batch.keys)), None)
+    counts = batch.records.get_column(ITEM_COUNT) if ITEM_COUNT in batch.records.columns else None
+    header_text = header_text.with_columns(
+        pl.lit(None, pl.Int64).alias(ITEM_COUNT) if counts is None else counts.cast(pl.Int64)
+    )
+    lines = batch.lines if batch.lines is not None else pl.DataFrame(schema={OWNER: pl.UInt32})
+    line_text = _with_structure(named_text(lines, _line_sources(batch.keys)), None).rename({"_i": "_n"})
+    return header_text, line_text.with_columns(lines.get_column(OWNER).cast(pl.UInt32).alias("_i"))
+
+
+def _with_file_lines(bad: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Reasons that name the file line where each failing record starts (`_i`: its row in `records`)."""
+    lines = records.get_column(SOURCE_LINE).gather(bad.get_column("_i"))
+    reason = pl.col("_reason")
+    return bad.with_columns(
+        pl.when(lines.is_not_null()).then(pl.format("{} (file line {})", reason, lines)).otherwise(reason)
+    )
+
+
+def _named_raws(batch: NamedRecords, rows: pl.Series) -> pl.Series:
+    """The failing records (`rows` of `records`) as JSON under the file's names, lines under the items key: what
+    the file held for them, rebuilt from their columns (an absent field and an empty element both show as
+    absent)."""
+    wanted = rows.to_list()
+    records = batch.records.drop(SOURCE_LINE, ITEM_COUNT, strict=False)[wanted].iter_rows(named=True)
+    texts = [{name: value for name, value in record.items() if value is not None} for record in records]
+    if batch.lines is not None and ITEM_COUNT in batch.records.columns:
+        items: dict[int, list[dict[str, Any]]] = {row: [] for row in wanted}
+        for line in batch.lines.filter(pl.col(OWNER).is_in(wanted)).iter_rows(named=True):
+            items[line.pop(OWNER)].append({name: value for name, value in line.items() if value is not None})
+        for text, row in zip(texts, wanted, strict=True):
+            text[batch.keys.items] = items[row]
+    return pl.Series([raw_json(text) for text in texts], dtype=pl.String)
 
 
 def check_goods(
@@ -191,11 +243,16 @@ def check_goods(
 ) -> CheckedBatch:
     """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required (an item with
     no stock anywhere comes without a warehouse, quantity 0)."""
-    records, keys = _unwrapped(batch)
-    rows, structure = _as_rows(records)
-    text = _with_structure(text_frame(rows, {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}), structure)
-    good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
-    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    if isinstance(batch, NamedRecords):
+        text = _with_structure(named_text(batch.records, _goods_sources(batch.keys)), None)
+        good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
+        bad = _with_file_lines(bad, batch.records)
+        raws = _named_raws(batch, bad["_i"])
+    else:
+        rows, structure = _as_rows(batch)
+        text = _with_structure(text_frame(rows, _goods_sources(CANONICAL_KEYS)), structure)
+        good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
+        raws = pl.Series([raw_json(batch[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     return CheckedBatch(
         goods=good,
         documents=None,
@@ -289,22 +346,21 @@ def check_documents(
     partial document in the warehouse would be worse than none.
     """
     kind = document_type(doc_type)
-    records, keys = _unwrapped(batch)
-    rows, structure = _as_rows(records)
-    items, owners, item_structure, counts = _flatten_items(rows, keys.items)
-    sources: dict[str, tuple[str, ...]] = {c.name: (keys.header[c.name],) for c in _HEADER_COLUMNS}
-    if kind.counterparty_field:
-        sources["counterparty"] = (kind.counterparty_field, keys.header["counterparty"])
-    header_text = _with_structure(text_frame(rows, sources), structure).with_columns(
-        pl.Series("_items", counts, dtype=pl.Int64)
-    )
-    line_text = _with_structure(
-        text_frame(items, {c.name: (keys.line[c.name],) for c in _LINE_COLUMNS}), item_structure
-    )
-    line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
     window = (date_from, date_to)
-    good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
-    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    if isinstance(batch, NamedRecords):
+        header_text, line_text = _named_document_text(batch, kind)
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        bad = _with_file_lines(bad, batch.records)
+        raws = _named_raws(batch, bad["_i"])
+    else:
+        rows, structure = _as_rows(batch)
+        items, owners, item_structure, counts = _flatten_items(rows, CANONICAL_KEYS.items)
+        header_text = _with_structure(text_frame(rows, _header_sources(kind, CANONICAL_KEYS)), structure)
+        header_text = header_text.with_columns(pl.Series(ITEM_COUNT, counts, dtype=pl.Int64))
+        line_text = _with_structure(text_frame(items, _line_sources(CANONICAL_KEYS)), item_structure)
+        line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        raws = pl.Series([raw_json(batch[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     rejected = _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id)
     return _documents_batch(good, good_lines, rejected, doc_type, timezone, notes)
 

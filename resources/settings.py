@@ -15,7 +15,7 @@ from pydantic import Field
 from onec.config import Settings
 
 
-class SettingsResource(dg.ConfigurableResource):
+class SettingsResource(dg.ConfigurableResource["SettingsResource"]):
     """Base of the resources: `settings()` is `Settings.from_env` over `variables` and `secrets`."""
 
     variables: dict[str, str] = Field(default_factory=dict)

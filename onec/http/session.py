@@ -247,7 +247,7 @@ class OneCSession:
         headers = {**self._headers, "Accept": "*/*"}
         try:
             with self._client.stream("GET", url, params=params, headers=headers, auth=self._auth) as response:
-                ctype = response.headers.get("Content-Type", "")
+                ctype: str = response.headers.get("Content-Type", "")
                 if not 200 <= response.status_code < 300 or "html" in ctype.lower():
                     response.read()
                 else:
