@@ -54,6 +54,7 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
+from onec.delta_lake import DeltaTarget
 from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
 from onec.schema import (
@@ -162,14 +163,23 @@ class Warehouse:
     """The DuckDB warehouse and its Parquet lake under one data directory."""
 
     def __init__(
-        self, data_dir: Path, timezone: str, *, lock_timeout_s: float = 600.0, shrink_guard: ShrinkGuard | None = None
+        self,
+        data_dir: Path,
+        timezone: str,
+        *,
+        lock_timeout_s: float = 600.0,
+        shrink_guard: ShrinkGuard | None = None,
+        delta: DeltaTarget | None = None,
     ) -> None:
+        """`delta`: mirror landings to that Delta lake instead of the Parquet lake under `data_dir`
+        (ONEC_LAKE_FORMAT=delta; `delta_lake.configured_target`)."""
         self.data_dir = Path(data_dir).absolute()
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
         self.shrink_guard = shrink_guard or ShrinkGuard()
         self.database = self.data_dir / DATABASE_FILE
         self.lake_dir = self.data_dir / lake.LAKE_DIR
+        self.delta = delta
         self.staging_dir = self.data_dir / STAGING_DIR
 
     def initialize(self) -> None:
@@ -182,7 +192,7 @@ class Warehouse:
             _add_new_columns(con, self.timezone)
             _drop_primary_keys(con)
             lake.remove_litter(self.lake_dir)
-            lake_mirror.complete_pending(con, self.lake_dir)
+            lake_mirror.complete_pending(con, self.lake_dir, self.delta)
         self._remove_stale_staging()
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
@@ -390,7 +400,7 @@ class Landing:
                 _rollback(con)
                 raise
             self._committed = True
-            written = lake_mirror.complete_pending(con, warehouse.lake_dir)
+            written = lake_mirror.complete_pending(con, warehouse.lake_dir, warehouse.delta)
         return LandingReport(
             rows=counts["rows"],
             lines=counts["lines"],

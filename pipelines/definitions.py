@@ -12,10 +12,10 @@ import dagster as dg
 from assets.documents import build_document_assets
 from assets.goods import goods
 from assets.incremental import INCREMENTAL_SYNC, incremental_sync
-from assets.lake import build_lake_check
+from assets.lake import build_lake_check, warehouse_from_lake
 from assets.marts import MART_ASSETS, RUN_REPORT
 from onec.allocator import pin_mmap_threshold
-from onec.config import Settings
+from onec.config import LakeFormat, Settings
 from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
@@ -31,7 +31,13 @@ def build_definitions(settings: Settings) -> dg.Definitions:
     sync_job = build_sync_job()
     incremental_job = build_incremental_job()
     return dg.Definitions(
-        assets=[goods, *document_assets, incremental_sync, *MART_ASSETS],
+        assets=[
+            goods,
+            *document_assets,
+            incremental_sync,
+            *MART_ASSETS,
+            *([warehouse_from_lake] if settings.lake.format is LakeFormat.DELTA else []),
+        ],
         asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
         schedules=[

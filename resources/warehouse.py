@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from onec import delta_lake
 from onec.rules import ValidationRules
 from onec.warehouse import ShrinkGuard, Warehouse
 from resources.settings import SettingsResource
@@ -18,6 +19,8 @@ class WarehouseResource(SettingsResource):
     def warehouse(self) -> Warehouse:
         settings = self.settings()
         guard = ShrinkGuard(settings.shrink_guard_share, settings.shrink_guard_min_rows, force=settings.force_replace)
-        warehouse = Warehouse(settings.data_dir, settings.timezone, shrink_guard=guard)
+        warehouse = Warehouse(
+            settings.data_dir, settings.timezone, shrink_guard=guard, delta=delta_lake.configured_target(settings)
+        )
         warehouse.initialize()
         return warehouse

@@ -146,7 +146,13 @@ def test_the_resources_carry_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_
     for resource in (defs.resources or {}).values():
         assert isinstance(resource, OneCResource | WarehouseResource)
         assert resource.settings() == settings
-        assert set(resource.secrets) == {"ONEC_PASSWORD", "ONEC_API_KEY", "ONEC_WEBHOOK_SECRET"}
+        assert set(resource.secrets) == {
+            "ONEC_PASSWORD",
+            "ONEC_API_KEY",
+            "ONEC_WEBHOOK_SECRET",
+            "ONEC_LAKE_S3_ACCESS_KEY_ID",
+            "ONEC_LAKE_S3_SECRET_ACCESS_KEY",
+        }
         assert "s3cr3t" not in repr(resource.variables) and "пароль" not in repr(resource.variables)
     assert sorted(defs.resources or {}) == ["onec", "warehouse"]
     partitions = defs.resolve_assets_def("documents_shipment").partitions_def
