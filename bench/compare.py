@@ -409,10 +409,10 @@ def render(results: Results, facts: dict[str, str], command: str) -> str:
                        f"| {ratio} |")  # fmt: skip
     out += ["", _same_lines(results.json), "", "## Exchange files (`bench/readers.py` modes)", ""]
     out += ["| mode | file MB | MB/s | vs its raw parser | peak RSS MB | rows |", "|---|---:|---:|---:|---:|---:|"]
-    for mode, f in results.files.items():
+    for mode, file in results.files.items():
         raw = results.files[mode.split("-")[0] + "-raw"]["mb_s"]
-        out.append(f"| {mode} | {f['mb']:.0f} | {f['mb_s']:.1f} | {f['mb_s'] / raw:.2f}× | {f['peak_mb']:.0f} "
-                   f"| {f['rows']:,.0f} |")  # fmt: skip
+        out.append(f"| {mode} | {file['mb']:.0f} | {file['mb_s']:.1f} | {file['mb_s'] / raw:.2f}×"
+                   f" | {file['peak_mb']:.0f} | {file['rows']:,.0f} |")  # fmt: skip
     out += ["", "## Targets (issue 15)", "", "| target | measured | |", "|---|---|---|"]
     out += [f"| {t.what} | {t.measured} | {_verdict(t.met)} |" for t in targets(results)]
     if results.skipped:

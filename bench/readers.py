@@ -247,7 +247,8 @@ def _csv_floor(path: Path) -> int:
     )
     out = Path(tempfile.mkdtemp(prefix="bench-parquet-")) / "lines.parquet"
     frame.sink_parquet(out, compression="lz4")
-    return pl.scan_parquet(out).select(pl.len()).collect().item()
+    rows: int = pl.scan_parquet(out).select(pl.len()).collect().item()
+    return rows
 
 
 def _cast(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:
