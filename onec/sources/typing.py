@@ -1,7 +1,7 @@
 """What a source hands over: one entity's records in a shape validation understands, defined apart from both.
 
 A batch is either a list of records shaped like the exchange service's JSON (§1.3 of the contract: dicts, documents
-with `items`), records that keep the field names of their file (UDE XML), or, for columnar sources such as the CSV
+with `items`), String frames that keep the field names of their file (UDE XML), or, for columnar sources such as the CSV
 export, a text frame already named in canonical columns. The sources build these and `onec.validation.check` reads
 them; keeping the types in this leaf module lets both import them without importing each other.
 """
@@ -19,6 +19,10 @@ SOURCE_LINE = "_source_line"
 RAW_TEXT = "_raw_text"
 """Column of a text frame: the record exactly as the file spelled it, kept for rejected rows."""
 MALFORMED_REASON = "_reason"
+ITEM_COUNT = "_items"
+"""Column of a named records frame of documents: how many lines the document has (its rows in `lines`)."""
+OWNER = "_i"
+"""Column of a named lines frame: the row of the line's document in the records frame."""
 
 
 @dataclass(frozen=True)
@@ -55,17 +59,21 @@ class RecordKeys:
 
 @dataclass(frozen=True)
 class NamedRecords:
-    """Records that keep the field names of the file they came from (UDE XML: `SKU`, `UnitPrice`, `Items`).
+    """Records of a file laid out as String columns under the file's names (UDE XML: `SKU`, `UnitPrice`).
 
     Why: renaming every field of every record costs a reader as much as parsing does; `keys` says where each
-    canonical field is instead, and a rejected record's raw text shows the names the file used.
+    canonical field is instead, and a rejected record's raw text shows the names the file used. `records` has one
+    row per good or document: a String column per name its records use, SOURCE_LINE (the file line where the
+    record starts) and, for documents, ITEM_COUNT. `lines` (documents only) has one row per line, in document
+    order, a String column per name and OWNER.
     """
 
-    records: list[dict[str, Any]]
+    records: pl.DataFrame
+    lines: pl.DataFrame | None
     keys: RecordKeys
 
     def __len__(self) -> int:
-        return len(self.records)
+        return self.records.height
 
 
 Batch = list[dict[str, Any]]
