@@ -75,9 +75,9 @@ def running_postgres() -> Iterator[str]:
         _as(owner, [str(bindir / "pg_ctl"), "-D", str(cluster), "-l", str(log), "-o", options,
                     "-w", "-t", str(START_TIMEOUT_S), "start"], cwd=root)  # fmt: skip
         try:
-            url = f"postgresql://{POSTGRES_USER}@127.0.0.1:{port}"
-            _create_database(url, POSTGRES_DATABASE)
-            yield f"{url}/{POSTGRES_DATABASE}"
+            _as(owner, [str(bindir / "createdb"), "-h", "127.0.0.1", "-p", str(port), "-U", POSTGRES_USER,
+                        POSTGRES_DATABASE], cwd=root)  # fmt: skip
+            yield f"postgresql://{POSTGRES_USER}@127.0.0.1:{port}/{POSTGRES_DATABASE}"
         finally:
             _as(owner, [str(bindir / "pg_ctl"), "-D", str(cluster), "-m", "immediate", "-w",
                         "-t", str(STOP_TIMEOUT_S), "stop"], cwd=root)  # fmt: skip
@@ -103,18 +103,6 @@ def _as(owner: pwd.struct_passwd | None, command: list[str], *, cwd: Path) -> No
                           timeout=START_TIMEOUT_S + 10, check=False)  # fmt: skip
     if done.returncode != 0:
         raise AssertionError(f"{Path(command[0]).name} failed ({done.returncode}): {done.stdout}{done.stderr}")
-
-
-def _create_database(server_url: str, name: str) -> None:
-    import psycopg2
-
-    connection = psycopg2.connect(f"{server_url}/postgres", connect_timeout=10)
-    try:
-        connection.autocommit = True
-        with connection.cursor() as cursor:
-            cursor.execute(f'CREATE DATABASE "{name}"')
-    finally:
-        connection.close()
 
 
 @contextmanager

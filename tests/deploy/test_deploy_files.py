@@ -13,11 +13,11 @@ from typing import Any
 
 import dagster as dg
 import pytest
-import yaml
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
 from dagster_celery.cli import get_validated_config
 from dagster_postgres.utils import pg_config
+from dagster_shared.yaml_utils import load_yaml_from_path
 
 from onec.config import ConfigError, Settings
 from pipelines.definitions import build_definitions
@@ -29,7 +29,7 @@ BROKER = "redis://:pa55@127.0.0.1:6399/0"
 
 
 def _yaml(path: Path) -> dict[str, Any]:
-    loaded = yaml.safe_load(path.read_text("utf-8"))
+    loaded = load_yaml_from_path(str(path))
     assert isinstance(loaded, dict), f"{path}: not a mapping"
     return loaded
 

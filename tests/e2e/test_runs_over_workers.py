@@ -10,6 +10,7 @@ service has a start-up deadline, the backfill a timeout, and every process is st
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,9 +20,7 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
-from celery import Celery
 from dagster import DagsterEventType, DagsterInstance, RunsFilter
-from expected_frames import expected_documents, expected_lines
 
 from onec.config import Settings
 from onec.delta_lake import DeltaLake
@@ -30,6 +29,7 @@ from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.server import running_server
 from onec.sync import local_today
 from tests.e2e.conftest import ROOT, dagster_dev_server, launch_backfill, wait_for_backfill
+from tests.expected_frames import expected_documents, expected_lines
 from tests.s3_server import S3Server, S3Unavailable, running_s3_server, weed_binary
 from tests.services import require, running_postgres, running_redis, stop, wait_until
 
@@ -64,9 +64,10 @@ def test_a_backfill_runs_its_steps_on_two_celery_workers_and_lands_what_the_sand
         base_url = stack.enter_context(running_server(SandboxEngine(data, SandboxConfig())))
         env = _deployment_env(tmp_path, postgres_url=postgres_url, broker_url=broker_url, base_url=base_url)
         env |= s3.environment(LAKE_PREFIX)
-        workers = [stack.enter_context(_celery_worker(name, env, tmp_path / f"{name}.log")) for name in WORKERS]
+        logs = [tmp_path / f"{name}.log" for name in WORKERS]
+        workers = [stack.enter_context(_celery_worker(name, env, log)) for name, log in zip(WORKERS, logs, strict=True)]
         url = stack.enter_context(dagster_dev_server(env, tmp_path / "dagster-dev.log"))
-        _wait_for_workers(broker_url, workers)
+        _wait_for_workers(workers, logs)
 
         params = {
             "partitionNames": [day.isoformat() for day in days],
@@ -118,17 +119,15 @@ def _celery_worker(name: str, env: dict[str, str], log_path: Path) -> Iterator[s
         log.close()
 
 
-def _wait_for_workers(broker_url: str, workers: list[subprocess.Popen[bytes]]) -> None:
-    app = Celery(broker=broker_url, backend=broker_url)
+def _wait_for_workers(workers: list[subprocess.Popen[bytes]], logs: list[Path]) -> None:
+    """Until each worker has logged Celery's `<name>@<host> ready.` (connected to the broker, consuming)."""
 
-    def all_answer() -> bool:
+    def all_ready() -> bool:
         dead = [process.args for process in workers if process.poll() is not None]
         assert not dead, f"a Celery worker exited during start-up: {dead}"
-        replies = app.control.ping(timeout=1.0)
-        names = {name.split("@")[0] for reply in replies for name in reply}
-        return names >= set(WORKERS)
+        return all(re.search(rb"\S+@\S+ ready\.", log.read_bytes()) for log in logs)
 
-    wait_until(all_answer, f"Celery workers {WORKERS}")
+    wait_until(all_ready, f"Celery workers {WORKERS}")
 
 
 def _assert_steps_ran_on_the_workers(instance: DagsterInstance, backfill_id: str) -> None:
