@@ -66,6 +66,7 @@ def test_a_backfill_runs_its_steps_on_two_celery_workers_and_lands_what_the_sand
         base_url = stack.enter_context(running_server(SandboxEngine(data, SandboxConfig())))
         env = _deployment_env(tmp_path, postgres_url=postgres_url, broker_url=broker_url, base_url=base_url)
         env |= s3.environment(LAKE_PREFIX)
+        _create_instance_tables(env)
         logs = [tmp_path / f"{name}.log" for name in WORKERS]
         workers = [stack.enter_context(_celery_worker(name, env, log)) for name, log in zip(WORKERS, logs, strict=True)]
         url = stack.enter_context(dagster_dev_server(env, tmp_path / "dagster-dev.log"))
@@ -100,6 +101,16 @@ def _deployment_env(tmp_path: Path, *, postgres_url: str, broker_url: str, base_
         "ONEC_CELERY_BROKER": broker_url,
         "ONEC_BASE_URL": base_url,
     }
+
+
+def _create_instance_tables(env: dict[str, str]) -> None:
+    """`dagster instance migrate` once, as deploy/README.md says to before anything starts: processes starting
+    together on an empty database each create Dagster's tables, and all but one failed (`type "jobs" already
+    exists`, seen here when the workers and `dagster dev` started at once)."""
+    dagster = str(Path(sys.executable).with_name("dagster"))
+    done = subprocess.run([dagster, "instance", "migrate"], cwd=ROOT, env=env, capture_output=True, text=True,
+                          timeout=120, check=False)  # fmt: skip
+    assert done.returncode == 0, done.stdout + done.stderr
 
 
 @contextmanager
