@@ -35,8 +35,8 @@ from tests.expected_frames import expected_documents, expected_lines
 from tests.s3_server import S3Server, S3Unavailable, running_s3_server, weed_binary
 from tests.services import require, running_postgres, running_redis, stop, wait_until
 
-pytestmark = pytest.mark.e2e
-BACKFILL_TIMEOUT_S = 150
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(420)]
+BACKFILL_TIMEOUT_S = 300
 DAYS = 3
 DOCUMENTS = 240
 WORKERS = ("worker1", "worker2")
