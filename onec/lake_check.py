@@ -22,10 +22,15 @@ from pathlib import Path
 import duckdb
 
 from onec import lake, lake_mirror
+from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakePartition, LakeTable
 from onec.warehouse import Warehouse
 
 REPAIR_RUN_ID = "lake-check"
+
+
+class PreBasesLake(UsageError):
+    """A read-only check of a lake not yet moved to the layout with bases: it would report every file missing."""
 
 
 @dataclass(frozen=True)
@@ -84,10 +89,16 @@ def check_lake(warehouse: Warehouse, *, repair: bool) -> LakeCheck:
         raise FileNotFoundError(f"no warehouse at {warehouse.database}: nothing to compare the lake with")
     root = warehouse.lake_dir
     if not repair:
+        if warehouse.has_pre_bases_lake():
+            raise PreBasesLake(
+                f"the lake under {warehouse.lake_root} is still laid out as before bases; any sync, or `onec-etl check`"
+                f" without --no-repair, moves it to {root} (a rename, nothing rewritten)"
+            )
         with warehouse.reader() as con:
             partitions, differences = compare_lake(con, root)
         return LakeCheck(partitions, differences, repaired=False, remaining=differences, litter_removed=0)
     with warehouse.writer() as con:
+        warehouse.adopt_pre_bases_lake()
         litter = lake.remove_litter(root)
         partitions, differences = compare_lake(con, root)
         con.execute(lake_mirror.PENDING_DDL)

@@ -18,6 +18,6 @@ class WarehouseResource(SettingsResource):
     def warehouse(self) -> Warehouse:
         settings = self.settings()
         guard = ShrinkGuard(settings.shrink_guard_share, settings.shrink_guard_min_rows, force=settings.force_replace)
-        warehouse = Warehouse(settings.data_dir, settings.timezone, shrink_guard=guard)
+        warehouse = Warehouse(settings.data_dir, settings.timezone, base=settings.base_id, shrink_guard=guard)
         warehouse.initialize()
         return warehouse
