@@ -8,6 +8,7 @@ fails the check, as a warning, so the hole shows in the UI; a lake that still di
 
 import dagster as dg
 
+from assets.bases import tags_base
 from onec.lake_check import check_lake
 from resources import WarehouseResource, failing_cleanly
 
@@ -15,7 +16,9 @@ LAKE_EQUALS_WAREHOUSE = "lake_equals_warehouse"
 DIFFERENCES_SHOWN = 20
 
 
-def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+def build_lake_check(asset: dg.AssetKey, partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
+    """The check on `asset` (partitioned by `partitions`): it compares the lake of the base its run worked on."""
+
     @dg.asset_check(
         asset=asset,
         name=LAKE_EQUALS_WAREHOUSE,
@@ -25,8 +28,11 @@ def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
         ),
     )
     @failing_cleanly
-    def lake_equals_warehouse(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        result = check_lake(warehouse.warehouse(), repair=True)
+    def lake_equals_warehouse(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        base = tags_base(context.op_execution_context.run.tags, partitions)
+        result = check_lake(warehouse.warehouse(base), repair=True)
         shown = "\n".join(f"- {d.describe()}" for d in result.differences[:DIFFERENCES_SHOWN])
         return dg.AssetCheckResult(
             passed=not result.differences,

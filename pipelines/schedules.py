@@ -1,7 +1,12 @@
-"""The nightly sync at 02:00 in the 1C time zone.
+"""The nightly sync at 02:00 in the 1C time zone, and the sensor that keeps the base dimension equal to the bases
+configured.
 
 Documents keep changing after their date (1C users edit and re-post them), so each night re-extracts the last few
-days, not only yesterday. The goods snapshot is taken in the same run.
+days, not only yesterday. One run per base × day, as a backfill launches them: Dagster tags each with its base
+(`dagster/partition/base`), which the run queue holds to one run at a time per base (dagster.yaml), and the runs of a
+base start in the order requested. So only the last day's run takes the goods snapshot and rebuilds the marts,
+reconciliation and report; the earlier days' runs land their documents only, and come first. (A run over a range of
+days of one base cannot carry that tag: Dagster reads `dagster/partition/*` tags back as the run's partition.)
 """
 
 from __future__ import annotations
@@ -11,14 +16,16 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from onec.config import Settings
+from assets.bases import BASE_DIMENSION, BASES, DAY_DIMENSION, register_bases, unregistered_bases
+from assets.marts import DOCUMENT_KEYS
+from onec.config import Bases
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
+BASES_SENSOR = "onec_bases"
 
 
-def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, settings: Settings) -> dg.ScheduleDefinition:
-    timezone, lookback = settings.timezone, settings.schedule.nightly_lookback_days
+def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Bases) -> dg.ScheduleDefinition:
+    settings = bases.settings
+    timezone, lookback, base_ids = settings.timezone, settings.schedule.nightly_lookback_days, bases.ids
 
     @dg.schedule(
         name="onec_nightly",
@@ -26,14 +33,47 @@ def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, settings: Setti
         execution_timezone=timezone,
         job=job,
         default_status=dg.DefaultScheduleStatus.STOPPED,
-        description=f"Goods snapshot and the last {lookback} days of documents, every night at 02:00 ({timezone}).",
+        description=(
+            f"Per base: the goods snapshot and the last {lookback} days of documents, every night at 02:00 "
+            f"({timezone})."
+        ),
     )
-    def onec_nightly(context: dg.ScheduleEvaluationContext) -> dg.RunRequest:
+    def onec_nightly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        register_bases(context.instance, base_ids)
         today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()
-        first, last = today - timedelta(days=lookback), today - timedelta(days=1)
-        return dg.RunRequest(
-            run_key=f"nightly-{today.isoformat()}",
-            tags={RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()},
-        )
+        days = [today - timedelta(days=back) for back in range(lookback, 0, -1)]
+        return [
+            dg.RunRequest(
+                run_key=f"nightly-{today.isoformat()}-{base}-{day.isoformat()}",
+                partition_key=base_day(base, day.isoformat()),
+                asset_selection=None if day == days[-1] else DOCUMENT_KEYS,
+            )
+            for base in base_ids
+            for day in days
+        ]
 
     return onec_nightly
+
+
+def base_day(base: str, day: str) -> dg.MultiPartitionKey:
+    return dg.MultiPartitionKey({BASE_DIMENSION: base, DAY_DIMENSION: day})
+
+
+def build_bases_sensor(bases: Bases) -> dg.SensorDefinition:
+    """Adds every configured base to the base dimension (on by default: it only registers partitions, and without it
+    a base in the file has no partitions to launch from the UI). A base removed from the file keeps its partition."""
+    base_ids = bases.ids
+
+    @dg.sensor(
+        name=BASES_SENSOR,
+        minimum_interval_seconds=60,
+        default_status=dg.DefaultSensorStatus.RUNNING,
+        description=f"Keeps the base partitions equal to the configured bases ({', '.join(base_ids)}).",
+    )
+    def onec_bases(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
+        missing = unregistered_bases(context.instance, base_ids)
+        if not missing:
+            return dg.SkipReason(f"every configured base is a partition ({', '.join(base_ids)})")
+        return dg.SensorResult(dynamic_partitions_requests=[BASES.build_add_request(missing)])
+
+    return onec_bases

@@ -22,6 +22,7 @@ from onec.incremental import next_cursor, run_warnings
 from onec.sandbox.mutations import SandboxMutator
 from onec.sandbox.server import running_server
 from resources import OneCResource, WarehouseResource
+from tests.dagster_bases import instance_with_bases
 
 
 def test_a_zone_west_of_1cs_warns_in_every_run_with_changes_and_loses_nothing(tmp_path: Path) -> None:
@@ -88,7 +89,9 @@ def test_the_command_line_and_dagster_print_the_warning_and_exit_cleanly(
             "onec": OneCResource.from_settings(environment),
             "warehouse": WarehouseResource.from_settings(environment),
         }
-        result = dg.materialize([incremental_sync], resources=resources)
+        result = dg.materialize(
+            [incremental_sync], resources=resources, partition_key="main", instance=instance_with_bases()
+        )
     assert result.success
     metadata = result.asset_materializations_for_node("incremental_sync")[0].metadata
     assert metadata["warning_count"].value >= 2
