@@ -1,7 +1,7 @@
 """The base a run works on, read from its partition: the `base` dimension of base × day, or the base-only partition.
 
 Why from the partition and not from a resource's configuration: one code location serves every configured base, and
-Dagster's run queue limits runs per base by the partition's tag (`BASE_TAG`, dagster.yaml), so the partition is the
+Dagster's run queue limits runs per base by a tag derived from the partition (`RUN_BASE_TAG`), so the partition is the
 one place that says, for Dagster and for the code alike, which 1C a run may talk to.
 """
 
@@ -16,9 +16,16 @@ DAY_DIMENSION = "day"
 BASES_NAME = "onec_bases"
 BASES = dg.DynamicPartitionsDefinition(name=BASES_NAME)
 """The configured bases, added to the instance by the `onec_bases` sensor and the schedules (`register_bases`)."""
-BASE_TAG = f"dagster/partition/{BASE_DIMENSION}"
-"""The tag Dagster gives a run of one base × day partition, which dagster.yaml limits to one run per base; the runs
-of the base-only partition (incremental) are given it by their schedule and sensor."""
+RUN_BASE_TAG = "onec/base"
+"""The base of a run, given to every run by the run coordinator (`pipelines.instance.PerBaseRunCoordinator`) and
+limited to one run per value by the run queue (dagster.yaml). Dagster's own `dagster/partition/base` is not enough:
+it is set on a run of one base × day partition launched alone, but a backfill's runs (one partition each) carry only
+the partition range tags (dagster 1.13.28), and a run whose tags name `dagster/partition/base` beside a range fails:
+Dagster reads that tag back as the run's partition."""
+_PARTITION_TAG = "dagster/partition"
+_BASE_PARTITION_TAG = f"{_PARTITION_TAG}/{BASE_DIMENSION}"
+_KEY_DELIMITER = "|"
+"""Between the dimensions of a base × day key, which Dagster orders by dimension name: `base` comes first."""
 ONE_RUN_PER_PARTITION = dg.BackfillPolicy.multi_run(max_partitions_per_run=1)
 """Backfills of the base × day assets: one run per partition, so that the run queue can hold each base to one run at
 a time, and because single-run backfills over multi-partitions split unpredictably (dagster #18852, #23996)."""
@@ -43,15 +50,21 @@ def key_base(partitions: dg.PartitionsDefinition | None, key: str) -> str:
     return key
 
 
-def tags_base(tags: Mapping[str, str], partitions: dg.PartitionsDefinition) -> str:
-    """The base of a run from its tags (for asset checks, whose context has no partition): its base tag, else the
-    start of its partition range."""
-    if BASE_TAG in tags:
-        return tags[BASE_TAG]
-    for tag in (RANGE_START_TAG, "dagster/partition"):
+def run_base(tags: Mapping[str, str]) -> str | None:
+    """The base a run works on, from its tags: the coordinator's, else its partition's or its partition range's
+    (the base-only key, or the first part of a base × day key); None for a run of no base (an import, an inbox load)."""
+    for tag in (RUN_BASE_TAG, _BASE_PARTITION_TAG, _PARTITION_TAG, RANGE_START_TAG):
         if tag in tags:
-            return key_base(partitions, tags[tag])
-    raise dg.Failure(f"this run names no base (no {BASE_TAG} tag nor partition): launch it for a base's partition")
+            return tags[tag].split(_KEY_DELIMITER, 1)[0]
+    return None
+
+
+def tags_base(tags: Mapping[str, str]) -> str:
+    """The base of a run an asset check runs in (its context has no partition)."""
+    base = run_base(tags)
+    if base is None:
+        raise dg.Failure("this run names no base (no partition): launch it for a base's partition")
+    return base
 
 
 def register_bases(instance: dg.DagsterInstance, base_ids: list[str]) -> list[str]:

@@ -16,8 +16,8 @@ LAKE_EQUALS_WAREHOUSE = "lake_equals_warehouse"
 DIFFERENCES_SHOWN = 20
 
 
-def build_lake_check(asset: dg.AssetKey, partitions: dg.PartitionsDefinition) -> dg.AssetChecksDefinition:
-    """The check on `asset` (partitioned by `partitions`): it compares the lake of the base its run worked on."""
+def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """The check on `asset`: it compares the lake of the base its run worked on."""
 
     @dg.asset_check(
         asset=asset,
@@ -31,7 +31,7 @@ def build_lake_check(asset: dg.AssetKey, partitions: dg.PartitionsDefinition) ->
     def lake_equals_warehouse(
         context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
     ) -> dg.AssetCheckResult:
-        base = tags_base(context.op_execution_context.run.tags, partitions)
+        base = tags_base(context.op_execution_context.run.tags)
         result = check_lake(warehouse.warehouse(base), repair=True)
         shown = "\n".join(f"- {d.describe()}" for d in result.differences[:DIFFERENCES_SHOWN])
         return dg.AssetCheckResult(

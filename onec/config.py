@@ -14,7 +14,6 @@ from __future__ import annotations
 import dataclasses
 import os
 import re
-import sys
 import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
@@ -418,7 +417,7 @@ class Settings:
         "ONEC_MAX_CONCURRENT_RUNS",
         WHOLE,
         4,
-        "runs Dagster's run queue starts at once over all bases: the 1C licence budget (dagster.yaml reads it)",
+        "runs in progress at once over all bases, and steps talking to 1C: the licence budget (pipelines/instance.py)",
     )
     base_id: str = derived(DEFAULT_BASE)
     """The base these settings talk to: `main` unless they come from `ONEC_BASES_FILE` (`load_bases`)."""
@@ -700,28 +699,5 @@ def _file_value(value: object, attribute: str, folder: Path, where: str, cls: ty
     return parsed
 
 
-def shown_value(name: str, env: Mapping[str, str] | None = None) -> str:
-    """The text of variable `name` as `Settings` reads it from `env` (its default when unset): for the tools that
-    take a variable we declare but do not read ourselves (`./dev ui` exports ONEC_MAX_CONCURRENT_RUNS for
-    dagster.yaml, where Dagster would fail on an unset one)."""
-    for declared, value, _ in _walk(Settings.from_env(env)):
-        if declared.name == name and not declared.secret:
-            return str(declared.kind.show(value))
-    raise ConfigError(f"{name} is not a declared non-secret variable")
-
-
-def _main(arguments: list[str]) -> int:
-    """`python -m onec.config`: the README's table; `--value NAME`: a variable's value (exit 2 when it is bad)."""
-    if arguments[:1] != ["--value"] or len(arguments) != 2:
-        print(markdown_table())
-        return 0
-    try:
-        print(shown_value(arguments[1]))
-    except ConfigError as exc:
-        print(f"onec.config: {exc}", file=sys.stderr)
-        return 2
-    return 0
-
-
 if __name__ == "__main__":
-    sys.exit(_main(sys.argv[1:]))
+    print(markdown_table())

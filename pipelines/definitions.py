@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dagster as dg
 
-from assets.bases import BASES
 from assets.documents import build_document_assets
 from assets.goods import build_goods_asset
 from assets.incremental import INCREMENTAL_SYNC, incremental_sync
@@ -41,7 +40,7 @@ def build_definitions(bases: Bases) -> dg.Definitions:
             incremental_sync,
             *build_mart_assets(partitions),
         ],
-        asset_checks=[build_lake_check(INCREMENTAL_SYNC, BASES), build_lake_check(RUN_REPORT, partitions)],
+        asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
         schedules=[build_nightly_schedule(sync_job, bases), build_incremental_schedule(incremental_job, bases)],
         sensors=[

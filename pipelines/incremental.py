@@ -15,11 +15,10 @@ from __future__ import annotations
 import uuid
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
-from typing import Any
 
 import dagster as dg
 
-from assets.bases import BASE_TAG, register_bases
+from assets.bases import register_bases
 from assets.incremental import INCREMENTAL_SYNC, incremental_run_config
 from onec.config import Bases
 from onec.webhooks.queue import EventQueue
@@ -39,12 +38,6 @@ def build_incremental_job() -> dg.UnresolvedAssetJobDefinition:
     )
 
 
-def base_run(base: str, **request: Any) -> dg.RunRequest:
-    """A run of the base partition `base`, with the base tag the run queue limits by (dagster.yaml)."""
-    tags = {**request.pop("tags", {}), BASE_TAG: base}
-    return dg.RunRequest(partition_key=base, tags=tags, **request)
-
-
 def build_incremental_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Bases) -> dg.ScheduleDefinition:
     base_ids = bases.ids
 
@@ -59,7 +52,7 @@ def build_incremental_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Base
     )
     def onec_incremental(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
         register_bases(context.instance, base_ids)
-        return [base_run(base) for base in base_ids]
+        return [dg.RunRequest(partition_key=base) for base in base_ids]
 
     return onec_incremental
 
@@ -93,7 +86,12 @@ def build_webhook_sensor(job: dg.UnresolvedAssetJobDefinition, queue_path: Path,
         register_bases(context.instance, [base])
         return dg.SensorResult(
             run_requests=[
-                base_run(base, run_key=batch, run_config=incremental_run_config(entities), tags={BATCH_TAG: batch})
+                dg.RunRequest(
+                    run_key=batch,
+                    partition_key=base,
+                    run_config=incremental_run_config(entities),
+                    tags={BATCH_TAG: batch},
+                )
             ]
         )
 

@@ -2,11 +2,10 @@
 configured.
 
 Documents keep changing after their date (1C users edit and re-post them), so each night re-extracts the last few
-days, not only yesterday. One run per base × day, as a backfill launches them: Dagster tags each with its base
-(`dagster/partition/base`), which the run queue holds to one run at a time per base (dagster.yaml), and the runs of a
-base start in the order requested. So only the last day's run takes the goods snapshot and rebuilds the marts,
-reconciliation and report; the earlier days' runs land their documents only, and come first. (A run over a range of
-days of one base cannot carry that tag: Dagster reads `dagster/partition/*` tags back as the run's partition.)
+days, not only yesterday. One run per base × day, as a backfill launches them: the run queue holds each base to one
+run at a time (dagster.yaml, `pipelines.instance`), and the runs of a base start in the order requested. So only the
+last day's run takes the goods snapshot and rebuilds the marts, reconciliation and report; the earlier days' runs
+land their documents only, and come first.
 """
 
 from __future__ import annotations

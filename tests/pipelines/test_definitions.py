@@ -8,7 +8,7 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from assets.bases import BASE_TAG, BASES, RANGE_END_TAG, RANGE_START_TAG
+from assets.bases import BASES, RANGE_END_TAG, RANGE_START_TAG, RUN_BASE_TAG
 from assets.lake import build_lake_check
 from onec.config import Settings, load_bases
 from onec.connect import embedded_sandbox_data, sandbox_window
@@ -195,7 +195,7 @@ def test_the_lake_check_repairs_a_deleted_lake_file_and_warns(monkeypatch: pytes
     warehouse = Warehouse(tmp_path / "data", "Europe/Moscow")
     warehouse.initialize()
     land_documents(warehouse, [doc("1"), doc("2", date="2026-01-20T10:00:00")])
-    check = build_lake_check(dg.AssetKey("incremental_sync"), BASES)
+    check = build_lake_check(dg.AssetKey("incremental_sync"))
     resource = WarehouseResource.from_settings(Settings(data_dir=warehouse.data_dir, timezone="Europe/Moscow"))
     assert _checked(check, resource).passed
 
@@ -212,7 +212,7 @@ def test_the_lake_check_repairs_a_deleted_lake_file_and_warns(monkeypatch: pytes
 def _checked(check: dg.AssetChecksDefinition, resource: WarehouseResource) -> dg.AssetCheckResult:
     """The check in a run of base main, as it runs after the incremental sync."""
     result = dg.materialize(
-        [check], instance=instance_with_bases(), resources={"warehouse": resource}, tags={BASE_TAG: "main"},
+        [check], instance=instance_with_bases(), resources={"warehouse": resource}, tags={RUN_BASE_TAG: "main"},
         selection=dg.AssetSelection.checks(check), raise_on_error=False,
     )  # fmt: skip
     [evaluation] = result.get_asset_check_evaluations()
