@@ -42,6 +42,8 @@ ZONE = "Europe/Moscow"
 BASES = ("alpha", "beta", "gamma")
 FAILING = "gamma"
 """This base's sandbox answers every request with a 500."""
+BUDGET = 4
+"""More runs at once than bases: what keeps two runs of a base apart is the per-base limit, not the budget."""
 DEADLINE_S = 420.0
 _log = logging.getLogger(__name__)
 
@@ -70,7 +72,7 @@ def test_a_backfill_runs_one_run_per_base_at_a_time_and_a_failing_base_stops_no_
         bases_file.write_text("".join(f'[[base]]\nid = "{b}"\nurl = "{u}"\n\n' for b, u in urls.items()), "utf-8")
         for name, value in {"ONEC_BASES_FILE": str(bases_file), "ONEC_DATA_DIR": str(tmp_path / "data"),
                             "ONEC_TIMEZONE": ZONE, "ONEC_MAX_RETRIES": "1", "ONEC_RATE_LIMIT": "1000",
-                            "ONEC_MAX_CONCURRENT_RUNS": "3"}.items():  # fmt: skip
+                            "ONEC_MAX_CONCURRENT_RUNS": str(BUDGET)}.items():  # fmt: skip
             monkeypatch.setenv(name, value)  # the code server and the runs inherit them
         spans = contextvars.copy_context().run(_backfill, days)
 
@@ -81,8 +83,7 @@ def test_a_backfill_runs_one_run_per_base_at_a_time_and_a_failing_base_stops_no_
             assert later.start >= earlier.end, f"two runs of {base} at once: {earlier} and {later}"
     assert {s.status for s in by_base[FAILING]} == {dg.DagsterRunStatus.FAILURE}
     assert all(s.status == dg.DagsterRunStatus.SUCCESS for base in BASES if base != FAILING for s in by_base[base])
-    assert _most_at_once(spans) >= 2, "the bases never ran side by side: the limit serialised everything"
-    assert _most_at_once(spans) <= 3, "more runs at once than ONEC_MAX_CONCURRENT_RUNS"
+    assert 2 <= _most_at_once(spans) <= len(BASES), "the bases ran one at a time, or a base ran twice at once"
 
 
 def _sandbox(base: str, first: date) -> SandboxEngine:
@@ -105,9 +106,18 @@ def _backfill(days: list[date]) -> list[RunSpan]:
             _drive(workspace, instance, backfill_id)
             records = instance.get_run_records(filters=dg.RunsFilter(tags={BACKFILL_ID_TAG: backfill_id}))
             return [
-                RunSpan(r.dagster_run.tags[RUN_BASE_TAG], r.dagster_run.status, r.start_time or 0.0, r.end_time or 0.0)
+                RunSpan(_base(r.dagster_run), r.dagster_run.status, r.start_time or 0.0, r.end_time or 0.0)
                 for r in records
             ]
+
+
+def _base(run: dg.DagsterRun) -> str:
+    """The base of a backfill run, read from the partition (range) Dagster gave it: `<base>|<day>`."""
+    key = run.tags.get("dagster/partition") or run.tags["dagster/asset_partition_range_start"]
+    assert key == run.tags.get("dagster/asset_partition_range_end", key), f"a run of several partitions: {run.tags}"
+    base = key.split("|")[0]
+    assert run.tags.get(RUN_BASE_TAG, base) == base
+    return base
 
 
 def _start_backfill(instance: dg.DagsterInstance, days: list[date], base_ids: list[str]) -> str:
