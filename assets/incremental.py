@@ -45,7 +45,7 @@ def incremental_sync(
     config: IncrementalSyncConfig,
     onec: OneCResource,
     warehouse: WarehouseResource,
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     base = context_base(context)
     store = warehouse.warehouse(base)
     entities = check_entities(config.entities or ENTITIES)

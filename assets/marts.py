@@ -47,7 +47,7 @@ def build_mart_assets(partitions: dg.MultiPartitionsDefinition) -> list[dg.Asset
         description="One row per stock effect of a posted, not deleted document line (transfers: two rows).",
     )
     @failing_cleanly
-    def stock_movements(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def stock_movements(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
         return _mart_result(build_stock_movements(warehouse.warehouse(context_base(context))))
 
     @dg.asset(
@@ -60,7 +60,9 @@ def build_mart_assets(partitions: dg.MultiPartitionsDefinition) -> list[dg.Asset
         description="End-of-day balance per sku and warehouse: the latest goods snapshot rolled by stock_movements.",
     )
     @failing_cleanly
-    def stock_balance_daily(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def stock_balance_daily(
+        context: dg.AssetExecutionContext, warehouse: WarehouseResource
+    ) -> dg.MaterializeResult[None]:
         return _mart_result(build_stock_balance_daily(warehouse.warehouse(context_base(context))))
 
     @dg.asset(
@@ -82,7 +84,7 @@ def build_mart_assets(partitions: dg.MultiPartitionsDefinition) -> list[dg.Asset
     @failing_cleanly
     def reconciliation(
         context: dg.AssetExecutionContext, config: ReconciliationConfig, warehouse: WarehouseResource
-    ) -> dg.MaterializeResult:
+    ) -> dg.MaterializeResult:  # type: ignore[type-arg]  # with check specs, dagster loads the asset only if this is the bare class
         threshold = Threshold(Decimal(config.tolerance), config.max_differing_positions)
         summary = reconcile(warehouse.warehouse(context_base(context)), threshold)
         largest = "\n".join(
@@ -119,7 +121,7 @@ def build_mart_assets(partitions: dg.MultiPartitionsDefinition) -> list[dg.Asset
         description="A self-contained HTML page about the run (rows, rejects, requests, stock trend, reconciliation).",
     )
     @failing_cleanly
-    def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult:
+    def run_report(context: dg.AssetExecutionContext, warehouse: WarehouseResource) -> dg.MaterializeResult[None]:
         path = write_run_report(warehouse.warehouse(context_base(context)), context.run.run_id)
         context.log.info(f"run report written to {path}")
         return dg.MaterializeResult(
@@ -129,7 +131,7 @@ def build_mart_assets(partitions: dg.MultiPartitionsDefinition) -> list[dg.Asset
     return [stock_movements, stock_balance_daily, reconciliation, run_report]
 
 
-def _mart_result(build: MartBuild) -> dg.MaterializeResult:
+def _mart_result(build: MartBuild) -> dg.MaterializeResult[None]:
     return dg.MaterializeResult(
         metadata={
             "dagster/row_count": build.rows,

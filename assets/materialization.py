@@ -35,7 +35,7 @@ def validation_check_specs(asset_key: dg.AssetKey) -> list[dg.AssetCheckSpec]:
 
 def materialize_result(
     asset_key: dg.AssetKey, result: ExtractResult, warehouse: Warehouse, landed_rows: int, lake_path: str
-) -> dg.MaterializeResult:
+) -> dg.MaterializeResult[None]:
     """Metadata a data engineer reads first (row counts, rejects, requests, retries, bytes) plus the two checks."""
     metadata: dict[str, dg.RawMetadataValue] = {
         "dagster/row_count": result.rows,

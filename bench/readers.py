@@ -14,8 +14,9 @@ overhead over the raw parser of the same file:
 - CSV floor (tidy file only): what Polars alone does with no checks at all, `scan_csv` → the canonical dtypes
   (plain casts: they round and accept exponents, which is why the pipeline checks) → `sink_parquet`; no record can
   be rejected, so no line numbers or raw text are kept. The ceiling for any end-to-end CSV load on this machine.
-- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader` records;
-  XML end to end: records → `check_documents` → Parquet, prefetched the same way.
+- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader.batches`
+  (String frames of documents and lines, ready for validation); XML end to end: batches → `check_documents` →
+  Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
 
 Runs (2026-11-27, 2 shared cores; the host's speed drifts 1.3-1.6x between minutes, so compare ratios, or runs
@@ -28,6 +29,22 @@ UTF-8 and records with line breaks inside values). 400 MB files: tidy-e2e 47 MB/
 peak 408 MB (peak ~390-405 MB at 100 MB: flat). Tried for XML and dropped: lxml's parser-target interface (no tree,
 dicts handed over by lxml) measured no faster than iterparse (22.4/17.9 vs 20.6/19.7 MB/s); batches of 6,000 or
 20,000 documents instead of 2,000: same speed (10.9, 10.6 vs 10.8 MB/s), peak 248 and 478 MB instead of 161.
+
+Issue 15 (2026-12-03, the host shared by several sessions, load average 9-15 on 2 cores, so wall MB/s swung 2.5x
+between identical runs; CPU seconds from getrusage, each including ~0.37 s of imports, are the steadier figure).
+The reader now yields String frames (documents, lines with their document's row) that validation reads as they
+are, so "xml-reader" includes building the frames that "xml-e2e" used to build inside the check. Old (dicts) and
+new alternated 3 times on the 100 MB file (`--child MODE FILE`), each round raw, reader old/new, e2e old/new:
+xml-raw 17.8/16.9/43.3 MB/s (1.7-1.9 CPU s); xml-reader old 10.6/10.0/16.5 (2.9-3.2 CPU s), new 8.5/7.3/8.6
+(4.3-4.6 CPU s); xml-e2e old 7.7/8.1/8.6 (6.4-6.8 CPU s, peak 179-183 MB), new 8.9/10.4/11.4 (6.2 CPU s, peak
+155-158 MB). 500 MB file, new: raw 22.5, reader 8.4 (peak 97 MB), e2e 14.1 MB/s (peak 160 MB). Where the reader's
+time goes (100 MB, 80k documents, 440k lines): lxml iterparse ~1.2 CPU s; an lxml proxy and a new str for every
+element, tag and value ~1.4 s (16 µs per document, measured over several access patterns: items()/keys()+values()/
+list comprehensions/map, batched or per document; none below dict(items()) per element); list of dicts to Polars
+~0.7 s (from_dicts was the cheapest: itemgetter columns 2.5x, per-key lists about the same). Tried and dropped:
+an XSLT writing CSV for Polars (40 µs per document), XPath over a batch (1.7-10 µs per document per column), the
+stdlib expat tree (as slow, no line numbers), per-document serialisation parsed by Polars regexes (the regexes
+alone cost more than lxml's parse).
 """
 
 from __future__ import annotations
@@ -261,18 +278,18 @@ def _xml_reader(path: Path) -> int:
     from onec.sources.ude_xml import UdeXmlReader
 
     with path.open("rb") as handle:
-        return sum(1 for _ in UdeXmlReader(handle).records())
+        return sum(len(batch) for batch in UdeXmlReader(handle).batches(DOC_TYPE))
 
 
 def _xml_e2e(path: Path) -> int:
     from onec.prefetch import prefetched
-    from onec.sources.ude_xml import UdeXmlReader, batches
+    from onec.sources.ude_xml import UdeXmlReader
     from onec.validation import check_documents
 
     out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     lines = 0
     with path.open("rb") as handle:
-        for n, records in enumerate(prefetched(batches(UdeXmlReader(handle).records(), DOC_TYPE))):
+        for n, records in enumerate(prefetched(UdeXmlReader(handle).batches(DOC_TYPE))):
             batch = check_documents(
                 records, doc_type=DOC_TYPE, date_from=START, date_to=date(2026, 2, 1), timezone=ZONE,
                 run_id="bench", source="xml",

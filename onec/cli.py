@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import polars as pl
 
+from onec import delta_lake
 from onec.allocator import pin_mmap_threshold
 from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
@@ -226,7 +227,13 @@ def _warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
         min_rows=settings.shrink_guard_min_rows,
         force=force_replace or settings.force_replace,
     )
-    warehouse = Warehouse(settings.data_dir, settings.timezone, base=settings.base_id, shrink_guard=guard)
+    warehouse = Warehouse(
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        shrink_guard=guard,
+        delta=delta_lake.configured_target(settings, settings.base_id),
+    )
     warehouse.initialize()
     return warehouse
 
@@ -563,7 +570,12 @@ def _check(args: argparse.Namespace) -> int:
     """Repairs by default: the lake is a copy of the committed warehouse, so rewriting a partition that differs
     loses nothing, and a report that only says "your lake has holes" leaves the analyst with them."""
     settings = _base_settings(args)
-    warehouse = Warehouse(settings.data_dir, settings.timezone, base=settings.base_id)
+    warehouse = Warehouse(
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        delta=delta_lake.configured_target(settings, settings.base_id),
+    )
     result = check_lake(warehouse, repair=not args.no_repair)
     _print_lake_check(warehouse, result)
     if result.lake_equals_warehouse:
@@ -574,7 +586,12 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _print_lake_check(warehouse: Warehouse, result: LakeCheck) -> None:
-    print(f"Compared {result.partitions} lake partitions under {warehouse.lake_dir} with {warehouse.database}.")
+    where = (
+        f"of base {warehouse.delta.base} in the Delta lake {redact_url(warehouse.delta.lake.root)}"
+        if warehouse.delta is not None
+        else f"under {warehouse.lake_dir}"
+    )
+    print(f"Compared {result.partitions} lake partitions {where} with {warehouse.database}.")
     if result.litter_removed:
         print(f"Removed {result.litter_removed} temporary files left in the lake by killed writers.")
     if not result.differences:

@@ -21,7 +21,7 @@ from dataclasses import Field, dataclass, field, fields
 from datetime import date, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Any, Generic, TypeVar
+from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from onec.errors import UsageError
 from onec.redact import redact_url
@@ -29,7 +29,15 @@ from onec.rules import DEFAULT_RULES, RulesError, ValidationRules
 from onec.schema import DEFAULT_TIMEZONE
 
 T = TypeVar("T")
-D = TypeVar("D")
+
+
+class _Dataclass(Protocol):
+    """A dataclass (instance or class): what `dataclasses.fields` accepts."""
+
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]
+
+
+D = TypeVar("D", bound=_Dataclass)
 
 
 class ConfigError(UsageError, ValueError):
@@ -352,6 +360,58 @@ class WebhookSettings:
     rate_per_s: int = variable("ONEC_WEBHOOK_RATE", WHOLE, 50, "deliveries per second accepted")
 
 
+class LakeFormat(StrEnum):
+    """How the lake is stored: the Parquet layout (one machine, no service) or Delta tables (several writers)."""
+
+    PARQUET = "parquet"
+    DELTA = "delta"
+
+
+def _lake_uri(text: str) -> str:
+    """A local directory or `s3://bucket[/prefix]` (the stores this project tests the Delta lake on)."""
+    if "://" in text and not text.startswith("s3://"):
+        raise ValueError("is neither a local directory nor an s3://bucket/prefix URI")
+    if text.startswith("s3://") and not text.removeprefix("s3://").strip("/"):
+        raise ValueError("names no bucket (s3://bucket/prefix)")
+    return text
+
+
+LAKE_URI: Kind[str | None] = Kind("directory or `s3://bucket/prefix`", _lake_uri, lambda value: value or "")
+
+
+@dataclass(frozen=True)
+class LakeSettings:
+    """Where and how the lake is written (onec/delta_lake.py; docs/warehouse.md, "The Delta lake")."""
+
+    format: LakeFormat = variable(
+        "ONEC_LAKE_FORMAT",
+        _choice(LakeFormat),
+        LakeFormat.PARQUET,
+        "`delta`: Delta tables several workers may write at once; `parquet`: the one-machine Parquet layout",
+    )
+    uri: str | None = variable("ONEC_LAKE_URI", LAKE_URI, None, "the Delta lake's root; unset: `<ONEC_DATA_DIR>/delta`")
+    s3_endpoint: str | None = variable(
+        "ONEC_LAKE_S3_ENDPOINT", URL, None, "S3-compatible endpoint (`http(s)://host:port`); unset: AWS"
+    )
+    s3_region: str | None = variable("ONEC_LAKE_S3_REGION", OPTIONAL_TEXT, None, "S3 region (e.g. `us-east-1`)")
+    s3_access_key_id: Secret = variable(
+        "ONEC_LAKE_S3_ACCESS_KEY_ID", SECRET, Secret(""), "S3 access key id; unset: the AWS_* chain of delta-rs"
+    )
+    s3_secret_access_key: Secret = variable(
+        "ONEC_LAKE_S3_SECRET_ACCESS_KEY", SECRET, Secret(""), "S3 secret access key"
+    )
+
+    def check(self) -> None:
+        if self.s3_endpoint is not None and not self.s3_endpoint.startswith(("http://", "https://")):
+            raise ConfigError(
+                f"ONEC_LAKE_S3_ENDPOINT must start with http:// or https://, got {redact_url(self.s3_endpoint)!r}"
+            )
+        if bool(self.s3_access_key_id) != bool(self.s3_secret_access_key):
+            raise ConfigError(
+                "ONEC_LAKE_S3_ACCESS_KEY_ID and ONEC_LAKE_S3_SECRET_ACCESS_KEY are set together or not at all"
+            )
+
+
 @dataclass(frozen=True)
 class Settings:
     """Everything needed to talk to one 1C base and land its data. `base_url=None` means the embedded sandbox."""
@@ -427,6 +487,7 @@ class Settings:
     csv_limits: RecordLimits = group(RecordLimits)
     commerceml: CommerceMLOptions = group(CommerceMLOptions)
     webhooks: WebhookSettings = group(WebhookSettings)
+    lake: LakeSettings = group(LakeSettings)
 
     @property
     def rules(self) -> ValidationRules:
@@ -487,6 +548,7 @@ class Settings:
             if path is not None and not path.is_file():
                 raise ConfigError(f"{named(attribute)} points to {str(path)!r}, which is not a readable file")
         _rules(self.rules_file)
+        self.lake.check()
 
 
 def _declaration(item: Field[Any]) -> Variable:
@@ -500,7 +562,7 @@ def _declaration(item: Field[Any]) -> Variable:
 def _read(cls: type[D], env: Mapping[str, str]) -> D:
     """An instance of the settings class `cls` from `env`: each declared variable that is set, else its default."""
     values: dict[str, Any] = {}
-    for item in fields(cls):  # type: ignore[arg-type]
+    for item in fields(cls):
         if _GROUP in item.metadata:
             values[item.name] = _read(item.metadata[_GROUP], env)
             continue
@@ -514,9 +576,9 @@ def _read(cls: type[D], env: Mapping[str, str]) -> D:
     return cls(**values)
 
 
-def _walk(settings: object) -> Iterator[tuple[Variable, object, object]]:
+def _walk(settings: _Dataclass) -> Iterator[tuple[Variable, object, object]]:
     """(declaration, value, default) of every variable of `settings`, groups included, in declaration order."""
-    for item in fields(settings):  # type: ignore[arg-type]
+    for item in fields(settings):
         value = getattr(settings, item.name)
         if _GROUP in item.metadata:
             yield from _walk(value)

@@ -32,14 +32,13 @@ from onec.http.limits import RequestStats
 from onec.prefetch import prefetched
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS
-from onec.sources import SourceBatch
 from onec.sources.commerceml import ROOT as COMMERCEML_ROOT
 from onec.sources.commerceml_package import InboxScan, expand_folders, inbox_package, load_package
 from onec.sources.csv_export import CHUNK_BYTES, CsvEntity, CsvExportReader, CsvFormatError
-from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
+from onec.sources.typing import SourceBatch, TextRecords
+from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader
 from onec.sources.xml_safety import checked_stream, open_binary, root_name
 from onec.sync import ExtractResult, extract_goods, local_today, upsert_documents
-from onec.validation import TextRecords
 from onec.warehouse import Warehouse
 
 _DOCUMENT_HEADERS = ("number", "date")
@@ -171,16 +170,15 @@ def _load_ude(
     with open_binary(path) as handle:
         reader = UdeXmlReader(handle)
         created = reader.created
-        for item in reader.records():
-            if item.entity == GOODS_ENTITY:
+        for entity in reader.entities():
+            if entity == GOODS_ENTITY:
                 contents.goods = True
             else:
-                contents.doc_types.add(item.entity)
+                contents.doc_types.add(entity)
 
     def records(entity: str) -> Iterator[SourceBatch]:
         with open_binary(path) as handle:
-            wanted = (item for item in UdeXmlReader(handle).records() if item.entity == entity)
-            yield from prefetched(batches(wanted, entity))
+            yield from prefetched(UdeXmlReader(handle).batches(entity, skip_others=True))
 
     source = FileSource("xml-file", lambda: records(GOODS_ENTITY), records)
     results = []

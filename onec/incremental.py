@@ -36,7 +36,7 @@ from onec.http.limits import RequestStats
 from onec.http.server_clock import ServerClock
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
-from onec.sources import Batch
+from onec.sources.typing import Batch
 from onec.sync import ALL_DATES, ExtractResult, ProgressCallback, land_pages
 from onec.validation import CheckedBatch, check_documents, check_goods
 from onec.warehouse import Warehouse

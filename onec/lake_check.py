@@ -1,4 +1,7 @@
-"""`onec-etl check`: does the Parquet lake hold exactly what the warehouse holds? If not, rewrite what differs.
+"""`onec-etl check`: does the lake hold exactly what the warehouse holds? If not, rewrite what differs.
+
+The lake is the Parquet layout, or (ONEC_LAKE_FORMAT=delta) the warehouse's base in the Delta lake: the same
+comparison, the Delta side read through its current version's pyarrow dataset.
 
 Why a check besides `lake_pending`: the pending record covers the one gap a run leaves itself (killed between the
 commit and the files). Files can also go wrong from outside: deleted or truncated by hand or by a full disk, copied
@@ -21,7 +24,8 @@ from pathlib import Path
 
 import duckdb
 
-from onec import lake, lake_mirror
+from onec import delta_lake, lake, lake_mirror
+from onec.delta_lake import DeltaTarget
 from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakePartition, LakeTable
 from onec.warehouse import Warehouse
@@ -87,7 +91,7 @@ def check_lake(warehouse: Warehouse, *, repair: bool) -> LakeCheck:
     then compare again. Without it, only read (under a shared lock: no writer changes either side meanwhile)."""
     if not warehouse.database.exists():
         raise FileNotFoundError(f"no warehouse at {warehouse.database}: nothing to compare the lake with")
-    root = warehouse.lake_dir
+    root, delta = warehouse.lake_dir, warehouse.delta
     if not repair:
         if warehouse.has_pre_bases_lake():
             raise PreBasesLake(
@@ -95,31 +99,37 @@ def check_lake(warehouse: Warehouse, *, repair: bool) -> LakeCheck:
                 f" without --no-repair, moves it to {root} (a rename, nothing rewritten)"
             )
         with warehouse.reader() as con:
-            partitions, differences = compare_lake(con, root)
+            partitions, differences = compare_lake(con, root, delta)
         return LakeCheck(partitions, differences, repaired=False, remaining=differences, litter_removed=0)
     with warehouse.writer() as con:
         warehouse.adopt_pre_bases_lake()
-        litter = lake.remove_litter(root)
-        partitions, differences = compare_lake(con, root)
+        litter = lake.remove_litter(root) if delta is None else []
+        partitions, differences = compare_lake(con, root, delta)
         con.execute(lake_mirror.PENDING_DDL)
         con.begin()
         lake_mirror.record_pending(con, [d.partition for d in differences], REPAIR_RUN_ID)
         con.commit()
-        lake_mirror.complete_pending(con, root)
-        remaining = compare_lake(con, root)[1] if differences else ()
+        lake_mirror.complete_pending(con, root, delta)
+        remaining = compare_lake(con, root, delta)[1] if differences else ()
     return LakeCheck(
         partitions, differences, repaired=bool(differences), remaining=remaining, litter_removed=len(litter)
     )
 
 
-def compare_lake(con: duckdb.DuckDBPyConnection, root: Path) -> tuple[int, tuple[LakeDifference, ...]]:
-    """(partitions compared, those that differ), over every table of LAKE_TABLES."""
+def compare_lake(
+    con: duckdb.DuckDBPyConnection, root: Path, delta: DeltaTarget | None = None
+) -> tuple[int, tuple[LakeDifference, ...]]:
+    """(partitions compared, those that differ), over every table of LAKE_TABLES: with the Parquet files under
+    `root`, or with the base's partitions of the Delta lake of `delta`."""
     compared = 0
     differences: list[LakeDifference] = []
     for table in LAKE_TABLES.values():
         digest = _row_digest(con, table)
         in_warehouse = _warehouse_contents(con, table, digest)
-        in_lake, unreadable = _lake_contents(con, table, digest, root)
+        if delta is None:
+            in_lake, unreadable = _lake_contents(con, table, digest, root)
+        else:
+            in_lake, unreadable = _delta_contents(con, table, digest, delta), {}
         keys = sorted({*in_warehouse, *in_lake, *unreadable}, key=lambda p: p.sort_key)
         compared += len(keys)
         for key in keys:
@@ -139,10 +149,31 @@ def _row_digest(con: duckdb.DuckDBPyConnection, table: LakeTable) -> str:
 def _warehouse_contents(
     con: duckdb.DuckDBPyConnection, table: LakeTable, digest: str
 ) -> dict[LakePartition, PartitionContent]:
+    return _grouped_contents(con, table, digest, table.name, "true", [])
+
+
+def _delta_contents(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, digest: str, delta: DeltaTarget
+) -> dict[LakePartition, PartitionContent]:
+    """The base's partitions of the table's current Delta version, read by DuckDB through its pyarrow dataset."""
+    found = delta.lake.table(table.name)
+    if found is None:
+        return {}
+    view = f"delta_lake_{table.name}"
+    con.register(view, found.to_pyarrow_dataset())
+    try:
+        return _grouped_contents(con, table, digest, view, f"{delta_lake.BASE_COLUMN} = ?", [delta.base])
+    finally:
+        con.unregister(view)
+
+
+def _grouped_contents(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, digest: str, source: str, where: str, params: list[str]
+) -> dict[LakePartition, PartitionContent]:
     keys = ", ".join(table.partition_keys)
     select = f"{keys}, " if keys else ""
     group = f" GROUP BY {keys}" if keys else ""
-    rows = con.execute(f"SELECT {select}count(*), sum({digest}) FROM {table.name}{group}").fetchall()
+    rows = con.execute(f"SELECT {select}count(*), sum({digest}) FROM {source} WHERE {where}{group}", params).fetchall()
     contents: dict[LakePartition, PartitionContent] = {}
     for *values, count, checksum in rows:
         if count:

@@ -15,7 +15,7 @@ so redoing work a killed run had half done is always safe.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import groupby
 from pathlib import Path
@@ -24,7 +24,8 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 
-from onec import lake
+from onec import delta_lake, lake
+from onec.delta_lake import DeltaTarget
 
 PENDING_TABLE = "lake_pending"
 PENDING_DDL = (
@@ -117,13 +118,21 @@ def pending(con: duckdb.DuckDBPyConnection) -> list[LakePartition]:
     return [LakePartition(table, doc_type, day) for table, doc_type, day in rows]
 
 
-def complete_pending(con: duckdb.DuckDBPyConnection, root: Path) -> list[lake.LakeWrite]:
+def complete_pending(
+    con: duckdb.DuckDBPyConnection, root: Path, delta: DeltaTarget | None = None
+) -> list[lake.LakeWrite]:
     """Write the lake file of every pending partition from its committed table (autocommit connection, under the
     writer lock), deleting each group's pending rows once its files are in place. A kill part-way leaves the rest
-    recorded for the next writer."""
+    recorded for the next writer. With `delta`, the partitions are replaced in the Delta lake instead (one commit
+    per table and document type; nothing is written under `root`, and no files are returned)."""
     written: list[lake.LakeWrite] = []
     for (name, doc_type), group in groupby(pending(con), key=lambda p: (p.table, p.doc_type)):
         table = LAKE_TABLES[name]
+        if delta is not None:
+            days = [p.day for p in group if p.day is not None]
+            _commit_delta(con, table, doc_type, days, delta)
+            _forget(con, table, doc_type, days)
+            continue
         if table.day_key is None:
             written.append(_write_whole(con, table, root))
             _forget(con, table, doc_type, [])
@@ -137,6 +146,10 @@ def complete_pending(con: duckdb.DuckDBPyConnection, root: Path) -> list[lake.La
 
 def lake_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple[str, str]]:
     """(name, DuckDB type) of the columns a lake file holds: the table's, less the keys in the directory names."""
+    return [(name, kind) for name, kind in _table_columns(con, table) if name not in table.partition_keys]
+
+
+def _table_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple[str, str]]:
     rows = con.execute(
         "SELECT column_name, data_type FROM duckdb_columns() WHERE database_name = current_database()"
         " AND schema_name = 'main' AND table_name = ? ORDER BY column_index",
@@ -144,7 +157,7 @@ def lake_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple
     ).fetchall()
     if not rows:
         raise RuntimeError(f"the warehouse has no table {table.name}: run initialize() first")
-    return [(name, kind) for name, kind in rows if name not in table.partition_keys]
+    return [(name, kind) for name, kind in rows]
 
 
 def _write_days(
@@ -157,6 +170,57 @@ def _write_days(
     with _arrow_stream(con, sql, params) as batches:
         directories = {day: table.directory(root, doc_type, day) for day in days}
         return lake.write_partitions(batches, table.day_key, directories)
+
+
+def _commit_delta(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], delta: DeltaTarget
+) -> delta_lake.DeltaCommit:
+    """Replace the base's partitions of `days` (or the base's whole table, for one without days) in one Delta commit,
+    streamed from the committed table in the same day windows as the Parquet files. A retry re-reads the
+    warehouse, which is the truth this mirror follows, so retrying after a conflict is always right."""
+    partitions = delta_lake.Partitions(delta.base, doc_type if table.by_doc_type else None, table.day_key, tuple(days))
+    return delta_lake.replace_partitions(
+        delta.lake, table.name, partitions, _delta_rows(con, table, doc_type, days, delta.base)
+    )
+
+
+def _delta_rows(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], base: str
+) -> Callable[[], pa.RecordBatchReader]:
+    """The rows of the partitions, every column of the table (the partition keys too, as Delta keeps them), the
+    windows' queries chained into one stream. A table that already has the base column is filtered by it."""
+    names = [name for name, _ in _table_columns(con, table)]
+    has_base = delta_lake.BASE_COLUMN in names
+    base_filter = f"{delta_lake.BASE_COLUMN} = ? AND " if has_base else ""
+    base_params = [base] if has_base else []
+    columns = ", ".join(names)
+    if table.day_key is None:
+        queries = [(f"SELECT {columns} FROM {table.name} WHERE {base_filter}true ORDER BY {table.order}", base_params)]
+    else:
+        queries = []
+        for window in _day_windows(con, table, doc_type, days):
+            where, params = _partition_filter(table, doc_type, window)
+            order = f"{table.day_key}, {table.order}"
+            queries.append(
+                (
+                    f"SELECT {columns} FROM {table.name} WHERE {base_filter}{where} ORDER BY {order}",
+                    base_params + params,
+                )
+            )
+
+    def rows() -> pa.RecordBatchReader:
+        first = _arrow_stream(con, *queries[0])
+
+        def batches() -> Iterator[pa.RecordBatch]:
+            with first:
+                yield from first
+            for sql, params in queries[1:]:
+                with _arrow_stream(con, sql, params) as more:
+                    yield from more
+
+        return pa.RecordBatchReader.from_batches(first.schema, batches())
+
+    return rows
 
 
 def _write_whole(con: duckdb.DuckDBPyConnection, table: LakeTable, root: Path) -> lake.LakeWrite:

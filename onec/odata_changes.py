@@ -16,8 +16,8 @@ from __future__ import annotations
 
 from datetime import date
 
-from onec.sources import Batch
 from onec.sources.odata import OdataSource
+from onec.sources.typing import Batch
 from onec.sync import ALL_DATES, ExtractResult, ProgressCallback, land_pages
 from onec.validation import CheckedBatch, check_documents
 from onec.warehouse import Warehouse

@@ -22,16 +22,9 @@ from onec.http.limits import query_stats
 from onec.progress import EntityProgress, reporting_to
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import DOCUMENT_SLUGS, document_type
-from onec.sources import Source, SourceBatch
-from onec.validation import (
-    CheckedBatch,
-    NamedRecords,
-    TextRecords,
-    check_documents,
-    check_documents_text,
-    check_goods,
-    check_goods_text,
-)
+from onec.sources import Source
+from onec.sources.typing import NamedRecords, SourceBatch, TextRecords
+from onec.validation import CheckedBatch, DocumentsScope, GoodsScope, check
 from onec.warehouse import Landing, LandingReport, Warehouse
 
 ProgressCallback = Callable[[str], EntityProgress]
@@ -98,13 +91,9 @@ def extract_goods(
     """Land the goods for `snapshot_date`. `complete`: the source holds every position, and replaces the day's
     snapshot; otherwise its positions merge into it (started from the latest earlier snapshot)."""
 
-    def check(records: SourceBatch) -> CheckedBatch:
-        day, name = snapshot_date, source.name
-        if isinstance(records, TextRecords):
-            return check_goods_text(
-                records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules
-            )
-        return check_goods(records, snapshot_date=day, timezone=timezone, run_id=run_id, source=name, rules=rules)
+    def checked(records: SourceBatch) -> CheckedBatch:
+        scope = GoodsScope(snapshot_date)
+        return check(records, scope, timezone=timezone, run_id=run_id, source=source.name, rules=rules)
 
     land = warehouse.goods_snapshot if complete else warehouse.goods_changes
     landing = land(snapshot_date, run_id=run_id, source=source.name)
@@ -112,7 +101,7 @@ def extract_goods(
         source,
         landing,
         source.goods(),
-        check,
+        checked,
         run_id=run_id,
         entity="goods",
         doc_type=None,
@@ -186,20 +175,11 @@ def upsert_documents(
 def _documents_check(
     source: Source, doc_type: str, window: tuple[date, date], run_id: str, timezone: str, rules: ValidationRules
 ) -> Callable[[SourceBatch], CheckedBatch]:
-    def check(records: SourceBatch) -> CheckedBatch:
-        checker = partial(
-            check_documents_text if isinstance(records, TextRecords) else check_documents,
-            doc_type=doc_type,
-            date_from=window[0],
-            date_to=window[1],
-            timezone=timezone,
-            run_id=run_id,
-            source=source.name,
-            rules=rules,
-        )
-        return checker(records)
+    def checked(records: SourceBatch) -> CheckedBatch:
+        scope = DocumentsScope(doc_type, window[0], window[1])
+        return check(records, scope, timezone=timezone, run_id=run_id, source=source.name, rules=rules)
 
-    return check
+    return checked
 
 
 def extract_all(

@@ -27,6 +27,7 @@ from onec.normalize import (
     Kind,
     failed,
     join_problems,
+    named_text,
     parse,
     problems,
     raw_json,
@@ -45,14 +46,19 @@ from onec.schema import (
     goods_schema,
     rejected_rows_schema,
 )
+from onec.sources.typing import (
+    ITEM_COUNT,
+    MALFORMED_REASON,
+    OWNER,
+    RAW_TEXT,
+    SOURCE_LINE,
+    NamedRecords,
+    RecordKeys,
+    SourceBatch,
+    TextRecords,
+)
 
 STATUSES = ("draft", "posted")
-
-SOURCE_LINE = "_source_line"
-"""Column of a text frame: the physical line of the file where the record starts (1-based, header included)."""
-RAW_TEXT = "_raw_text"
-"""Column of a text frame: the record exactly as the file spelled it, kept for rejected rows."""
-MALFORMED_REASON = "_reason"
 
 _GOODS_COLUMNS = (
     Column("sku", Kind.TEXT),
@@ -111,38 +117,6 @@ class CheckedBatch:
     are left out."""
 
 
-@dataclass(frozen=True)
-class TextRecords:
-    """Records of a text export (CSV) already split into fields: the path that never builds a dict per row.
-
-    `frame` holds the canonical column names, every value a String as the file spelled it (absent optional
-    columns may be missing), plus SOURCE_LINE and RAW_TEXT. `malformed` holds the rows that could not even be
-    split into fields (SOURCE_LINE, RAW_TEXT, MALFORMED_REASON): they become rejected rows, never lost.
-    Document-line frames hold one row per line with the header fields repeated; a document is all the rows that
-    share a number, and must not be split across two batches.
-    """
-
-    frame: pl.DataFrame
-    malformed: pl.DataFrame = field(default_factory=lambda: empty_malformed())
-
-    def __len__(self) -> int:
-        return self.frame.height + self.malformed.height
-
-
-def empty_malformed() -> pl.DataFrame:
-    return pl.DataFrame(schema={SOURCE_LINE: pl.Int64, RAW_TEXT: pl.String, MALFORMED_REASON: pl.String})
-
-
-@dataclass(frozen=True)
-class RecordKeys:
-    """The key under which a record holds each canonical field, and its lines."""
-
-    goods: Mapping[str, str]
-    header: Mapping[str, str]
-    line: Mapping[str, str]
-    items: str
-
-
 CANONICAL_KEYS = RecordKeys(
     goods={c.name: c.name for c in _GOODS_COLUMNS},
     header={c.name: c.name for c in _HEADER_COLUMNS},
@@ -153,24 +127,109 @@ CANONICAL_KEYS = RecordKeys(
 
 
 @dataclass(frozen=True)
-class NamedRecords:
-    """Records that keep the field names of the file they came from (UDE XML: `SKU`, `UnitPrice`, `Items`).
+class GoodsScope:
+    """What a goods batch is checked as: positions of the snapshot of `snapshot_date`."""
 
-    Why: renaming every field of every record costs a reader as much as parsing does; `keys` says where each
-    canonical field is instead, and a rejected record's raw text shows the names the file used.
-    """
-
-    records: list[dict[str, Any]]
-    keys: RecordKeys
-
-    def __len__(self) -> int:
-        return len(self.records)
+    snapshot_date: dt.date
 
 
-def _unwrapped(records: Sequence[Mapping[str, Any]] | NamedRecords) -> tuple[Sequence[Any], RecordKeys]:
-    if isinstance(records, NamedRecords):
-        return records.records, records.keys
-    return records, CANONICAL_KEYS
+@dataclass(frozen=True)
+class DocumentsScope:
+    """What a documents batch is checked as: documents of `doc_type` dated [date_from, date_to)."""
+
+    doc_type: str
+    date_from: dt.date
+    date_to: dt.date
+
+
+def check(
+    batch: SourceBatch,
+    scope: GoodsScope | DocumentsScope,
+    *,
+    timezone: str,
+    run_id: str,
+    source: str = "json",
+    rules: ValidationRules = DEFAULT_RULES,
+) -> CheckedBatch:
+    """The one entry point for a source's batch: the batch's type picks the reader (a text frame, or records) and
+    the scope the entity's rules, so callers need not know which kind of source they hold."""
+    if isinstance(scope, GoodsScope):
+        day = scope.snapshot_date
+        if isinstance(batch, TextRecords):
+            return check_goods_text(
+                batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules
+            )
+        return check_goods(batch, snapshot_date=day, timezone=timezone, run_id=run_id, source=source, rules=rules)
+    kind, start, end = scope.doc_type, scope.date_from, scope.date_to
+    if isinstance(batch, TextRecords):
+        return check_documents_text(
+            batch,
+            doc_type=kind,
+            date_from=start,
+            date_to=end,
+            timezone=timezone,
+            run_id=run_id,
+            source=source,
+            rules=rules,
+        )
+    return check_documents(
+        batch, doc_type=kind, date_from=start, date_to=end, timezone=timezone, run_id=run_id, source=source, rules=rules
+    )
+
+
+def _goods_sources(keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    return {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}
+
+
+def _header_sources(kind: DocumentType, keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    """Where each header column is; the counterparty also under the name its document type gives it (supplier,
+    customer)."""
+    sources: dict[str, tuple[str, ...]] = {c.name: (keys.header[c.name],) for c in _HEADER_COLUMNS}
+    if kind.counterparty_field:
+        sources["counterparty"] = (kind.counterparty_field, keys.header["counterparty"])
+    return sources
+
+
+def _line_sources(keys: RecordKeys) -> dict[str, tuple[str, ...]]:
+    return {c.name: (keys.line[c.name],) for c in _LINE_COLUMNS}
+
+
+def _named_document_text(batch: NamedRecords, kind: DocumentType) -> tuple[pl.DataFrame, pl.DataFrame]:
+    """The header and line text frames `_checked_documents` reads, from a batch's columns (no record is a dict
+    again: a named batch is laid out by its reader, so it has no structural problems)."""
+    header_text = _with_structure(named_text(batch.records, _header_sources(kind, batch.keys)), None)
+    counts = batch.records.get_column(ITEM_COUNT) if ITEM_COUNT in batch.records.columns else None
+    header_text = header_text.with_columns(
+        pl.lit(None, pl.Int64).alias(ITEM_COUNT) if counts is None else counts.cast(pl.Int64)
+    )
+    lines = batch.lines if batch.lines is not None else pl.DataFrame(schema={OWNER: pl.UInt32})
+    line_text = _with_structure(named_text(lines, _line_sources(batch.keys)), None).rename({"_i": "_n"})
+    return header_text, line_text.with_columns(lines.get_column(OWNER).cast(pl.UInt32).alias("_i"))
+
+
+def _with_file_lines(bad: pl.DataFrame, records: pl.DataFrame) -> pl.DataFrame:
+    """Reasons that name the file line where each failing record starts (`_i`: its row in `records`)."""
+    lines = records.get_column(SOURCE_LINE).gather(bad.get_column("_i"))
+    reason = pl.col("_reason")
+    return bad.with_columns(
+        pl.when(lines.is_not_null()).then(pl.format("{} (file line {})", reason, lines)).otherwise(reason)
+    )
+
+
+def _named_raws(batch: NamedRecords, rows: pl.Series) -> pl.Series:
+    """The failing records (`rows` of `records`) as JSON under the file's names, lines under the items key: what
+    the file held for them, rebuilt from their columns (an absent field and an empty element both show as
+    absent)."""
+    wanted = rows.to_list()
+    records = batch.records.drop(SOURCE_LINE, ITEM_COUNT, strict=False)[wanted].iter_rows(named=True)
+    texts = [{name: value for name, value in record.items() if value is not None} for record in records]
+    if batch.lines is not None and ITEM_COUNT in batch.records.columns:
+        items: dict[int, list[dict[str, Any]]] = {row: [] for row in wanted}
+        for line in batch.lines.filter(pl.col(OWNER).is_in(wanted)).iter_rows(named=True):
+            items[line.pop(OWNER)].append({name: value for name, value in line.items() if value is not None})
+        for text, row in zip(texts, wanted, strict=True):
+            text[batch.keys.items] = items[row]
+    return pl.Series([raw_json(text) for text in texts], dtype=pl.String)
 
 
 def check_goods(
@@ -184,11 +243,16 @@ def check_goods(
 ) -> CheckedBatch:
     """Goods positions of one snapshot: sku, name, warehouse and a numeric quantity are required (an item with
     no stock anywhere comes without a warehouse, quantity 0)."""
-    records, keys = _unwrapped(batch)
-    rows, structure = _as_rows(records)
-    text = _with_structure(text_frame(rows, {c.name: (keys.goods[c.name],) for c in _GOODS_COLUMNS}), structure)
-    good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
-    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    if isinstance(batch, NamedRecords):
+        text = _with_structure(named_text(batch.records, _goods_sources(batch.keys)), None)
+        good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
+        bad = _with_file_lines(bad, batch.records)
+        raws = _named_raws(batch, bad["_i"])
+    else:
+        rows, structure = _as_rows(batch)
+        text = _with_structure(text_frame(rows, _goods_sources(CANONICAL_KEYS)), structure)
+        good, bad, notes = _checked_goods(text, snapshot_date, timezone, rules)
+        raws = pl.Series([raw_json(batch[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     return CheckedBatch(
         goods=good,
         documents=None,
@@ -282,22 +346,21 @@ def check_documents(
     partial document in the warehouse would be worse than none.
     """
     kind = document_type(doc_type)
-    records, keys = _unwrapped(batch)
-    rows, structure = _as_rows(records)
-    items, owners, item_structure, counts = _flatten_items(rows, keys.items)
-    sources: dict[str, tuple[str, ...]] = {c.name: (keys.header[c.name],) for c in _HEADER_COLUMNS}
-    if kind.counterparty_field:
-        sources["counterparty"] = (kind.counterparty_field, keys.header["counterparty"])
-    header_text = _with_structure(text_frame(rows, sources), structure).with_columns(
-        pl.Series("_items", counts, dtype=pl.Int64)
-    )
-    line_text = _with_structure(
-        text_frame(items, {c.name: (keys.line[c.name],) for c in _LINE_COLUMNS}), item_structure
-    )
-    line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
     window = (date_from, date_to)
-    good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
-    raws = pl.Series([raw_json(records[i]) for i in bad["_i"].to_list()], dtype=pl.String)
+    if isinstance(batch, NamedRecords):
+        header_text, line_text = _named_document_text(batch, kind)
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        bad = _with_file_lines(bad, batch.records)
+        raws = _named_raws(batch, bad["_i"])
+    else:
+        rows, structure = _as_rows(batch)
+        items, owners, item_structure, counts = _flatten_items(rows, CANONICAL_KEYS.items)
+        header_text = _with_structure(text_frame(rows, _header_sources(kind, CANONICAL_KEYS)), structure)
+        header_text = header_text.with_columns(pl.Series(ITEM_COUNT, counts, dtype=pl.Int64))
+        line_text = _with_structure(text_frame(items, _line_sources(CANONICAL_KEYS)), item_structure)
+        line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        raws = pl.Series([raw_json(batch[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     rejected = _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id)
     return _documents_batch(good, good_lines, rejected, doc_type, timezone, notes)
 
@@ -365,23 +428,28 @@ def _documents_in_order(frame: pl.DataFrame) -> pl.DataFrame:
     without one an Id), sorted by document then row.
 
     A document's rows are normally consecutive, and then `_i` is just a count of key changes, with no sort;
-    only a file that scatters a document's rows pays for ranking and sorting them together.
+    only a file that scatters a document's rows pays for ranking and sorting them together (the keys that
+    start a run are then not all different). Only a batch with rows lacking a number builds other keys.
     """
-    number, document_id = pl.col("number").str.strip_chars(), pl.col("id").str.strip_chars()
-    frame = frame.with_row_index("_row").with_columns(
-        pl.coalesce(
-            pl.when(number != "").then(number),
-            pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
-            pl.format("\x00row {}", "_row"),
-        ).alias("_key")
-    )
-    runs = frame.with_columns(
-        (pl.col("_key").ne_missing(pl.col("_key").shift(1)).cum_sum() - 1).cast(pl.UInt32).alias("_i")
-    )
-    if runs.is_empty() or runs["_i"][-1] + 1 == runs["_key"].n_unique():
+    number = frame["number"].str.strip_chars()
+    frame = frame.with_row_index("_row")
+    key = number
+    if number.null_count() or (number == "").any():
+        document_id = pl.col("id").str.strip_chars()
+        key = frame.select(
+            pl.coalesce(
+                pl.when(number != "").then(number),
+                pl.format("\x00id {}", pl.when(document_id != "").then(document_id)),
+                pl.format("\x00row {}", "_row"),
+            )
+        ).to_series()
+    starts = key.ne_missing(key.shift(1))
+    document = (starts.cum_sum() - 1).cast(pl.UInt32)
+    runs = frame.with_columns(key.alias("_key"), document.alias("_i"))
+    if runs.is_empty() or document[-1] + 1 == key.filter(starts).n_unique():
         return runs
     first_row = pl.col("_row").min().over("_key")
-    return frame.with_columns((first_row.rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort("_i", "_row")
+    return runs.with_columns((first_row.rank("dense") - 1).cast(pl.UInt32).alias("_i")).sort("_i", "_row")
 
 
 def _document_headers(frame: pl.DataFrame, header_names: list[str]) -> pl.DataFrame:
@@ -389,16 +457,22 @@ def _document_headers(frame: pl.DataFrame, header_names: list[str]) -> pl.DataFr
     (its rows), its first and last file line, and `_differing` (the header fields its rows disagree on)."""
     document = pl.col("_i")
     continues = document == document.shift(1)
-    last_lines = frame.filter(document.ne_missing(document.shift(-1)))[SOURCE_LINE]
-    starts = frame.with_row_index("_position").filter(~continues.fill_null(False))
-    starts = starts.select("_i", *header_names, "_position", pl.col(SOURCE_LINE).alias("_first_file_line"))
+    last_lines = frame.select(SOURCE_LINE, "_i").filter(document.ne_missing(document.shift(-1)))[SOURCE_LINE]
+    starts = (
+        frame.select("_i", *header_names, pl.col(SOURCE_LINE).alias("_first_file_line"))
+        .with_row_index("_position")
+        .filter(~continues.fill_null(False))
+    )
     position = pl.col("_position").cast(pl.Int64)
-    headers = starts.with_columns(
+    headers = starts.select(
+        "_i",
+        *header_names,
+        "_first_file_line",
         (position.shift(-1, fill_value=frame.height) - position).alias("_items"),
         last_lines.alias("_last_file_line"),
         pl.lit("").alias("_differing"),
         pl.lit(None, pl.String).alias("_structure"),
-    ).drop("_position")
+    )
     differs = [(continues & pl.col(name).ne_missing(pl.col(name).shift(1))).alias(name) for name in header_names]
     changes = frame.select("_i", *differs).filter(pl.any_horizontal(header_names))
     if changes.is_empty():

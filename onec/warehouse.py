@@ -55,6 +55,7 @@ import polars as pl
 
 from onec import lake, lake_mirror
 from onec.config import BASE_ID, DEFAULT_BASE
+from onec.delta_lake import DeltaTarget
 from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
 from onec.lake_views import write_views
@@ -179,9 +180,14 @@ class Warehouse:
         base: str = DEFAULT_BASE,
         lock_timeout_s: float = 600.0,
         shrink_guard: ShrinkGuard | None = None,
+        delta: DeltaTarget | None = None,
     ) -> None:
+        """`delta`: mirror landings to that Delta lake instead of the Parquet lake under `data_dir`
+        (ONEC_LAKE_FORMAT=delta; `delta_lake.configured_target`, for the same base)."""
         self.root = Path(data_dir).absolute()
         self.base = _checked_base(base)
+        if delta is not None and delta.base != self.base:
+            raise ValueError(f"the Delta target of base {delta.base!r} given to the warehouse of base {self.base!r}")
         self.data_dir = self.root if base == DEFAULT_BASE else self.root / BASES_DIR / base
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
@@ -190,6 +196,7 @@ class Warehouse:
         self.lake_root = self.root / lake.LAKE_DIR
         """The lake of every base (`views.sql` is here); this base's files are under `lake_dir`."""
         self.lake_dir = self.lake_root / lake.base_folder(base)
+        self.delta = delta
         self.staging_dir = self.data_dir / STAGING_DIR
 
     def initialize(self) -> None:
@@ -203,7 +210,7 @@ class Warehouse:
             _drop_primary_keys(con)
             self.adopt_pre_bases_lake()
             lake.remove_litter(self.lake_dir)
-            lake_mirror.complete_pending(con, self.lake_dir)
+            lake_mirror.complete_pending(con, self.lake_dir, self.delta)
         self._remove_stale_staging()
 
     def adopt_pre_bases_lake(self) -> bool:
@@ -274,7 +281,9 @@ class Warehouse:
         """Run a read-only query (analysts, the CLI); instants come back in the 1C zone."""
         with self._lock(exclusive=False), self._connect(read_only=True) as con:
             relation = con.sql(sql, params=list(params) if params is not None else None)
-            return relation.pl() if relation is not None else pl.DataFrame()
+            # duckdb types .pl() as Any (with lazy=True it gives a LazyFrame); without, it is a DataFrame
+            frame: pl.DataFrame = relation.pl() if relation is not None else pl.DataFrame()
+            return frame
 
     def table_counts(self) -> dict[str, int]:
         """Rows per warehouse table."""
@@ -421,7 +430,7 @@ class Landing:
                 _rollback(con)
                 raise
             self._committed = True
-            written = lake_mirror.complete_pending(con, warehouse.lake_dir)
+            written = lake_mirror.complete_pending(con, warehouse.lake_dir, warehouse.delta)
         return LandingReport(
             rows=counts["rows"],
             lines=counts["lines"],

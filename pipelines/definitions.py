@@ -12,10 +12,10 @@ import dagster as dg
 from assets.documents import build_document_assets
 from assets.goods import build_goods_asset
 from assets.incremental import INCREMENTAL_SYNC, incremental_sync
-from assets.lake import build_lake_check
+from assets.lake import build_lake_check, warehouse_from_lake
 from assets.marts import RUN_REPORT, build_mart_assets
 from onec.allocator import pin_mmap_threshold
-from onec.config import Bases, load_bases
+from onec.config import Bases, LakeFormat, load_bases
 from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
@@ -39,6 +39,7 @@ def build_definitions(bases: Bases) -> dg.Definitions:
             *build_document_assets(partitions),
             incremental_sync,
             *build_mart_assets(partitions),
+            *([warehouse_from_lake] if settings.lake.format is LakeFormat.DELTA else []),
         ],
         asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],

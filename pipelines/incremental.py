@@ -23,6 +23,7 @@ from assets.incremental import INCREMENTAL_SYNC, incremental_run_config
 from onec.config import Bases
 from onec.webhooks.queue import EventQueue
 from onec.webhooks.routing import affected_entities
+from pipelines.instance import configure_instance
 
 INCREMENTAL_JOB = "onec_incremental"
 BATCH_TAG = "onec/webhook_batch"
@@ -51,7 +52,7 @@ def build_incremental_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Base
         "full refresh).",
     )
     def onec_incremental(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        register_bases(context.instance, base_ids)
+        configure_instance(context.instance, bases)
         return [dg.RunRequest(partition_key=base) for base in base_ids]
 
     return onec_incremental

@@ -15,9 +15,10 @@ from zoneinfo import ZoneInfo
 
 import dagster as dg
 
-from assets.bases import BASE_DIMENSION, BASES, DAY_DIMENSION, register_bases, unregistered_bases
+from assets.bases import BASE_DIMENSION, DAY_DIMENSION
 from assets.marts import DOCUMENT_KEYS
 from onec.config import Bases
+from pipelines.instance import configure_instance
 
 BASES_SENSOR = "onec_bases"
 
@@ -38,7 +39,7 @@ def build_nightly_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Bases) -
         ),
     )
     def onec_nightly(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
-        register_bases(context.instance, base_ids)
+        configure_instance(context.instance, bases)
         today = context.scheduled_execution_time.astimezone(ZoneInfo(timezone)).date()
         days = [today - timedelta(days=back) for back in range(lookback, 0, -1)]
         return [
@@ -59,8 +60,9 @@ def base_day(base: str, day: str) -> dg.MultiPartitionKey:
 
 
 def build_bases_sensor(bases: Bases) -> dg.SensorDefinition:
-    """Adds every configured base to the base dimension (on by default: it only registers partitions, and without it
-    a base in the file has no partitions to launch from the UI). A base removed from the file keeps its partition."""
+    """Adds every configured base to the base dimension and sets the `onec_api` pool to the licence budget
+    (`configure_instance`; on by default: without it a base in the file has no partitions to launch from the UI).
+    A base removed from the file keeps its partition."""
     base_ids = bases.ids
 
     @dg.sensor(
@@ -69,10 +71,8 @@ def build_bases_sensor(bases: Bases) -> dg.SensorDefinition:
         default_status=dg.DefaultSensorStatus.RUNNING,
         description=f"Keeps the base partitions equal to the configured bases ({', '.join(base_ids)}).",
     )
-    def onec_bases(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
-        missing = unregistered_bases(context.instance, base_ids)
-        if not missing:
-            return dg.SkipReason(f"every configured base is a partition ({', '.join(base_ids)})")
-        return dg.SensorResult(dynamic_partitions_requests=[BASES.build_add_request(missing)])
+    def onec_bases(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+        added = configure_instance(context.instance, bases)
+        return dg.SkipReason(f"added bases {', '.join(added)}" if added else f"no new base ({', '.join(base_ids)})")
 
     return onec_bases

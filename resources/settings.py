@@ -16,7 +16,7 @@ from pydantic import Field
 from onec.config import Bases, Settings, load_bases
 
 
-class SettingsResource(dg.ConfigurableResource):
+class SettingsResource(dg.ConfigurableResource["SettingsResource"]):
     """Base of the resources: `settings()` is `Settings.from_env` over `variables` and `secrets`, `base_settings(id)`
     one configured base's (`load_bases` over the same)."""
 

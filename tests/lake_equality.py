@@ -55,3 +55,29 @@ def assert_lake_equals_warehouse(warehouse: Warehouse) -> None:
         assert_frame_equal(actual.select(expected.columns).sort(key), expected, check_exact=True)
     litter = list(warehouse.lake_dir.rglob("*.tmp"))
     assert not litter, f"temporary files left in the lake: {litter[:3]}"
+
+
+def delta_lake_rows(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
+    """Every row of the warehouse's base in a table of its Delta lake, read as an analyst would (`pl.scan_delta`),
+    instants shown in the warehouse's zone (Delta stores them in UTC). None: the table was never written."""
+    assert warehouse.delta is not None, "the warehouse mirrors to the Parquet lake"
+    lake = warehouse.delta.lake
+    if lake.table(table) is None:
+        return None
+    rows = lake.scan(table).filter(pl.col("base") == warehouse.delta.base).collect()
+    instants = [name for name, kind in rows.schema.items() if isinstance(kind, pl.Datetime) and kind.time_zone]
+    return rows.with_columns(pl.col(instants).dt.convert_time_zone(warehouse.timezone))
+
+
+def assert_delta_lake_equals_warehouse(warehouse: Warehouse) -> None:
+    """Every landed table's Delta copy (the warehouse's base) holds exactly the warehouse's rows."""
+    for table, (_, _, key) in LAKE_LAYOUT.items():
+        expected = warehouse.query(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+        actual = delta_lake_rows(warehouse, table)
+        if actual is None:
+            assert expected.is_empty(), f"{table}: {expected.height} rows in the warehouse, no Delta table"
+            continue
+        assert actual.height == expected.height, (
+            f"{table}: {expected.height} rows in the warehouse, lake {actual.height}"
+        )
+        assert_frame_equal(actual.select(expected.columns).sort(key), expected, check_exact=True)

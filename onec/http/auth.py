@@ -1,19 +1,22 @@
-"""Credentials as request headers, and the bearer token life cycle (login, proactive refresh, re-login).
+"""Credentials as request headers, and the bearer token life cycle (login, proactive refresh, re-login) as an
+httpx auth flow.
 
 The token manager does not talk HTTP itself: it is handed a `post` function so every token call goes through
-the session's rate limiter, concurrency cap and error mapping like any other request.
+the session's retry loop, rate limiter, concurrency cap and error mapping like any other request.
 """
 
 from __future__ import annotations
 
 import base64
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Generator
 from dataclasses import dataclass
 from typing import Any
 
+import httpx
+
 from onec.config import AuthMethod, Settings
-from onec.http.errors import OneCAuthError, OneCError, OneCProtocolError
+from onec.http.errors import OneCAuthError, OneCError, OneCProtocolError, error_fields
 from onec.redact import Scrubber
 
 TOKEN_PATH = "api/v1/auth/token"  # noqa: S105 (a path, not a password)
@@ -97,6 +100,37 @@ class BearerTokens:
         return self._token
 
 
+class BearerAuth(httpx.Auth):
+    """Send with the current token; when 1C answers 401 TOKEN_EXPIRED (§1: refresh once, repeat the request),
+    refresh once and send again. Concurrent requests that hit the same expired token refresh it once between them.
+
+    The flow logs in over the network and under a lock, which httpx wants done in `sync_auth_flow` rather than in
+    the I/O-free `auth_flow`: the session's client is synchronous, and an asynchronous one is refused.
+    """
+
+    def __init__(self, tokens: BearerTokens) -> None:
+        self._tokens = tokens
+
+    def sync_auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        used = self._tokens.current()
+        request.headers["Authorization"] = f"Bearer {used}"
+        response = yield request
+        if response.status_code != 401 or not _says_token_expired(response):
+            return
+        self._tokens.expired(used)
+        request.headers["Authorization"] = f"Bearer {self._tokens.current()}"
+        yield request
+
+    def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
+        raise TypeError("BearerAuth logs in with blocking calls: use it with httpx.Client, not httpx.AsyncClient")
+
+
+def _says_token_expired(response: httpx.Response) -> bool:
+    """Only the 401 body is read here, so a streamed export that is let through stays streamed."""
+    fields = error_fields(response.read())
+    return fields is not None and fields.get("code") == "TOKEN_EXPIRED"
+
+
 def _seconds(value: Any) -> float:
     try:
         seconds = float(value)
@@ -106,7 +140,7 @@ def _seconds(value: Any) -> float:
 
 
 def static_headers(settings: Settings) -> dict[str, str]:
-    """Headers for the methods that need no round trip; bearer is added per request by BearerTokens."""
+    """Headers for the methods that need no round trip; bearer is added per request by `BearerAuth`."""
     if settings.auth is AuthMethod.BASIC:
         return {"Authorization": basic_header(settings.username, settings.password.reveal())}
     if settings.auth is AuthMethod.API_KEY:

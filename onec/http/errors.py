@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from typing import Any
 
+import orjson
+
 from onec.errors import UnavailableError, UserFacingError
 
 
@@ -50,3 +52,17 @@ class OneCHTTPError(OneCError):
         label = f"{status} {code}" if code else str(status)
         suffix = f" ({where})" if where else ""
         super().__init__(f"1C refused the request with {label}: {message}{suffix}")
+
+
+def error_fields(body: bytes) -> dict[str, Any] | None:
+    """The §1.7 error body (`code`, `message`, `details`) when `body` is one; OData's
+    `{"odata.error": {"code", "message": {"value"}}}` is read into the same shape, so both read alike."""
+    try:
+        parsed = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return None
+    if isinstance(parsed, dict) and isinstance(parsed.get("odata.error"), dict):
+        error = parsed["odata.error"]
+        message = error.get("message")
+        return {"code": error.get("code"), "message": message.get("value") if isinstance(message, dict) else message}
+    return parsed if isinstance(parsed, dict) else None

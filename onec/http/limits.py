@@ -1,4 +1,5 @@
-"""Shared, thread-safe guards that keep one session polite to 1C: counters, pacing and a circuit breaker.
+"""Shared, thread-safe guards that keep one session polite to 1C: counters, pacing, a concurrency cap and a
+circuit breaker.
 
 They take `clock` and `sleep` as arguments so tests can drive time instead of waiting for it.
 """
@@ -10,6 +11,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass, field, fields
+
+import httpx
 
 
 @dataclass
@@ -83,6 +86,71 @@ class RateLimiter:
             self._next = slot + self._interval
         if slot > now:
             self._sleep(slot - now)
+
+
+class PacedTransport(httpx.BaseTransport):
+    """Every request that goes on the wire takes a connection slot, waits its turn at the rate limiter and is
+    counted: the data requests, their repeats after a token refresh and the token requests alike.
+
+    Why at the transport and not around `client.request`: the bearer auth flow logs in from inside a request, and
+    a slot held around the whole exchange would make that login wait for a slot of its own (with one connection,
+    forever). The slot is held until the answer's body is read or closed, as the connection is.
+    """
+
+    def __init__(
+        self, inner: httpx.BaseTransport, *, limiter: RateLimiter, max_connections: int, stats: RequestStats
+    ) -> None:
+        self._inner = inner
+        self._limiter = limiter
+        self._slots = threading.BoundedSemaphore(max_connections)
+        self._stats = stats
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        self._slots.acquire()
+        try:
+            self._limiter.acquire()
+            count(self._stats, "requests")
+            count(self._stats, "bytes_sent", int(request.headers.get("Content-Length", "0")))
+            response = self._inner.handle_request(request)
+        except BaseException:
+            self._slots.release()
+            raise
+        if not isinstance(response.stream, httpx.SyncByteStream):
+            response.close()
+            self._slots.release()
+            raise TypeError("a synchronous transport answered with an asynchronous body")
+        body = _SlotHeldBody(response.stream, self._slots.release, lambda n: count(self._stats, "bytes_received", n))
+        return httpx.Response(
+            response.status_code, headers=response.headers, stream=body, extensions=response.extensions
+        )
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+class _SlotHeldBody(httpx.SyncByteStream):
+    """An answer's body that gives its connection slot back once, when it is closed."""
+
+    def __init__(self, inner: httpx.SyncByteStream, release: Callable[[], None], received: Callable[[int], None]):
+        self._inner = inner
+        self._release = release
+        self._received = received
+        self._released = False
+        self._lock = threading.Lock()
+
+    def __iter__(self) -> Iterator[bytes]:
+        for chunk in self._inner:
+            self._received(len(chunk))
+            yield chunk
+
+    def close(self) -> None:
+        try:
+            self._inner.close()
+        finally:
+            with self._lock:
+                release, self._released = not self._released, True
+            if release:
+                self._release()
 
 
 class CircuitOpen(Exception):

@@ -1,7 +1,12 @@
 """One connection to one 1C base: auth, pacing, a concurrency cap, retries and a circuit breaker, two calls.
 
-httpx stays inside this module (it has had no release in a long time, see the engineering notes), so the
-rest of the project depends only on `get_json` / `post_json` and on our own error classes.
+httpx stays inside `onec.http` (it has had no release in a long time, see the engineering notes), so the
+rest of the project depends only on `get_json` / `post_json` / `download` and on our own error classes.
+
+Every call and every download goes through one retry loop (`_retrying`): the breaker admits the attempt, a
+timeout, a dropped connection, a 429 or a 5xx becomes `Transient` and is waited out and repeated, anything else
+is raised. Below the loop, `PacedTransport` paces, caps and counts each request on the wire and `BearerAuth`
+keeps the bearer token fresh, so a retried attempt and a repeat after a token refresh are paced like the first.
 """
 
 from __future__ import annotations
@@ -9,19 +14,25 @@ from __future__ import annotations
 import logging
 import random
 import ssl
-import threading
 import time
+import urllib.request
 from collections.abc import Callable, Mapping
 from types import TracebackType
-from typing import Any, BinaryIO
+from typing import Any, BinaryIO, TypeVar
 
 import httpx
 import orjson
 
 from onec.config import AuthMethod, ConfigError, Settings
-from onec.http.auth import TOKEN_PATH, BearerTokens, auth_failure, static_headers
-from onec.http.errors import OneCAuthError, OneCHTTPError, OneCProtocolError, OneCUnavailable
-from onec.http.limits import CircuitBreaker, CircuitOpen, RateLimiter, RequestStats, count
+from onec.http.auth import TOKEN_PATH, BearerAuth, BearerTokens, auth_failure, static_headers
+from onec.http.errors import (
+    OneCAuthError,
+    OneCHTTPError,
+    OneCProtocolError,
+    OneCUnavailable,
+    error_fields,
+)
+from onec.http.limits import CircuitBreaker, CircuitOpen, PacedTransport, RateLimiter, RequestStats, count
 from onec.http.retry import MAX_RETRY_AFTER_S, Transient, backoff_delay, parse_retry_after
 from onec.http.server_clock import ServerClock
 from onec.redact import Scrubber, redact_url
@@ -29,15 +40,10 @@ from onec.redact import Scrubber, redact_url
 log = logging.getLogger("onec.http")
 
 Params = Mapping[str, str | int] | None
+Result = TypeVar("Result")
 HTML_MESSAGE = (
     "1C answered with an HTML page instead of JSON (status {status}): this usually means authentication failed"
 )
-
-
-class _TokenExpired(Exception):
-    def __init__(self, token: str) -> None:
-        super().__init__("token expired")
-        self.token = token
 
 
 class OneCSession:
@@ -63,32 +69,33 @@ class OneCSession:
         self._shown_base = redact_url(settings.base_url)
         self._sleep = sleep
         self._rng = random.Random()
-        self._limiter = RateLimiter(settings.rate_limit, clock=clock, sleep=sleep)
-        self._slots = threading.BoundedSemaphore(settings.max_connections)
         self._breaker = CircuitBreaker(breaker_threshold, breaker_cooldown_s, clock=clock)
         self._last_failure = "no answer yet"
         self._scrubber = Scrubber()
         for secret in (settings.password.reveal(), settings.api_key.reveal()):
             self._scrubber.add(secret)
         self._headers = {"Accept": "application/json", **static_headers(settings)}
-        self._tokens = (
-            BearerTokens(
-                settings,
-                self._post_token,
-                clock=clock,
-                scrubber=self._scrubber,
-                on_refresh=lambda: count(self.stats, "auth_refreshes"),
+        self._auth = (
+            BearerAuth(
+                BearerTokens(
+                    settings,
+                    self._post_token,
+                    clock=clock,
+                    scrubber=self._scrubber,
+                    on_refresh=lambda: count(self.stats, "auth_refreshes"),
+                )
             )
             if settings.auth is AuthMethod.BEARER
             else None
         )
         self._client = httpx.Client(
-            transport=transport,
-            timeout=httpx.Timeout(settings.timeout_s),
-            limits=httpx.Limits(
-                max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+            transport=PacedTransport(
+                transport or _network_transport(settings, self._base),
+                limiter=RateLimiter(settings.rate_limit, clock=clock, sleep=sleep),
+                max_connections=settings.max_connections,
+                stats=self.stats,
             ),
-            verify=_tls_context(settings) if transport is None else True,
+            timeout=httpx.Timeout(settings.timeout_s),
             follow_redirects=False,
             headers={"User-Agent": "onec-etl"},
         )
@@ -122,62 +129,7 @@ class OneCSession:
         first), so the caller only ever reads a complete export. `path` may be absolute on the same server."""
         url = self._url(path)
         where = f"GET {redact_url(str(httpx.URL(url, params=params)))}"
-        retries = 0
-        refreshed = False
-        while True:
-            try:
-                return self._download_attempt(url, params, sink, where)
-            except _TokenExpired as expired:
-                if refreshed or self._tokens is None:
-                    raise OneCAuthError(f"1C rejected a freshly issued token at {where}") from None
-                refreshed = True
-                self._tokens.expired(expired.token)
-            except Transient as failure:
-                delay = self._retry_delay(failure, where, retries, idempotent=True)
-                retries += 1
-                count(self.stats, "retries")
-                log.warning("%s: %s; download restarts from the beginning in %.2f s", where, failure.reason, delay)
-                self._sleep(delay)
-
-    def _admit(self) -> None:
-        """Fail fast while the circuit is open: 1C is down, and hammering it delays its recovery."""
-        try:
-            self._breaker.before_attempt()
-        except CircuitOpen as circuit:
-            raise OneCUnavailable(
-                f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
-                f"{circuit.remaining_s:.0f} s"
-            ) from None
-
-    def _download_attempt(self, url: str, params: Params, sink: BinaryIO, where: str) -> str:
-        self._admit()
-        headers = {**self._headers, "Accept": "*/*"}
-        token = self._tokens.current() if self._tokens is not None else None
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
-        sink.seek(0)
-        sink.truncate()
-        with self._slots:
-            self._limiter.acquire()
-            count(self.stats, "requests")
-            try:
-                with self._client.stream("GET", url, params=params, headers=headers) as response:
-                    ctype = response.headers.get("Content-Type", "")
-                    if not 200 <= response.status_code < 300 or "html" in ctype.lower():
-                        response.read()
-                    else:
-                        for chunk in response.iter_bytes():
-                            sink.write(chunk)
-                            count(self.stats, "bytes_received", len(chunk))
-            except httpx.HTTPError as exc:
-                raise self._transport_failure(exc, where) from None
-        if not 200 <= response.status_code < 300:
-            self._interpret(response, where, token, text=False)
-        if "html" in ctype.lower():
-            raise OneCAuthError(HTML_MESSAGE.format(status=response.status_code) + f" ({where})")
-        self._breaker.record_success()
-        sink.flush()
-        return ctype
+        return self._retrying(where, True, lambda: self._download_attempt(url, params, sink, where))
 
     def post_json(self, path: str, body: Any, *, retry: bool = False) -> Any:
         """Writes are repeated after a timeout or a dropped connection only with `retry=True`: the first
@@ -202,16 +154,17 @@ class OneCSession:
         url = self._url(path)
         where = f"{method} {redact_url(str(httpx.URL(url, params=params)))}"
         content = None if body is None else orjson.dumps(body)
+        return self._retrying(
+            where, idempotent, lambda: self._attempt(method, url, params, content, where, authenticated, text)
+        )
+
+    def _retrying(self, where: str, idempotent: bool, attempt: Callable[[], Result]) -> Result:
+        """The one retry loop of calls and downloads alike: repeat `attempt` while it fails transiently."""
         retries = 0
-        refreshed = False
         while True:
+            self._admit()
             try:
-                return self._attempt(method, url, params, content, where, retries + 1, authenticated, text)
-            except _TokenExpired as expired:
-                if refreshed or self._tokens is None:
-                    raise OneCAuthError(f"1C rejected a freshly issued token at {where}") from None
-                refreshed = True
-                self._tokens.expired(expired.token)
+                return attempt()
             except Transient as failure:
                 delay = self._retry_delay(failure, where, retries, idempotent)
                 retries += 1
@@ -225,6 +178,16 @@ class OneCSession:
                     delay,
                 )
                 self._sleep(delay)
+
+    def _admit(self) -> None:
+        """Fail fast while the circuit is open: 1C is down, and hammering it delays its recovery."""
+        try:
+            self._breaker.before_attempt()
+        except CircuitOpen as circuit:
+            raise OneCUnavailable(
+                f"1C at {self._shown_base} is not answering: {self._last_failure}; circuit open for "
+                f"{circuit.remaining_s:.0f} s"
+            ) from None
 
     def _url(self, path: str) -> str:
         """A path below the base URL, or an absolute URL on the base's own server (another publication of the
@@ -260,31 +223,45 @@ class OneCSession:
         params: Params,
         content: bytes | None,
         where: str,
-        attempt: int,
-        auth: bool,
+        authenticated: bool,
         text: bool,
     ) -> Any:
-        self._admit()
-        headers = dict(self._headers) if auth else {"Accept": "application/json"}
-        token = self._tokens.current() if auth and self._tokens is not None else None
-        if token is not None:
-            headers["Authorization"] = f"Bearer {token}"
+        headers = dict(self._headers) if authenticated else {"Accept": "application/json"}
         if content is not None:
             headers["Content-Type"] = "application/json"
-        with self._slots:
-            self._limiter.acquire()
-            count(self.stats, "requests")
-            count(self.stats, "bytes_sent", len(content or b""))
-            started = time.perf_counter()
-            try:
-                response = self._client.request(method, url, params=params, content=content, headers=headers)
-            except httpx.HTTPError as exc:
-                raise self._transport_failure(exc, where) from None
-        elapsed = time.perf_counter() - started
+        started = time.perf_counter()
+        try:
+            response = self._client.request(
+                method, url, params=params, content=content, headers=headers, auth=self._auth if authenticated else None
+            )
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc, where) from None
+        log.debug("%s -> %d in %.3f s", where, response.status_code, time.perf_counter() - started)
         self.server_clock.observe(response.headers.get("Date"))
-        count(self.stats, "bytes_received", len(response.content))
-        log.debug("%s -> %d in %.3f s (attempt %d)", where, response.status_code, elapsed, attempt)
-        return self._interpret(response, where, token, text)
+        return self._interpret(response, where, text)
+
+    def _download_attempt(self, url: str, params: Params, sink: BinaryIO, where: str) -> str:
+        """One attempt writes the whole body from the start: what an earlier attempt left in `sink` goes first."""
+        sink.seek(0)
+        sink.truncate()
+        headers = {**self._headers, "Accept": "*/*"}
+        try:
+            with self._client.stream("GET", url, params=params, headers=headers, auth=self._auth) as response:
+                ctype: str = response.headers.get("Content-Type", "")
+                if not 200 <= response.status_code < 300 or "html" in ctype.lower():
+                    response.read()
+                else:
+                    for chunk in response.iter_bytes():
+                        sink.write(chunk)
+        except httpx.HTTPError as exc:
+            raise self._transport_failure(exc, where) from None
+        if not 200 <= response.status_code < 300:
+            self._interpret(response, where)
+        if "html" in ctype.lower():
+            raise OneCAuthError(HTML_MESSAGE.format(status=response.status_code) + f" ({where})")
+        self._breaker.record_success()
+        sink.flush()
+        return ctype
 
     def _transport_failure(self, exc: httpx.HTTPError, where: str) -> Exception:
         """Network trouble is transient unless it is a configuration problem no retry can fix."""
@@ -304,7 +281,7 @@ class OneCSession:
             count(self.stats, "circuit_opens")
             log.warning("1C at %s: circuit opened after repeated failures (%s)", self._shown_base, reason)
 
-    def _interpret(self, response: httpx.Response, where: str, token: str | None, text: bool = False) -> Any:
+    def _interpret(self, response: httpx.Response, where: str, text: bool = False) -> Any:
         status = response.status_code
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         if status == 429:
@@ -320,8 +297,8 @@ class OneCSession:
         if status in (401, 403):
             self._breaker.record_success()
             code, message, _ = self._error_body(response)
-            if status == 401 and code == "TOKEN_EXPIRED" and token is not None:
-                raise _TokenExpired(token)
+            if status == 401 and code == "TOKEN_EXPIRED" and self._auth is not None:
+                raise OneCAuthError(f"1C rejected a freshly issued token at {where}")
             raise auth_failure(status, where, message)
         if not 200 <= status < 300:
             self._breaker.record_success()
@@ -359,32 +336,37 @@ class OneCSession:
 
     def _error_body(self, response: httpx.Response) -> tuple[str | None, str, dict[str, Any]]:
         """Read the §1.7 error body when there is one; anything else becomes a short, secret-free excerpt."""
-        try:
-            parsed = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            parsed = None
-        if isinstance(parsed, dict) and isinstance(parsed.get("odata.error"), dict):
-            parsed = _odata_error(parsed["odata.error"])
-        if isinstance(parsed, dict):
-            code = parsed.get("code")
-            details = parsed.get("details")
+        fields = error_fields(response.content)
+        if fields is not None:
+            code = fields.get("code")
+            details = fields.get("details")
             return (
                 str(code) if code is not None else None,
-                self._scrubber.scrub(str(parsed.get("message") or "")),
+                self._scrubber.scrub(str(fields.get("message") or "")),
                 details if isinstance(details, dict) else {},
             )
         text = response.text if "html" not in response.headers.get("Content-Type", "") else ""
         return None, self._scrubber.scrub(" ".join(text.split())[:200]), {}
 
 
-def _odata_error(error: dict[str, Any]) -> dict[str, Any]:
-    """OData's `{"odata.error": {"code", "message": {"value"}}}` in the §1.7 shape, so both read alike."""
-    message = error.get("message")
-    return {"code": error.get("code"), "message": message.get("value") if isinstance(message, dict) else message}
-
-
 def _with_query(path: str, query: str | None) -> str:
     return f"{path}?{query}" if query else path
+
+
+def _network_transport(settings: Settings, base_url: str) -> httpx.HTTPTransport:
+    """The real connection pool. httpx reads the proxy variables only for a transport it builds itself, so the
+    one proxy the environment names for 1C's server (HTTPS_PROXY / HTTP_PROXY / ALL_PROXY, unless NO_PROXY
+    exempts the host) is looked up here."""
+    server = httpx.URL(base_url)
+    proxies = urllib.request.getproxies()
+    proxy = None if urllib.request.proxy_bypass(server.host) else proxies.get(server.scheme) or proxies.get("all")
+    return httpx.HTTPTransport(
+        verify=_tls_context(settings),
+        limits=httpx.Limits(
+            max_connections=settings.max_connections, max_keepalive_connections=settings.max_connections
+        ),
+        proxy=proxy if proxy is None or "://" in proxy else f"http://{proxy}",
+    )
 
 
 def _tls_context(settings: Settings) -> ssl.SSLContext:

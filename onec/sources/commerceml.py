@@ -311,7 +311,8 @@ class CommerceMLSet:
         code = (element.get("Код") or "").strip() or (text if text.isdigit() else "")
         if text and not text.isdigit():
             return text
-        for candidate in (element.get("НаименованиеПолное"), element.get("НаименованиеКраткое")):
+        names: tuple[str | None, ...] = (element.get("НаименованиеПолное"), element.get("НаименованиеКраткое"))
+        for candidate in names:
             if candidate and candidate.strip():
                 return candidate.strip()
         return code or None

@@ -46,7 +46,6 @@ from onec.config import CommerceMLOptions, variable_name
 from onec.http.limits import RequestStats
 from onec.rules import DEFAULT_RULES, ValidationRules
 from onec.schema import ORDER
-from onec.sources import Batch
 from onec.sources.commerceml import (
     TOTAL_WAREHOUSE,
     CommerceMLError,
@@ -58,6 +57,7 @@ from onec.sources.commerceml import (
     read_orders,
     read_set,
 )
+from onec.sources.typing import Batch
 from onec.sources.xml_safety import open_binary
 from onec.sync import ALL_DATES, ExtractResult, extract_goods, land_pages, local_today
 from onec.validation import CheckedBatch, check_documents, check_goods

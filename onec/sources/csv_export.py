@@ -38,7 +38,7 @@ from onec.exchange_columns import (
     RUSSIAN_GOODS_HEADERS,
     RUSSIAN_LINE_HEADERS,
 )
-from onec.validation import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
+from onec.sources.typing import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords, empty_malformed
 
 log = logging.getLogger("onec.sources.csv")
 
@@ -185,22 +185,31 @@ class CsvExportReader:
     # --- encoding
 
     def _utf8(self, chunk: bytes, first_line: int) -> bytes:
-        """The chunk as UTF-8 bytes (what Polars reads); a UTF-8 file is only checked, not copied."""
+        """The chunk as UTF-8 bytes (what Polars reads). A UTF-8 file is not copied, and only its first chunk is
+        checked here: Polars checks every chunk it splits, and a chunk it declines is checked before the careful
+        path decodes it (`_records`)."""
+        first = self.encoding is None
         if self.encoding is None:
             self.encoding = self._detect(chunk)
             if self.encoding == UTF8 and chunk.startswith(codecs.BOM_UTF8):
                 chunk = chunk[len(codecs.BOM_UTF8) :]
-        if self.encoding == UTF8 and _is_utf8(chunk):
-            return chunk
+        if self.encoding != UTF8:
+            return self._decoded(chunk, first_line).encode()
+        if first and not _is_utf8(chunk):
+            self._decoded(chunk, first_line)
+        return chunk
+
+    def _decoded(self, chunk: bytes, first_line: int) -> str:
+        """The chunk as text in the file's encoding; bytes that are not fail the whole file, naming their line."""
+        assert self.encoding is not None
         try:
-            text = chunk.decode(self.encoding)
+            return chunk.decode(self.encoding)
         except UnicodeDecodeError as exc:
             line = first_line + chunk.count(b"\n", 0, exc.start)
             raise CsvFormatError(
                 f"the CSV is not valid {self.encoding} (byte 0x{chunk[exc.start]:02x} on line {line})"
                 f"{'; the declared charset is wrong' if self.declared_charset else ''}: nothing of it was loaded"
             ) from None
-        return chunk if self.encoding == UTF8 else text.encode()
 
     def _detect(self, first: bytes) -> str:
         if first.startswith(codecs.BOM_UTF8):
@@ -252,17 +261,19 @@ class CsvExportReader:
     def _records(self, body: bytes, first_line: int, newlines: int) -> TextRecords:
         """Split the chunk's records into fields, setting the malformed ones aside (see `_fast_records`)."""
         fast = self._fast_records(body, first_line, newlines)
-        return fast if fast is not None else self._careful_records(body.decode(), first_line)
+        if fast is not None:
+            return fast
+        text = self._decoded(body, first_line) if self.encoding == UTF8 else body.decode()
+        return self._careful_records(text, first_line)
 
     def _fast_records(self, body: bytes, first_line: int, newlines: int) -> TextRecords | None:
         """The usual chunk, at Polars speed: None when the chunk needs `_careful_records`.
 
         Polars splits the chunk into fields and, a second time, into raw lines (one String column: no quote
-        handling, a separator the chunk does not contain). Lines are joined into records by quote parity, which
-        is the careful path's joining whenever each line that leaves a quote open opens a field (checked, on
-        those lines only). Each record is then held to `_sound_record`, as on the careful path. Anything else
-        (Polars refusing the chunk, a quote left open, line ends that are neither all CRLF nor all LF, a different
-        number of records and split rows) sends the whole chunk to the careful path.
+        handling, a separator the chunk does not contain, each CR spelled as another absent character so that
+        Polars keeps it). `_parity_records` joins the lines into records as the careful path would, and holds
+        each to `_sound_record`. Anything else (Polars refusing the chunk, a record that the careful path would
+        join otherwise, a different number of records and split rows) sends the whole chunk to the careful path.
         """
         assert self.layout is not None
         layout = self.layout
@@ -270,13 +281,11 @@ class CsvExportReader:
         if not body or len(markers) < 2:
             return None
         marker, carriage_return = markers
-        line_end = _line_end(body, newlines)
-        if line_end is None and b"\r\r\n" in body:
-            return None  # a CR before a CRLF: where Polars and the careful path's line ends disagree
+        masked = b"\r" in body
         try:
             fields = self._split(body)
             lines = pl.read_csv(
-                body if line_end else body.replace(b"\r", carriage_return.encode()),
+                body.replace(b"\r", carriage_return.encode()) if masked else body,
                 has_header=False, separator=marker, quote_char=None, schema={RAW_TEXT: pl.String},
                 infer_schema=False, raise_if_empty=False,
             )  # fmt: skip
@@ -284,20 +293,14 @@ class CsvExportReader:
             return None
         if lines.height != newlines + (0 if body.endswith(b"\n") else 1):
             return None
-        records = _parity_records(lines, first_line, layout.separator, line_end or "\n")
-        if records is not None and line_end is None:
-            unmasked = (
-                pl.col(RAW_TEXT).str.strip_suffix(carriage_return).str.replace_all(carriage_return, "\r", literal=True)
-            )
-            records = records.with_columns(unmasked)
+        records = _parity_records(lines[RAW_TEXT], first_line, layout, carriage_return if masked else None)
         if records is None or records.height != fields.height:
             return None
         positions = fields.columns
-        frame = (
-            pl.concat([fields, records], how="horizontal")
-            .with_columns(_sound_record(layout.separator, layout.width).alias("_sound"))
-            .filter(pl.col(RAW_TEXT).str.contains(r"\S"))  # what `_careful_records` keeps: not blank
-        )
+        frame = pl.concat([fields, records], how="horizontal")
+        blank = ~frame[RAW_TEXT].str.contains(r"\S")  # what `_careful_records` leaves out
+        if blank.any():
+            frame = frame.filter(~blank)
 
         def split(sound: pl.DataFrame) -> pl.DataFrame:
             """Polars's split of the chunk, row for row, when every record is sound; otherwise a malformed record
@@ -327,7 +330,8 @@ class CsvExportReader:
         checked, oversized = self._set_aside_oversized(checked, split)
         bad = ~pl.col("_sound")
         malformed = (
-            checked.filter(bad)
+            checked.select(SOURCE_LINE, RAW_TEXT, "_sound")
+            .filter(bad)
             .with_columns(_quote_aware_counts(layout.separator))
             .select(
                 SOURCE_LINE,
@@ -346,11 +350,9 @@ class CsvExportReader:
             malformed = pl.concat([oversized, malformed]).sort(SOURCE_LINE)
         sound = checked.filter(~bad) if malformed.height else checked
         fields = split(sound)
-        frame = pl.concat(
-            [fields.select(pl.col(f"_{i}").alias(name) for i, name in layout.columns.items()),
-             sound.select(SOURCE_LINE, RAW_TEXT)],
-            how="horizontal",
-        )  # fmt: skip
+        frame = pl.DataFrame(
+            [*(fields[f"_{i}"].alias(name) for i, name in layout.columns.items()), sound[SOURCE_LINE], sound[RAW_TEXT]]
+        )
         return TextRecords(frame, malformed if malformed.height else empty_malformed())
 
     def _set_aside_oversized(
@@ -506,39 +508,62 @@ def _field_pattern(separator: str) -> str:
     return rf'(?:{_QUOTED_FIELD}|[^"{re.escape(separator)}]*)'
 
 
-def _parity_records(lines: pl.DataFrame, first_line: int, separator: str, line_end: str) -> pl.DataFrame | None:
-    """SOURCE_LINE and RAW_TEXT per record, lines joined while the quotes seen so far are odd; None when that
-    is not how `_physical_records` would join them (a line opening a quote outside a field start, or a quote
-    still open at the end of the chunk)."""
-    frame = lines.with_columns(pl.col(RAW_TEXT).fill_null("")).with_row_index(SOURCE_LINE, offset=first_line)
-    frame = frame.with_columns(pl.col(SOURCE_LINE).cast(pl.Int64))
-    odd = (pl.col(RAW_TEXT).str.count_matches('"', literal=True) % 2).cast(pl.Int64)
-    frame = frame.with_columns(odd.alias("_odd")).with_columns(
-        ((pl.col("_odd").cum_sum() - pl.col("_odd")) % 2 == 1).alias("_inside")
-    )
-    if frame.is_empty() or frame["_odd"].sum() == 0:
-        return frame.select(SOURCE_LINE, RAW_TEXT)
-    opener = (pl.col("_odd") == 1) & ~pl.col("_inside")
-    if frame["_odd"].sum() % 2 or not frame.filter(opener)[RAW_TEXT].str.contains(_opens_field(separator)).all():
+def _parity_records(
+    lines: pl.Series, first_line: int, layout: CsvLayout, carriage_return: str | None
+) -> pl.DataFrame | None:
+    """SOURCE_LINE, RAW_TEXT and `_sound` per record of the chunk's `lines` (each CR spelled `carriage_return`,
+    when the chunk has any), joined as `_physical_records` joins them; None when that is not how it would (a
+    line opening a quote outside a field start, a quote still open at the end of the chunk, a CR before a CRLF).
+
+    A sound line has an even number of quotes (each field's are paired), so only the lines that are not sound
+    on their own can open or close a record that spans lines: just their quotes are counted, and just the
+    records they make are joined and held to `_sound_record` again. A line inside such a record is a part of
+    it, even when it would be sound on its own.
+    """
+    raw = lines.fill_null("")
+    cr = carriage_return or "\r"
+    if carriage_return is not None and raw.str.ends_with(cr * 2).any():
+        return None  # a CR before a CRLF: where Polars's split and the careful path's line ends disagree
+    sound_record = _record_pattern(layout.separator, f"{{{layout.width - 1}}}")
+    frame = pl.DataFrame(
+        [
+            raw.str.strip_suffix(cr).alias(RAW_TEXT),
+            pl.int_range(first_line, first_line + raw.len(), dtype=pl.Int64, eager=True).alias(SOURCE_LINE),
+        ]
+    ).select(SOURCE_LINE, RAW_TEXT, pl.col(RAW_TEXT).str.contains(sound_record).alias("_sound"))
+    records = frame if frame["_sound"].all() else _joined_by_parity(frame, raw, layout.separator, sound_record, cr)
+    if records is not None and carriage_return and records[RAW_TEXT].str.contains(carriage_return, literal=True).any():
+        records = records.with_columns(pl.col(RAW_TEXT).str.replace_all(carriage_return, "\r", literal=True))
+    return records
+
+
+def _joined_by_parity(
+    frame: pl.DataFrame, raw: pl.Series, separator: str, sound_record: str, cr: str
+) -> pl.DataFrame | None:
+    """`frame` (a record per line) with the lines of each record that spans lines joined into one (see
+    `_parity_records`)."""
+    suspects = frame["_sound"].not_().arg_true()
+    odd_lines = suspects.filter(raw.gather(suspects).str.count_matches('"', literal=True) % 2 == 1)
+    if odd_lines.len() % 2:
         return None
-    frame = frame.with_columns(
-        (~pl.col("_inside")).cum_sum().alias("_record"), (opener | pl.col("_inside")).alias("_multi")
-    )
+    odd = pl.zeros(frame.height, pl.Boolean, eager=True).scatter(odd_lines, True)
+    inside = ((odd.cast(pl.UInt32).cum_sum() - odd.cast(pl.UInt32)) % 2 == 1).alias("_inside")
+    opener = odd & ~inside
+    if not raw.filter(opener).str.contains(_opens_field(separator)).all():
+        return None
+    record = ((~inside).cum_sum() - 1).alias("_record")
     joined = (
-        frame.filter("_multi")
+        pl.DataFrame([raw.alias(RAW_TEXT), record])
+        .filter(opener | inside)
         .group_by("_record", maintain_order=True)
-        .agg(pl.col(SOURCE_LINE).first(), pl.col(RAW_TEXT).str.join(line_end))
+        .agg(pl.col(RAW_TEXT).str.join("\n").str.strip_suffix(cr))
+        .with_columns(pl.col(RAW_TEXT).str.contains(sound_record).alias("_sound"))
     )
-    single = frame.filter(~pl.col("_multi")).select("_record", SOURCE_LINE, RAW_TEXT)
-    return pl.concat([single, joined]).sort("_record").select(SOURCE_LINE, RAW_TEXT)
-
-
-def _line_end(body: bytes, newlines: int) -> str | None:
-    """ "\r\n" or "\n" when every line of the chunk ends so (and no other CR is in it), else None."""
-    returns = body.count(b"\r")
-    if returns == 0:
-        return "\n"
-    return "\r\n" if returns == newlines == body.count(b"\r\n") else None
+    starts = frame.filter(~inside)
+    return starts.with_columns(
+        starts[RAW_TEXT].scatter(joined["_record"], joined[RAW_TEXT]),
+        starts["_sound"].scatter(joined["_record"], joined["_sound"]),
+    )
 
 
 def _opens_field(separator: str) -> str:

@@ -16,9 +16,9 @@ from typing import BinaryIO
 from onec.http import OneCProtocolError, OneCSession, RequestStats
 from onec.prefetch import prefetched
 from onec.schema import document_type
-from onec.sources import SourceBatch
 from onec.sources.csv_export import CsvEntity, CsvExportReader, charset_of
-from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader, batches
+from onec.sources.typing import SourceBatch
+from onec.sources.ude_xml import GOODS_ENTITY, UdeXmlReader
 
 READ_BYTES = 4 * 1024 * 1024
 FORMATS = ("csv", "xml")
@@ -58,7 +58,7 @@ class ExportSource:
                 yield from prefetched(reader.read(_chunks(spool)))
             else:
                 _expect(content_type, ("xml", "octet-stream"), path)
-                yield from prefetched(batches(UdeXmlReader(spool).records(), xml_entity))
+                yield from prefetched(UdeXmlReader(spool).batches(xml_entity))
 
 
 def _chunks(handle: BinaryIO) -> Iterator[bytes]:

@@ -29,8 +29,8 @@ from urllib.parse import quote, urlsplit
 from onec.config import ConfigError, Settings
 from onec.http import OneCProtocolError, OneCSession, RequestStats
 from onec.paginate import OffsetPaginator, Page, Record
-from onec.sources import Batch
 from onec.sources.odata_model import DocumentEntity, OdataModel
+from onec.sources.typing import Batch
 
 ODATA_PATH = "odata/standard.odata/"
 EMPTY_REF = "00000000-0000-0000-0000-000000000000"

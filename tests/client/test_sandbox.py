@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import tempfile
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import orjson
 import pytest
 
@@ -173,3 +176,104 @@ def test_over_real_https_with_client_certificate_and_drops(tmp_path: Path) -> No
     assert {r["number"].strip() for r in records} >= {d.number for d in data.documents_holdings("shipment")}
     assert_no_repeats(records)
     assert stats["retries"] > 0
+
+
+class ExpiresAfter(SandboxTransport):
+    """The sandbox whose clock jumps past every token's life at the `nth` data request, while others are in flight;
+    counts what reaches the token endpoint."""
+
+    def __init__(self, engine: SandboxEngine, server_time: dict[str, float], nth: int) -> None:
+        super().__init__(engine)
+        self.server_time = server_time
+        self.nth = nth
+        self.data_requests = 0
+        self.token_requests = 0
+        self.lock = threading.Lock()
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        with self.lock:
+            if request.url.path.endswith("/auth/token"):
+                self.token_requests += 1
+            else:
+                self.data_requests += 1
+                if self.data_requests == self.nth:
+                    self.server_time["now"] += 3600
+        return super().handle_request(request)
+
+
+def test_token_expiring_mid_extract_is_refreshed_once_and_loses_no_page(fake_time: Any) -> None:
+    data = SandboxData.generate(seed=5, documents=400)
+    server_time = {"now": 0.0}
+    config = SandboxConfig(auth="bearer", token_ttl_s=600, max_page_size=5, latency_s=0.002)
+    engine = SandboxEngine(data, config, clock=lambda: server_time["now"])
+    transport = ExpiresAfter(engine, server_time, nth=6)
+    ours = settings(auth=AuthMethod.BEARER, username="обмен", password=Secret("пароль"))
+    with OneCSession(ours, transport=transport, sleep=fake_time.sleep, clock=fake_time.clock) as session:
+        records = [
+            r for b in OneCClient(session, page_size=5, max_workers=4).documents("shipment", None, None) for r in b
+        ]
+        stats = session.stats.snapshot()
+    assert transport.data_requests > 12, "the token must expire mid-extract, with pages still to come"
+    assert {r["number"].strip() for r in records} == {d.number for d in data.documents_holdings("shipment")}
+    assert_no_repeats(records)
+    assert engine.stats.snapshot()["responses"][401] >= 2, "several requests in flight held the expired token"
+    assert stats["auth_refreshes"] == 1
+    assert transport.token_requests == 2  # the login and one refresh, however many requests held the old token
+    assert stats["retries"] == 0  # a refresh is a repeat inside the attempt, not a retry that costs a backoff
+
+
+def export_body(engine: SandboxEngine) -> bytes:
+    with httpx.Client(transport=SandboxTransport(engine)) as plain:
+        return plain.get(f"{BASE}/api/v1/documents/shipment/export", params={"format": "xml"}).content
+
+
+class OneAfterAnother(httpx.BaseTransport):
+    """Each request goes to the next transport in line; the last one answers the rest."""
+
+    def __init__(self, *transports: httpx.BaseTransport) -> None:
+        self.transports = list(transports)
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        transport = self.transports.pop(0) if len(self.transports) > 1 else self.transports[0]
+        return transport.handle_request(request)
+
+
+def test_download_dropped_mid_body_is_fetched_again_from_the_start(fake_time: Any, tmp_path: Path) -> None:
+    data = SandboxData.generate(seed=6, documents=300)
+    dropping = SandboxEngine(data, SandboxConfig(faults=FaultConfig(drop=1.0)))
+    healthy = SandboxEngine(data, SandboxConfig())
+    transport = OneAfterAnother(SandboxTransport(dropping), SandboxTransport(healthy))
+    with (
+        OneCSession(settings(), transport=transport, sleep=fake_time.sleep, clock=fake_time.clock) as session,
+        (tmp_path / "export.xml").open("w+b") as sink,
+    ):
+        sink.write(b"left over from an earlier export, longer than nothing")
+        content_type = session.download("api/v1/documents/shipment/export", {"format": "xml"}, sink)
+        stats = session.stats.snapshot()
+        sink.seek(0)
+        received = sink.read()
+    assert dropping.stats.snapshot()["faults"] == {"drop": 1}
+    assert "xml" in content_type
+    assert received == export_body(healthy)
+    assert (stats["requests"], stats["retries"], stats["connection_errors"]) == (2, 1, 1)
+
+
+def test_download_with_an_expired_token_refreshes_once_and_streams_the_whole_body(fake_time: Any) -> None:
+    data = SandboxData.generate(seed=6, documents=300)
+    server_time = {"now": 0.0}
+    engine = SandboxEngine(data, SandboxConfig(auth="bearer", token_ttl_s=60), clock=lambda: server_time["now"])
+    credentials = {"auth": AuthMethod.BEARER, "username": "обмен", "password": Secret("пароль")}
+    with in_process(engine, fake_time, **credentials) as session, tempfile.TemporaryFile() as sink:
+        session.get_json("api/version")
+        server_time["now"] += 120
+        session.download("api/v1/documents/shipment/export", {"format": "xml"}, sink)
+        sink.seek(0)
+        received = sink.read()
+        stats = session.stats.snapshot()
+    server_time["now"] = 0.0
+    expected = OneCSession(settings(**credentials), transport=SandboxTransport(engine))
+    with expected, tempfile.TemporaryFile() as clean:
+        expected.download("api/v1/documents/shipment/export", {"format": "xml"}, clean)
+        clean.seek(0)
+        assert received == clean.read()
+    assert (stats["auth_refreshes"], stats["retries"]) == (1, 0)

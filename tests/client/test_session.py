@@ -277,6 +277,41 @@ def test_bearer_refreshes_once_on_token_expired_and_repeats(session_for: Any) ->
     assert session.stats.snapshot()["auth_refreshes"] == 1
 
 
+def test_bearer_refreshes_again_when_the_token_expires_during_a_retry(session_for: Any) -> None:
+    """Each attempt may refresh once: a retry after a 503 is a new attempt, with its own refresh if it needs one."""
+    server = TokenServer()
+    steps = iter(["expire", "503", "expire", "ok"])
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        token = request.headers.get("Authorization", "").removeprefix("Bearer ")
+        if token in server.valid:
+            step = next(steps)
+            if step == "expire":
+                server.valid = set()
+            elif step == "503":
+                return json_response(503, {})
+        return server(request)
+
+    session = session_for(handler, auth=AuthMethod.BEARER)
+    assert session.get_json("api/version") == OK
+    assert (server.logins, server.refreshes) == (1, 2)
+    assert session.stats.snapshot()["retries"] == 1
+
+
+def test_bearer_refresh_with_a_single_connection_does_not_wait_on_itself(session_for: Any) -> None:
+    """The refresh runs inside the request's auth flow; it must not need the connection slot that request holds."""
+    server = TokenServer()
+    session = session_for(server, auth=AuthMethod.BEARER, max_connections=1)
+    session.get_json("api/version")
+    server.valid = set()
+    answers: list[Any] = []
+    worker = threading.Thread(target=lambda: answers.append(session.get_json("api/version")), daemon=True)
+    worker.start()
+    worker.join(timeout=10)
+    assert answers == [OK]
+    assert (server.logins, server.refreshes) == (1, 1)
+
+
 def test_bearer_logs_in_again_when_refresh_fails(session_for: Any) -> None:
     server = TokenServer()
     session = session_for(server, auth=AuthMethod.BEARER)

@@ -65,6 +65,12 @@ NON_DEFAULT = {
     "ONEC_WEBHOOK_RATE": "5",
     "ONEC_BASES_FILE": "{files}/bases.toml",
     "ONEC_MAX_CONCURRENT_RUNS": "2",
+    "ONEC_LAKE_FORMAT": "delta",
+    "ONEC_LAKE_URI": "s3://lake/onec",
+    "ONEC_LAKE_S3_ENDPOINT": "http://127.0.0.1:8333",
+    "ONEC_LAKE_S3_REGION": "eu-central-1",
+    "ONEC_LAKE_S3_ACCESS_KEY_ID": "AKIAEXAMPLE",
+    "ONEC_LAKE_S3_SECRET_ACCESS_KEY": "lake-s3cr3t",
 }
 
 
@@ -92,7 +98,13 @@ def test_every_variable_reads_to_a_non_default_value(every_variable_set: dict[st
     settings = Settings.from_env(every_variable_set)
     secrets = set(settings.secrets_set())
     assert sorted(set(settings.variables()) | secrets) == sorted(DECLARED)
-    assert secrets == {"ONEC_PASSWORD", "ONEC_API_KEY", "ONEC_WEBHOOK_SECRET"}
+    assert secrets == {
+        "ONEC_PASSWORD",
+        "ONEC_API_KEY",
+        "ONEC_WEBHOOK_SECRET",
+        "ONEC_LAKE_S3_ACCESS_KEY_ID",
+        "ONEC_LAKE_S3_SECRET_ACCESS_KEY",
+    }
     assert settings.schedule.partitions_start == date(2024, 2, 29)
     assert settings.schedule.nightly_lookback_days == 5
     assert settings.incremental.overlap == timedelta(minutes=2.5)

@@ -2,7 +2,9 @@
 
 A code block is run by its language: `sql` statements against `data/warehouse.duckdb` (or, after a
 `<!-- doc-test: lake -->` line, against the Parquet lake through `views.sql`, as an analyst with DuckDB alone would),
-`python` as a script from the folder holding `data/`, and in `bash` blocks every `onec-etl query` line. Other shell
+`python` as a script from the folder holding `data/` (after a `<!-- doc-test: delta -->` line, once `data/delta/`
+holds the Delta lake, written from the warehouse by `onec-etl check` with ONEC_LAKE_FORMAT=delta), and in `bash`
+blocks every `onec-etl query` line. Other shell
 lines are commands, not queries: the tests of their own commands cover them.
 """
 
@@ -86,6 +88,8 @@ def test_documented_query_returns_rows(
     if block.language == "sql":
         _run_sql(block)
     elif block.language == "python":
+        if block.mark == "delta":
+            _write_delta_lake(monkeypatch, capsys)
         _run_python(block, demo)
     else:
         _run_query_lines(block, monkeypatch, capsys)
@@ -101,6 +105,14 @@ def _run_sql(block: Block) -> None:
     for statement in _statements(block.body):
         rows = con.execute(statement).fetchall()
         assert rows, f"{block}: no rows from\n{statement}"
+
+
+def _write_delta_lake(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
+    """The demo's Delta lake, as a user switching to it gets it: `onec-etl check` writes what the lake lacks."""
+    monkeypatch.setenv("ONEC_DATA_DIR", "data")
+    monkeypatch.setenv("ONEC_LAKE_FORMAT", "delta")
+    assert main(["check"]) == 0, capsys.readouterr().out
+    assert Path("data/delta/documents/_delta_log").is_dir()
 
 
 def _run_python(block: Block, demo: Path) -> None:

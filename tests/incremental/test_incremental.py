@@ -19,7 +19,7 @@ from onec.config import ConfigError, Settings
 from onec.incremental import ENTITIES, change_window, sync_changes
 from onec.sandbox.data import SandboxData
 from onec.sandbox.mutations import SandboxMutator
-from onec.sources import Batch
+from onec.sources.typing import Batch
 from onec.sync import extract_documents, local_today
 from onec.warehouse import Warehouse
 

@@ -3,6 +3,7 @@ partition talks to that base's 1C and lands in that base's warehouse only."""
 
 from __future__ import annotations
 
+import contextvars
 from datetime import timedelta
 from pathlib import Path
 
@@ -28,16 +29,20 @@ def two_bases(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     return tmp_path
 
 
-def test_the_bases_sensor_adds_each_configured_base_once(two_bases: Path) -> None:
+def test_the_bases_sensor_adds_each_configured_base_once_and_sets_the_onec_api_pool(two_bases: Path) -> None:
+    contextvars.copy_context().run(_two_ticks)  # instance_for_test leaves its storage current (tests/dagster_bases.py)
+
+
+def _two_ticks() -> None:
     defs = build_definitions(load_bases())
-    instance = dg.DagsterInstance.ephemeral()
     sensor = defs.resolve_sensor_def("onec_bases")
-    first = sensor_tick(sensor, instance, defs)
-    [request] = first.dynamic_partitions_requests or []
-    assert isinstance(request, dg.AddDynamicPartitionsRequest)
-    assert (request.partitions_def_name, list(request.partition_keys)) == ("onec_bases", ["north", "south"])
-    instance.add_dynamic_partitions("onec_bases", ["north", "south"])  # what the daemon does with the request
-    assert not sensor_tick(sensor, instance, defs).dynamic_partitions_requests
+    with dg.instance_for_test() as instance:
+        first = sensor_tick(sensor, instance, defs)
+        assert instance.get_dynamic_partitions("onec_bases") == ["north", "south"]
+        assert instance.event_log_storage.get_concurrency_info("onec_api").slot_count == 4  # ONEC_MAX_CONCURRENT_RUNS
+        again = sensor_tick(sensor, instance, defs)
+        assert instance.get_dynamic_partitions("onec_bases") == ["north", "south"]
+    assert "added bases north, south" in str(first.skip_message) and "no new base" in str(again.skip_message)
 
 
 def test_a_run_of_one_base_lands_that_base_only(two_bases: Path) -> None:

@@ -160,6 +160,8 @@ def test_the_resources_carry_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_
             "ONEC_API_KEY",
             "ONEC_WEBHOOK_SECRET",
             "ONEC_BASE_SHOP_PASSWORD",
+            "ONEC_LAKE_S3_ACCESS_KEY_ID",
+            "ONEC_LAKE_S3_SECRET_ACCESS_KEY",
         }
         assert "s3cr3t" not in repr(resource.variables) and "пароль" not in repr(resource.variables)
     assert sorted(defs.resources or {}) == ["onec", "warehouse"]

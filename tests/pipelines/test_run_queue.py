@@ -28,13 +28,13 @@ from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
 
-from assets.bases import RUN_BASE_TAG, register_bases
+from assets.bases import RUN_BASE_TAG
 from onec.config import Settings, load_bases
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import running_server
 from pipelines.definitions import build_definitions
-from pipelines.instance import instance_config, instance_yaml
+from pipelines.instance import configure_instance, instance_config, instance_yaml
 from tests.dagster_bases import day_key
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -97,7 +97,7 @@ def _backfill(days: list[date]) -> list[RunSpan]:
     In a copy of the context: leaving `instance_for_test` leaves its state storage current (tests/dagster_bases.py)."""
     bases = load_bases()
     with instance_for_test(overrides=instance_config(bases.settings)) as instance:
-        register_bases(instance, bases.ids)
+        configure_instance(instance, bases)  # what the onec_bases sensor does
         target = ModuleTarget(
             module_name="pipelines.definitions", attribute=None, working_directory=str(ROOT), location_name="onec"
         )

@@ -16,15 +16,8 @@ from onec.config import ConfigError, RecordLimits, Settings
 from onec.sandbox import SandboxData
 from onec.sandbox.exports import ExportVariant, documents_csv
 from onec.sources.csv_export import CsvEntity, CsvExportReader, CsvFormatError, CsvLayout
-from onec.validation import (
-    MALFORMED_REASON,
-    RAW_TEXT,
-    SOURCE_LINE,
-    TextRecords,
-    check_documents,
-    check_documents_text,
-    check_goods_text,
-)
+from onec.sources.typing import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRecords
+from onec.validation import check_documents, check_documents_text, check_goods_text
 
 ZONE = "Europe/Moscow"
 DAY = dt.date(2026, 1, 31)
@@ -144,6 +137,17 @@ def test_a_wrong_encoding_fails_the_whole_file(data: bytes, charset: str | None,
         read(data, charset=charset)
 
 
+@pytest.mark.parametrize("chunk", [64, 300, 100_000])
+@pytest.mark.parametrize("bad_row", ["P99,Ж,1,wh", 'P99,"Ж, ""1""",1,wh', 'P99,"Ж,1,wh', "P99,Ж,1"])
+def test_bytes_that_are_not_utf8_fail_the_file_in_whichever_chunk_they_are(chunk: int, bad_row: str) -> None:
+    """Only a UTF-8 file's first chunk is checked before Polars splits it: every later chunk must fail as well,
+    naming the line, whether it is read fast or carefully."""
+    rows = "".join(f'P{n},"Товар ""{n}""",{n},wh\n' for n in range(40))
+    data = f"SKU,Name,Quantity,Warehouse\n{rows}".encode() + f"{bad_row}\n".encode("cp1251") + b"P100,x,1,wh\n"
+    with pytest.raises(CsvFormatError, match=r"not valid utf-8 .*line 42"):
+        list(CsvExportReader(CsvEntity.GOODS, chunk_bytes=chunk).read([data]))
+
+
 def _document_rows(count: int) -> str:
     header = "Id,Number,Date,Status,Posted,Counterparty,Warehouse,WarehouseTo,Line,SKU,Name,Quantity,UnitPrice,Total\n"
     rows = []
@@ -207,6 +211,31 @@ def test_a_document_whose_rows_disagree_is_rejected_whole() -> None:
     assert batch.rejected.row(0, named=True)["raw"].count("\n") == 2
 
 
+def test_documents_are_rows_sharing_a_number_or_else_an_id_wherever_they_are_in_the_file() -> None:
+    """A document's rows apart in the file still make one document (in the order of its first row); rows without
+    a number are grouped by Id, and a row with neither is a document of its own: each is rejected whole."""
+    header, *rows = _document_rows(3).splitlines(keepends=True)
+    no_number = [rows[6].replace("id2,N0002,", "idX,,"), rows[7].replace("id2,N0002,", "idX,,")]
+    neither = rows[8].replace("id2,N0002,", ",,")
+    data = header + "".join([rows[0], rows[3], rows[1], no_number[0], rows[4], rows[2], rows[5], no_number[1], neither])
+    _, records = read(data.encode(), CsvEntity.DOCUMENT_LINES)
+    batch = check_documents_text(
+        records, doc_type="goods-receipt", date_from=dt.date(2026, 1, 1), date_to=dt.date(2026, 2, 1),
+        timezone=ZONE, run_id="r", source="csv",
+    )  # fmt: skip
+    assert batch.documents is not None and batch.lines is not None
+    assert batch.documents["number"].to_list() == ["N0000", "N0001"]
+    assert batch.lines.select("number", "line").rows() == [("N0000", n) for n in (1, 2, 3)] + [
+        ("N0001", n) for n in (1, 2, 3)
+    ]
+    rejected = batch.rejected.sort("reason").rows(named=True)
+    assert [r["reason"] for r in rejected] == [
+        "number: required (file line 10)",
+        "number: required (file lines 5-9)",
+    ]
+    assert rejected[1]["raw"].splitlines() == [line.rstrip("\n") for line in no_number]
+
+
 FIELD_TEXT = st.text(alphabet='a,"\r ж', max_size=8)
 
 
@@ -220,6 +249,38 @@ def test_the_fast_path_decides_exactly_like_the_careful_one(lines: list[str], cr
     body = ("\r\n" if crlf else "\n").join(lines)
     fast = reader._fast_records(body.encode(), 2, body.count("\n"))
     careful = reader._careful_records(body, 2)
+    if fast is not None:
+        assert fast.frame.equals(careful.frame)
+        assert fast.malformed.equals(careful.malformed)
+
+
+RECORD_VALUE = st.text(alphabet='ab,"\n\r ж', max_size=10)
+
+
+@settings(max_examples=150, deadline=None)
+@given(
+    rows=st.lists(st.lists(RECORD_VALUE, min_size=3, max_size=3), min_size=1, max_size=12),
+    line_end=st.sampled_from(["\n", "\r\n"]),
+    quote_all=st.booleans(),
+    damage=st.lists(st.tuples(st.integers(0, 10_000), st.sampled_from(['"', ",", "\n", "\r", " "])), max_size=2),
+)
+def test_the_fast_path_answers_written_exports_exactly_like_the_careful_one(
+    rows: list[list[str]], line_end: str, quote_all: bool, damage: list[tuple[int, str]]
+) -> None:
+    """Exports as a CSV writer spells them (values with quotes, separators, LFs and CRs), now and then with a
+    character slipped in: the fast path must answer every well-formed one without CRs, and whatever it answers
+    must be the careful path's records and malformed rows to the letter."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator=line_end, quoting=csv.QUOTE_ALL if quote_all else csv.QUOTE_MINIMAL).writerows(rows)
+    body = out.getvalue()
+    for at, character in damage:
+        body = body[: at % len(body)] + character + body[at % len(body) :]
+    reader = CsvExportReader(CsvEntity.GOODS)
+    reader.layout = CsvLayout(",", 3, {i: f"c{i}" for i in range(3)}, ())
+    fast = reader._fast_records(body.encode(), 2, body.count("\n"))
+    careful = reader._careful_records(body, 2)
+    if not damage and "\r" not in "".join(v for row in rows for v in row):
+        assert fast is not None
     if fast is not None:
         assert fast.frame.equals(careful.frame)
         assert fast.malformed.equals(careful.malformed)

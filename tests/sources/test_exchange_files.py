@@ -68,9 +68,11 @@ def test_ude_xml_any_order_windows_1251() -> None:
 <Good Number="1" SKU="P1"><Warehouse>wh</Warehouse><Quantity>100</Quantity><Name>Товар &amp; Ко</Name></Good>
 </Goods></DataExchange>""".encode("cp1251")
     reader = UdeXmlReader(io.BytesIO(xml))
-    records = [item.record for item in reader.records()]
+    (batch,) = reader.batches("goods")
     assert reader.created == date(2026, 1, 31)
-    assert records == [{"Number": "1", "SKU": "P1", "Warehouse": "wh", "Quantity": "100", "Name": "Товар & Ко"}]
+    assert batch.records.to_dicts() == [
+        {"Number": "1", "SKU": "P1", "Warehouse": "wh", "Quantity": "100", "Name": "Товар & Ко", "_source_line": 3}
+    ]
 
 
 def test_ude_xml_document_type_as_element_or_attribute_and_unknown_named_by_line() -> None:
@@ -79,16 +81,21 @@ def test_ude_xml_document_type_as_element_or_attribute_and_unknown_named_by_line
         return f'<DataExchange FormatVersion="1.0"><Documents>{inner}</Documents></DataExchange>'.encode()
 
     both = documents('Type="shipment" Number="1">', 'Number="2"><Type> goods-receipt </Type>')
-    assert [item.entity for item in UdeXmlReader(io.BytesIO(both)).records()] == ["shipment", "goods-receipt"]
+    assert UdeXmlReader(io.BytesIO(both)).entities() == ["shipment", "goods-receipt"]
+    (receipts,) = UdeXmlReader(io.BytesIO(both)).batches("goods-receipt", skip_others=True)
+    assert receipts.records["Number"].to_list() == ["2"]
+    with pytest.raises(UdeXmlError, match=r"the export of shipment also holds goods-receipt records \(line 1\)"):
+        list(UdeXmlReader(io.BytesIO(both)).batches("shipment"))
     unknown = documents('Type="shipment" Number="1">', 'Number="2">\n<Type>invoice</Type>')
-    with pytest.raises(UdeXmlError, match=r"document at line 1 has Type='invoice'"):
-        list(UdeXmlReader(io.BytesIO(unknown)).records())
+    for read in (lambda r: r.entities(), lambda r: list(r.batches("shipment", skip_others=True))):
+        with pytest.raises(UdeXmlError, match=r"document at line 1 has Type='invoice'"):
+            read(UdeXmlReader(io.BytesIO(unknown)))
 
 
 @pytest.mark.parametrize("hostile", [BILLION_LAUGHS, EXTERNAL_ENTITY], ids=["billion-laughs", "external-entity"])
 def test_hostile_xml_is_refused_before_parsing(hostile: bytes, tmp_path: Path, warehouse: Warehouse) -> None:
     with pytest.raises(XmlFileError, match="DOCTYPE/ENTITY declaration"):
-        list(UdeXmlReader(io.BytesIO(hostile)).records())
+        list(UdeXmlReader(io.BytesIO(hostile)).batches("goods"))
     path = tmp_path / "hostile.xml"
     path.write_bytes(hostile)
     with pytest.raises(XmlFileError):

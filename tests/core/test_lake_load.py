@@ -1,0 +1,81 @@
+"""With several workers the Delta lake is the system of record and one step builds the shared warehouse from it:
+after any landings of the workers, the built warehouse's tables equal the workers' own; a rebuild reloads only the
+partitions whose files changed; a lake the warehouse cannot hold (several bases, no base column) changes nothing."""
+
+# ruff: noqa: S608 — table names below are test constants.
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import polars as pl
+import pytest
+from polars.testing import assert_frame_equal
+
+from onec.delta_lake import DeltaLake, DeltaTarget
+from onec.lake_load import LakeLoadError, build_warehouse_from_lake
+from onec.warehouse import ShrinkGuard, Warehouse
+from tests.core.test_lake_mirror import GOODS, SPREAD_DOCUMENTS, merge_documents, merge_goods
+from tests.core.test_warehouse import ZONE, doc, good, land_documents
+from tests.lake_equality import LAKE_LAYOUT
+
+DAY = dt.date(2026, 1, 31)
+
+
+def worker(tmp_path: Path, lake: DeltaLake, base: str) -> Warehouse:
+    warehouse = Warehouse(tmp_path / f"worker-{base}", ZONE, delta=DeltaTarget(lake, base))
+    warehouse.initialize()
+    return warehouse
+
+
+def assert_tables_equal(built: Warehouse, source: Warehouse, base: str | None = None) -> None:
+    for table, (_, _, key) in LAKE_LAYOUT.items():
+        expected = source.query(f"SELECT * FROM {table} ORDER BY {', '.join(key)}")
+        where = f"WHERE base = '{base}'" if base else ""
+        actual = built.query(f"SELECT * FROM {table} {where} ORDER BY {', '.join(key)}")
+        assert_frame_equal(actual.select(expected.columns), expected, check_exact=True)
+
+
+def test_the_built_warehouse_follows_the_lake_partition_by_partition(tmp_path: Path) -> None:
+    lake = DeltaLake(str(tmp_path / "lake"))
+    landed = worker(tmp_path, lake, "main")
+    merge_documents(landed, SPREAD_DOCUMENTS, "first")
+    merge_goods(landed, GOODS, DAY, "first")
+    built = Warehouse(tmp_path / "shared", ZONE)
+
+    first = build_warehouse_from_lake(built, lake)
+    assert_tables_equal(built, landed)
+    assert first.reloaded == {"goods": 1, "documents": 12, "document_lines": 12, "goods_history": 1}
+
+    assert not build_warehouse_from_lake(built, lake).changed, "an unchanged lake reloads nothing"
+
+    merge_documents(landed, [doc("2", date="2026-01-02T10:00:00", qty=9)], "second")
+    landed.shrink_guard = ShrinkGuard(force=True)
+    land_documents(landed, [], window=(dt.date(2026, 1, 4), dt.date(2026, 1, 5)))
+    merge_goods(landed, [good("B", 7)], DAY + dt.timedelta(days=1), "second")
+    second = build_warehouse_from_lake(built, lake)
+    assert_tables_equal(built, landed)
+    assert second.reloaded == {"goods": 1, "documents": 1, "document_lines": 1, "goods_history": 1}
+    assert second.removed == {"goods": 0, "documents": 1, "document_lines": 1, "goods_history": 0}
+
+
+def test_several_bases_load_into_tables_that_have_a_base_column_and_are_refused_otherwise(tmp_path: Path) -> None:
+    lake = DeltaLake(str(tmp_path / "lake"))
+    workers = {base: worker(tmp_path, lake, base) for base in ("north", "south")}
+    for index, landed in enumerate(workers.values()):
+        merge_documents(landed, SPREAD_DOCUMENTS[index:], "first")
+        merge_goods(landed, GOODS[index:], DAY, "first")
+    built = Warehouse(tmp_path / "shared", ZONE)
+    with pytest.raises(LakeLoadError, match="holds bases north, south, but the warehouse table has no base column"):
+        build_warehouse_from_lake(built, lake)
+    assert built.query("SELECT count(*) AS n FROM documents").item() == 0
+
+    with built.writer() as con:
+        for table in LAKE_LAYOUT:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN base VARCHAR")
+    build_warehouse_from_lake(built, lake)
+    for base, landed in workers.items():
+        assert_tables_equal(built, landed, base)
+    assert built.query("SELECT count(DISTINCT base) AS n FROM document_lines").item() == 2
+    assert isinstance(built.query("SELECT * FROM goods_history"), pl.DataFrame)
