@@ -60,12 +60,12 @@ def sandbox_process(*options: str, timeout_s: float = 120.0) -> Iterator[str]:
             process.wait(timeout=5)
 
 
-def run_child(script: Path, args: Sequence[str], env: dict[str, str]) -> dict[str, float]:
+def run_child(script: Path, args: Sequence[str], env: dict[str, str], *, timeout_s: float = 1800) -> dict[str, float]:
     """Run `script --child ARGS` in a fresh interpreter, so each measurement has its own peak memory; the child
     prints one JSON line of results (including its `child_peak_rss_mb()`)."""
     completed = subprocess.run(
         [sys.executable, str(script), "--child", *args],
-        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=1800, check=False,
+        cwd=ROOT, env={**os.environ, **env}, capture_output=True, text=True, timeout=timeout_s, check=False,
     )  # fmt: skip
     if completed.returncode != 0:
         raise RuntimeError(f"{script.name} child failed:\n{completed.stderr[-3000:]}")

@@ -93,19 +93,24 @@ def main() -> None:
         mode, path = args.child
         print(json.dumps(_measure(mode, Path(path))))
         return
+    _report(measure_readers(args.csv_mb, args.xml_mb, args.runs))
+
+
+def measure_readers(csv_mb: int, xml_mb: int, runs: int) -> dict[str, dict[str, float]]:
+    """Every mode of `MODES` on files of about the sizes asked for, `runs` times each in a fresh child process:
+    the median MB/s and the highest peak RSS per mode (`bench compare` reports these beside the JSON path)."""
     with tempfile.TemporaryDirectory(prefix="bench-readers-") as tmp:
-        files = _files(Path(tmp), args.csv_mb, args.xml_mb)
+        files = _files(Path(tmp), csv_mb, xml_mb)
         figures = {}
         for mode, file in MODES.items():
-            path = files[file]
-            runs = [run_child(Path(__file__), [mode, str(path)], {}) for _ in range(args.runs)]
+            measured = [run_child(Path(__file__), [mode, str(files[file])], {}) for _ in range(runs)]
             figures[mode] = {
-                "mb": runs[0]["mb"],
-                "mb_s": median([r["mb_s"] for r in runs]),
-                "peak_mb": max(r["peak_mb"] for r in runs),
-                "rows": runs[0]["rows"],
+                "mb": measured[0]["mb"],
+                "mb_s": median([m["mb_s"] for m in measured]),
+                "peak_mb": max(m["peak_mb"] for m in measured),
+                "rows": measured[0]["rows"],
             }
-        _report(figures)
+        return figures
 
 
 def _report(figures: dict[str, dict[str, float]]) -> None:
@@ -242,7 +247,8 @@ def _csv_floor(path: Path) -> int:
     )
     out = Path(tempfile.mkdtemp(prefix="bench-parquet-")) / "lines.parquet"
     frame.sink_parquet(out, compression="lz4")
-    return pl.scan_parquet(out).select(pl.len()).collect().item()
+    rows: int = pl.scan_parquet(out).select(pl.len()).collect().item()
+    return rows
 
 
 def _cast(column: pl.Expr, dtype: pl.DataType) -> pl.Expr:

@@ -9,7 +9,7 @@ fixed number of batches, whatever the file's size.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator
+from collections.abc import Generator, Iterable
 from contextvars import copy_context
 from queue import Full, Queue
 from typing import TypeVar
@@ -26,7 +26,7 @@ class _End:
         self.error = error
 
 
-def prefetched(items: Iterable[T], *, ahead: int = 1) -> Iterator[T]:
+def prefetched(items: Iterable[T], *, ahead: int = 1) -> Generator[T, None, None]:
     """`items` in order, produced by a background thread up to `ahead` items before they are asked for.
 
     An exception in the producer is raised here, at the position it happened. When the consumer stops early

@@ -65,7 +65,8 @@ def partitions_seen_by_duckdb(lake: DeltaLake) -> pl.DataFrame:
     """Each partition of one committed version, read by DuckDB from the pyarrow dataset (no extension)."""
     with duckdb.connect() as con:
         con.register("lines", lake.dataset(TABLE))
-        return con.sql(PARTITION_CHECK).pl()
+        partitions: pl.DataFrame = con.sql(PARTITION_CHECK).pl()
+        return partitions
 
 
 def partitions_seen_by_polars(lake: DeltaLake) -> pl.DataFrame:

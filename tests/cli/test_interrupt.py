@@ -13,11 +13,10 @@ from pathlib import Path
 
 import pytest
 
+from bench.harness import sandbox_process
 from onec.warehouse import Warehouse
 
 ROOT = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(ROOT / "bench"))
-from harness import sandbox_process  # noqa: E402
 
 ZONE = "Europe/Moscow"
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import importlib
 import subprocess
 import sys
+from collections.abc import Callable
 
 import pytest
 
@@ -34,8 +35,16 @@ def test_the_cli_and_the_code_location_pin_it(monkeypatch: pytest.MonkeyPatch) -
     import pipelines.definitions
 
     calls: list[str] = []
-    monkeypatch.setattr(onec.allocator, "pin_mmap_threshold", lambda: calls.append("code location") or True)
-    monkeypatch.setattr(onec.cli, "pin_mmap_threshold", lambda: calls.append("cli") or True)
+
+    def pinning(caller: str) -> Callable[[], bool]:
+        def pin() -> bool:
+            calls.append(caller)
+            return True
+
+        return pin
+
+    monkeypatch.setattr(onec.allocator, "pin_mmap_threshold", pinning("code location"))
+    monkeypatch.setattr(onec.cli, "pin_mmap_threshold", pinning("cli"))
     with pytest.raises(SystemExit):
         onec.cli.main(["--help"])
     importlib.reload(pipelines.definitions)

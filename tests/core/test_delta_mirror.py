@@ -9,6 +9,7 @@ import datetime as dt
 from pathlib import Path
 from typing import Any
 
+import deltalake
 import polars as pl
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -96,7 +97,7 @@ def test_any_sequence_of_runs_killed_at_any_delta_commit_leaves_the_lake_equal_t
 class KillAtCommit:
     """delta_lake.write_deltalake that kills the run instead of making its n-th commit (None: never)."""
 
-    commit = staticmethod(delta_lake.write_deltalake)
+    commit = staticmethod(deltalake.write_deltalake)
 
     def __init__(self, kill_at: int | None) -> None:
         self._kill_at = kill_at

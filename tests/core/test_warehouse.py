@@ -30,7 +30,9 @@ def warehouse(tmp_path: Path) -> Warehouse:
     return w
 
 
-def doc(number: str, date: str = "2026-01-15T10:00:00", modified: str = "2026-01-31T10:00:00", qty: int = 10) -> dict:
+def doc(
+    number: str, date: str = "2026-01-15T10:00:00", modified: str = "2026-01-31T10:00:00", qty: int = 10
+) -> dict[str, Any]:
     return {
         "id": f"id-{number}", "number": number, "date": date, "status": "posted", "posted": True,
         "supplier": "ООО Поставщик", "warehouse": "wh-main", "modified_at": modified,
@@ -39,7 +41,7 @@ def doc(number: str, date: str = "2026-01-15T10:00:00", modified: str = "2026-01
     }  # fmt: skip
 
 
-def good(sku: str, quantity: Any = 1, modified: str = "2026-01-31T10:00:00") -> dict:
+def good(sku: str, quantity: Any = 1, modified: str = "2026-01-31T10:00:00") -> dict[str, Any]:
     return {
         "sku": sku,
         "name": "Товар",
@@ -315,7 +317,7 @@ def test_an_empty_or_all_rejected_replace_deletes_nothing(warehouse: Warehouse, 
     assert forced.table_counts()["documents"] == 0  # forced: 1C really holds nothing on those days
 
 
-def _many(prefix: str, count: int, date: str = "2026-01-15T10:00:00") -> list[dict]:
+def _many(prefix: str, count: int, date: str = "2026-01-15T10:00:00") -> list[dict[str, Any]]:
     return [doc(f"{prefix}{n:04d}", date=date) for n in range(count)]
 
 

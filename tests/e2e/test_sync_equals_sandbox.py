@@ -9,17 +9,9 @@ from __future__ import annotations
 import dataclasses
 from datetime import date
 from pathlib import Path
+from typing import Any
 
 import pytest
-from expected_frames import (
-    expected_documents,
-    expected_goods,
-    expected_lines,
-    landed_documents,
-    landed_goods,
-    landed_lines,
-    normalized,
-)
 
 from onec.config import AuthMethod, Secret, Settings
 from onec.connect import open_client
@@ -29,12 +21,21 @@ from onec.sandbox.server import running_server
 from onec.schema import DOCUMENT_SLUGS
 from onec.sync import extract_all
 from onec.warehouse import Warehouse
+from tests.expected_frames import (
+    expected_documents,
+    expected_goods,
+    expected_lines,
+    landed_documents,
+    landed_goods,
+    landed_lines,
+    normalized,
+)
 
 pytestmark = pytest.mark.e2e
 START, END = date(2026, 1, 1), date(2026, 2, 1)
 
 
-def _settings(base_url: str, data_dir: Path, **changes: object) -> Settings:
+def _settings(base_url: str, data_dir: Path, **changes: Any) -> Settings:
     return dataclasses.replace(
         Settings(), base_url=base_url, data_dir=data_dir, page_size=20, rate_limit=200, max_connections=4,
         max_retries=10, **changes,

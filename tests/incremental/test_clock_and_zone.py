@@ -16,13 +16,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from incremental_helpers import (
-    OpenClient,
-    assert_history_consistent,
-    assert_same_warehouse,
-    full_extract,
-    new_warehouse,
-)
 
 from onec.client import OneCClient
 from onec.config import Settings
@@ -33,6 +26,13 @@ from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.mutations import SandboxMutator
 from onec.sync import local_today
 from onec.warehouse import Warehouse
+from tests.incremental.incremental_helpers import (
+    OpenClient,
+    assert_history_consistent,
+    assert_same_warehouse,
+    full_extract,
+    new_warehouse,
+)
 
 MOSCOW = "Europe/Moscow"
 VLADIVOSTOK = "Asia/Vladivostok"  # UTC+10 all year: 7 hours east of Moscow

@@ -22,7 +22,6 @@ from pathlib import Path
 from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, rule
-from incremental_helpers import assert_history_consistent, assert_same_warehouse, full_extract, new_warehouse
 
 from onec.client import OneCClient
 from onec.config import Settings
@@ -34,6 +33,12 @@ from onec.sandbox.mutations import SandboxMutator
 from onec.schema import DOCUMENT_SLUGS
 from onec.sync import local_today
 from onec.warehouse import Warehouse
+from tests.incremental.incremental_helpers import (
+    assert_history_consistent,
+    assert_same_warehouse,
+    full_extract,
+    new_warehouse,
+)
 
 ONE_C_ZONE = "Europe/Moscow"
 CONFIGURED_ZONES = ("Europe/Moscow", "Asia/Novosibirsk", "Asia/Vladivostok", "America/La_Paz", "Atlantic/Cape_Verde")

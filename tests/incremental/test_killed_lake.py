@@ -17,7 +17,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from incremental_helpers import ZONE, assert_same_warehouse, full_extract, new_warehouse
 
 from onec.config import Settings
 from onec.connect import open_client
@@ -25,6 +24,7 @@ from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.mutations import SandboxMutator
 from onec.sandbox.server import running_server
+from tests.incremental.incremental_helpers import ZONE, assert_same_warehouse, full_extract, new_warehouse
 from tests.lake_equality import assert_lake_equals_warehouse
 
 pytestmark = pytest.mark.e2e

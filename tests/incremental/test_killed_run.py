@@ -10,7 +10,6 @@ import time
 from pathlib import Path
 
 import pytest
-from incremental_helpers import ZONE, assert_same_warehouse, full_extract, new_warehouse
 
 from onec.config import Settings
 from onec.connect import open_client
@@ -20,6 +19,7 @@ from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.mutations import SandboxMutator
 from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
+from tests.incremental.incremental_helpers import ZONE, assert_same_warehouse, full_extract, new_warehouse
 
 pytestmark = pytest.mark.e2e
 DEADLINE_S = 90

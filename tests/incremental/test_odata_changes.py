@@ -9,7 +9,6 @@ from datetime import timedelta
 from pathlib import Path
 
 import polars as pl
-from incremental_helpers import ZONE, new_warehouse
 from polars.testing import assert_frame_equal
 
 from onec.config import Settings
@@ -22,6 +21,7 @@ from onec.sandbox.transport import SandboxTransport
 from onec.sources.odata import OdataSource, odata_root
 from onec.sync import ExtractResult, extract_documents
 from onec.warehouse import Warehouse
+from tests.incremental.incremental_helpers import ZONE, new_warehouse
 
 BASE = "http://sandbox.invalid/trade/hs/exchange"
 

@@ -30,7 +30,7 @@ import os
 import shutil
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import date, datetime, timedelta
@@ -162,7 +162,7 @@ class IntegrityMachine(RuleBasedStateMachine):
     )
     def one_c_changes(self, kind: str, doc_type: str, days: int) -> None:
         before = self.versions()
-        change = {
+        change: Callable[[], object] = {
             "new": lambda: self.mutator.new_document(doc_type, self.day(DAYS - 1 - abs(days))),
             "edit": lambda: self.mutator.edit_document(doc_type, timedelta(days=3)),
             "repost": lambda: self.mutator.repost_document(doc_type),
@@ -237,7 +237,7 @@ class IntegrityMachine(RuleBasedStateMachine):
         """Killed while it puts its n-th lake file in place (its DuckDB transaction, cursor included, committed).
         The model takes nothing from it: what it landed is landed again by whatever runs next."""
         original = lake._commit_file
-        lake._commit_file = KillAtFile(kill_at)  # type: ignore[assignment]
+        lake._commit_file = KillAtFile(kill_at)
         try:
             with self.client() as client:
                 sync_changes(client, self.warehouse, run_id=self.run_id("killed"), timezone=ZONE,
@@ -245,7 +245,7 @@ class IntegrityMachine(RuleBasedStateMachine):
         except Killed:
             pass
         finally:
-            lake._commit_file = original  # type: ignore[assignment]
+            lake._commit_file = original
         self.warehouse = self.open_warehouse()
 
     # --- exchange files

@@ -20,13 +20,13 @@ from pathlib import Path
 
 import dagster as dg
 import pytest
-import yaml
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 from dagster._core.test_utils import create_test_daemon_workspace_context, instance_for_test
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
+from dagster_shared.yaml_utils import load_yaml_from_path
 
 from assets.bases import RUN_BASE_TAG
 from onec.config import Settings, load_bases
@@ -58,7 +58,7 @@ class RunSpan:
 
 def test_dagster_yaml_is_the_instance_config_at_the_defaults() -> None:
     assert (ROOT / "dagster.yaml").read_text("utf-8") == instance_yaml(Settings())
-    assert yaml.safe_load((ROOT / "dagster.yaml").read_text("utf-8")) == instance_config(Settings())
+    assert load_yaml_from_path(str(ROOT / "dagster.yaml")) == instance_config(Settings())
 
 
 def test_a_backfill_runs_one_run_per_base_at_a_time_and_a_failing_base_stops_no_other(

@@ -7,12 +7,12 @@ import time
 from pathlib import Path
 
 import dagster as dg
-from push_helpers import document_lines, numbers, write_csv
 
 from onec.config import Settings, load_bases
 from onec.filing import REASON_SUFFIX
 from onec.push.inbox import IMPORT_INBOX
 from pipelines.definitions import build_definitions
+from tests.push.push_helpers import document_lines, numbers, write_csv
 
 TYPE = "goods-receipt"
 

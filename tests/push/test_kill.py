@@ -12,14 +12,21 @@ from pathlib import Path
 
 import httpx
 import pytest
-from push_helpers import ROOT, document_lines, fresh_data, killed_runs, numbers, read_page, write_csv, write_json
 
+from bench.harness import BASE_PATH, free_port
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
-
-sys.path.insert(0, str(ROOT / "bench"))
-from harness import BASE_PATH, free_port
+from tests.push.push_helpers import (
+    ROOT,
+    document_lines,
+    fresh_data,
+    killed_runs,
+    numbers,
+    read_page,
+    write_csv,
+    write_json,
+)
 
 TYPE = "goods-receipt"
 KILLS = 4

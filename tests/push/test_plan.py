@@ -10,12 +10,12 @@ import polars as pl
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from push_helpers import document_lines, numbers, write_csv, write_json
 
 from onec.push import InputError, Limits, plan_import, read_records
 from onec.push.chunking import batch_body, envelope_bytes, oversize_reason, pack
 from onec.push.content import DocumentContent, OutgoingDocument
 from onec.push.readers import read_record_chunks
+from tests.push.push_helpers import document_lines, numbers, write_csv, write_json
 
 TYPE = "goods-receipt"
 

@@ -7,13 +7,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from push_helpers import document_lines, fresh_data, numbers, sandbox_client, write_csv, write_json
 
 from onec.push import Limits, PushOptions, import_id_for, push_file
 from onec.push.ledger import ledger_rows
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest, SandboxResponse
 from onec.sandbox.protocol import HttpError
 from onec.warehouse import Warehouse
+from tests.push.push_helpers import document_lines, fresh_data, numbers, sandbox_client, write_csv, write_json
 
 TYPE = "goods-receipt"
 
@@ -100,7 +100,8 @@ def test_conflicts_invalid_and_oversize_are_reported_and_the_rest_lands(tmp_path
     assert outcomes["BIG-1"][0] == "oversize" and "12 lines exceed" in outcomes["BIG-1"][1]
     assert outcomes["IMP-000005"][0] == "conflict" and "not overwritten" in outcomes["IMP-000005"][1]
     assert summary.counts["created"] == 38 and not summary.complete
-    assert engine.data.find_by_number(TYPE, "IMP-000005").items[0].quantity == 100  # not overwritten
+    kept = engine.data.find_by_number(TYPE, "IMP-000005")
+    assert kept is not None and kept.items[0].quantity == 100  # not overwritten
     assert engine.data.find_by_number(TYPE, "BIG-1") is None and engine.data.find_by_number(TYPE, "IMP-000000") is None
 
 

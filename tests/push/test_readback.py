@@ -11,7 +11,6 @@ from typing import Any
 import orjson
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-from push_helpers import document_lines, fresh_data, sandbox_client, write_csv
 
 from onec.push.chunking import batch_body
 from onec.push.content import OutgoingDocument
@@ -19,6 +18,7 @@ from onec.push.plan import plan_import
 from onec.push.readback import ReadBack
 from onec.push.readers import read_records
 from onec.sandbox.engine import SandboxConfig, SandboxEngine
+from tests.push.push_helpers import document_lines, fresh_data, sandbox_client, write_csv
 
 TYPE = "goods-receipt"
 PAGE = 4

@@ -17,11 +17,11 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from push_helpers import OBSERVER, ROOT, document_lines, fresh_data, killed_runs, numbers, write_csv
 
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest, SandboxResponse
 from onec.sandbox.server import running_server
 from onec.warehouse import Warehouse
+from tests.push.push_helpers import OBSERVER, ROOT, document_lines, fresh_data, killed_runs, numbers, write_csv
 
 TYPE = "goods-receipt"
 DOCUMENTS = 1500

@@ -15,7 +15,6 @@ from typing import Any
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
-from push_helpers import document_lines, fresh_data, numbers, sandbox_client, write_csv
 
 from onec.push import Limits, PushOptions, push_file
 from onec.push.content import DocumentContent
@@ -25,6 +24,7 @@ from onec.push.turns import Turns
 from onec.push.verify import Verifier, _Cutter
 from onec.sandbox.engine import SandboxConfig, SandboxEngine, SandboxRequest, SandboxResponse
 from onec.warehouse import Warehouse
+from tests.push.push_helpers import document_lines, fresh_data, numbers, sandbox_client, write_csv
 
 TYPE = "goods-receipt"
 

@@ -7,11 +7,11 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import BASE_URL
 
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import SandboxEngine
 from onec.sandbox.transport import SandboxTransport
+from tests.sandbox.sandbox_helpers import BASE_URL
 
 
 @pytest.fixture(scope="session")

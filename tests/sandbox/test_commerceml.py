@@ -54,14 +54,15 @@ def offers_207(root: Any) -> dict[str, dict[str, Any]]:
 def data() -> SandboxData:
     base = SandboxData.generate(documents=150, seed=9, bad_records=7)
     marked = base.goods_holdings()[-1]
+    assert marked.warehouse is not None
     base.upsert_good(
         marked.sku, marked.warehouse, datetime(2026, 2, 1, tzinfo=ZoneInfo(base.timezone)), {"deleted": True}
     )
     return base
 
 
-def stock_truth(data: SandboxData) -> dict[str, dict[str, Decimal]]:
-    stock: dict[str, dict[str, Decimal]] = {}
+def stock_truth(data: SandboxData) -> dict[str, dict[str | None, Decimal]]:
+    stock: dict[str, dict[str | None, Decimal]] = {}
     for good in data.goods_holdings():
         if good.bad_kind is None:
             stock.setdefault(good.sku, {})[good.warehouse] = good.quantity

@@ -14,7 +14,11 @@ import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sandbox_helpers import (
+
+from onec.sandbox.data import SandboxData
+from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest
+from onec.schema import DOCUMENT_SLUGS
+from tests.sandbox.sandbox_helpers import (
     document_from_json,
     document_truth,
     engine_for,
@@ -24,10 +28,6 @@ from sandbox_helpers import (
     page_all,
     served_position,
 )  # fmt: skip
-
-from onec.sandbox.data import SandboxData
-from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest
-from onec.schema import DOCUMENT_SLUGS
 
 MakeClient = Callable[..., httpx.Client]
 

@@ -15,12 +15,12 @@ from typing import Any
 import httpx
 import pytest
 from lxml import etree
-from sandbox_helpers import MOSCOW, document_truth, good_truth
 
 from onec.sandbox.data import Document, Good, SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine, SandboxRequest
 from onec.sandbox.exports import ExportVariant, write_export_files
 from onec.schema import DOCUMENT_SLUGS
+from tests.sandbox.sandbox_helpers import MOSCOW, document_truth, good_truth
 
 MakeClient = Callable[..., httpx.Client]
 VARIANTS = ExportVariant.variations()

@@ -92,7 +92,7 @@ def test_repeats_and_disorder(make_client: MakeClient) -> None:
     numbers = [body["data"]["number"] for body in receiver.bodies()]
     assert sorted(numbers) == sorted(f"R-{i:02d}" for i in range(12) for _ in range(2)), "every event twice"
     assert numbers[:12] != sorted(numbers[:12]), "out of order"
-    ids = {}
+    ids: dict[str, str] = {}
     for body in receiver.bodies():
         assert ids.setdefault(body["data"]["number"], body["id"]) == body["id"], "a repeat keeps the event id"
 

@@ -10,10 +10,10 @@ from typing import Any
 
 import httpx
 import pytest
-from sandbox_helpers import MOSCOW, assert_ledger_agrees, loads, page_all, served_position
 
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
+from tests.sandbox.sandbox_helpers import MOSCOW, assert_ledger_agrees, loads, page_all, served_position
 
 MakeClient = Callable[..., httpx.Client]
 

@@ -4,6 +4,7 @@ and the goods_history agreement every goods landing must keep."""
 from __future__ import annotations
 
 import os
+from collections.abc import Sequence
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -35,7 +36,7 @@ def shipment_record(number: str, day: str, modified: str | None = None, quantity
             "customer": "ООО Покупатель", "warehouse": "wh-main", "modified_at": modified, "items": [item]}  # fmt: skip
 
 
-def shipments_csv(path: Path, rows: list[tuple[str, ...]]) -> Path:
+def shipments_csv(path: Path, rows: Sequence[tuple[str, ...]]) -> Path:
     """A shipments CSV export of `shipment_row(*row)` for each row."""
     path.write_text("\n".join([SHIPMENT_HEADER, *(shipment_row(*row) for row in rows)]) + "\n", encoding="utf-8")
     return path

@@ -66,7 +66,9 @@ def landed_goods(store: Warehouse, day: date) -> dict[tuple[str, str], tuple[Dec
             unit in rows}  # fmt: skip
 
 
-def normalized(truth: dict[tuple[str, str], tuple[Decimal, Decimal | None, str | None]]) -> dict:
+def normalized(
+    truth: dict[tuple[str, str], tuple[Decimal, Decimal | None, str | None]],
+) -> dict[tuple[str, str], tuple[Decimal, Decimal | None, str | None]]:
     return {key: (q, None if p is None else p.normalize(), u) for key, (q, p, u) in truth.items()}
 
 
@@ -191,7 +193,8 @@ def test_price_type_by_name_or_id_and_the_default(data: SandboxData, package: Pa
         store = new_warehouse(tmp_path / name)
         options = Settings.from_env(env).commerceml
         load_files([package], store, timezone=ZONE, run_id=name, commerceml_options=options)
-        return store.query("SELECT any_value(price) FROM goods WHERE sku = ?", [item.sku]).item()
+        price: Decimal = store.query("SELECT any_value(price) FROM goods WHERE sku = ?", [item.sku]).item()
+        return price
 
     assert item.price is not None
     assert landed_price({}, "default") == item.price, f"«{RETAIL}» by default, though declared second"

@@ -190,7 +190,8 @@ def test_document_lines_check_like_the_json_path() -> None:
         for n in range(4)
     ]  # fmt: skip
     json = check_documents(as_json, **window, timezone=ZONE, run_id="r", source="json")  # type: ignore[arg-type]
-    assert text.documents is not None and json.documents is not None and text.lines is not None
+    assert text.documents is not None and json.documents is not None
+    assert text.lines is not None and json.lines is not None
     assert text.documents.equals(json.documents)
     assert text.lines.equals(json.lines)
 
@@ -385,7 +386,9 @@ def test_records_over_the_limit_are_rejected_in_place_and_every_other_record_loa
     out = io.StringIO()
     writer = csv.writer(out, lineterminator="\n")
     writer.writerow(["SKU", "Name", "Quantity", "Warehouse"])
-    expected_loaded, expected_rejected, line = [], [], 2
+    expected_loaded: list[tuple[int, str, str | None]] = []
+    expected_rejected: list[tuple[int, str, str | None]] = []
+    line = 2
     for n, (huge, text, breaks) in enumerate(rows):
         name = text + ("\n" * breaks + "ю" * 120 if huge else "")
         writer.writerow([f"P{n}", name, str(n), "wh"])
