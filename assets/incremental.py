@@ -8,6 +8,7 @@ schedule and from the webhook sensor, which names the entities a burst of events
 import dagster as dg
 from pydantic import Field
 
+from assets.bases import BASES, context_base
 from onec.incremental import ENTITIES, check_entities, run_warnings, sync_changes
 from resources import OneCResource, WarehouseResource, failing_cleanly
 
@@ -30,9 +31,10 @@ class IncrementalSyncConfig(dg.Config):
     group_name="onec_incremental",
     kinds={"duckdb", "parquet"},
     pool="onec_api",
+    partitions_def=BASES,
     description=(
-        "Changes since each entity's cursor (modified_since = cursor − overlap, no upper bound), merged by key into "
-        "goods (today's snapshot + goods_history), documents and document_lines; each cursor is the newest "
+        "One base's changes since each entity's cursor (modified_since = cursor − overlap, no upper bound), merged by "
+        "key into goods (today's snapshot + goods_history), documents and document_lines; each cursor is the newest "
         "modified_at 1C stamped (less the read's duration, never past 1C's own clock), saved in the same transaction "
         "as the rows. Stamps that disagree with 1C's clock or ONEC_TIMEZONE are a warning in the metadata."
     ),
@@ -44,10 +46,11 @@ def incremental_sync(
     onec: OneCResource,
     warehouse: WarehouseResource,
 ) -> dg.MaterializeResult[None]:
-    store = warehouse.warehouse()
+    base = context_base(context)
+    store = warehouse.warehouse(base)
     entities = check_entities(config.entities or ENTITIES)
-    settings = onec.settings()
-    with onec.client() as client:
+    settings = onec.base_settings(base)
+    with onec.client(base) as client:
         results = sync_changes(
             client, store, run_id=context.run.run_id, timezone=settings.timezone, entities=entities,
             overlap=settings.incremental.overlap, tolerance=settings.incremental.clock_tolerance,
@@ -60,7 +63,7 @@ def incremental_sync(
         for r in results
     )
     for r in results:
-        context.log.info(f"{r.entity}: {r.extract.rows} rows changed since {r.window.since}, cursor {r.cursor}")
+        context.log.info(f"{base}: {r.entity}: {r.extract.rows} rows changed since {r.window.since}, cursor {r.cursor}")
     warnings = run_warnings(results)
     for warning in warnings:
         context.log.warning(warning)

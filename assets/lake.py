@@ -9,6 +9,7 @@ fails the check, as a warning, so the hole shows in the UI; a lake that still di
 
 import dagster as dg
 
+from assets.bases import tags_base
 from onec import delta_lake
 from onec.errors import UsageError
 from onec.lake_check import check_lake
@@ -50,6 +51,8 @@ def warehouse_from_lake(warehouse: WarehouseResource) -> dg.MaterializeResult[No
 
 
 def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
+    """The check on `asset`: it compares the lake of the base its run worked on."""
+
     @dg.asset_check(
         asset=asset,
         name=LAKE_EQUALS_WAREHOUSE,
@@ -59,8 +62,11 @@ def build_lake_check(asset: dg.AssetKey) -> dg.AssetChecksDefinition:
         ),
     )
     @failing_cleanly
-    def lake_equals_warehouse(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        result = check_lake(warehouse.warehouse(), repair=True)
+    def lake_equals_warehouse(
+        context: dg.AssetCheckExecutionContext, warehouse: WarehouseResource
+    ) -> dg.AssetCheckResult:
+        base = tags_base(context.op_execution_context.run.tags)
+        result = check_lake(warehouse.warehouse(base), repair=True)
         shown = "\n".join(f"- {d.describe()}" for d in result.differences[:DIFFERENCES_SHOWN])
         return dg.AssetCheckResult(
             passed=not result.differences,

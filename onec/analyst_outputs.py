@@ -30,4 +30,4 @@ def build_analyst_outputs(warehouse: Warehouse, run_id: str) -> AnalystOutputs:
     balances = build_stock_balance_daily(warehouse)
     reconciliation = reconcile(warehouse)
     report = write_run_report(warehouse, run_id)
-    return AnalystOutputs((movements, balances), reconciliation, warehouse.lake_dir / VIEWS_FILE, report)
+    return AnalystOutputs((movements, balances), reconciliation, warehouse.lake_root / VIEWS_FILE, report)

@@ -108,12 +108,17 @@ def grouped_bar_chart(title: str, groups: Sequence[str], series: Mapping[str, Se
     return _svg(title, parts, height=HEIGHT + (SLANT_ROOM if slanted else 0))
 
 
+FINEST_STEP = 1e-9
+"""Charted values are counts, quantities and money: a range finer than this (subnormal floats included, where the
+step's logarithm underflows) is drawn at this step."""
+
+
 def nice_ticks(low: float, high: float, count: int = 5, *, whole: bool = False) -> list[float]:
     """Round axis values (steps of 1, 2 or 5 × 10ⁿ) covering [low, high]: 0, 500, 1,000, not -544, 304, 1,151.
     `whole` keeps steps of counts at 1 or more (no 0.5 request)."""
     if high <= low:
         high = low + 1.0
-    rough = (high - low) / max(1, count - 1)
+    rough = max((high - low) / max(1, count - 1), FINEST_STEP)
     if whole:
         rough = max(rough, 1.0)
     magnitude = 10.0 ** math.floor(math.log10(rough))

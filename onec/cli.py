@@ -29,7 +29,7 @@ from onec import delta_lake
 from onec.allocator import pin_mmap_threshold
 from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
-from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind
+from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind, load_bases
 from onec.connect import open_client, open_session, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
@@ -124,6 +124,18 @@ def _day(text: str) -> date:
         raise argparse.ArgumentTypeError(f"{text!r} is not a date ({reason})") from None
 
 
+def _base_settings(args: argparse.Namespace) -> Settings:
+    """The settings of the base `--base` names; without it, of the only base configured (`main` without a file)."""
+    bases = load_bases()
+    if args.base is not None:
+        return bases.base(args.base)
+    if len(bases.ids) > 1:
+        raise UsageError(
+            f"ONEC_BASES_FILE lists {len(bases.ids)} bases ({', '.join(bases.ids)}): choose one with --base"
+        )
+    return bases.base(bases.ids[0])
+
+
 def _fail(message: str, code: int) -> int:
     print(f"onec-etl: error: {message}", file=sys.stderr)
     return code
@@ -131,6 +143,9 @@ def _fail(message: str, code: int) -> int:
 
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="onec-etl", description=__doc__.splitlines()[0])
+    parser.add_argument(
+        "--base", help="the base of ONEC_BASES_FILE to sync, load, query or check (needed when it lists several)"
+    )
     commands = parser.add_subparsers(dest="command", required=True)
 
     demo = commands.add_parser("demo", help="start a sandbox 1C, run the full sync into data/, print a summary")
@@ -213,7 +228,11 @@ def _warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
         force=force_replace or settings.force_replace,
     )
     warehouse = Warehouse(
-        settings.data_dir, settings.timezone, shrink_guard=guard, delta=delta_lake.configured_target(settings)
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        shrink_guard=guard,
+        delta=delta_lake.configured_target(settings, settings.base_id),
     )
     warehouse.initialize()
     return warehouse
@@ -348,7 +367,7 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _sync(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = _base_settings(args)
     if args.source:
         settings = dataclasses.replace(settings, source=SourceKind(args.source))
     settings = dataclasses.replace(settings, force_replace=settings.force_replace or args.force_replace)
@@ -426,7 +445,7 @@ def _timed_sync(
 
 def _analyst_outputs(settings: Settings, run_id: str) -> AnalystOutputs:
     print("Building the marts, the reconciliation with 1C and the run report…", file=sys.stderr)
-    return build_analyst_outputs(Warehouse(settings.data_dir, settings.timezone), run_id)
+    return build_analyst_outputs(Warehouse(settings.data_dir, settings.timezone, base=settings.base_id), run_id)
 
 
 def _say_if_no_documents(results: list[ExtractResult], date_from: date, date_to: date) -> None:
@@ -445,7 +464,7 @@ def _print_outputs(outputs: AnalystOutputs) -> None:
 
 
 def _load(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = _base_settings(args)
     warehouse = _warehouse(settings, force_replace=args.force_replace)
     started = time.perf_counter()
     run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
@@ -497,8 +516,8 @@ def _print_summary(settings: Settings, results: list[ExtractResult], elapsed: fl
     print('  onec-etl query "SELECT doc_type, count(*) AS documents FROM documents GROUP BY ALL ORDER BY 1"')
     print('  onec-etl query "SELECT entity, reason, raw FROM rejected_rows LIMIT 5"')
     print("Or read the lake with only Polars or DuckDB installed:")
-    print(f"  python -c \"import polars as pl; print(pl.scan_parquet('{data}/lake/goods/**/*.parquet').collect())\"")
-    lines_glob = f"{data}/lake/document_lines/**/*.parquet"
+    print(f"  python -c \"import polars as pl; print(pl.scan_parquet('{data}/lake/*/goods/**/*.parquet').collect())\"")
+    lines_glob = f"{data}/lake/*/document_lines/**/*.parquet"
     print(f"  python -c \"import duckdb; duckdb.read_parquet('{lines_glob}', hive_partitioning=True).show()\"")
 
 
@@ -519,7 +538,7 @@ def _totals(frame: pl.DataFrame, elapsed: float) -> pl.DataFrame:
 
 
 def _odata_inspect(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
+    settings = _base_settings(args)
     if args.metadata is not None:
         edmx = args.metadata.read_bytes()
     else:
@@ -533,8 +552,8 @@ def _odata_inspect(args: argparse.Namespace) -> int:
 
 
 def _query(args: argparse.Namespace) -> int:
-    settings = Settings.from_env()
-    warehouse = Warehouse(settings.data_dir, settings.timezone)
+    settings = _base_settings(args)
+    warehouse = Warehouse(settings.data_dir, settings.timezone, base=settings.base_id)
     if not warehouse.database.exists():
         raise UserFacingError(f"no warehouse at {warehouse.database}: run `onec-etl demo` or `onec-etl sync` first")
     frame = warehouse.query(args.sql)
@@ -550,8 +569,13 @@ def _query(args: argparse.Namespace) -> int:
 def _check(args: argparse.Namespace) -> int:
     """Repairs by default: the lake is a copy of the committed warehouse, so rewriting a partition that differs
     loses nothing, and a report that only says "your lake has holes" leaves the analyst with them."""
-    settings = Settings.from_env()
-    warehouse = Warehouse(settings.data_dir, settings.timezone, delta=delta_lake.configured_target(settings))
+    settings = _base_settings(args)
+    warehouse = Warehouse(
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        delta=delta_lake.configured_target(settings, settings.base_id),
+    )
     result = check_lake(warehouse, repair=not args.no_repair)
     _print_lake_check(warehouse, result)
     if result.lake_equals_warehouse:

@@ -11,7 +11,10 @@ other module reads `ONEC_*` from the environment (tests/core/test_config.py grep
 
 from __future__ import annotations
 
+import dataclasses
 import os
+import re
+import tomllib
 import zoneinfo
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import Field, dataclass, field, fields
@@ -121,12 +124,19 @@ class Variable:
 
 _VARIABLE = "onec_variable"
 _GROUP = "onec_group"
+_DERIVED = "onec_derived"
 
 
 def variable(name: str, kind: Kind[T], default: T, meaning: str) -> T:
     """A settings field read from the environment variable `name` (the declaration: see the module docstring)."""
     declared: T = field(default=default, metadata={_VARIABLE: Variable(name, kind, meaning)})
     return declared
+
+
+def derived(default: T) -> T:
+    """A settings field no variable sets: code derives it (a base's id comes from `ONEC_BASES_FILE`)."""
+    held: T = field(default=default, metadata={_DERIVED: True})
+    return held
 
 
 def group(cls: type[D]) -> D:
@@ -243,6 +253,12 @@ SECONDS: Kind[float] = Kind("seconds ≥ 0", _seconds, _shown_number)
 DATE: Kind[date] = Kind("date `YYYY-MM-DD`", _date, date.isoformat)
 TIMEZONE: Kind[str] = Kind("IANA zone", _timezone)
 
+
+DEFAULT_BASE = "main"
+"""The id of the one base configured by `ONEC_BASE_URL` & co when there is no `ONEC_BASES_FILE`."""
+BASE_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
+"""A base id: it becomes a lake folder (`base=<id>`), a Dagster partition key and part of an environment variable's
+name (`ONEC_BASE_<ID>_PASSWORD`), so lower-case letters, digits and `_`, starting with a letter."""
 
 ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
 """The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
@@ -468,6 +484,20 @@ class Settings:
         False,
         "`1`: apply such replaces anyway (as `--force-replace`), for a 1C that really holds less",
     )
+    bases_file: Path | None = variable(
+        "ONEC_BASES_FILE",
+        PATH,
+        None,
+        "TOML file naming several 1C bases (README, «Several 1C bases»); unset: one base, `main`, set by the above",
+    )
+    max_concurrent_runs: int = variable(
+        "ONEC_MAX_CONCURRENT_RUNS",
+        WHOLE,
+        4,
+        "runs in progress at once over all bases, and steps talking to 1C: the licence budget (pipelines/instance.py)",
+    )
+    base_id: str = derived(DEFAULT_BASE)
+    """The base these settings talk to: `main` unless they come from `ONEC_BASES_FILE` (`load_bases`)."""
     schedule: ScheduleSettings = group(ScheduleSettings)
     incremental: IncrementalSettings = group(IncrementalSettings)
     sandbox: SandboxSize = group(SandboxSize)
@@ -512,38 +542,32 @@ class Settings:
 
     def check(self) -> None:
         """Cross-field rules: the credentials an auth method needs, files that must exist, a URL that parses."""
-        if self.base_url is not None and not self.base_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_BASE_URL must start with http:// or https://, got {redact_url(self.base_url)!r}")
-        needs = {
-            AuthMethod.BASIC: ("ONEC_USERNAME", "ONEC_PASSWORD"),
-            AuthMethod.BEARER: ("ONEC_USERNAME", "ONEC_PASSWORD"),
-            AuthMethod.API_KEY: ("ONEC_API_KEY",),
-            AuthMethod.MTLS: ("ONEC_CLIENT_CERT", "ONEC_CLIENT_KEY"),
-        }.get(self.auth, ())
-        present = {
-            "ONEC_USERNAME": bool(self.username),
-            "ONEC_PASSWORD": bool(self.password),
-            "ONEC_API_KEY": bool(self.api_key),
-            "ONEC_CLIENT_CERT": self.client_cert is not None,
-            "ONEC_CLIENT_KEY": self.client_key is not None,
-        }
-        missing = [name for name in needs if not present[name]]
-        if missing:
-            raise ConfigError(f"ONEC_AUTH={self.auth.value} needs {', '.join(missing)} to be set")
-        if self.odata_url is not None and not self.odata_url.startswith(("http://", "https://")):
-            raise ConfigError(f"ONEC_ODATA_URL must start with http:// or https://, got {redact_url(self.odata_url)!r}")
+        self._check(lambda attribute: variable_name(Settings, attribute))
         broker = self.workers.celery_broker.reveal()
         if broker and "://" not in broker:
             raise ConfigError("ONEC_CELERY_BROKER must be a URL such as redis://host:6379/0 (not shown: a secret)")
-        for name, path in (
-            ("ONEC_CLIENT_CERT", self.client_cert),
-            ("ONEC_CLIENT_KEY", self.client_key),
-            ("ONEC_CA_BUNDLE", self.ca_bundle),
-            ("ONEC_ODATA_MODEL", self.odata_model),
-            ("ONEC_VALIDATION_RULES", self.rules_file),
-        ):
+        if self.bases_file is not None and not self.bases_file.is_file():
+            raise ConfigError(f"ONEC_BASES_FILE points to {str(self.bases_file)!r}, which is not a readable file")
+
+    def _check(self, named: Callable[[str], str]) -> None:
+        """`check`'s rules; `named(field)` is how a message names what to set (a variable, or a base's key)."""
+        for attribute in ("base_url", "odata_url"):
+            url = getattr(self, attribute)
+            if url is not None and not url.startswith(("http://", "https://")):
+                raise ConfigError(f"{named(attribute)} must start with http:// or https://, got {redact_url(url)!r}")
+        needs = {
+            AuthMethod.BASIC: ("username", "password"),
+            AuthMethod.BEARER: ("username", "password"),
+            AuthMethod.API_KEY: ("api_key",),
+            AuthMethod.MTLS: ("client_cert", "client_key"),
+        }.get(self.auth, ())
+        missing = [named(attribute) for attribute in needs if not getattr(self, attribute)]
+        if missing:
+            raise ConfigError(f"{named('auth')}={self.auth.value} needs {', '.join(missing)} to be set")
+        for attribute in ("client_cert", "client_key", "ca_bundle", "odata_model", "rules_file"):
+            path = getattr(self, attribute)
             if path is not None and not path.is_file():
-                raise ConfigError(f"{name} points to {str(path)!r}, which is not a readable file")
+                raise ConfigError(f"{named(attribute)} points to {str(path)!r}, which is not a readable file")
         _rules(self.rules_file)
         self.lake.check()
 
@@ -551,7 +575,7 @@ class Settings:
 def _declaration(item: Field[Any]) -> Variable:
     """The variable a settings field is read from; a field declared without one is a mistake in this module."""
     if _VARIABLE not in item.metadata:
-        raise TypeError(f"settings field {item.name!r} is neither a variable(...) nor a group(...)")
+        raise TypeError(f"settings field {item.name!r} is neither a variable(...), a group(...) nor derived(...)")
     declared: Variable = item.metadata[_VARIABLE]
     return declared
 
@@ -562,6 +586,8 @@ def _read(cls: type[D], env: Mapping[str, str]) -> D:
     for item in fields(cls):
         if _GROUP in item.metadata:
             values[item.name] = _read(item.metadata[_GROUP], env)
+            continue
+        if _DERIVED in item.metadata:
             continue
         declared = _declaration(item)
         text = env.get(declared.name, "")
@@ -577,7 +603,7 @@ def _walk(settings: _Dataclass) -> Iterator[tuple[Variable, object, object]]:
         value = getattr(settings, item.name)
         if _GROUP in item.metadata:
             yield from _walk(value)
-        else:
+        elif _DERIVED not in item.metadata:
             yield _declaration(item), value, item.default
 
 
@@ -614,6 +640,146 @@ def _rules(path: Path | None) -> ValidationRules:
         return ValidationRules.from_file(path)
     except RulesError as exc:
         raise ConfigError(f"ONEC_VALIDATION_RULES: {exc}") from None
+
+
+BASE_KEYS: dict[str, str] = {
+    "url": "base_url",
+    "odata_url": "odata_url",
+    "auth": "auth",
+    "username": "username",
+    "client_cert": "client_cert",
+    "client_key": "client_key",
+    "ca_bundle": "ca_bundle",
+    "rate_limit": "rate_limit",
+    "max_connections": "max_connections",
+    "timezone": "timezone",
+    "page_size": "page_size",
+    "timeout": "timeout_s",
+    "max_retries": "max_retries",
+    "source": "source",
+    "odata_model": "odata_model",
+}
+"""Key of a `[[base]]` table in `ONEC_BASES_FILE` → the settings field it sets, read by that field's variable's kind
+(so `rate_limit = "fast"` fails as `ONEC_RATE_LIMIT=fast` would)."""
+OWN_KEYS = frozenset({"url", "odata_url", "auth", "username", "client_cert", "client_key"})
+"""Keys a base never takes from the `ONEC_*` variables: which 1C it is and who it logs in as (two bases must not reach
+one 1C, or log in as one user, by omission). The other keys default to their variable's value (`ONEC_RATE_LIMIT`…)."""
+BASE_SECRETS = {"password": "PASSWORD", "api_key": "API_KEY"}
+"""A base's secrets: never in the file, always from `ONEC_BASE_<ID>_<NAME>` (`base_secret_variable`)."""
+SANDBOX_SEED_KEY = "sandbox_seed"
+"""A base without `url` is an embedded sandbox; this key gives it data of its own (the demo's several bases)."""
+
+
+def base_secret_variable(base_id: str, secret: str) -> str:
+    """The environment variable holding a base's `password` or `api_key` (`ONEC_BASE_MSK_PASSWORD` for `msk`)."""
+    return f"ONEC_BASE_{base_id.upper()}_{BASE_SECRETS[secret]}"
+
+
+@dataclass(frozen=True)
+class Bases:
+    """The configured 1C bases: each one's complete `Settings` (its `base_id` set), in configuration order."""
+
+    settings: Settings
+    """The `ONEC_*` variables themselves (the data dir, schedule, run queue… shared by every base)."""
+    by_id: Mapping[str, Settings]
+    secret_variables: tuple[str, ...] = ()
+    """The per-base secret variables that are set: what a Dagster resource carries as `EnvVar`s."""
+
+    @property
+    def ids(self) -> list[str]:
+        return list(self.by_id)
+
+    def base(self, base_id: str) -> Settings:
+        """One base's settings; an id nobody configured is a ConfigError naming those that are."""
+        try:
+            return self.by_id[base_id]
+        except KeyError:
+            where = f"ONEC_BASES_FILE {self.settings.bases_file}" if self.settings.bases_file else "no ONEC_BASES_FILE"
+            raise ConfigError(
+                f"base {base_id!r} is not configured ({where}); configured: {', '.join(self.ids)}"
+            ) from None
+
+
+def load_bases(env: Mapping[str, str] | None = None) -> Bases:
+    """The bases `ONEC_BASES_FILE` lists, secrets from `ONEC_BASE_<ID>_*`; without the file, the one base `main` the
+    `ONEC_*` variables describe (the zero-configuration default: the embedded sandbox). A mistake is one ConfigError
+    naming the file, the base and the key or variable to fix."""
+    env = os.environ if env is None else env
+    settings = Settings.from_env(env)
+    if settings.bases_file is None:
+        return Bases(settings, {settings.base_id: settings})
+    return _bases_from_file(settings, settings.bases_file, env)
+
+
+def _bases_from_file(settings: Settings, path: Path, env: Mapping[str, str]) -> Bases:
+    where = f"ONEC_BASES_FILE {path}"
+    try:
+        document = tomllib.loads(path.read_text("utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    entries = document.get("base")
+    if set(document) - {"base"} or not isinstance(entries, list) or not entries:
+        raise ConfigError(f"{where}: expected one or more [[base]] tables and nothing else")
+    by_id: dict[str, Settings] = {}
+    for number, entry in enumerate(entries, 1):
+        base = _file_base(settings, entry, path, env, f"{where}: base #{number}")
+        if base.base_id in by_id:
+            raise ConfigError(f"{where}: base id {base.base_id!r} is listed twice")
+        by_id[base.base_id] = base
+    secrets = tuple(
+        name for base_id in by_id for name in (base_secret_variable(base_id, s) for s in BASE_SECRETS) if env.get(name)
+    )
+    return Bases(settings, by_id, secrets)
+
+
+def _file_base(settings: Settings, entry: object, path: Path, env: Mapping[str, str], where: str) -> Settings:
+    """One `[[base]]` table as complete settings: its own keys, the `ONEC_*` variables for the others it omits."""
+    if not isinstance(entry, dict):
+        raise ConfigError(f"{where}: expected a [[base]] table")
+    base_id = entry.get("id")
+    if not isinstance(base_id, str) or not BASE_ID.fullmatch(base_id):
+        raise ConfigError(
+            f"{where}: id = {base_id!r} is not a base id: 1 to 32 of a-z, 0-9 and _, starting with a letter"
+        )
+    where = f"ONEC_BASES_FILE {path}: base {base_id!r}"
+    for key in entry:
+        if key in BASE_SECRETS:
+            raise ConfigError(f"{where}: {key} does not belong in a file; set {base_secret_variable(base_id, key)}")
+    unknown = sorted(set(entry) - {"id", SANDBOX_SEED_KEY, *BASE_KEYS})
+    if unknown:
+        raise ConfigError(f"{where}: unknown key {', '.join(unknown)}; known: id, {', '.join(BASE_KEYS)}, sandbox_seed")
+    defaults = Settings()
+    values: dict[str, Any] = {BASE_KEYS[key]: getattr(defaults, BASE_KEYS[key]) for key in OWN_KEYS}
+    for key, attribute in BASE_KEYS.items():
+        if key in entry:
+            values[attribute] = _file_value(entry[key], attribute, path.parent, f"{where}: {key}")
+    if SANDBOX_SEED_KEY in entry:
+        seed = _file_value(entry[SANDBOX_SEED_KEY], "seed", path.parent, f"{where}: {SANDBOX_SEED_KEY}", SandboxSize)
+        values["sandbox"] = dataclasses.replace(settings.sandbox, seed=int(str(seed)))
+    for name in BASE_SECRETS:
+        values[name] = Secret(env.get(base_secret_variable(base_id, name), ""))
+    base = dataclasses.replace(settings, base_id=base_id, **values)
+    keys = {attribute: key for key, attribute in BASE_KEYS.items()}
+    try:
+        base._check(lambda a: base_secret_variable(base_id, a) if a in BASE_SECRETS else keys.get(a, a))
+    except ConfigError as exc:
+        raise ConfigError(f"{where}: {exc}") from None
+    return base
+
+
+def _file_value(value: object, attribute: str, folder: Path, where: str, cls: type = Settings) -> object:
+    """A value of the file read by the kind of the variable `attribute` is declared with; a relative path is
+    relative to the file's folder (a bases file and its certificates travel together)."""
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ConfigError(f"{where} = {value!r} is not a string or a number")
+    declared = _declaration(next(item for item in fields(cls) if item.name == attribute))
+    try:
+        parsed = declared.kind.parse(str(value).strip() if declared.kind.strip else str(value))
+    except ValueError as exc:
+        raise ConfigError(f"{where} = {value!r} {exc}") from None
+    if isinstance(parsed, Path) and not parsed.is_absolute():
+        return folder / parsed
+    return parsed
 
 
 if __name__ == "__main__":

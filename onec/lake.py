@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import os
+import shutil
 import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -26,6 +27,10 @@ import pyarrow.parquet as pq
 LAKE_DIR = "lake"
 FILE_NAME = "data.parquet"
 TEMPORARY_SUFFIX = ".tmp"
+BASE_KEY = "base"
+"""The hive key of the 1C base: the first folder of the lake (`lake/base=<id>/documents/doc_type=…/doc_date=…/`)."""
+SINGLE_BASE_TABLES = ("goods", "documents", "document_lines", "goods_history", "marts")
+"""The lake's top folders before bases: they belong to the base `main` (`adopt_single_base_layout`)."""
 
 
 @dataclass(frozen=True)
@@ -135,6 +140,36 @@ def _commit_file(temporary: Path, directory: Path) -> LakeWrite:
 
 def _temporary_name(directory: Path) -> Path:
     return directory / f".{FILE_NAME}.{uuid.uuid4().hex}{TEMPORARY_SUFFIX}"
+
+
+def base_folder(base: str) -> str:
+    return f"{BASE_KEY}={base}"
+
+
+def adopt_single_base_layout(lake_root: Path, base_dir: Path) -> list[str]:
+    """Move the tables of a lake written before bases (`lake/documents/…`) under `base_dir` (`lake/base=main/…`),
+    a folder rename each. Nothing is lost: a folder is renamed whole, or, when the base already has that table
+    (a version without bases wrote to the lake again after the move), its files the base lacks are moved in and
+    only the copies it has are dropped; the lake is a copy of the warehouse and the lake check rewrites any file that
+    is stale. Returns the tables moved (empty: nothing to adopt). Call it under the base's writer lock."""
+    moved = []
+    for table in SINGLE_BASE_TABLES:
+        legacy = lake_root / table
+        if not legacy.is_dir():
+            continue
+        target = base_dir / table
+        if not target.exists():
+            base_dir.mkdir(parents=True, exist_ok=True)
+            os.rename(legacy, target)
+        else:
+            for path in sorted(p for p in legacy.rglob(f"*{Path(FILE_NAME).suffix}") if p.is_file()):
+                destination = target / path.relative_to(legacy)
+                if not destination.exists():
+                    destination.parent.mkdir(parents=True, exist_ok=True)
+                    os.replace(path, destination)
+            shutil.rmtree(legacy)
+        moved.append(table)
+    return moved
 
 
 def remove_litter(lake: Path) -> list[Path]:

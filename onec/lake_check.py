@@ -26,10 +26,15 @@ import duckdb
 
 from onec import delta_lake, lake, lake_mirror
 from onec.delta_lake import DeltaTarget
+from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakePartition, LakeTable
 from onec.warehouse import Warehouse
 
 REPAIR_RUN_ID = "lake-check"
+
+
+class PreBasesLake(UsageError):
+    """A read-only check of a lake not yet moved to the layout with bases: it would report every file missing."""
 
 
 @dataclass(frozen=True)
@@ -88,10 +93,16 @@ def check_lake(warehouse: Warehouse, *, repair: bool) -> LakeCheck:
         raise FileNotFoundError(f"no warehouse at {warehouse.database}: nothing to compare the lake with")
     root, delta = warehouse.lake_dir, warehouse.delta
     if not repair:
+        if warehouse.has_pre_bases_lake():
+            raise PreBasesLake(
+                f"the lake under {warehouse.lake_root} is still laid out as before bases; any sync, or `onec-etl check`"
+                f" without --no-repair, moves it to {root} (a rename, nothing rewritten)"
+            )
         with warehouse.reader() as con:
             partitions, differences = compare_lake(con, root, delta)
         return LakeCheck(partitions, differences, repaired=False, remaining=differences, litter_removed=0)
     with warehouse.writer() as con:
+        warehouse.adopt_pre_bases_lake()
         litter = lake.remove_litter(root) if delta is None else []
         partitions, differences = compare_lake(con, root, delta)
         con.execute(lake_mirror.PENDING_DDL)

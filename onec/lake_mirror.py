@@ -122,9 +122,11 @@ def complete_pending(
     con: duckdb.DuckDBPyConnection, root: Path, delta: DeltaTarget | None = None
 ) -> list[lake.LakeWrite]:
     """Write the lake file of every pending partition from its committed table (autocommit connection, under the
-    writer lock), deleting each group's pending rows once its files are in place. A kill part-way leaves the rest
-    recorded for the next writer. With `delta`, the partitions are replaced in the Delta lake instead (one commit
-    per table and document type; nothing is written under `root`, and no files are returned)."""
+    writer lock), deleting each group's (table and type) pending rows once all its files are in place. A kill
+    part-way leaves the group recorded for the next writer, which rewrites it (rewriting a file is idempotent).
+    One delete per group, not per query of files: each delete is a transaction of its own, and per query they cost
+    about as much as writing the files. With `delta`, the partitions are replaced in the Delta lake instead (one
+    commit per table and document type; nothing is written under `root`, and no files are returned)."""
     written: list[lake.LakeWrite] = []
     for (name, doc_type), group in groupby(pending(con), key=lambda p: (p.table, p.doc_type)):
         table = LAKE_TABLES[name]
@@ -140,7 +142,7 @@ def complete_pending(
         days = [p.day for p in group if p.day is not None]
         for window in _day_windows(con, table, doc_type, days):
             written += _write_days(con, table, doc_type, window, root)
-            _forget(con, table, doc_type, window)
+        _forget(con, table, doc_type, days)
     return written
 
 

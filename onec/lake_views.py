@@ -15,15 +15,16 @@ from pathlib import Path
 VIEWS_FILE = "views.sql"
 
 LAKE_TABLES: dict[str, str] = {
-    "goods": "goods/*/*.parquet",
-    "documents": "documents/*/*/*.parquet",
-    "document_lines": "document_lines/*/*/*.parquet",
-    "goods_history": "goods_history/*.parquet",
-    "stock_movements": "marts/stock_movements/*/*.parquet",
-    "stock_balance_daily": "marts/stock_balance_daily/*/*.parquet",
-    "reconciliation_diffs": "marts/reconciliation_diffs/*/*.parquet",
+    "goods": "base=*/goods/*/*.parquet",
+    "documents": "base=*/documents/*/*/*.parquet",
+    "document_lines": "base=*/document_lines/*/*/*.parquet",
+    "goods_history": "base=*/goods_history/*.parquet",
+    "stock_movements": "base=*/marts/stock_movements/*/*.parquet",
+    "stock_balance_daily": "base=*/marts/stock_balance_daily/*/*.parquet",
+    "reconciliation_diffs": "base=*/marts/reconciliation_diffs/*/*.parquet",
 }
-"""View name → glob under the lake folder; the folders between are hive partitions (`key=value`)."""
+"""View name → glob under the lake folder; the folders between are hive partitions (`key=value`), the first one the
+1C base, so every view has a `base` column and holds every base."""
 
 
 def views_sql(lake_dir: Path) -> str:

@@ -200,7 +200,7 @@ def _finish(
     writer lock, so two builds never interleave their files)."""
     directory = marts_lake_dir(warehouse) / table
     files = write_partitioned(con, table, order, directory)
-    write_views(warehouse.lake_dir)
+    write_views(warehouse.lake_root)
     row = con.execute(f"SELECT count(*), min(day), max(day) FROM {table}").fetchone()
     assert row is not None
     return MartBuild(table, int(row[0]), row[1], row[2], anchor, files, directory)

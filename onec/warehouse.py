@@ -54,9 +54,11 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
+from onec.config import BASE_ID, DEFAULT_BASE
 from onec.delta_lake import DeltaTarget
 from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
+from onec.lake_views import write_views
 from onec.schema import (
     DOCUMENT_LINES_KEY,
     DOCUMENTS_KEY,
@@ -70,6 +72,8 @@ from onec.schema import (
 from onec.validation import CheckedBatch
 
 DATABASE_FILE = "warehouse.duckdb"
+BASES_DIR = "bases"
+"""Under the data directory, the folder of each base but `main` (`bases/<id>/`: its DuckDB file, lock, staging)."""
 LOCK_FILE = ".warehouse.lock"
 STAGING_DIR = ".staging"
 STAMP_CURSOR = "1c-stamps"
@@ -160,25 +164,38 @@ class _Scope:
 
 
 class Warehouse:
-    """The DuckDB warehouse and its Parquet lake under one data directory."""
+    """One 1C base's DuckDB warehouse and its part of the Parquet lake, under one data directory.
+
+    Several bases share the data directory (`ONEC_DATA_DIR`) but not a warehouse: each base has its own DuckDB file,
+    writer lock and staging (the base `main` directly in the data directory, where the single-base layout always kept
+    them; another base `<id>` in `bases/<id>/`), and its own lake folder `lake/base=<id>/` with the single-base layout
+    inside. So no statement can mix two bases' rows, bases land in parallel without waiting for one writer lock, and
+    analysts still read every base through one glob, `base` being a hive key (`lake/views.sql`)."""
 
     def __init__(
         self,
         data_dir: Path,
         timezone: str,
         *,
+        base: str = DEFAULT_BASE,
         lock_timeout_s: float = 600.0,
         shrink_guard: ShrinkGuard | None = None,
         delta: DeltaTarget | None = None,
     ) -> None:
         """`delta`: mirror landings to that Delta lake instead of the Parquet lake under `data_dir`
-        (ONEC_LAKE_FORMAT=delta; `delta_lake.configured_target`)."""
-        self.data_dir = Path(data_dir).absolute()
+        (ONEC_LAKE_FORMAT=delta; `delta_lake.configured_target`, for the same base)."""
+        self.root = Path(data_dir).absolute()
+        self.base = _checked_base(base)
+        if delta is not None and delta.base != self.base:
+            raise ValueError(f"the Delta target of base {delta.base!r} given to the warehouse of base {self.base!r}")
+        self.data_dir = self.root if base == DEFAULT_BASE else self.root / BASES_DIR / base
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
         self.shrink_guard = shrink_guard or ShrinkGuard()
         self.database = self.data_dir / DATABASE_FILE
-        self.lake_dir = self.data_dir / lake.LAKE_DIR
+        self.lake_root = self.root / lake.LAKE_DIR
+        """The lake of every base (`views.sql` is here); this base's files are under `lake_dir`."""
+        self.lake_dir = self.lake_root / lake.base_folder(base)
         self.delta = delta
         self.staging_dir = self.data_dir / STAGING_DIR
 
@@ -191,9 +208,22 @@ class Warehouse:
                 con.execute(statement)
             _add_new_columns(con, self.timezone)
             _drop_primary_keys(con)
+            self.adopt_pre_bases_lake()
             lake.remove_litter(self.lake_dir)
             lake_mirror.complete_pending(con, self.lake_dir, self.delta)
         self._remove_stale_staging()
+
+    def adopt_pre_bases_lake(self) -> bool:
+        """Move a lake written before bases under `main`'s folder (`lake.adopt_single_base_layout`) and rewrite the
+        views for the new layout; whether there was anything to move. Call it under the writer lock."""
+        if self.base != DEFAULT_BASE or not lake.adopt_single_base_layout(self.lake_root, self.lake_dir):
+            return False
+        write_views(self.lake_root)
+        return True
+
+    def has_pre_bases_lake(self) -> bool:
+        """Whether the lake still has table folders from before bases, which `main` has not adopted yet."""
+        return self.base == DEFAULT_BASE and any((self.lake_root / t).is_dir() for t in lake.SINGLE_BASE_TABLES)
 
     def goods_snapshot(self, snapshot_date: dt.date, *, run_id: str, source: str) -> Landing:
         """A landing that replaces the goods snapshot of one day: for a source that holds every position (a sync's
@@ -1042,6 +1072,13 @@ def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] 
 
 def _days(start: dt.date, end: dt.date) -> list[dt.date]:
     return [start + dt.timedelta(days=n) for n in range((end - start).days)]
+
+
+def _checked_base(base: str) -> str:
+    """The base id names folders (`bases/<id>`, `base=<id>`): only a well-formed id is accepted."""
+    if not BASE_ID.fullmatch(base):
+        raise ValueError(f"{base!r} is not a base id (a-z, 0-9 and _, a letter first, at most 32)")
+    return base
 
 
 def _checked_zone(name: str) -> str:

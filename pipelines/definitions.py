@@ -11,53 +11,51 @@ from __future__ import annotations
 import dagster as dg
 
 from assets.documents import build_document_assets
-from assets.goods import goods
+from assets.goods import build_goods_asset
 from assets.incremental import INCREMENTAL_SYNC, incremental_sync
 from assets.lake import build_lake_check, warehouse_from_lake
-from assets.marts import MART_ASSETS, RUN_REPORT
+from assets.marts import RUN_REPORT, build_mart_assets
 from onec.allocator import pin_mmap_threshold
-from onec.config import LakeFormat, Settings
+from onec.config import Bases, LakeFormat, load_bases
 from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from pipelines.executors import run_executor
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
 from pipelines.incremental import build_incremental_job, build_incremental_schedule, build_webhook_sensor
-from pipelines.jobs import build_sync_job, documents_partitions
-from pipelines.schedules import build_nightly_schedule
+from pipelines.jobs import build_sync_job, sync_partitions
+from pipelines.schedules import build_bases_sensor, build_nightly_schedule
 from resources import OneCResource, WarehouseResource
 
 
-def build_definitions(settings: Settings) -> dg.Definitions:
-    partitions = documents_partitions(settings)
-    document_assets = build_document_assets(partitions)
-    sync_job = build_sync_job()
+def build_definitions(bases: Bases) -> dg.Definitions:
+    """Every configured base in one code location: base is a partition dimension (`sync_partitions`), resources
+    serve whichever base a run's partition names."""
+    settings = bases.settings
+    partitions = sync_partitions(settings)
+    sync_job = build_sync_job(partitions)
     incremental_job = build_incremental_job()
+    first_base = bases.ids[0]
     return dg.Definitions(
         assets=[
-            goods,
-            *document_assets,
+            build_goods_asset(partitions),
+            *build_document_assets(partitions),
             incremental_sync,
-            *MART_ASSETS,
+            *build_mart_assets(partitions),
             *([warehouse_from_lake] if settings.lake.format is LakeFormat.DELTA else []),
         ],
         asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
         jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
-        schedules=[
-            build_nightly_schedule(sync_job, settings),
-            build_incremental_schedule(incremental_job, settings.timezone),
-        ],
+        schedules=[build_nightly_schedule(sync_job, bases), build_incremental_schedule(incremental_job, bases)],
         sensors=[
-            build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE),
+            build_bases_sensor(bases),
+            build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE, first_base),
             build_exchange_inbox_sensor(load_exchange_files_job, settings),
             build_import_inbox_sensor(onec_import_job, settings.data_dir),
         ],
-        resources={
-            "onec": OneCResource.from_settings(settings),
-            "warehouse": WarehouseResource.from_settings(settings),
-        },
-        executor=run_executor(settings),
+        resources={"onec": OneCResource.from_bases(bases), "warehouse": WarehouseResource.from_bases(bases)},
+        executor=run_executor(bases.settings),
     )
 
 
 pin_mmap_threshold()  # once per process that loads the code location: every run worker does
-defs = build_definitions(Settings.from_env())
+defs = build_definitions(load_bases())

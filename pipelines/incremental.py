@@ -18,9 +18,12 @@ from pathlib import Path
 
 import dagster as dg
 
+from assets.bases import register_bases
 from assets.incremental import INCREMENTAL_SYNC, incremental_run_config
+from onec.config import Bases
 from onec.webhooks.queue import EventQueue
 from onec.webhooks.routing import affected_entities
+from pipelines.instance import configure_instance
 
 INCREMENTAL_JOB = "onec_incremental"
 BATCH_TAG = "onec/webhook_batch"
@@ -32,28 +35,42 @@ def build_incremental_job() -> dg.UnresolvedAssetJobDefinition:
     return dg.define_asset_job(
         INCREMENTAL_JOB,
         selection=dg.AssetSelection.assets(INCREMENTAL_SYNC),
-        description="Only what 1C changed since each entity's cursor, merged by key.",
+        description="Only what a base's 1C changed since each entity's cursor, merged by key.",
     )
 
 
-def build_incremental_schedule(job: dg.UnresolvedAssetJobDefinition, timezone: str) -> dg.ScheduleDefinition:
-    return dg.ScheduleDefinition(
+def build_incremental_schedule(job: dg.UnresolvedAssetJobDefinition, bases: Bases) -> dg.ScheduleDefinition:
+    base_ids = bases.ids
+
+    @dg.schedule(
         name="onec_incremental",
         cron_schedule="*/15 * * * *",
-        execution_timezone=timezone,
+        execution_timezone=bases.settings.timezone,
         job=job,
         default_status=dg.DefaultScheduleStatus.STOPPED,
-        description="Incremental sync of every entity every 15 minutes (onec_nightly stays the full refresh).",
+        description="Incremental sync of every entity, one run per base, every 15 minutes (onec_nightly stays the "
+        "full refresh).",
     )
+    def onec_incremental(context: dg.ScheduleEvaluationContext) -> list[dg.RunRequest]:
+        configure_instance(context.instance, bases)
+        return [dg.RunRequest(partition_key=base) for base in base_ids]
+
+    return onec_incremental
 
 
-def build_webhook_sensor(job: dg.UnresolvedAssetJobDefinition, queue_path: Path) -> dg.SensorDefinition:
+def build_webhook_sensor(job: dg.UnresolvedAssetJobDefinition, queue_path: Path, base: str) -> dg.SensorDefinition:
+    """The webhook receiver's queue holds one base's events (`base`, the first configured): a receiver per base is
+    not built yet."""
+
     @dg.sensor(
         name="onec_webhooks",
         job=job,
         minimum_interval_seconds=30,
         default_status=dg.DefaultSensorStatus.STOPPED,
-        description=f"Runs {INCREMENTAL_JOB} for the entities that webhook events from 1C touched ({queue_path}).",
+        description=(
+            f"Runs {INCREMENTAL_JOB} of base {base} for the entities that webhook events from 1C touched "
+            f"({queue_path})."
+        ),
     )
     def onec_webhooks(context: dg.SensorEvaluationContext) -> dg.SensorResult | dg.SkipReason:
         queue = EventQueue(queue_path)
@@ -67,9 +84,15 @@ def build_webhook_sensor(job: dg.UnresolvedAssetJobDefinition, queue_path: Path)
         queue.claim(batch, [event.id for event in events])
         entities = list(affected_entities(events))
         context.log.info(f"{len(events)} webhook events → one run for {', '.join(entities)} (batch {batch})")
+        register_bases(context.instance, [base])
         return dg.SensorResult(
             run_requests=[
-                dg.RunRequest(run_key=batch, run_config=incremental_run_config(entities), tags={BATCH_TAG: batch})
+                dg.RunRequest(
+                    run_key=batch,
+                    partition_key=base,
+                    run_config=incremental_run_config(entities),
+                    tags={BATCH_TAG: batch},
+                )
             ]
         )
 

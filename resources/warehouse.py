@@ -9,18 +9,24 @@ from resources.settings import SettingsResource
 
 
 class WarehouseResource(SettingsResource):
-    """Where the warehouse lives (`ONEC_DATA_DIR`), the 1C zone its timestamps are read in (`ONEC_TIMEZONE`), the
-    validation rules every landing checks against (`ONEC_VALIDATION_RULES`, docs/validation.md), and its shrink guard
-    (`ONEC_SHRINK_GUARD_*`; `ONEC_FORCE_REPLACE` lands a 1C that really shrank)."""
+    """Where the warehouses live (`ONEC_DATA_DIR`; one per base, see docs/warehouse.md), the 1C zone each base's
+    timestamps are read in, the validation rules every landing checks against (`ONEC_VALIDATION_RULES`,
+    docs/validation.md), and the shrink guard (`ONEC_SHRINK_GUARD_*`; `ONEC_FORCE_REPLACE` lands a 1C that really
+    shrank)."""
 
     def rules(self) -> ValidationRules:
         return self.settings().rules
 
-    def warehouse(self) -> Warehouse:
-        settings = self.settings()
+    def warehouse(self, base: str | None = None) -> Warehouse:
+        """The warehouse of base `base` (None: the first configured), initialized."""
+        settings = self.base_settings(base)
         guard = ShrinkGuard(settings.shrink_guard_share, settings.shrink_guard_min_rows, force=settings.force_replace)
         warehouse = Warehouse(
-            settings.data_dir, settings.timezone, shrink_guard=guard, delta=delta_lake.configured_target(settings)
+            settings.data_dir,
+            settings.timezone,
+            base=settings.base_id,
+            shrink_guard=guard,
+            delta=delta_lake.configured_target(settings, settings.base_id),
         )
         warehouse.initialize()
         return warehouse

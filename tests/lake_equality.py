@@ -26,16 +26,19 @@ LAKE_LAYOUT: dict[str, tuple[str, dict[str, pl.DataType], list[str]]] = {
     ),
     "goods_history": ("goods_history/data.parquet", {}, ["sku", "warehouse", "valid_from"]),
 }
-"""Table → (file glob under the lake, hive keys in the directory names, a key to sort rows by)."""
+"""Table → (file glob under a base's folder of the lake, hive keys in the directory names, a key to sort rows by)."""
 
 
 def lake_rows(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
-    """Every row of a table's lake copy (None: no file at all)."""
+    """Every row of a table's lake copy for the warehouse's base (None: no file at all), read across every base as an
+    analyst would (`lake/base=*/…`) and narrowed by the `base` column the paths give."""
     pattern, hive, _ = LAKE_LAYOUT[table]
-    files = sorted(warehouse.lake_dir.glob(pattern))
+    files = sorted(warehouse.lake_root.glob(f"base=*/{pattern}"))
     if not files:
         return None
-    return pl.read_parquet(files, hive_partitioning=bool(hive), hive_schema=hive or None)
+    rows = pl.read_parquet(files, hive_partitioning=True, hive_schema={"base": pl.String(), **hive})
+    mine = rows.filter(pl.col("base") == warehouse.base).drop("base")
+    return mine if not mine.is_empty() else None
 
 
 def assert_lake_equals_warehouse(warehouse: Warehouse) -> None:

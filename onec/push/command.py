@@ -55,7 +55,12 @@ def run_push_command(args: argparse.Namespace) -> int:
     if settings.base_url is None:
         print("ONEC_BASE_URL is not set: pushing into the embedded in-memory sandbox (gone after this run)",
               file=sys.stderr)  # fmt: skip
-    warehouse = Warehouse(settings.data_dir, settings.timezone, delta=delta_lake.configured_target(settings))
+    warehouse = Warehouse(
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        delta=delta_lake.configured_target(settings, settings.base_id),
+    )
     warehouse.initialize()
     run_id = f"push-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with open_client(settings) as client, Progress(sys.stderr) as progress:

@@ -15,6 +15,7 @@ import pyarrow as pa
 import pytest
 
 from onec import lake, lake_mirror
+from onec.delta_lake import DeltaTarget
 from onec.warehouse import LANDING_THREADS, Warehouse
 from tests.core.test_warehouse import ZONE, doc, good, land_documents, land_goods
 
@@ -34,13 +35,13 @@ def temp_tables_seen_by_commit(monkeypatch: pytest.MonkeyPatch) -> dict[str, set
     seen: dict[str, set[str]] = {}
     complete = lake_mirror.complete_pending
 
-    def spying(con: duckdb.DuckDBPyConnection, root: Path) -> Any:
+    def spying(con: duckdb.DuckDBPyConnection, root: Path, delta: DeltaTarget | None = None) -> Any:
         rows = con.execute(
             "SELECT table_name, column_name FROM duckdb_columns() WHERE database_name = 'temp'"
         ).fetchall()
         for table, column in rows:
             seen.setdefault(table, set()).add(column)
-        return complete(con, root)
+        return complete(con, root, delta)
 
     monkeypatch.setattr(lake_mirror, "complete_pending", spying)
     return seen
@@ -121,10 +122,10 @@ def test_a_commit_runs_single_threaded(warehouse: Warehouse, monkeypatch: pytest
     settings: dict[str, str] = {}
     complete = lake_mirror.complete_pending
 
-    def spying(con: duckdb.DuckDBPyConnection, root: Path) -> Any:
+    def spying(con: duckdb.DuckDBPyConnection, root: Path, delta: DeltaTarget | None = None) -> Any:
         rows = con.execute("SELECT name, value FROM duckdb_settings() WHERE name = 'threads'").fetchall()
         settings.update(rows)
-        return complete(con, root)
+        return complete(con, root, delta)
 
     monkeypatch.setattr(lake_mirror, "complete_pending", spying)
     land_goods(warehouse, [good("A")])

@@ -30,7 +30,7 @@ from tests.s3_server import S3Server
 def delta_warehouse(data_dir: Path, base: str = delta_lake.DEFAULT_BASE) -> Warehouse:
     """A warehouse mirroring to the Delta lake its settings name (ONEC_LAKE_FORMAT=delta, the default location)."""
     configured = Settings.from_env({"ONEC_DATA_DIR": str(data_dir), "ONEC_LAKE_FORMAT": "delta"})
-    return Warehouse(data_dir, ZONE, delta=delta_lake.configured_target(configured, base))
+    return Warehouse(data_dir, ZONE, base=base, delta=delta_lake.configured_target(configured, base))
 
 
 def test_landings_mirror_to_the_delta_lake_partitioned_by_base_and_not_to_parquet(tmp_path: Path) -> None:
@@ -65,8 +65,8 @@ def test_a_landing_mirrors_to_the_delta_lake_on_s3_and_check_compares_it_there(
 def test_two_bases_share_the_lake_and_replace_only_their_own_partitions(tmp_path: Path) -> None:
     """Two warehouses (one per base) mirror to one lake; each landing replaces its base's partitions only."""
     lake_root = tmp_path / "lake"
-    north = Warehouse(tmp_path / "north", ZONE, delta=DeltaTarget(DeltaLake(str(lake_root)), "north"))
-    south = Warehouse(tmp_path / "south", ZONE, delta=DeltaTarget(DeltaLake(str(lake_root)), "south"))
+    north = Warehouse(tmp_path / "north", ZONE, base="north", delta=DeltaTarget(DeltaLake(str(lake_root)), "north"))
+    south = Warehouse(tmp_path / "south", ZONE, base="south", delta=DeltaTarget(DeltaLake(str(lake_root)), "south"))
     for warehouse in (north, south):
         warehouse.initialize()
         merge_documents(warehouse, SPREAD_DOCUMENTS, "first")

@@ -24,7 +24,7 @@ DAY = dt.date(2026, 1, 31)
 
 
 def worker(tmp_path: Path, lake: DeltaLake, base: str) -> Warehouse:
-    warehouse = Warehouse(tmp_path / f"worker-{base}", ZONE, delta=DeltaTarget(lake, base))
+    warehouse = Warehouse(tmp_path / f"worker-{base}", ZONE, base=base, delta=DeltaTarget(lake, base))
     warehouse.initialize()
     return warehouse
 

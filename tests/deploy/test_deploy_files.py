@@ -8,6 +8,7 @@ real); the Helm values are not run anywhere, so their keys are checked against t
 from __future__ import annotations
 
 import shutil
+from importlib import import_module
 from pathlib import Path
 from typing import Any
 
@@ -15,13 +16,15 @@ import dagster as dg
 import pytest
 from dagster._config import validate_config
 from dagster._core.instance.config import dagster_instance_config
+from dagster._core.run_coordinator import QueuedRunCoordinator
 from dagster_celery.cli import get_validated_config
 from dagster_postgres.utils import pg_config
 from dagster_shared.yaml_utils import load_yaml_from_path
 
-from onec.config import ConfigError, Settings
+from onec.config import ConfigError, Settings, load_bases
 from pipelines.definitions import build_definitions
 from pipelines.executors import CELERY_EXECUTOR
+from pipelines.instance import instance_config
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -40,10 +43,18 @@ def test_the_instance_file_is_valid_dagster_configuration(tmp_path: Path) -> Non
     shutil.copy(DEPLOY / "dagster.yaml", tmp_path / "dagster.yaml")
     config, custom_class = dagster_instance_config(str(tmp_path))
     assert custom_class is None
-    assert config["run_coordinator"]["class"] == "QueuedRunCoordinator"
     storage = validate_config(pg_config(), config["storage"]["postgres"])
     assert storage.success, storage.errors
     assert config["storage"]["postgres"]["postgres_url"] == {"env": "DAGSTER_PG_URL"}
+
+
+def test_the_run_queue_is_the_one_the_repositorys_instance_has() -> None:
+    """The same coordinator and limits as the repository's dagster.yaml (`pipelines.instance`, the one-machine
+    instance), so a deployment cannot drift from what the run queue tests check."""
+    deployed = _yaml(DEPLOY / "dagster.yaml")
+    assert {key: deployed[key] for key in ("run_coordinator", "concurrency")} == instance_config(Settings())
+    coordinator = deployed["run_coordinator"]
+    assert issubclass(getattr(import_module(coordinator["module"]), coordinator["class"]), QueuedRunCoordinator)
 
 
 def test_the_workers_read_the_broker_the_code_location_uses(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -52,14 +63,14 @@ def test_the_workers_read_the_broker_the_code_location_uses(monkeypatch: pytest.
     monkeypatch.setenv("ONEC_CELERY_BROKER", BROKER)
     worker = get_validated_config(str(DEPLOY / "celery.yaml"))
     assert (worker["broker"], worker["backend"]) == (BROKER, BROKER)
-    job = build_definitions(Settings.from_env()).resolve_job_def("onec_sync")
+    job = build_definitions(load_bases()).resolve_job_def("onec_sync")
     assert job.executor_def.name == CELERY_EXECUTOR
     assert BROKER not in repr(job.executor_def.config_schema), "the Redis password must stay in the environment"
 
 
 def test_without_a_broker_runs_stay_in_process() -> None:
     """The single-base default needs no service."""
-    job = build_definitions(Settings.from_env()).resolve_job_def("onec_sync")
+    job = build_definitions(load_bases()).resolve_job_def("onec_sync")
     assert job.executor_def is dg.in_process_executor
 
 
@@ -72,7 +83,7 @@ def test_a_broker_that_is_not_a_url_is_a_configuration_error() -> None:
 def test_a_broker_without_dagster_celery_installed_says_what_to_install(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(__import__("sys").modules, "dagster_celery", None)
     with pytest.raises(ConfigError, match=r"onec-etl\[deploy\]"):
-        build_definitions(Settings.from_env({"ONEC_CELERY_BROKER": BROKER}))
+        build_definitions(load_bases({"ONEC_CELERY_BROKER": BROKER}))
 
 
 # The keys Dagster's Helm chart accepts where these values set any (its values schema forbids other keys there).
@@ -108,6 +119,7 @@ CHART_KEYS: dict[str, set[str]] = {
     "postgresql.service": {"port"},
     "dagsterDaemon.runCoordinator": {"enabled", "type", "config"},
     "dagsterDaemon.runCoordinator.config": {"queuedRunCoordinator", "customRunCoordinator"},
+    "dagsterDaemon.runCoordinator.config.customRunCoordinator": {"module", "class", "config"},
     "dagsterDaemon.runCoordinator.config.queuedRunCoordinator": {
         "maxConcurrentRuns", "tagConcurrencyLimits", "dequeueIntervalSeconds", "dequeueNumWorkers",
         "dequeueUseThreads",
@@ -157,8 +169,12 @@ def test_the_scanner_finds_a_misspelt_key() -> None:
 
 
 def test_kubernetes_and_the_instance_file_limit_1c_alike() -> None:
-    """The licence budget, one run per base, and the cap on steps talking to 1C are the same in both deployments."""
-    helm = _yaml(DEPLOY / "k8s" / "values.yaml")["concurrency"]
+    """The coordinator, the licence budget, one run per base and the pools are the same in both deployments."""
+    values = _yaml(DEPLOY / "k8s" / "values.yaml")
+    custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
+    coordinator = _yaml(DEPLOY / "dagster.yaml")["run_coordinator"]
+    assert (custom["module"], custom["class"]) == (coordinator["module"], coordinator["class"])
+    helm = values["concurrency"]
     instance = _yaml(DEPLOY / "dagster.yaml")["concurrency"]
     assert helm["runs"]["maxConcurrentRuns"] == instance["runs"]["max_concurrent_runs"]
     assert helm["pools"]["defaultLimit"] == instance["pools"]["default_limit"]

@@ -20,6 +20,7 @@ from onec.incremental import next_cursor, run_warnings
 from onec.sandbox.mutations import SandboxMutator
 from onec.sandbox.server import running_server
 from resources import OneCResource, WarehouseResource
+from tests.dagster_bases import instance_with_bases
 from tests.incremental.incremental_helpers import assert_same_warehouse, full_extract, new_warehouse
 from tests.incremental.test_clock_and_zone import LA_PAZ, MOSCOW, one_c_and_client
 
@@ -88,7 +89,9 @@ def test_the_command_line_and_dagster_print_the_warning_and_exit_cleanly(
             "onec": OneCResource.from_settings(environment),
             "warehouse": WarehouseResource.from_settings(environment),
         }
-        result = dg.materialize([incremental_sync], resources=resources)
+        result = dg.materialize(
+            [incremental_sync], resources=resources, partition_key="main", instance=instance_with_bases()
+        )
     assert result.success
     metadata = result.asset_materializations_for_node("incremental_sync")[0].metadata
     warnings = metadata["warning_count"].value

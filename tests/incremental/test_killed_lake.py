@@ -41,8 +41,8 @@ def test_runs_killed_at_random_points_leave_the_lake_equal_to_the_warehouse(
     chance = random.Random(20261203)
     engine = SandboxEngine(data, SandboxConfig(latency_s=0.01, max_page_size=20))
     data_dir = tmp_path / "killed"
-    lake = data_dir / "lake"
     warehouse = new_warehouse(data_dir)
+    lake = warehouse.lake_dir
     with running_server(engine) as base_url:
         env = {"PATH": os.environ["PATH"], "ONEC_BASE_URL": base_url, "ONEC_DATA_DIR": str(data_dir),
                "ONEC_TIMEZONE": ZONE, "ONEC_PAGE_SIZE": "20", "ONEC_RATE_LIMIT": "10000"}  # fmt: skip

@@ -87,7 +87,7 @@ def test_views_sql_needs_nothing_but_duckdb(landed_month: LandedMonth, monkeypat
     warehouse = landed_month.warehouse
     build_stock_movements(warehouse)
     build_stock_balance_daily(warehouse)
-    monkeypatch.chdir(warehouse.lake_dir)
+    monkeypatch.chdir(warehouse.lake_root)
     analyst = duckdb.connect()
     analyst.execute(Path("views.sql").read_text(encoding="utf-8"))
     for table in ("goods", "documents", "document_lines", "stock_movements", "stock_balance_daily"):

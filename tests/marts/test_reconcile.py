@@ -9,11 +9,13 @@ from pathlib import Path
 
 import dagster as dg
 
-from assets.marts import MART_ASSETS, WITHIN_THRESHOLD
+from assets.marts import WITHIN_THRESHOLD, build_mart_assets
 from onec.marts import build_stock_balance_daily, build_stock_movements
 from onec.reconcile import Threshold, reconcile
 from onec.sandbox.data import _effects
+from pipelines.jobs import sync_partitions
 from resources import WarehouseResource
+from tests.dagster_bases import day_key, instance_with_bases
 from tests.marts.conftest import MONTH_END, LandedMonth
 
 FEB_2 = MONTH_END + timedelta(days=1)
@@ -82,7 +84,10 @@ def test_the_asset_check_fails_on_the_discrepancy_and_the_report_is_linked(lande
     _inject_discrepancy(landed_month)
     resources = {"warehouse": WarehouseResource.from_settings(landed_month.settings)}
 
-    result = dg.materialize(MART_ASSETS, resources=resources)
+    marts = build_mart_assets(sync_partitions(landed_month.settings))
+    result = dg.materialize(
+        marts, resources=resources, partition_key=day_key(MONTH_END), instance=instance_with_bases()
+    )
 
     assert result.success
     [check] = [e for e in result.get_asset_check_evaluations() if e.check_name == WITHIN_THRESHOLD]

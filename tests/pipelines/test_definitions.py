@@ -8,16 +8,17 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
+from assets.bases import BASES, RANGE_END_TAG, RANGE_START_TAG, RUN_BASE_TAG
 from assets.lake import build_lake_check
-from onec.config import Settings
+from onec.config import Settings, load_bases
 from onec.connect import embedded_sandbox_data, sandbox_window
 from onec.schema import DOCUMENT_TYPES
 from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
-from pipelines.schedules import RANGE_END_TAG, RANGE_START_TAG
 from resources import OneCResource, WarehouseResource
 from tests.core.test_config import every_variable
 from tests.core.test_warehouse import doc, land_documents
+from tests.dagster_bases import day_key, instance_with_bases, schedule_requests
 from tests.lake_equality import assert_lake_equals_warehouse
 
 MART_ASSETS = ["reconciliation", "run_report", "stock_balance_daily", "stock_movements"]
@@ -37,8 +38,8 @@ def settings() -> Settings:
 
 
 @pytest.fixture
-def defs(settings: Settings) -> dg.Definitions:
-    return build_definitions(settings)
+def defs() -> dg.Definitions:
+    return build_definitions(load_bases())
 
 
 def test_graph_snapshot(defs: dg.Definitions) -> None:
@@ -62,7 +63,12 @@ def test_graph_snapshot(defs: dg.Definitions) -> None:
     jobs = sorted(job.name for job in defs.resolve_all_job_defs() if not job.name.startswith("__"))
     assert jobs == ["load_exchange_files", "onec_import", "onec_incremental", "onec_sync"]
     assert [schedule.name for schedule in defs.schedules or []] == ["onec_nightly", "onec_incremental"]
-    assert [sensor.name for sensor in defs.sensors or []] == ["onec_webhooks", "exchange_inbox", "import_inbox"]
+    assert [sensor.name for sensor in defs.sensors or []] == [
+        "onec_bases",
+        "onec_webhooks",
+        "exchange_inbox",
+        "import_inbox",
+    ]
 
 
 def test_nightly_schedule_requests_the_last_three_days(defs: dg.Definitions) -> None:
@@ -70,18 +76,19 @@ def test_nightly_schedule_requests_the_last_three_days(defs: dg.Definitions) -> 
     assert schedule.cron_schedule == "0 2 * * *"
     assert schedule.execution_timezone == "Europe/Moscow"
     at = datetime(2026, 3, 10, 23, 0, tzinfo=UTC)  # 02:00 on 11 March in Moscow
-    context = dg.build_schedule_context(scheduled_execution_time=at)
-    request = schedule.evaluate_tick(context).run_requests[0]  # type: ignore[index]
-    assert request.tags[RANGE_START_TAG] == "2026-03-08"
-    assert request.tags[RANGE_END_TAG] == "2026-03-10"
+    requests = schedule_requests(defs, "onec_nightly", at)
+    assert [request.partition_key for request in requests] == ["main|2026-03-08", "main|2026-03-09", "main|2026-03-10"]
+    documents_only, whole_sync = requests[:-1], requests[-1]
+    assert all(sorted(r.asset_selection or []) == sorted(map(dg.AssetKey, DOCUMENT_ASSETS)) for r in documents_only)
+    assert whole_sync.asset_selection is None  # goods, marts, reconciliation and report after the last day
 
 
 def test_sync_job_lands_what_the_sandbox_holds_and_reruns_replace(defs: dg.Definitions, settings: Settings) -> None:
     first, end = sandbox_window(settings.timezone)
     last = end - timedelta(days=1)
-    tags = {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}
+    tags = {RANGE_START_TAG: day_key(first), RANGE_END_TAG: day_key(last)}  # a range of one base, launched by hand
     job = defs.resolve_job_def("onec_sync")
-    instance = dg.DagsterInstance.ephemeral()
+    instance = instance_with_bases()
 
     result = job.execute_in_process(tags=tags, instance=instance)
     assert result.success
@@ -114,7 +121,7 @@ def test_sync_job_lands_what_the_sandbox_holds_and_reruns_replace(defs: dg.Defin
 def test_single_partition_materializes(defs: dg.Definitions, settings: Settings) -> None:
     day = sandbox_window(settings.timezone)[0] + timedelta(days=3)
     assets = [defs.resolve_assets_def("documents_shipment")]
-    result = dg.materialize(assets, partition_key=day.isoformat())  # resources come bound to the asset
+    result = dg.materialize(assets, partition_key=day_key(day), instance=instance_with_bases())
     assert result.success
     warehouse = Warehouse(settings.data_dir, settings.timezone)
     landed = warehouse.query("SELECT DISTINCT doc_date FROM documents").to_series().to_list()
@@ -125,9 +132,9 @@ def test_secrets_never_reach_dagster_metadata(monkeypatch: pytest.MonkeyPatch) -
     monkeypatch.setenv("ONEC_AUTH", "basic")
     monkeypatch.setenv("ONEC_USERNAME", "обмен")
     monkeypatch.setenv("ONEC_PASSWORD", "s3cr3t-пароль")
-    defs = build_definitions(Settings.from_env())
-    instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([defs.resolve_assets_def("goods")], instance=instance)
+    defs = build_definitions(load_bases())
+    instance = instance_with_bases()
+    result = dg.materialize([defs.resolve_assets_def("goods")], instance=instance, partition_key=day_key("2026-01-15"))
     assert result.success
     records = instance.get_records_for_run(result.run_id).records
     logged = "\n".join(dg.serialize_value(record.event_log_entry) for record in records)
@@ -141,15 +148,19 @@ def test_the_resources_carry_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_
     both resources, and the schedule and partitions read theirs from the same settings."""
     for name, value in every_variable(tmp_path).items():
         monkeypatch.setenv(name, value)
+    monkeypatch.setenv("ONEC_BASE_SHOP_PASSWORD", "пароль-shop")
     settings = Settings.from_env()
-    defs = build_definitions(settings)
+    bases = load_bases()
+    defs = build_definitions(bases)
     for resource in (defs.resources or {}).values():
         assert isinstance(resource, OneCResource | WarehouseResource)
         assert resource.settings() == settings
+        assert resource.base_settings("shop") == bases.base("shop")
         assert set(resource.secrets) == {
             "ONEC_PASSWORD",
             "ONEC_API_KEY",
             "ONEC_WEBHOOK_SECRET",
+            "ONEC_BASE_SHOP_PASSWORD",
             "ONEC_LAKE_S3_ACCESS_KEY_ID",
             "ONEC_LAKE_S3_SECRET_ACCESS_KEY",
             "ONEC_CELERY_BROKER",
@@ -157,24 +168,23 @@ def test_the_resources_carry_every_setting(monkeypatch: pytest.MonkeyPatch, tmp_
         assert "s3cr3t" not in repr(resource.variables) and "пароль" not in repr(resource.variables)
     assert sorted(defs.resources or {}) == ["onec", "warehouse"]
     partitions = defs.resolve_assets_def("documents_shipment").partitions_def
-    assert isinstance(partitions, dg.DailyPartitionsDefinition)
-    assert partitions.start.date().isoformat() == "2024-02-29" and partitions.timezone == "Asia/Novosibirsk"
-    schedule = defs.resolve_schedule_def("onec_nightly")
-    tick = dg.build_schedule_context(scheduled_execution_time=datetime(2026, 3, 10, 19, 0, tzinfo=UTC))
-    request = schedule.evaluate_tick(tick).run_requests[0]  # type: ignore[index]
-    assert (request.tags[RANGE_START_TAG], request.tags[RANGE_END_TAG]) == ("2026-03-06", "2026-03-10")
+    assert isinstance(partitions, dg.MultiPartitionsDefinition)
+    days = partitions.get_partitions_def_for_dimension("day")
+    assert isinstance(days, dg.DailyPartitionsDefinition)
+    assert days.start.date().isoformat() == "2024-02-29" and days.timezone == "Asia/Novosibirsk"
+    assert partitions.get_partitions_def_for_dimension("base") == BASES
+    requests = schedule_requests(defs, "onec_nightly", datetime(2026, 3, 10, 19, 0, tzinfo=UTC))
+    assert [request.partition_key for request in requests] == [f"shop|2026-03-{day:02d}" for day in range(6, 11)]
 
 
 def test_the_nightly_run_succeeds_with_no_onec_variable_set(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """As `./dev ui` and the schedule run it: no ONEC_* at all, so the data dir is the relative default `data/`."""
     monkeypatch.delenv("ONEC_DATA_DIR")
     monkeypatch.chdir(tmp_path)
-    defs = build_definitions(Settings.from_env())
-    schedule = defs.resolve_schedule_def("onec_nightly")
-    tick = dg.build_schedule_context(scheduled_execution_time=datetime.now(UTC))
-    request = schedule.evaluate_tick(tick).run_requests[0]  # type: ignore[index]
+    defs = build_definitions(load_bases())
+    request = schedule_requests(defs, "onec_nightly", datetime.now(UTC))[-1]
     result = defs.resolve_job_def("onec_sync").execute_in_process(
-        tags=request.tags, instance=dg.DagsterInstance.ephemeral()
+        partition_key=request.partition_key, instance=instance_with_bases()
     )
     assert result.success
     report = next(
@@ -191,19 +201,25 @@ def test_the_lake_check_repairs_a_deleted_lake_file_and_warns(monkeypatch: pytes
     land_documents(warehouse, [doc("1"), doc("2", date="2026-01-20T10:00:00")])
     lake_check = build_lake_check(dg.AssetKey("incremental_sync"))
     resource = WarehouseResource.from_settings(Settings(data_dir=warehouse.data_dir, timezone="Europe/Moscow"))
-
-    def check(warehouse: WarehouseResource) -> dg.AssetCheckResult:
-        result = lake_check(warehouse=warehouse)
-        assert isinstance(result, dg.AssetCheckResult)
-        return result
-
-    assert check(warehouse=resource).passed
+    assert _checked(lake_check, resource).passed
 
     deleted = warehouse.lake_dir / "document_lines/doc_type=goods-receipt/doc_date=2026-01-20/data.parquet"
     deleted.unlink()
-    repaired = check(warehouse=resource)
+    repaired = _checked(lake_check, resource)
     assert not repaired.passed and repaired.severity == dg.AssetCheckSeverity.WARN
     assert repaired.metadata["differing"].value == 1 and repaired.metadata["still_differing"].value == 0
     assert "document_lines/doc_type=goods-receipt/doc_date=2026-01-20" in str(repaired.metadata["differences"].value)
     assert_lake_equals_warehouse(warehouse)
-    assert check(warehouse=resource).passed
+    assert _checked(lake_check, resource).passed
+
+
+def _checked(check: dg.AssetChecksDefinition, resource: WarehouseResource) -> dg.AssetCheckResult:
+    """The check in a run of base main, as it runs after the incremental sync."""
+    result = dg.materialize(
+        [check], instance=instance_with_bases(), resources={"warehouse": resource}, tags={RUN_BASE_TAG: "main"},
+        selection=dg.AssetSelection.checks(check), raise_on_error=False,
+    )  # fmt: skip
+    [evaluation] = result.get_asset_check_evaluations()
+    return dg.AssetCheckResult(
+        passed=evaluation.passed, severity=evaluation.severity, metadata=dict(evaluation.metadata)
+    )

@@ -8,9 +8,10 @@ import dagster as dg
 import polars as pl
 import pytest
 
-from onec.config import ConfigError, Settings
+from onec.config import ConfigError, load_bases
 from pipelines.definitions import build_definitions
 from resources import failing_cleanly
+from tests.dagster_bases import day_key, instance_with_bases
 
 
 def _failure(result: dg.ExecuteInProcessResult) -> dg.DagsterEvent:
@@ -57,9 +58,10 @@ def test_an_unreachable_1c_fails_the_asset_in_one_line_without_its_credentials(m
         port = s.getsockname()[1]
     monkeypatch.setenv("ONEC_BASE_URL", f"http://user:s3cr3t@127.0.0.1:{port}/x?api_key=K3Y-42")
     monkeypatch.setenv("ONEC_MAX_RETRIES", "1")
-    defs = build_definitions(Settings.from_env())
-    instance = dg.DagsterInstance.ephemeral()
-    result = dg.materialize([defs.resolve_assets_def("goods")], instance=instance, raise_on_error=False)
+    defs = build_definitions(load_bases())
+    instance = instance_with_bases()
+    goods = defs.resolve_assets_def("goods")
+    result = dg.materialize([goods], instance=instance, partition_key=day_key("2026-01-15"), raise_on_error=False)
     failure = _failure(result).step_failure_data.error
     assert failure is not None and failure.cls_name == "Failure" and "not answering" in failure.message
     records = instance.get_records_for_run(result.run_id).records

@@ -10,7 +10,7 @@ import dagster as dg
 import pytest
 
 from assets.lake import WAREHOUSE_BUILD_POOL, WAREHOUSE_FROM_LAKE, warehouse_from_lake
-from onec.config import Settings
+from onec.config import Settings, load_bases
 from onec.delta_lake import DeltaLake, DeltaTarget
 from onec.warehouse import Warehouse
 from pipelines.definitions import build_definitions
@@ -21,9 +21,9 @@ from tests.core.test_warehouse import ZONE
 
 
 def test_the_step_exists_only_for_the_delta_lake_and_runs_alone() -> None:
-    default = build_definitions(Settings.from_env()).resolve_asset_graph()
+    default = build_definitions(load_bases()).resolve_asset_graph()
     assert WAREHOUSE_FROM_LAKE not in default.get_all_asset_keys()
-    delta = build_definitions(Settings.from_env({"ONEC_LAKE_FORMAT": "delta"})).resolve_asset_graph()
+    delta = build_definitions(load_bases({"ONEC_LAKE_FORMAT": "delta"})).resolve_asset_graph()
     assert WAREHOUSE_FROM_LAKE in delta.get_all_asset_keys()
     assert delta.get(WAREHOUSE_FROM_LAKE).pools == {WAREHOUSE_BUILD_POOL}
 

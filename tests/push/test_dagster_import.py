@@ -8,7 +8,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from onec.config import Settings
+from onec.config import Settings, load_bases
 from onec.filing import REASON_SUFFIX
 from onec.push.inbox import IMPORT_INBOX
 from pipelines.definitions import build_definitions
@@ -38,7 +38,7 @@ def test_the_sensor_imports_each_dropped_file_and_files_it_away(tmp_path: Path) 
     past = time.time() - 60
     for path in (good, bad):
         os.utime(path, (past, past))
-    defs = build_definitions(settings)
+    defs = build_definitions(load_bases())
     instance = dg.DagsterInstance.ephemeral()
 
     runs = _run_sensor_and_jobs(defs, instance)

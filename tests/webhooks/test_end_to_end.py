@@ -8,12 +8,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import dagster as dg
 import httpx
 import pytest
 
 from onec.cli import main
-from onec.config import Secret, Settings
+from onec.config import Secret, load_bases
 from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.mutations import SandboxMutator
@@ -24,6 +23,7 @@ from onec.webhooks.events import EVENTS
 from onec.webhooks.queue import QUEUE_FILE, EventQueue
 from onec.webhooks.receiver import ReceiverSettings, WebhookReceiver, running_receiver
 from pipelines.definitions import build_definitions
+from tests.dagster_bases import instance_with_bases, sensor_tick
 
 ZONE = "Europe/Moscow"
 SECRET = "whsec-e2e-секрет"
@@ -55,10 +55,10 @@ def test_webhooks_reach_the_warehouse_through_the_sensor(
         assert SECRET not in output.out + output.err
         assert len(engine.webhooks.subscriptions()) == 4
 
-        defs = build_definitions(Settings.from_env())
-        instance = dg.DagsterInstance.ephemeral()
+        defs = build_definitions(load_bases())
+        instance = instance_with_bases()
         job = defs.resolve_job_def("onec_incremental")
-        assert job.execute_in_process(instance=instance).success  # bootstrap: every entity, full scan
+        assert job.execute_in_process(instance=instance, partition_key="main").success  # bootstrap: a full scan
 
         edited = mutator.edit_document("shipment")
         deleted = mutator.mark_deleted("goods-receipt", timedelta(days=20))
@@ -73,13 +73,15 @@ def test_webhooks_reach_the_warehouse_through_the_sensor(
         assert receiver.snapshot() == {"accepted": 4, "replayed": len(deliveries) - 4}
 
         sensor = defs.resolve_sensor_def("onec_webhooks")
-        tick = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        tick = sensor_tick(sensor, instance, defs)
         [request] = tick.run_requests or []
         entities = request.run_config["ops"]["incremental_sync"]["config"]["entities"]
         assert entities == ["goods", "goods-receipt", "shipment", "transfer"]
         assert queue.counts()["claimed"] == 4
-        assert job.execute_in_process(run_config=request.run_config, tags=request.tags, instance=instance).success
-        after = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+        assert job.execute_in_process(
+            run_config=request.run_config, tags=request.tags, partition_key=request.partition_key, instance=instance
+        ).success
+        after = sensor_tick(sensor, instance, defs)
         assert not after.run_requests
         assert queue.counts() == {"pending": 0, "claimed": 0, "done": 4}
 

@@ -9,11 +9,12 @@ from pathlib import Path
 import dagster as dg
 import pytest
 
-from onec.config import Settings
+from onec.config import load_bases
 from onec.webhooks.queue import QUEUE_FILE, EventQueue, QueuedEvent
 from onec.webhooks.routing import affected_entities
 from pipelines.definitions import build_definitions
 from pipelines.incremental import BATCH_TAG, settle_batches
+from tests.dagster_bases import sensor_tick
 
 NOW = datetime(2026, 3, 1, 12, tzinfo=UTC)
 
@@ -49,7 +50,7 @@ def test_queue_life_cycle_and_replays(tmp_path: Path) -> None:
 @pytest.fixture
 def defs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> dg.Definitions:
     monkeypatch.setenv("ONEC_DATA_DIR", str(tmp_path / "data"))
-    return build_definitions(Settings.from_env())
+    return build_definitions(load_bases())
 
 
 def test_a_failed_run_puts_its_events_back_and_a_burst_becomes_one_run(defs: dg.Definitions, tmp_path: Path) -> None:
@@ -58,14 +59,17 @@ def test_a_failed_run_puts_its_events_back_and_a_burst_becomes_one_run(defs: dg.
         record(queue, f"e{number}", type="shipment" if number % 2 else "inventory")
     instance = dg.DagsterInstance.ephemeral()
     sensor = defs.resolve_sensor_def("onec_webhooks")
-    [request] = sensor.evaluate_tick(dg.build_sensor_context(instance=instance)).run_requests or []
+    [request] = sensor_tick(sensor, instance, defs).run_requests or []
     assert request.run_config["ops"]["incremental_sync"]["config"]["entities"] == ["goods", "shipment", "inventory"]
     record(queue, "late", type="transfer")
-    waiting = sensor.evaluate_tick(dg.build_sensor_context(instance=instance))
+    waiting = sensor_tick(sensor, instance, defs)
     assert not waiting.run_requests  # one run in flight at a time; the late event waits
     broken = {"ops": {"incremental_sync": {"config": {"entities": ["no-such-entity"]}}}}
     job = defs.resolve_job_def("onec_incremental")
-    result = job.execute_in_process(run_config=broken, tags=request.tags, instance=instance, raise_on_error=False)
+    result = job.execute_in_process(
+        run_config=broken, tags=request.tags, partition_key=request.partition_key, instance=instance,
+        raise_on_error=False,
+    )  # fmt: skip
     assert not result.success
     assert settle_batches(queue, instance) == []
     assert queue.counts() == {"pending": 31, "claimed": 0, "done": 0}
