@@ -13,8 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from dagster import DagsterInstance
 from playwright.sync_api import Page, sync_playwright
 
+from onec.config import load_bases
+from pipelines.instance import configure_instance
 from tests.services import free_port, stop
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -27,6 +30,9 @@ def dagster_dev(tmp_path: Path) -> Iterator[str]:
     home.mkdir()
     env = {**os.environ, "DAGSTER_HOME": str(home), "ONEC_DATA_DIR": os.environ["ONEC_DATA_DIR"]}
     with dagster_dev_server(env, tmp_path / "dagster-dev.log") as url:
+        with DagsterInstance.from_config(str(home)) as instance:
+            # What the onec_bases sensor does on its first tick, done now rather than waiting for the tick.
+            configure_instance(instance, load_bases(env))
         yield url
 
 

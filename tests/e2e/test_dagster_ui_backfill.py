@@ -1,8 +1,8 @@
 """The data engineer's path through the UI: `dagster dev -w workspace.yaml`, then a backfill of a date range.
 
 The backfill is launched with the same GraphQL mutation the UI's "Materialize → backfill" dialog sends
-(`launchPartitionBackfill` with `partitionNames` and `assetSelection`), over real HTTP on 127.0.0.1, and carried out
-by the real daemon. Bounded: every wait has a deadline.
+(`launchPartitionBackfill` with `partitionNames`, base × day keys, and `assetSelection`), over real HTTP on
+127.0.0.1, and carried out by the real daemon. Bounded: every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ import pytest
 from onec.config import Settings
 from onec.connect import sandbox_window
 from onec.warehouse import Warehouse
+from tests.dagster_bases import day_key
 from tests.e2e.conftest import launch_backfill, wait_for_backfill
 
 pytestmark = pytest.mark.e2e
@@ -23,7 +24,7 @@ BACKFILL_TIMEOUT_S = 240
 def test_backfill_of_three_days_from_the_asset_graph(dagster_dev: str) -> None:
     settings = Settings.from_env()
     first = sandbox_window(settings.timezone)[0] + timedelta(days=5)
-    days = [(first + timedelta(days=i)).isoformat() for i in range(3)]
+    days = [str(day_key(first + timedelta(days=i))) for i in range(3)]
     assets = ["documents_goods_receipt", "documents_shipment", "documents_transfer"]
     params = {"partitionNames": days, "assetSelection": [{"path": [a]} for a in assets], "fromFailure": False}
 
