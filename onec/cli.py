@@ -30,7 +30,7 @@ from onec.allocator import pin_mmap_threshold
 from onec.analyst_outputs import AnalystOutputs, build_analyst_outputs
 from onec.client import OneCClient
 from onec.config import AuthMethod, ConfigError, Secret, Settings, SourceKind, load_bases
-from onec.connect import open_client, open_session, sandbox_window
+from onec.connect import open_client, open_session, open_warehouse, sandbox_window
 from onec.errors import EXIT_RUNTIME, UsageError, UserFacingError, one_line, storage_error
 from onec.exchange_files import load_files
 from onec.http.errors import OneCError
@@ -49,7 +49,7 @@ from onec.schema import DOCUMENT_SLUGS
 from onec.sources import open_source
 from onec.sources.odata import odata_root
 from onec.sync import ExtractResult, Interrupted, extract_all, local_today
-from onec.warehouse import ShrinkGuard, ShrinkRefused, Warehouse
+from onec.warehouse import ShrinkRefused, Warehouse
 from onec.webhooks.commands import add_webhook_commands
 
 SANDBOX_DEFAULTS = SandboxConfig()
@@ -220,24 +220,6 @@ def _add_force_replace(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def _warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
-    """The configured warehouse, its shrink guard forced by the flag or the setting."""
-    guard = ShrinkGuard(
-        max_removed_share=settings.shrink_guard_share,
-        min_rows=settings.shrink_guard_min_rows,
-        force=force_replace or settings.force_replace,
-    )
-    warehouse = Warehouse(
-        settings.data_dir,
-        settings.timezone,
-        base=settings.base_id,
-        shrink_guard=guard,
-        delta=delta_lake.configured_target(settings, settings.base_id),
-    )
-    warehouse.initialize()
-    return warehouse
-
-
 def _add_sandbox_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8765, help="port on 127.0.0.1 (default: %(default)s)")
     parser.add_argument(
@@ -392,7 +374,7 @@ def _sync(args: argparse.Namespace) -> int:
 def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
     """Goods and the chosen types, each from its change cursor (bootstrapped by a full scan the first time).
     Always the JSON exchange service: it is the way into 1C that filters by modification time."""
-    warehouse = _warehouse(settings)
+    warehouse = open_warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-incremental-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     where = redact_url(settings.base_url) if settings.base_url else "the embedded sandbox"
@@ -422,7 +404,7 @@ def _incremental_sync(settings: Settings, doc_types: list[str]) -> int:
 def _timed_sync(
     settings: Settings, date_from: date, date_to: date, doc_types: list[str]
 ) -> tuple[list[ExtractResult], float, str]:
-    warehouse = _warehouse(settings)
+    warehouse = open_warehouse(settings)
     started = time.perf_counter()
     run_id = f"cli-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     with open_session(settings) as session, Progress(sys.stderr) as progress:
@@ -465,7 +447,7 @@ def _print_outputs(outputs: AnalystOutputs) -> None:
 
 def _load(args: argparse.Namespace) -> int:
     settings = _base_settings(args)
-    warehouse = _warehouse(settings, force_replace=args.force_replace)
+    warehouse = open_warehouse(settings, force_replace=args.force_replace)
     started = time.perf_counter()
     run_id = f"load-{time.strftime('%Y%m%dT%H%M%S')}-{uuid.uuid4().hex[:8]}"
     try:

@@ -12,6 +12,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import date, timedelta
 
+from onec import delta_lake
 from onec.client import OneCClient
 from onec.config import Settings
 from onec.http.session import OneCSession
@@ -20,6 +21,7 @@ from onec.sandbox.engine import SandboxConfig, SandboxEngine
 from onec.sandbox.transport import SandboxTransport
 from onec.sources import Source, open_source
 from onec.sync import local_today
+from onec.warehouse import ShrinkGuard, Warehouse
 
 EMBEDDED_BASE_URL = "http://sandbox.invalid/trade/hs/exchange"
 EMBEDDED_DAYS = 30
@@ -68,3 +70,22 @@ def open_configured_source(settings: Settings, *, engine: SandboxEngine | None =
     """The source `settings.source` (ONEC_SOURCE) names: what the CLI, the Dagster resource and tests sync from."""
     with open_session(settings, engine=engine) as session:
         yield open_source(settings, session)
+
+
+def open_warehouse(settings: Settings, *, force_replace: bool = False) -> Warehouse:
+    """The warehouse of `settings`' base, initialized, its shrink guard forced by the flag or the setting: the one
+    place the CLI and the Dagster resource build it, so both land with the same guard and lake."""
+    guard = ShrinkGuard(
+        max_removed_share=settings.shrink_guard_share,
+        min_rows=settings.shrink_guard_min_rows,
+        force=force_replace or settings.force_replace,
+    )
+    warehouse = Warehouse(
+        settings.data_dir,
+        settings.timezone,
+        base=settings.base_id,
+        shrink_guard=guard,
+        delta=delta_lake.configured_target(settings, settings.base_id),
+    )
+    warehouse.initialize()
+    return warehouse

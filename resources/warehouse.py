@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from onec import delta_lake
+from onec.connect import open_warehouse
 from onec.rules import ValidationRules
-from onec.warehouse import ShrinkGuard, Warehouse
+from onec.warehouse import Warehouse
 from resources.settings import SettingsResource
 
 
@@ -19,14 +19,4 @@ class WarehouseResource(SettingsResource):
 
     def warehouse(self, base: str | None = None) -> Warehouse:
         """The warehouse of base `base` (None: the first configured), initialized."""
-        settings = self.base_settings(base)
-        guard = ShrinkGuard(settings.shrink_guard_share, settings.shrink_guard_min_rows, force=settings.force_replace)
-        warehouse = Warehouse(
-            settings.data_dir,
-            settings.timezone,
-            base=settings.base_id,
-            shrink_guard=guard,
-            delta=delta_lake.configured_target(settings, settings.base_id),
-        )
-        warehouse.initialize()
-        return warehouse
+        return open_warehouse(self.base_settings(base))
