@@ -47,7 +47,7 @@ from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
 from itertools import groupby
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -55,6 +55,10 @@ sys.path.insert(0, str(ROOT))
 from bench.harness import child_peak_rss_mb, median, run_child, sandbox_process  # noqa: E402
 from bench.readers import measure_readers  # noqa: E402
 from onec.schema import DOCUMENT_SLUGS  # noqa: E402
+
+if TYPE_CHECKING:  # dlt is a bench-only extra: without it (CI) these are Any to the type checker
+    from dlt.common.destination import Destination, TLoaderFileFormat
+    from dlt.sources.rest_api.typing import EndpointResource, RESTAPIConfig
 
 START, DAYS = date(2026, 1, 1), 31
 END = START + timedelta(days=DAYS)
@@ -183,7 +187,7 @@ def _text(value: object) -> str | None:
     return None if value is None else str(value)
 
 
-def dlt_config(base_url: str, page_size: int) -> dict[str, object]:
+def dlt_config(base_url: str, page_size: int) -> RESTAPIConfig:
     """dlt's `rest_api` source for the contract's paging (§1.2: `limit`/`offset`, `{"data", "pagination":
     {"total"}}`); the sandbox benches run without auth. dlt's defaults otherwise (append, its own normalizer).
     dlt's offset paginator steps by the limit it asked for, not the one 1C answers with (§1.9 lets a server cap
@@ -197,10 +201,12 @@ def dlt_config(base_url: str, page_size: int) -> dict[str, object]:
             },
         },
         "resource_defaults": {"endpoint": {"data_selector": "data"}},
-        "resources": [
-            {"name": name, "endpoint": {"path": path, "params": parameters}} for name, path, parameters in _endpoints()
-        ],
+        "resources": [_dlt_resource(name, path, parameters) for name, path, parameters in _endpoints()],
     }  # fmt: skip
+
+
+def _dlt_resource(name: str, path: str, parameters: dict[str, str]) -> EndpointResource:
+    return {"name": name, "endpoint": {"path": path, "params": dict(parameters)}}
 
 
 def _dlt_duckdb(base_url: str, scratch: Path, page_size: int) -> tuple[int, float]:
@@ -218,7 +224,11 @@ def _dlt_parquet(base_url: str, scratch: Path, page_size: int) -> tuple[int, flo
 
 
 def _dlt_run(
-    base_url: str, scratch: Path, page_size: int, destination: object, file_format: str | None
+    base_url: str,
+    scratch: Path,
+    page_size: int,
+    destination: Destination[Any, Any],
+    file_format: TLoaderFileFormat | None,
 ) -> tuple[int, float]:
     """One `pipeline.run`, timed whole (extract, normalize, load); the lines are the rows dlt normalized into the
     documents' `items` child tables, so a paginator that missed pages shows as fewer lines."""
@@ -229,9 +239,15 @@ def _dlt_run(
     pipeline = dlt.pipeline(
         pipeline_name="bench", pipelines_dir=str(scratch / "pipelines"), destination=destination, dataset_name="onec"
     )
-    pipeline.run(rest_api_source(dlt_config(base_url, page_size)), loader_file_format=file_format)
+    source = rest_api_source(dlt_config(base_url, page_size))
+    if file_format is None:  # the destination's own default
+        pipeline.run(source)
+    else:
+        pipeline.run(source, loader_file_format=file_format)
     seconds = time.perf_counter() - started
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    assert normalized is not None, "dlt's run left no normalize info"
+    counts = normalized.row_counts
     return sum(count for table, count in counts.items() if table.endswith("__items")), seconds
 
 
