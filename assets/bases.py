@@ -51,8 +51,9 @@ def key_base(partitions: dg.PartitionsDefinition | None, key: str) -> str:
 
 
 def run_base(tags: Mapping[str, str]) -> str | None:
-    """The base a run works on, from its tags: the coordinator's, else its partition's or its partition range's
-    (the base-only key, or the first part of a base × day key); None for a run of no base (an import, an inbox load)."""
+    """The base a run works on, from its tags: the coordinator's (or the inbox sensors', which set it on each import
+    and exchange-file run), else its partition's or its partition range's (the base-only key, or the first part of a
+    base × day key); None for a run that names no base (an import or a file load launched by hand)."""
     for tag in (RUN_BASE_TAG, _BASE_PARTITION_TAG, _PARTITION_TAG, RANGE_START_TAG):
         if tag in tags:
             return tags[tag].split(_KEY_DELIMITER, 1)[0]

@@ -259,6 +259,17 @@ DEFAULT_BASE = "main"
 BASE_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 """A base id: it becomes a lake folder (`base=<id>`), a Dagster partition key and part of an environment variable's
 name (`ONEC_BASE_<ID>_PASSWORD`), so lower-case letters, digits and `_`, starting with a letter."""
+BASES_DIR = "bases"
+"""Under the data directory, the folder of each base but `main` (`base_directory`)."""
+
+
+def base_directory(data_dir: Path, base_id: str) -> Path:
+    """The folder of base `base_id`'s own files under the data directory: its DuckDB file, lock and staging, its
+    inboxes (`inbox/import/`, `inbox/exchange/`) and its webhook queue. `main` keeps them directly in the data
+    directory, where the single-base layout always had them (existing folders do not move); another base has
+    `bases/<id>/`. The one place that says so: the warehouse, the inbox sensors and the webhook receiver all ask it."""
+    return data_dir if base_id == DEFAULT_BASE else data_dir / BASES_DIR / base_id
+
 
 ODATA_MODELS = Path(__file__).resolve().parent / "odata_models"
 """The OData model files shipped for common configurations (`ut11.toml`, `bp30.toml`)."""
@@ -685,9 +696,20 @@ class Bases:
     secret_variables: tuple[str, ...] = ()
     """The per-base secret variables that are set: what a Dagster resource carries as `EnvVar`s."""
 
+    @classmethod
+    def single(cls, settings: Settings) -> Bases:
+        """The one base `settings` describe (`main` unless they come from a bases file)."""
+        return cls(settings, {settings.base_id: settings})
+
     @property
     def ids(self) -> list[str]:
         return list(self.by_id)
+
+    def inboxes(self, inbox: Path) -> dict[str, Path]:
+        """Each configured base's inbox folder by base id: `inbox` (`onec.push.inbox.IMPORT_INBOX`,
+        `onec.exchange_files.INBOX_DIR`) inside the base's folder (`base_directory`), so `main` keeps
+        `data/inbox/…` and base `msk` has `data/bases/msk/inbox/…`."""
+        return {base_id: base_directory(self.settings.data_dir, base_id) / inbox for base_id in self.ids}
 
     def base(self, base_id: str) -> Settings:
         """One base's settings; an id nobody configured is a ConfigError naming those that are."""
@@ -707,7 +729,7 @@ def load_bases(env: Mapping[str, str] | None = None) -> Bases:
     env = os.environ if env is None else env
     settings = Settings.from_env(env)
     if settings.bases_file is None:
-        return Bases(settings, {settings.base_id: settings})
+        return Bases.single(settings)
     return _bases_from_file(settings, settings.bases_file, env)
 
 

@@ -54,7 +54,7 @@ import orjson
 import polars as pl
 
 from onec import lake, lake_mirror
-from onec.config import BASE_ID, DEFAULT_BASE
+from onec.config import BASE_ID, DEFAULT_BASE, base_directory
 from onec.delta_lake import DeltaTarget
 from onec.errors import BusyError, InputDataError, writing_to
 from onec.lake_mirror import LakePartition
@@ -72,8 +72,6 @@ from onec.schema import (
 from onec.validation import CheckedBatch
 
 DATABASE_FILE = "warehouse.duckdb"
-BASES_DIR = "bases"
-"""Under the data directory, the folder of each base but `main` (`bases/<id>/`: its DuckDB file, lock, staging)."""
 LOCK_FILE = ".warehouse.lock"
 STAGING_DIR = ".staging"
 STAMP_CURSOR = "1c-stamps"
@@ -188,7 +186,7 @@ class Warehouse:
         self.base = _checked_base(base)
         if delta is not None and delta.base != self.base:
             raise ValueError(f"the Delta target of base {delta.base!r} given to the warehouse of base {self.base!r}")
-        self.data_dir = self.root if base == DEFAULT_BASE else self.root / BASES_DIR / base
+        self.data_dir = base_directory(self.root, base)
         self.timezone = _checked_zone(timezone)
         self.lock_timeout_s = lock_timeout_s
         self.shrink_guard = shrink_guard or ShrinkGuard()

@@ -49,8 +49,8 @@ def build_definitions(bases: Bases) -> dg.Definitions:
         sensors=[
             build_bases_sensor(bases),
             build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE, first_base),
-            build_exchange_inbox_sensor(load_exchange_files_job, settings),
-            build_import_inbox_sensor(onec_import_job, settings.data_dir),
+            build_exchange_inbox_sensor(load_exchange_files_job, bases),
+            build_import_inbox_sensor(onec_import_job, bases),
         ],
         resources={"onec": OneCResource.from_bases(bases), "warehouse": WarehouseResource.from_bases(bases)},
         executor=run_executor(bases.settings),

@@ -1,14 +1,18 @@
-"""The reverse pipeline in Dagster: job `onec_import` (one file into 1C) and the sensor on `data/inbox/import/`.
+"""The reverse pipeline in Dagster: job `onec_import` (one file into one base's 1C) and the sensor on every
+configured base's import inbox (`main`: `data/inbox/import/`; base `<id>`: `data/bases/<id>/inbox/import/`).
 
-Thin over `onec.push`: the op runs `push_file` with the run's shared 1C session and reports the import's summary as
-metadata; a file the sensor picked up is then filed away to `processed/` or `failed/` (with the reasons). An
-import that did not land completely fails the run, so it shows red in the UI.
+Thin over `onec.push`: the op runs `push_file` with the run's shared session of its base's 1C and reports the
+import's summary as metadata; a file the sensor picked up is then filed away to `processed/` or `failed/` (with the
+reasons). An import that did not land completely fails the run, so it shows red in the UI. The sensor tags each run
+with its base (`RUN_BASE_TAG`), so the run queue holds an import and a sync of the same base to one run at a time.
 """
 
 from pathlib import Path
 
 import dagster as dg
 
+from assets.bases import RUN_BASE_TAG
+from onec.config import Bases
 from onec.push import PushOptions, push_file
 from onec.push.inbox import IMPORT_INBOX, file_away, ready_imports
 from onec.push.readers import GOODS
@@ -25,6 +29,9 @@ class ImportConfig(dg.Config):
     post: bool = False
     file_away: bool = False
     """Move the file to processed/ or failed/ afterwards (the sensor's runs do; a manual run leaves it)."""
+    base: str | None = None
+    """The base whose 1C receives the file (and whose warehouse keeps the import's ledger); None: the first
+    configured (`main` without ONEC_BASES_FILE)."""
 
 
 @dg.op(description="Import one file of documents (or goods) into 1C exactly once, then verify it by read-back.")
@@ -36,9 +43,9 @@ def push_import(
         raise dg.Failure(f"unknown import type {config.type!r}; expected one of {', '.join((*DOCUMENT_SLUGS, GOODS))}")
     path = Path(config.path)
     try:
-        with onec.client() as client:
+        with onec.client(config.base) as client:
             summary = push_file(
-                path, config.type, client, warehouse.warehouse(), run_id=context.run.run_id,
+                path, config.type, client, warehouse.warehouse(config.base), run_id=context.run.run_id,
                 options=PushOptions(post=config.post),
             )  # fmt: skip
     except Exception as error:
@@ -54,26 +61,31 @@ def push_import(
     return dg.Output(summary.landed, metadata=metadata)
 
 
-@dg.job(name=IMPORT_JOB, description="Import a file of documents or goods into 1C (config: path, type, post).")
+@dg.job(
+    name=IMPORT_JOB,
+    description="Import a file of documents or goods into a base's 1C (config: path, type, post, base).",
+)
 def onec_import_job() -> None:
     push_import()
 
 
-def build_import_inbox_sensor(job: dg.JobDefinition, data_dir: Path) -> dg.SensorDefinition:
-    inbox = data_dir / IMPORT_INBOX
+def build_import_inbox_sensor(job: dg.JobDefinition, bases: Bases) -> dg.SensorDefinition:
+    inboxes = bases.inboxes(IMPORT_INBOX)
 
     @dg.sensor(name=SENSOR, job=job, minimum_interval_seconds=30, default_status=dg.DefaultSensorStatus.STOPPED)
     def import_inbox() -> dg.SensorResult:
         requests = []
-        for path, kind in ready_imports(inbox):
-            stat = path.stat()
-            config = {"path": str(path), "type": kind, "file_away": True}
-            requests.append(
-                dg.RunRequest(
-                    run_key=f"{path}:{stat.st_mtime_ns}:{stat.st_size}",
-                    run_config={"ops": {"push_import": {"config": config}}},
+        for base, inbox in inboxes.items():
+            for path, kind in ready_imports(inbox):
+                stat = path.stat()
+                config = {"path": str(path), "type": kind, "file_away": True, "base": base}
+                requests.append(
+                    dg.RunRequest(
+                        run_key=f"{base}:{path}:{stat.st_mtime_ns}:{stat.st_size}",
+                        run_config={"ops": {"push_import": {"config": config}}},
+                        tags={RUN_BASE_TAG: base},
+                    )
                 )
-            )
         return dg.SensorResult(run_requests=requests)
 
     return import_inbox

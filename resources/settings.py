@@ -27,7 +27,7 @@ class SettingsResource(dg.ConfigurableResource["SettingsResource"]):
 
     @classmethod
     def from_settings(cls, settings: Settings) -> Self:
-        return cls.from_bases(Bases(settings, {settings.base_id: settings}))
+        return cls.from_bases(Bases.single(settings))
 
     @classmethod
     def from_bases(cls, bases: Bases) -> Self:

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import dagster as dg
 
-from onec.config import Settings
+from onec.config import Bases, Settings
 from onec.errors import UserFacingError
 from onec.exchange_files import INBOX_DIR, inbox_groups, load_and_file_away, load_files
 from onec.warehouse import Warehouse
@@ -43,7 +43,7 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
     os.utime(fresh, (time.time() + 600, time.time() + 600))  # "just written", however slow this machine is
 
     instance = dg.DagsterInstance.ephemeral()
-    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Settings(data_dir=tmp_path))
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Bases.single(Settings(data_dir=tmp_path)))
     result = sensor(dg.build_sensor_context(instance=instance))
     assert isinstance(result, dg.SensorResult)
     groups = [r.run_config["ops"]["load_exchange_group"]["config"]["paths"] for r in result.run_requests or []]
@@ -67,7 +67,7 @@ def test_sensor_groups_then_job_files_away(tmp_path: Path) -> None:
 def test_sensor_names_a_package_waiting_for_its_parts(tmp_path: Path) -> None:
     inbox = tmp_path / INBOX_DIR
     _drop(inbox, SAMPLES / "import0_1.xml")
-    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Settings(data_dir=tmp_path))
+    sensor = build_exchange_inbox_sensor(load_exchange_files_job, Bases.single(Settings(data_dir=tmp_path)))
     result = sensor(dg.build_sensor_context(instance=dg.DagsterInstance.ephemeral()))
     assert isinstance(result, dg.SensorResult) and not result.run_requests
     assert result.skip_reason is not None
