@@ -126,14 +126,7 @@ def _day(text: str) -> date:
 
 def _base_settings(args: argparse.Namespace) -> Settings:
     """The settings of the base `--base` names; without it, of the only base configured (`main` without a file)."""
-    bases = load_bases()
-    if args.base is not None:
-        return bases.base(args.base)
-    if len(bases.ids) > 1:
-        raise UsageError(
-            f"ONEC_BASES_FILE lists {len(bases.ids)} bases ({', '.join(bases.ids)}): choose one with --base"
-        )
-    return bases.base(bases.ids[0])
+    return load_bases().chosen(args.base)
 
 
 def _fail(message: str, code: int) -> int:

@@ -705,6 +705,17 @@ class Bases:
     def ids(self) -> list[str]:
         return list(self.by_id)
 
+    def chosen(self, base_id: str | None) -> Settings:
+        """The settings of the base a command names (`--base`); without one, of the only base configured (`main`
+        without a file). Several bases and none named is a UsageError: guessing would talk to the wrong 1C."""
+        if base_id is not None:
+            return self.base(base_id)
+        if len(self.ids) > 1:
+            raise UsageError(
+                f"ONEC_BASES_FILE lists {len(self.ids)} bases ({', '.join(self.ids)}): choose one with --base"
+            )
+        return self.base(self.ids[0])
+
     def inboxes(self, inbox: Path) -> dict[str, Path]:
         """Each configured base's inbox folder by base id: `inbox` (`onec.push.inbox.IMPORT_INBOX`,
         `onec.exchange_files.INBOX_DIR`) inside the base's folder (`base_directory`), so `main` keeps

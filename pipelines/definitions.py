@@ -17,7 +17,6 @@ from assets.lake import build_lake_check, warehouse_from_lake
 from assets.marts import RUN_REPORT, build_mart_assets
 from onec.allocator import pin_mmap_threshold
 from onec.config import Bases, LakeFormat, load_bases
-from onec.webhooks.queue import QUEUE_FILE
 from pipelines.exchange_inbox import build_exchange_inbox_sensor, load_exchange_files_job
 from pipelines.executors import run_executor
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
@@ -34,7 +33,6 @@ def build_definitions(bases: Bases) -> dg.Definitions:
     partitions = sync_partitions(settings)
     sync_job = build_sync_job(partitions)
     incremental_job = build_incremental_job()
-    first_base = bases.ids[0]
     return dg.Definitions(
         assets=[
             build_goods_asset(partitions),
@@ -48,7 +46,7 @@ def build_definitions(bases: Bases) -> dg.Definitions:
         schedules=[build_nightly_schedule(sync_job, bases), build_incremental_schedule(incremental_job, bases)],
         sensors=[
             build_bases_sensor(bases),
-            build_webhook_sensor(incremental_job, settings.data_dir / QUEUE_FILE, first_base),
+            build_webhook_sensor(incremental_job, bases),
             build_exchange_inbox_sensor(load_exchange_files_job, bases),
             build_import_inbox_sensor(onec_import_job, bases),
         ],

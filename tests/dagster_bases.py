@@ -3,12 +3,18 @@
 from __future__ import annotations
 
 import contextvars
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from datetime import date, datetime
+from pathlib import Path
 
 import dagster as dg
+import pytest
 
 from assets.bases import BASE_DIMENSION, DAY_DIMENSION, register_bases
 from onec.config import DEFAULT_BASE
+from onec.sandbox.engine import SandboxEngine
+from onec.sandbox.server import running_server
 
 
 def instance_with_bases(*bases: str) -> dg.DagsterInstance:
@@ -17,6 +23,21 @@ def instance_with_bases(*bases: str) -> dg.DagsterInstance:
     instance = dg.DagsterInstance.ephemeral()
     register_bases(instance, list(bases or (DEFAULT_BASE,)))
     return instance
+
+
+@contextmanager
+def served_bases(
+    engines: dict[str, SandboxEngine], folder: Path, monkeypatch: pytest.MonkeyPatch
+) -> Iterator[dict[str, SandboxEngine]]:
+    """Each engine served on 127.0.0.1 as the 1C of the base its key names, listed in ONEC_BASES_FILE (in `folder`)
+    for as long as the context lasts; fast pacing."""
+    with ExitStack() as stack:
+        urls = {base: stack.enter_context(running_server(engine)) for base, engine in engines.items()}
+        bases_file = folder / "bases.toml"
+        bases_file.write_text("".join(f'[[base]]\nid = "{b}"\nurl = "{u}"\n\n' for b, u in urls.items()), "utf-8")
+        monkeypatch.setenv("ONEC_BASES_FILE", str(bases_file))
+        monkeypatch.setenv("ONEC_RATE_LIMIT", "1000")
+        yield engines
 
 
 def day_key(day: date | str, base: str = DEFAULT_BASE) -> dg.MultiPartitionKey:

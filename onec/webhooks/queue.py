@@ -22,7 +22,10 @@ from typing import Any
 
 import orjson
 
+from onec.config import base_directory
+
 QUEUE_FILE = "webhooks.sqlite3"
+"""In a base's folder (`queue_path`): each base has its own receiver and queue."""
 PENDING, CLAIMED, DONE = "pending", "claimed", "done"
 
 _SCHEMA = """
@@ -40,6 +43,13 @@ CREATE TABLE IF NOT EXISTS webhook_events (
 );
 CREATE INDEX IF NOT EXISTS webhook_events_status ON webhook_events (status, batch);
 """
+
+
+def queue_path(data_dir: Path, base_id: str) -> Path:
+    """The queue of base `base_id`'s receiver, in the base's folder: `main`'s stays `data/webhooks.sqlite3`, base
+    `<id>`'s is `data/bases/<id>/webhooks.sqlite3`. A queue holds one base's events, so the run it becomes is that
+    base's, and two bases' 1C can never mix their events."""
+    return base_directory(data_dir, base_id) / QUEUE_FILE
 
 
 @dataclass(frozen=True)

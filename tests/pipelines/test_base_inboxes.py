@@ -9,7 +9,6 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Iterator
-from contextlib import ExitStack
 from pathlib import Path
 
 import dagster as dg
@@ -20,9 +19,9 @@ from onec.config import DEFAULT_BASE, Settings, load_bases
 from onec.exchange_files import INBOX_DIR
 from onec.push.inbox import IMPORT_INBOX
 from onec.sandbox.engine import SandboxEngine
-from onec.sandbox.server import running_server
 from onec.warehouse import DATABASE_FILE, Warehouse
 from pipelines.definitions import build_definitions
+from tests.dagster_bases import served_bases
 from tests.push.push_helpers import document_lines, fresh_data, numbers, write_csv
 from tests.sources.file_helpers import shipments_csv
 
@@ -34,12 +33,7 @@ NORTH, SOUTH = "north", "south"
 def sandboxes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[dict[str, SandboxEngine]]:
     """Bases `north` and `south` in ONEC_BASES_FILE, each its own sandbox 1C served on 127.0.0.1."""
     engines = {NORTH: SandboxEngine(fresh_data()), SOUTH: SandboxEngine(fresh_data())}
-    with ExitStack() as stack:
-        urls = {base: stack.enter_context(running_server(engine)) for base, engine in engines.items()}
-        bases_file = tmp_path / "bases.toml"
-        bases_file.write_text("".join(f'[[base]]\nid = "{b}"\nurl = "{u}"\n\n' for b, u in urls.items()), "utf-8")
-        monkeypatch.setenv("ONEC_BASES_FILE", str(bases_file))
-        monkeypatch.setenv("ONEC_RATE_LIMIT", "1000")
+    with served_bases(engines, tmp_path, monkeypatch):
         yield engines
 
 
