@@ -32,8 +32,11 @@ from tests.delta_workload import (
     DAY_KEY,
     DOC_TYPE,
     TABLE,
+    data_files,
     partitions_seen_by_duckdb,
     partitions_seen_by_polars,
+    read_files,
+    three_versions_of_one_day,
     torn_partitions,
     version_frame,
     version_rows,
@@ -206,50 +209,31 @@ class interfering_rows:
         replace_frame(self.lake, TABLE, self.partitions, version_frame(self.partitions.base, day, self.theirs))
 
 
-def _data_files(lake: DeltaLake) -> set[Path]:
-    return set(Path(lake.root, TABLE).rglob("*.parquet"))
-
-
-def _read_files(lake: DeltaLake) -> set[Path]:
-    """The data files the table's current version reads."""
-    table = lake.table(TABLE)
-    assert table is not None
-    return {Path(uri.removeprefix("file://")) for uri in table.file_uris()}
-
-
 def test_vacuum_deletes_only_the_replaced_files_older_than_the_retention(tmp_path: Path) -> None:
     """Three versions of one partition leave two replaced files beside the current one: a vacuum at the default
     retention keeps them (a reader of the versions before may still need them), one at 0 hours deletes exactly
     them; the current version reads whole, and a second vacuum deletes nothing more (delta-rs lists the same
     expired files until their tombstones leave the log)."""
     lake = DeltaLake(str(tmp_path / "delta"))
-    _three_versions_of_one_day(lake)
-    replaced = _data_files(lake) - _read_files(lake)
-    assert len(replaced) == 2 and len(_read_files(lake)) == 2
+    three_versions_of_one_day(lake, *DAYS[:2])
+    replaced = data_files(lake) - read_files(lake)
+    assert len(replaced) == 2 and len(read_files(lake)) == 2
 
     assert vacuum(lake, [TABLE, "goods"], retention_hours=168) == [Vacuumed(TABLE, (), 2)], "goods: no such table"
-    assert len(_data_files(lake)) == 4
+    assert len(data_files(lake)) == 4
 
     (done,) = vacuum(lake, [TABLE], retention_hours=0)
     assert {Path(lake.root, TABLE, name) for name in done.files_expired} == replaced
-    assert _data_files(lake) == _read_files(lake)
+    assert data_files(lake) == read_files(lake)
     assert whole_versions(lake) == {("main", DAYS[0]): 3, ("main", DAYS[1]): 1}
     assert vacuum(lake, [TABLE], retention_hours=0) == [done]
-    assert _data_files(lake) == _read_files(lake)
+    assert data_files(lake) == read_files(lake)
 
 
 def test_vacuum_on_object_storage_reports_paths_within_the_table(s3_server: S3Server) -> None:
     lake = s3_server.lake(f"vacuum-{time.monotonic_ns()}")
-    _three_versions_of_one_day(lake)
+    three_versions_of_one_day(lake, *DAYS[:2])
     (done,) = vacuum(lake, [TABLE], retention_hours=0)
     assert len(done.files_expired) == 2 and done.files_current == 2
     assert all(name.startswith(f"base=main/doc_type={DOC_TYPE}/{DAY_KEY}=") for name in done.files_expired)
     assert whole_versions(lake) == {("main", DAYS[0]): 3, ("main", DAYS[1]): 1}
-
-
-def _three_versions_of_one_day(lake: DeltaLake) -> None:
-    first, second = DAYS[:2]
-    replace_frame(lake, TABLE, Partitions("main", DOC_TYPE, DAY_KEY, (second,)), version_frame("main", second, 1))
-    for version in (1, 2, 3):
-        partitions = Partitions("main", DOC_TYPE, DAY_KEY, (first,))
-        replace_frame(lake, TABLE, partitions, version_frame("main", first, version))

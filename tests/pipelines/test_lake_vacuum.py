@@ -3,6 +3,7 @@ nightly sync, and running it deletes the files replaced longer ago than ONEC_LAK
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 
 import dagster as dg
@@ -13,8 +14,7 @@ from onec.delta_lake import DeltaLake
 from pipelines.definitions import build_definitions
 from pipelines.lake_maintenance import VACUUM_JOB, VACUUM_SCHEDULE, delta_lake_vacuum_job
 from resources import WarehouseResource
-from tests.core.test_delta_lake import _data_files, _read_files, _three_versions_of_one_day
-from tests.delta_workload import TABLE
+from tests.delta_workload import TABLE, data_files, read_files, three_versions_of_one_day
 
 
 def test_the_vacuum_exists_only_for_the_delta_lake_and_runs_weekly_after_the_night() -> None:
@@ -35,12 +35,12 @@ def test_running_it_deletes_the_replaced_files_past_the_retention(
     monkeypatch.setenv("ONEC_LAKE_FORMAT", "delta")
     monkeypatch.setenv("ONEC_LAKE_VACUUM_RETENTION_HOURS", "1")
     lake = DeltaLake(str(tmp_path / "delta"))
-    _three_versions_of_one_day(lake)
+    three_versions_of_one_day(lake, dt.date(2025, 3, 1), dt.date(2025, 3, 2))
     resources = {"warehouse": WarehouseResource.from_settings(Settings.from_env())}
 
     kept = delta_lake_vacuum_job.execute_in_process(resources=resources)
     assert kept.success and kept.output_for_node("vacuum_delta_lake") == 0, "files replaced just now are kept"
-    assert len(_data_files(lake)) == 4
+    assert len(data_files(lake)) == 4
 
     monkeypatch.setenv("ONEC_LAKE_VACUUM_RETENTION_HOURS", "0")
     resources = {"warehouse": WarehouseResource.from_settings(Settings.from_env())}
@@ -50,7 +50,7 @@ def test_running_it_deletes_the_replaced_files_past_the_retention(
     metadata = materialized.step_output_data.metadata
     assert (metadata["files_expired"].value, metadata[f"files_expired_{TABLE}"].value) == (2, 2)
     assert metadata["files_current"].value == 2
-    assert _data_files(lake) == _read_files(lake)
+    assert data_files(lake) == read_files(lake)
 
 
 def test_without_the_delta_lake_it_fails_saying_what_to_set(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
