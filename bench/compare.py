@@ -5,6 +5,10 @@
 JSON (per size in `--lines`, a sandbox 1C of that many document lines in its own process, page size 1,000, its
 pages read once untimed first so that every reader gets them from the sandbox's render cache):
   raw          httpx + `json.loads` of the same pages, one connection, nothing kept (the floor any reader adds to);
+  land         the raw floor, plus every record kept as it came, as text: a DuckDB table per entity (appended from
+               Arrow) and the same rows written by DuckDB to Parquet partitioned as the lake is, nothing checked or
+               deduplicated (the floor of any reader that lands both stores; what onec-etl adds over it is the checks,
+               the versions' dedupe and the transactional partition replace);
   dlt-duckdb   dlt's `rest_api` source over the same endpoints → DuckDB (dlt's default destination);
   dlt-parquet  the same source → Parquet loader files on the local filesystem;
   onec-etl     what `onec-etl sync` runs to extract (validate, stage, DuckDB, Parquet lake), marts aside.
@@ -24,6 +28,8 @@ does on demand); without it, or with `--no-dlt`, the dlt rows are skipped and sa
 takes about eight minutes a run); `--dlt-lines` limits the sizes dlt runs at.
 """
 
+# ruff: noqa: S608 — the land floor's SQL names only tables named after the fixed endpoints of `_endpoints`.
+
 from __future__ import annotations
 
 import argparse
@@ -39,7 +45,9 @@ from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from importlib import metadata
+from itertools import groupby
 from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -48,13 +56,18 @@ from bench.harness import child_peak_rss_mb, median, run_child, sandbox_process 
 from bench.readers import measure_readers  # noqa: E402
 from onec.schema import DOCUMENT_SLUGS  # noqa: E402
 
+if TYPE_CHECKING:  # dlt is a bench-only extra: without it (CI) these are Any to the type checker
+    from dlt.common.destination import Destination, TLoaderFileFormat
+    from dlt.sources.rest_api.typing import EndpointResource, RESTAPIConfig
+
 START, DAYS = date(2026, 1, 1), 31
 END = START + timedelta(days=DAYS)
 LINES_PER_DOCUMENT = 5.5  # the sandbox generator's average
 PAGE_SIZE = 1000
-RAW, DLT_DUCKDB, DLT_PARQUET, ONEC = "raw", "dlt-duckdb", "dlt-parquet", "onec-etl"
+RAW, LAND, DLT_DUCKDB, DLT_PARQUET, ONEC = "raw", "land", "dlt-duckdb", "dlt-parquet", "onec-etl"
 READER_NAMES = {
     RAW: "raw floor: httpx + `json` parse, one connection, nothing kept",
+    LAND: "land floor: raw + every record as text into DuckDB and day-partitioned Parquet, no checks",
     DLT_DUCKDB: "dlt `rest_api` → DuckDB",
     DLT_PARQUET: "dlt `rest_api` → Parquet loader files",
     ONEC: "`onec-etl sync` (validate, DuckDB, lake)",
@@ -93,7 +106,8 @@ class Results:
 
 
 def child(mode: str, base_url: str, scratch: str, page_size: str) -> None:
-    measure = {RAW: _raw_floor, DLT_DUCKDB: _dlt_duckdb, DLT_PARQUET: _dlt_parquet, ONEC: _onec_sync}[mode]
+    measure = {RAW: _raw_floor, LAND: _land_floor, DLT_DUCKDB: _dlt_duckdb, DLT_PARQUET: _dlt_parquet,
+               ONEC: _onec_sync}[mode]  # fmt: skip
     lines, seconds = measure(base_url, Path(scratch), int(page_size))
     print(json.dumps({"lines": lines, "seconds": seconds, "peak_rss_mb": child_peak_rss_mb()}))
 
@@ -107,13 +121,20 @@ def _endpoints() -> Iterator[tuple[str, str, dict[str, str]]]:
 
 
 def _raw_floor(base_url: str, _scratch: Path, page_size: int) -> tuple[int, float]:
-    import httpx
-
     lines = 0
     started = time.perf_counter()
+    for _, page in _pages(base_url, page_size):
+        lines += sum(len(row.get("items") or ()) for row in page)
+    return lines, time.perf_counter() - started
+
+
+def _pages(base_url: str, page_size: int) -> Iterator[tuple[str, list[dict[str, Any]]]]:
+    """(endpoint name, records) of every page of every endpoint, in order, over one connection, parsed by `json`."""
+    import httpx
+
     limits = httpx.Limits(max_connections=1, max_keepalive_connections=1)
     with httpx.Client(base_url=base_url, limits=limits, timeout=60) as client:
-        for _, path, parameters in _endpoints():
+        for name, path, parameters in _endpoints():
             offset, total = 0, 1
             while offset < total:
                 response = client.get(path, params={**parameters, "limit": page_size, "offset": offset})
@@ -123,11 +144,50 @@ def _raw_floor(base_url: str, _scratch: Path, page_size: int) -> tuple[int, floa
                 if not rows:
                     break
                 offset += len(rows)
-                lines += sum(len(row.get("items") or ()) for row in rows)
+                yield name, rows
+
+
+def _land_floor(base_url: str, scratch: Path, page_size: int) -> tuple[int, float]:
+    """Each endpoint's records as text columns in one DuckDB table (documents and their lines apart, as the
+    warehouse keeps them, a line with its document's number and date), one insert each, then each table copied by
+    DuckDB into Parquet partitioned by day: the least work that lands both stores. (It holds an endpoint's records
+    in memory: a floor on time, not on memory.)"""
+    import duckdb
+    import polars as pl
+
+    lines = 0
+    started = time.perf_counter()
+    (scratch / "lake").mkdir()
+    with duckdb.connect(str(scratch / "land.duckdb")) as con:
+        for name, pages in groupby(_pages(base_url, page_size), key=lambda named: named[0]):
+            headers: list[dict[str, str | None]] = []
+            items: list[dict[str, str | None]] = []
+            for _, page in pages:
+                headers += ({k: _text(v) for k, v in row.items() if k != "items"} for row in page)
+                items += ({"number": _text(row.get("number")), "date": _text(row.get("date")),
+                           **{k: _text(v) for k, v in item.items()}}
+                          for row in page for item in row.get("items") or ())  # fmt: skip
+            lines += len(items)
+            for table, rows in ((name, headers), (f"{name} lines", items)):
+                if rows:
+                    con.register("records", pl.DataFrame(rows, infer_schema_length=None))
+                    con.execute(f'CREATE TABLE "{table}" AS SELECT * FROM records')
+                    con.unregister("records")
+        for (table,) in con.execute("SELECT table_name FROM duckdb_tables()").fetchall():
+            day = "left(date, 10)" if table != "goods" else "'-'"
+            con.execute(
+                f'COPY (SELECT *, {day} AS day FROM "{table}" ORDER BY day) TO ?'
+                " (FORMAT parquet, COMPRESSION zstd, PARTITION_BY (day))",
+                [str(scratch / "lake" / table.replace(" ", "_"))],
+            )
     return lines, time.perf_counter() - started
 
 
-def dlt_config(base_url: str, page_size: int) -> dict[str, object]:
+def _text(value: object) -> str | None:
+    return None if value is None else str(value)
+
+
+def dlt_config(base_url: str, page_size: int) -> RESTAPIConfig:
     """dlt's `rest_api` source for the contract's paging (§1.2: `limit`/`offset`, `{"data", "pagination":
     {"total"}}`); the sandbox benches run without auth. dlt's defaults otherwise (append, its own normalizer).
     dlt's offset paginator steps by the limit it asked for, not the one 1C answers with (§1.9 lets a server cap
@@ -141,10 +201,12 @@ def dlt_config(base_url: str, page_size: int) -> dict[str, object]:
             },
         },
         "resource_defaults": {"endpoint": {"data_selector": "data"}},
-        "resources": [
-            {"name": name, "endpoint": {"path": path, "params": parameters}} for name, path, parameters in _endpoints()
-        ],
+        "resources": [_dlt_resource(name, path, parameters) for name, path, parameters in _endpoints()],
     }  # fmt: skip
+
+
+def _dlt_resource(name: str, path: str, parameters: dict[str, str]) -> EndpointResource:
+    return {"name": name, "endpoint": {"path": path, "params": dict(parameters)}}
 
 
 def _dlt_duckdb(base_url: str, scratch: Path, page_size: int) -> tuple[int, float]:
@@ -162,7 +224,11 @@ def _dlt_parquet(base_url: str, scratch: Path, page_size: int) -> tuple[int, flo
 
 
 def _dlt_run(
-    base_url: str, scratch: Path, page_size: int, destination: object, file_format: str | None
+    base_url: str,
+    scratch: Path,
+    page_size: int,
+    destination: Destination[Any, Any],
+    file_format: TLoaderFileFormat | None,
 ) -> tuple[int, float]:
     """One `pipeline.run`, timed whole (extract, normalize, load); the lines are the rows dlt normalized into the
     documents' `items` child tables, so a paginator that missed pages shows as fewer lines."""
@@ -173,9 +239,15 @@ def _dlt_run(
     pipeline = dlt.pipeline(
         pipeline_name="bench", pipelines_dir=str(scratch / "pipelines"), destination=destination, dataset_name="onec"
     )
-    pipeline.run(rest_api_source(dlt_config(base_url, page_size)), loader_file_format=file_format)
+    source = rest_api_source(dlt_config(base_url, page_size))
+    if file_format is None:  # the destination's own default
+        pipeline.run(source)
+    else:
+        pipeline.run(source, loader_file_format=file_format)
     seconds = time.perf_counter() - started
-    counts = pipeline.last_trace.last_normalize_info.row_counts
+    normalized = pipeline.last_trace.last_normalize_info if pipeline.last_trace else None
+    assert normalized is not None, "dlt's run left no normalize info"
+    counts = normalized.row_counts
     return sum(count for table, count in counts.items() if table.endswith("__items")), seconds
 
 
@@ -213,7 +285,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     dlt_readers = _dlt_readers(args.no_dlt, results.skipped)
     dlt_sizes = set(args.dlt_lines) if args.dlt_lines is not None else {size.lines for size in sizes}
     for size in sizes:
-        readers = [RAW, *(dlt_readers if size.lines in dlt_sizes else ()), ONEC]
+        readers = [RAW, LAND, *(dlt_readers if size.lines in dlt_sizes else ()), ONEC]
         if dlt_readers and size.lines not in dlt_sizes:
             results.skipped.append(f"dlt at {size.lines:,} lines (not in --dlt-lines)")
         failures: dict[str, str] = {}

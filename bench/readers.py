@@ -14,9 +14,10 @@ overhead over the raw parser of the same file:
 - CSV floor (tidy file only): what Polars alone does with no checks at all, `scan_csv` → the canonical dtypes
   (plain casts: they round and accept exponents, which is why the pipeline checks) → `sink_parquet`; no record can
   be rejected, so no line numbers or raw text are kept. The ceiling for any end-to-end CSV load on this machine.
-- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML reader: `UdeXmlReader.batches`
-  (String frames of documents and lines, ready for validation); XML end to end: batches → `check_documents` →
-  Parquet, prefetched the same way.
+- XML raw: lxml `iterparse` (tag-filtered, clearing as it goes, no dicts); XML floor: the same, plus every
+  element's attributes and text read once into Python (the ceiling of any reader over lxml); XML reader:
+  `UdeXmlReader.batches` (String frames of documents and lines, ready for validation); XML end to end: batches →
+  `check_documents` → Parquet, prefetched the same way.
 Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
 
 Runs (2026-11-27, 2 shared cores; the host's speed drifts 1.3-1.6x between minutes, so compare ratios, or runs
@@ -77,6 +78,7 @@ MODES = {  # mode → the file it reads
     "tidy-e2e": "tidy",
     "tidy-floor": "tidy",
     "xml-raw": "xml",
+    "xml-floor": "xml",
     "xml-reader": "xml",
     "xml-e2e": "xml",
 }
@@ -194,17 +196,18 @@ def _measure(mode: str, path: Path) -> dict[str, float]:
     import onec.validation  # noqa: F401
 
     size_mb = path.stat().st_size / 1024 / 1024
-    started = time.perf_counter()
     measure = {
         "csv-raw": _csv_raw, "csv-e2e": _csv_e2e, "tidy-raw": _csv_raw, "tidy-e2e": _csv_e2e, "tidy-floor": _csv_floor,
-        "xml-raw": _xml_raw, "xml-reader": _xml_reader, "xml-e2e": _xml_e2e,
+        "xml-raw": _xml_raw, "xml-floor": _xml_floor, "xml-reader": _xml_reader, "xml-e2e": _xml_e2e,
     }[mode]  # fmt: skip
-    rows = measure(path)
-    elapsed = time.perf_counter() - started
+    with tempfile.TemporaryDirectory(prefix="bench-readers-out-") as out:  # what the end-to-end modes write
+        started = time.perf_counter()
+        rows = measure(path, Path(out))
+        elapsed = time.perf_counter() - started
     return {"mb": size_mb, "mb_s": size_mb / elapsed, "peak_mb": child_peak_rss_mb(), "rows": rows}
 
 
-def _csv_raw(path: Path) -> int:
+def _csv_raw(path: Path, _out: Path) -> int:
     import polars as pl
 
     with path.open("rb") as handle:
@@ -215,12 +218,11 @@ def _csv_raw(path: Path) -> int:
     return frame.height
 
 
-def _csv_e2e(path: Path) -> int:
+def _csv_e2e(path: Path, out: Path) -> int:
     from onec.prefetch import prefetched
     from onec.sources.csv_export import CsvEntity, CsvExportReader
     from onec.validation import check_documents_text
 
-    out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     lines = 0
     with path.open("rb") as handle:
         reader = CsvExportReader(CsvEntity.DOCUMENT_LINES)
@@ -234,7 +236,7 @@ def _csv_e2e(path: Path) -> int:
     return lines
 
 
-def _csv_floor(path: Path) -> int:
+def _csv_floor(path: Path, out: Path) -> int:
     from onec.exchange_columns import DOCUMENT_LINE_HEADERS
     from onec.schema import document_lines_schema, documents_schema
 
@@ -245,9 +247,8 @@ def _csv_floor(path: Path) -> int:
     frame = pl.scan_csv(path, schema=dict.fromkeys(header, pl.String)).with_columns(
         _cast(pl.col(column), dtype) for column, dtype in casts.items()
     )
-    out = Path(tempfile.mkdtemp(prefix="bench-parquet-")) / "lines.parquet"
-    frame.sink_parquet(out, compression="lz4")
-    rows: int = pl.scan_parquet(out).select(pl.len()).collect().item()
+    frame.sink_parquet(out / "lines.parquet", compression="lz4")
+    rows: int = pl.scan_parquet(out / "lines.parquet").select(pl.len()).collect().item()
     return rows
 
 
@@ -268,7 +269,7 @@ def _write_batch(batch: CheckedBatch, out: Path, n: int) -> int:
     return batch.lines.height
 
 
-def _xml_raw(path: Path) -> int:
+def _xml_raw(path: Path, _out: Path) -> int:
     from lxml import etree
 
     count = 0
@@ -280,19 +281,35 @@ def _xml_raw(path: Path) -> int:
     return count
 
 
-def _xml_reader(path: Path) -> int:
+def _xml_floor(path: Path, _out: Path) -> int:
+    """The raw parse, plus reading every value of every element once into Python (its attributes and text), as
+    any reader built on lxml must: the ceiling of such a reader, whatever it does with the values."""
+    from lxml import etree
+
+    count = 0
+    for _, element in etree.iterparse(str(path), events=("end",), tag="Document", resolve_entities=False):
+        count += 1
+        for node in element.iter():
+            node.items()
+            _ = node.text
+        element.clear(keep_tail=False)
+        while element.getprevious() is not None:
+            del element.getparent()[0]
+    return count
+
+
+def _xml_reader(path: Path, _out: Path) -> int:
     from onec.sources.ude_xml import UdeXmlReader
 
     with path.open("rb") as handle:
         return sum(len(batch) for batch in UdeXmlReader(handle).batches(DOC_TYPE))
 
 
-def _xml_e2e(path: Path) -> int:
+def _xml_e2e(path: Path, out: Path) -> int:
     from onec.prefetch import prefetched
     from onec.sources.ude_xml import UdeXmlReader
     from onec.validation import check_documents
 
-    out = Path(tempfile.mkdtemp(prefix="bench-parquet-"))
     lines = 0
     with path.open("rb") as handle:
         for n, records in enumerate(prefetched(UdeXmlReader(handle).batches(DOC_TYPE))):
