@@ -212,8 +212,9 @@ class interfering_rows:
 def test_vacuum_deletes_only_the_replaced_files_older_than_the_retention(tmp_path: Path) -> None:
     """Three versions of one partition leave two replaced files beside the current one: a vacuum at the default
     retention keeps them (a reader of the versions before may still need them), one at 0 hours deletes exactly
-    them; the current version reads whole, and a second vacuum deletes nothing more (delta-rs lists the same
-    expired files until their tombstones leave the log)."""
+    them, and not a file a concurrent writer has written but not yet committed; the current version reads whole,
+    and a second vacuum deletes nothing more (delta-rs lists the same expired files until their tombstones leave
+    the log)."""
     lake = DeltaLake(str(tmp_path / "delta"))
     three_versions_of_one_day(lake, *DAYS[:2])
     replaced = data_files(lake) - read_files(lake)
@@ -222,8 +223,12 @@ def test_vacuum_deletes_only_the_replaced_files_older_than_the_retention(tmp_pat
     assert vacuum(lake, [TABLE, "goods"], retention_hours=168) == [Vacuumed(TABLE, (), 2)], "goods: no such table"
     assert len(data_files(lake)) == 4
 
+    in_flight = next(iter(replaced)).with_name("part-of-a-write-not-yet-committed.parquet")
+    in_flight.write_bytes(b"PAR1")  # a concurrent writer's new file: in no log entry yet, so no tombstone either
     (done,) = vacuum(lake, [TABLE], retention_hours=0)
     assert {Path(lake.root, TABLE, name) for name in done.files_expired} == replaced
+    assert in_flight.exists(), "vacuum deleted a file a writer was about to commit"
+    in_flight.unlink()
     assert data_files(lake) == read_files(lake)
     assert whole_versions(lake) == {("main", DAYS[0]): 3, ("main", DAYS[1]): 1}
     assert vacuum(lake, [TABLE], retention_hours=0) == [done]
