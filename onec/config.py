@@ -411,6 +411,13 @@ class LakeSettings:
     s3_secret_access_key: Secret = variable(
         "ONEC_LAKE_S3_SECRET_ACCESS_KEY", SECRET, Secret(""), "S3 secret access key"
     )
+    vacuum_retention_hours: int = variable(
+        "ONEC_LAKE_VACUUM_RETENTION_HOURS",
+        COUNT,
+        168,
+        "Delta: the weekly `delta_lake_vacuum` job deletes files replaced longer ago than this; keep it above the"
+        " longest query or time travel an analyst runs",
+    )
 
     def check(self) -> None:
         if self.s3_endpoint is not None and not self.s3_endpoint.startswith(("http://", "https://")):

@@ -270,6 +270,39 @@ class _CountedRows:
                 yield batch
 
 
+@dataclass(frozen=True)
+class Vacuumed:
+    """What vacuuming one table did: the replaced files past the retention (paths within the table), none of which
+    the storage holds any more (deleted now, or by an earlier vacuum: delta-rs lists a file again until its
+    tombstone leaves the log), and the number of data files the table's current version reads."""
+
+    table: str
+    files_expired: tuple[str, ...]
+    files_current: int
+
+
+def vacuum(lake: DeltaLake, tables: Sequence[str], retention_hours: int) -> list[Vacuumed]:
+    """Delete the data files that commits replaced more than `retention_hours` ago, in every table of `tables` the
+    lake has.
+
+    Why: a partition replace keeps the replaced file (a tombstone in the log) so that readers of the version before
+    it can finish; nothing else ever deletes it, so without this a lake that is rewritten every night grows by a
+    copy of every partition it rewrites. Files a current version reads are never deleted, and neither is a file a
+    concurrent writer has just added (it is no tombstone), so vacuum may run beside the landings; a reader still on
+    a version older than `retention_hours` may find its files gone, which is why the retention is a setting.
+    The retention is honoured as given, below delta-rs's own 7-day floor too (a deliberate setting, and tests)."""
+    done = []
+    for name in tables:
+        table = lake.table(name)
+        if table is None:
+            continue
+        expired = table.vacuum(retention_hours=retention_hours, dry_run=False, enforce_retention_duration=False)
+        prefix = lake.table_uri(name).rstrip("/") + "/"
+        relative = tuple(sorted(path.removeprefix("file://").removeprefix(prefix) for path in expired))
+        done.append(Vacuumed(name, relative, len(table.file_uris())))
+    return done
+
+
 def _literal(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 

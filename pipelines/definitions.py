@@ -1,4 +1,5 @@
-"""The code location: assets, checks, the whole-sync job and the nightly schedule, configured from `ONEC_*`.
+"""The code location: assets, checks, the whole-sync job and the nightly schedule (with the Delta lake, its weekly
+vacuum too), configured from `ONEC_*`.
 
 Runs use the in-process executor unless `ONEC_CELERY_BROKER` is set (pipelines/executors.py): every asset of a run
 then shares one 1C session, so one rate limiter and one concurrency cap govern the whole run. Pages of each query are
@@ -22,6 +23,7 @@ from pipelines.executors import run_executor
 from pipelines.imports import build_import_inbox_sensor, onec_import_job
 from pipelines.incremental import build_incremental_job, build_incremental_schedule, build_webhook_sensor
 from pipelines.jobs import build_sync_job, sync_partitions
+from pipelines.lake_maintenance import build_vacuum_schedule, delta_lake_vacuum_job
 from pipelines.schedules import build_bases_sensor, build_nightly_schedule
 from resources import OneCResource, WarehouseResource
 
@@ -33,17 +35,28 @@ def build_definitions(bases: Bases) -> dg.Definitions:
     partitions = sync_partitions(settings)
     sync_job = build_sync_job(partitions)
     incremental_job = build_incremental_job()
+    delta = settings.lake.format is LakeFormat.DELTA
     return dg.Definitions(
         assets=[
             build_goods_asset(partitions),
             *build_document_assets(partitions),
             incremental_sync,
             *build_mart_assets(partitions),
-            *([warehouse_from_lake] if settings.lake.format is LakeFormat.DELTA else []),
+            *([warehouse_from_lake] if delta else []),
         ],
         asset_checks=[build_lake_check(INCREMENTAL_SYNC), build_lake_check(RUN_REPORT)],
-        jobs=[sync_job, incremental_job, load_exchange_files_job, onec_import_job],
-        schedules=[build_nightly_schedule(sync_job, bases), build_incremental_schedule(incremental_job, bases)],
+        jobs=[
+            sync_job,
+            incremental_job,
+            load_exchange_files_job,
+            onec_import_job,
+            *([delta_lake_vacuum_job] if delta else []),
+        ],
+        schedules=[
+            build_nightly_schedule(sync_job, bases),
+            build_incremental_schedule(incremental_job, bases),
+            *([build_vacuum_schedule(settings)] if delta else []),
+        ],
         sensors=[
             build_bases_sensor(bases),
             build_webhook_sensor(incremental_job, bases),

@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from collections.abc import Sequence
+from pathlib import Path
 
 import duckdb
 import polars as pl
@@ -91,3 +92,22 @@ def torn_partitions(seen: pl.DataFrame) -> pl.DataFrame:
         | (pl.col("declared") != pl.col("declared_high"))
         | (pl.col("rows") != pl.col("declared"))
     )
+
+
+def data_files(lake: DeltaLake) -> set[Path]:
+    return set(Path(lake.root, TABLE).rglob("*.parquet"))
+
+
+def read_files(lake: DeltaLake) -> set[Path]:
+    """The data files the table's current version reads."""
+    table = lake.table(TABLE)
+    assert table is not None
+    return {Path(uri.removeprefix("file://")) for uri in table.file_uris()}
+
+
+def three_versions_of_one_day(lake: DeltaLake, first: dt.date, second: dt.date) -> None:
+    """Versions 1, 2 and 3 of `first` (two replaced files) and version 1 of `second`."""
+    replace_frame(lake, TABLE, Partitions("main", DOC_TYPE, DAY_KEY, (second,)), version_frame("main", second, 1))
+    for version in (1, 2, 3):
+        partitions = Partitions("main", DOC_TYPE, DAY_KEY, (first,))
+        replace_frame(lake, TABLE, partitions, version_frame("main", first, version))

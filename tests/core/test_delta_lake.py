@@ -19,13 +19,24 @@ import pyarrow as pa
 import pytest
 
 from onec.config import Settings
-from onec.delta_lake import DeltaLake, LakeConflict, Partitions, replace_frame, replace_partitions
+from onec.delta_lake import (
+    DeltaLake,
+    LakeConflict,
+    Partitions,
+    Vacuumed,
+    replace_frame,
+    replace_partitions,
+    vacuum,
+)
 from tests.delta_workload import (
     DAY_KEY,
     DOC_TYPE,
     TABLE,
+    data_files,
     partitions_seen_by_duckdb,
     partitions_seen_by_polars,
+    read_files,
+    three_versions_of_one_day,
     torn_partitions,
     version_frame,
     version_rows,
@@ -196,3 +207,38 @@ class interfering_rows:
     def _commit_theirs(self) -> None:
         (day,) = self.partitions.days
         replace_frame(self.lake, TABLE, self.partitions, version_frame(self.partitions.base, day, self.theirs))
+
+
+def test_vacuum_deletes_only_the_replaced_files_older_than_the_retention(tmp_path: Path) -> None:
+    """Three versions of one partition leave two replaced files beside the current one: a vacuum at the default
+    retention keeps them (a reader of the versions before may still need them), one at 0 hours deletes exactly
+    them, and not a file a concurrent writer has written but not yet committed; the current version reads whole,
+    and a second vacuum deletes nothing more (delta-rs lists the same expired files until their tombstones leave
+    the log)."""
+    lake = DeltaLake(str(tmp_path / "delta"))
+    three_versions_of_one_day(lake, *DAYS[:2])
+    replaced = data_files(lake) - read_files(lake)
+    assert len(replaced) == 2 and len(read_files(lake)) == 2
+
+    assert vacuum(lake, [TABLE, "goods"], retention_hours=168) == [Vacuumed(TABLE, (), 2)], "goods: no such table"
+    assert len(data_files(lake)) == 4
+
+    in_flight = next(iter(replaced)).with_name("part-of-a-write-not-yet-committed.parquet")
+    in_flight.write_bytes(b"PAR1")  # a concurrent writer's new file: in no log entry yet, so no tombstone either
+    (done,) = vacuum(lake, [TABLE], retention_hours=0)
+    assert {Path(lake.root, TABLE, name) for name in done.files_expired} == replaced
+    assert in_flight.exists(), "vacuum deleted a file a writer was about to commit"
+    in_flight.unlink()
+    assert data_files(lake) == read_files(lake)
+    assert whole_versions(lake) == {("main", DAYS[0]): 3, ("main", DAYS[1]): 1}
+    assert vacuum(lake, [TABLE], retention_hours=0) == [done]
+    assert data_files(lake) == read_files(lake)
+
+
+def test_vacuum_on_object_storage_reports_paths_within_the_table(s3_server: S3Server) -> None:
+    lake = s3_server.lake(f"vacuum-{time.monotonic_ns()}")
+    three_versions_of_one_day(lake, *DAYS[:2])
+    (done,) = vacuum(lake, [TABLE], retention_hours=0)
+    assert len(done.files_expired) == 2 and done.files_current == 2
+    assert all(name.startswith(f"base=main/doc_type={DOC_TYPE}/{DAY_KEY}=") for name in done.files_expired)
+    assert whole_versions(lake) == {("main", DAYS[0]): 3, ("main", DAYS[1]): 1}

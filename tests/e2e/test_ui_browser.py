@@ -1,8 +1,9 @@
 """What operators see, in a real browser: a backfill launched by clicking through the Dagster UI, and the run report.
 
 The UI test clicks what a data engineer clicks: the asset graph filtered to three document assets, "Materialize
-all…", three days typed into the partition dialog, "Launch backfill"; then it follows the backfill's page until it
-says Succeeded and checks the warehouse. Screenshots are kept under test-artifacts/. Every wait has a deadline.
+all…", in the partition dialog (one selector per dimension of the base × day partitions) the base `main` ticked and
+three days typed, "Launch backfill"; then it follows the backfill's page until it says Succeeded and checks what the
+backfill's runs materialized and the warehouse. Screenshots are kept under test-artifacts/. Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -13,14 +14,16 @@ from datetime import timedelta
 from urllib.parse import quote
 
 import pytest
-from playwright.sync_api import Page
+from playwright.sync_api import Locator, Page
 
-from onec.config import Settings
+from assets.bases import BASE_DIMENSION
+from onec.config import DEFAULT_BASE, Settings
 from onec.connect import sandbox_window
 from onec.marts import build_stock_balance_daily, build_stock_movements
 from onec.reconcile import reconcile
 from onec.report import write_run_report
 from onec.warehouse import Warehouse
+from tests.dagster_bases import day_key
 from tests.e2e.conftest import ARTIFACTS, graphql
 from tests.marts.conftest import LandedMonth, landed_month  # noqa: F401 (the fixture)
 from tests.marts.test_reconcile import _agreeing_second_snapshot, _inject_discrepancy
@@ -31,14 +34,12 @@ GRAPH_TIMEOUT_S = 90
 NODE_PARTITIONS = re.compile(r"^\d+ partitions$")
 ASSETS = ("documents_goods_receipt", "documents_shipment", "documents_transfer")
 BACKFILL_ID = re.compile(r"Created backfill (\w+)")
+DAY_RANGE_HINT = re.compile(r"^ex: \d{4}-\d{2}-\d{2}")
+"""The day dimension's input, whose example ("ex: 2025-01-01, 2025-01-02, [2025-01-03...2026-12-02]") follows the
+calendar."""
 STATUS = re.compile(r"\nStatus\n(\w[\w ]*)\n")
 
 
-@pytest.mark.skip(
-    reason="base × day partitions: the launch dialog now has a selector per dimension, which this script does not"
-    " drive yet (its day-range input is not found); the same backfill through the UI's GraphQL mutation is"
-    " tests/e2e/test_dagster_ui_backfill.py"
-)
 def test_backfill_of_three_days_launched_in_the_browser(dagster_dev: str, browser_page: Page) -> None:
     page = browser_page
     settings = Settings.from_env()
@@ -53,10 +54,12 @@ def test_backfill_of_three_days_launched_in_the_browser(dagster_dev: str, browse
     _wait_for_graph_nodes(page, len(ASSETS))
     page.get_by_role("button", name="Materialize all").click()
     dialog = page.get_by_role("dialog").filter(has_text="Launch runs to materialize 3 assets")
-    partitions = dialog.get_by_placeholder("No matching partitions")
-    partitions.fill(f"[{first.isoformat()}...{last.isoformat()}]")
-    partitions.press("Enter")
-    dialog.get_by_text("3 partitions").wait_for()
+    days = dialog.get_by_placeholder(DAY_RANGE_HINT)
+    days.wait_for()  # for its first ~0.3 s the dialog draws the day dimension as a drop-down like the base's
+    _pick_base(page, dialog, DEFAULT_BASE)
+    days.fill(f"[{first.isoformat()}...{last.isoformat()}]")
+    days.press("Enter")
+    dialog.get_by_text("3 partitions", exact=True).wait_for()
     page.screenshot(path=_artifact("ui-backfill-dialog.png"))
     dialog.get_by_role("button", name="Launch backfill").click()
     created = page.get_by_text(BACKFILL_ID)
@@ -67,6 +70,8 @@ def test_backfill_of_three_days_launched_in_the_browser(dagster_dev: str, browse
     status = _wait_for_backfill_page(page, f"{dagster_dev}/runs/b/{match.group(1)}")
     page.screenshot(path=_artifact("ui-backfill-succeeded.png"), full_page=True)
     assert status == "Succeeded", status
+    expected = {(asset, str(day_key(first + timedelta(days=i)))) for asset in ASSETS for i in range(3)}
+    assert _materialized_by_backfill(dagster_dev, match.group(1)) == sorted(expected)
 
     landed = Warehouse(settings.data_dir, settings.timezone).query(
         "SELECT doc_type, min(doc_date), max(doc_date), count(DISTINCT doc_date) FROM documents"
@@ -132,6 +137,37 @@ def _wait_for_graph_nodes(page: Page, count: int) -> None:
         time.sleep(1)
         if page.get_by_text("Empty graph").count():
             page.reload(wait_until="networkidle")
+
+
+def _pick_base(page: Page, dialog: Locator, base: str) -> None:
+    """Tick `base` in the base dimension's drop-down (a menu of checkboxes that stays open for more ticks), then close
+    the menu by clicking the dimension's heading, as a user clicks away from it."""
+    dialog.get_by_text("Select a partition or create one").click()
+    page.get_by_role("menuitem").filter(has=page.get_by_text(base, exact=True)).click()
+    dialog.get_by_text(BASE_DIMENSION, exact=True).click()
+    page.get_by_placeholder("Filter partitions").wait_for(state="hidden")
+
+
+BACKFILL_MATERIALIZATIONS = """
+query($id: String!) {
+  runsOrError(filter: {tags: [{key: "dagster/backfill", value: $id}]}) {
+    __typename
+    ... on Runs { results { assetMaterializations { assetKey { path } partition } } }
+    ... on PythonError { message }
+  }
+}
+"""
+
+
+def _materialized_by_backfill(url: str, backfill_id: str) -> list[tuple[str, str]]:
+    """Every (asset, partition key) the backfill's runs materialized, sorted, duplicates kept."""
+    runs = graphql(url, BACKFILL_MATERIALIZATIONS, {"id": backfill_id})["data"]["runsOrError"]
+    assert runs["__typename"] == "Runs", runs
+    return sorted(
+        ("/".join(m["assetKey"]["path"]), m["partition"])
+        for run in runs["results"]
+        for m in run["assetMaterializations"]
+    )
 
 
 def _wait_for_backfill_page(page: Page, url: str) -> str:
