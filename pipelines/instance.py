@@ -21,6 +21,7 @@ it), so the file and the tests' instances cannot drift apart.
 from __future__ import annotations
 
 import sys
+from collections.abc import Mapping
 from typing import Any
 
 from dagster import DagsterInstance
@@ -65,16 +66,30 @@ def instance_config(settings: Settings) -> dict[str, Any]:
 
 class PerBaseRunCoordinator(QueuedRunCoordinator):
     """The queued run coordinator, which first tags each run it is given with its base (`RUN_BASE_TAG`), so that the
-    run queue's per-base limit applies to every run of a base however it was launched (backfill, schedule, UI)."""
+    run queue's per-base limit applies to every run of a base however it was launched (backfill, schedule, UI, an
+    import launched by hand with a `base` in its op config)."""
 
     def submit_run(self, context: SubmitRunContext) -> DagsterRun:
         run = context.dagster_run
-        base = run_base(run.tags)
+        base = run_base(run.tags) or config_base(run.run_config)
         if base is not None and run.tags.get(RUN_BASE_TAG) != base:
             self._instance.add_run_tags(run.run_id, {RUN_BASE_TAG: base})
             tagged = self._instance.get_run_by_id(run.run_id)
             context = SubmitRunContext(tagged or run.with_tags({**run.tags, RUN_BASE_TAG: base}), context.workspace)
         return super().submit_run(context)
+
+
+def config_base(run_config: Mapping[str, Any]) -> str | None:
+    """The base an op's config names (`base` of the import and file-load jobs): the base of a run launched by hand
+    from the launchpad, which has no partition and no tag. None when no op, or ops of different bases, name one."""
+    ops = run_config.get("ops")
+    named = {
+        op["config"].get("base")
+        for op in (ops.values() if isinstance(ops, Mapping) else ())
+        if isinstance(op, Mapping) and isinstance(op.get("config"), Mapping)
+    }
+    named.discard(None)
+    return str(named.pop()) if len(named) == 1 else None
 
 
 def configure_instance(instance: DagsterInstance, bases: Bases) -> list[str]:

@@ -21,8 +21,11 @@ from pathlib import Path
 import dagster as dg
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
+from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
+from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.tags import BACKFILL_ID_TAG
-from dagster._core.test_utils import create_test_daemon_workspace_context, instance_for_test
+from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context, instance_for_test
+from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
 from dagster._core.workspace.load_target import ModuleTarget
 from dagster._daemon.backfill import execute_backfill_iteration
 from dagster._daemon.run_coordinator.queued_run_coordinator_daemon import QueuedRunCoordinatorDaemon
@@ -34,6 +37,7 @@ from onec.sandbox.data import SandboxData
 from onec.sandbox.engine import FaultConfig, SandboxConfig, SandboxEngine
 from onec.sandbox.server import running_server
 from pipelines.definitions import build_definitions
+from pipelines.imports import IMPORT_JOB
 from pipelines.instance import configure_instance, instance_config, instance_yaml
 from tests.dagster_bases import day_key
 
@@ -173,3 +177,28 @@ def _most_at_once(spans: list[RunSpan]) -> int:
         running += change
         most = max(most, running)
     return most
+
+
+@pytest.mark.parametrize(
+    ("run_config", "tagged"),
+    [
+        ({"ops": {"push_import": {"config": {"path": "x.csv", "type": "shipment", "base": "south"}}}}, "south"),
+        ({"ops": {"push_import": {"config": {"path": "x.csv", "type": "shipment"}}}}, None),
+    ],
+)
+def test_an_import_launched_by_hand_is_held_to_its_base(run_config: dict[str, object], tagged: str | None) -> None:
+    """A run from the launchpad has no partition and no tag: the base its op config names is what the per-base limit
+    must count it against (an import into a base while that base syncs would share its 1C and its warehouse)."""
+    with instance_for_test(overrides=instance_config(Settings())) as instance:
+        run = create_run_for_test(
+            instance, job_name=IMPORT_JOB, run_config=run_config, remote_job_origin=_origin(IMPORT_JOB)
+        )
+        submitted = instance.run_coordinator.submit_run(SubmitRunContext(run, workspace=None))  # type: ignore[arg-type]
+        assert submitted.status == dg.DagsterRunStatus.QUEUED
+        assert submitted.tags.get(RUN_BASE_TAG) == tagged
+
+
+def _origin(job: str) -> RemoteJobOrigin:
+    """Where a queued run's job comes from (the queue insists on one); this code location, loaded in process."""
+    location = InProcessCodeLocationOrigin(LoadableTargetOrigin(module_name="pipelines.definitions"))
+    return RemoteJobOrigin(RemoteRepositoryOrigin(location, "__repository__"), job)
