@@ -24,9 +24,7 @@ import sys
 from collections.abc import Mapping
 from typing import Any
 
-from dagster import DagsterInstance
-from dagster._core.run_coordinator import QueuedRunCoordinator, SubmitRunContext
-from dagster._core.storage.dagster_run import DagsterRun
+from dagster import DagsterInstance, DagsterRun, QueuedRunCoordinator, SubmitRunContext
 from dagster_shared.yaml_utils import dump_run_config_yaml
 
 from assets.bases import RUN_BASE_TAG, register_bases, run_base
