@@ -173,7 +173,11 @@ def test_kubernetes_and_the_instance_file_limit_1c_alike() -> None:
     values = _yaml(DEPLOY / "k8s" / "values.yaml")
     custom = values["dagsterDaemon"]["runCoordinator"]["config"]["customRunCoordinator"]
     coordinator = _yaml(DEPLOY / "dagster.yaml")["run_coordinator"]
-    assert (custom["module"], custom["class"]) == (coordinator["module"], coordinator["class"])
+    assert (custom["module"], custom["class"], custom["config"]) == (
+        coordinator["module"],
+        coordinator["class"],
+        coordinator["config"],
+    )
     helm = values["concurrency"]
     instance = _yaml(DEPLOY / "dagster.yaml")["concurrency"]
     assert helm["runs"]["maxConcurrentRuns"] == instance["runs"]["max_concurrent_runs"]
