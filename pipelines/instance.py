@@ -13,7 +13,7 @@ Why limits here: 1C is the bottleneck (licences counted by the server, one sessi
   The pool is enforced where the steps run (each claims a slot as it starts), not by the run queue: the queue's own
   pool check counts every root step of a run it has just launched against the pool (seven for a sync run, more than
   the budget) until the run has been started for 5 s, so it launched one run at a time and the bases did not run
-  side by side (tests/pipelines/test_run_queue.py failed so in CI). `block_op_concurrency_limited_runs` is off.
+  side by side. `block_op_concurrency_limited_runs` is off.
 The repository's `dagster.yaml` is this function's output at the defaults (tests/pipelines/test_run_queue.py checks
 it), so the file and the tests' instances cannot drift apart.
 """

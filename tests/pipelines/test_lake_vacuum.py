@@ -46,8 +46,8 @@ def test_running_it_deletes_the_replaced_files_past_the_retention(
     resources = {"warehouse": WarehouseResource.from_settings(Settings.from_env())}
     done = delta_lake_vacuum_job.execute_in_process(resources=resources)
     assert done.success
-    (materialized,) = [e for e in done.all_node_events if e.event_type_value == "STEP_OUTPUT"]
-    metadata = materialized.step_output_data.metadata
+    (output,) = [e for e in done.all_node_events if e.event_type_value == "STEP_OUTPUT"]
+    metadata = output.step_output_data.metadata
     assert (metadata["files_expired"].value, metadata[f"files_expired_{TABLE}"].value) == (2, 2)
     assert metadata["files_current"].value == 2
     assert data_files(lake) == read_files(lake)

@@ -22,7 +22,6 @@ import dagster as dg
 import pytest
 from dagster._core.execution.backfill import BulkActionStatus, PartitionBackfill
 from dagster._core.remote_origin import InProcessCodeLocationOrigin, RemoteJobOrigin, RemoteRepositoryOrigin
-from dagster._core.run_coordinator import SubmitRunContext
 from dagster._core.storage.tags import BACKFILL_ID_TAG
 from dagster._core.test_utils import create_run_for_test, create_test_daemon_workspace_context, instance_for_test
 from dagster._core.types.loadable_target_origin import LoadableTargetOrigin
@@ -193,7 +192,7 @@ def test_an_import_launched_by_hand_is_held_to_its_base(run_config: dict[str, ob
         run = create_run_for_test(
             instance, job_name=IMPORT_JOB, run_config=run_config, remote_job_origin=_origin(IMPORT_JOB)
         )
-        submitted = instance.run_coordinator.submit_run(SubmitRunContext(run, workspace=None))  # type: ignore[arg-type]
+        submitted = instance.run_coordinator.submit_run(dg.SubmitRunContext(run, workspace=None))  # type: ignore[arg-type]
         assert submitted.status == dg.DagsterRunStatus.QUEUED
         assert submitted.tags.get(RUN_BASE_TAG) == tagged
 
