@@ -9,7 +9,10 @@ disk, a conditional PUT on S3: no lock service). So:
   files of the partitions the predicate names are removed and the new ones added together; rows outside the
   predicate are refused, so a bug cannot overwrite a neighbour);
 - writers of disjoint partitions (other bases, other days) both commit: delta-rs re-checks the winner's changes
-  against what it read and finds no overlap;
+  against what it read and finds no overlap. Except on a table not yet created: delta-rs lets every writer that
+  saw no table commit the table's metadata, and each such commit fails every other writer's commit in flight once
+  ("Metadata changed"); that is retried like any conflict, so the first landings on a fresh lake may take a few
+  attempts;
 - a writer whose partitions someone else changed meanwhile gets `CommitFailedError`; `replace_partitions` then
   reads its rows again (`rows` is a function for that reason) and retries, a bounded number of times, and
   otherwise raises `LakeConflict` naming the partitions;
@@ -47,7 +50,7 @@ DEFAULT_DIRECTORY = "delta"
 """The Delta lake's directory under ONEC_DATA_DIR when ONEC_LAKE_URI is not set."""
 COMMIT_ATTEMPTS = 4
 """Commits tried before a conflict on the same partitions is reported: each retry rewrites the partitions from
-`rows` read again, so only writers racing for the same partitions ever wait."""
+`rows` read again, so only writers racing for the same partitions (or to create the table) ever wait."""
 RETRY_PAUSE_S = 0.05
 """The first pause between attempts (doubled after each), so racing writers do not collide again at once."""
 WRITER_PROPERTIES = WriterProperties(compression="ZSTD")
