@@ -142,12 +142,13 @@ def configured_target(settings: Settings, base: str = DEFAULT_BASE) -> DeltaTarg
 @dataclass(frozen=True)
 class Partitions:
     """The partitions one commit replaces: one base, one document type (for a table split by type), and days of
-    the table's day column (for a table split by day; none: the base's whole table)."""
+    the table's day column (for a table split by day; none: the base's whole table). A None among the days is the
+    partition whose day is null (goods_history's open versions)."""
 
     base: str = DEFAULT_BASE
     doc_type: str | None = None
     day_key: str | None = None
-    days: tuple[dt.date, ...] = ()
+    days: tuple[dt.date | None, ...] = ()
 
     @property
     def columns(self) -> list[str]:
@@ -165,14 +166,22 @@ class Partitions:
         if self.doc_type is not None:
             terms.append(f"doc_type = {_literal(self.doc_type)}")
         if self.day_key is not None:
-            days = ", ".join(_literal(day.isoformat()) for day in self.days)
-            terms.append(f"{self.day_key} IN ({days})")
+            terms.append(self._days_predicate(self.day_key))
         return " AND ".join(terms)
+
+    def _days_predicate(self, key: str) -> str:
+        dated = [_literal(day.isoformat()) for day in self.days if day is not None]
+        either = [
+            *([f"{key} IN ({', '.join(dated)})"] if dated else []),
+            *([f"{key} IS NULL"] if None in self.days else []),
+        ]
+        return either[0] if len(either) == 1 else f"({' OR '.join(either)})"
 
     def describe(self) -> str:
         shown = [f"{BASE_COLUMN}={self.base}", *([f"doc_type={self.doc_type}"] if self.doc_type else [])]
         if self.days:
-            span = self.days[0].isoformat() + (f"..{self.days[-1].isoformat()}" if len(self.days) > 1 else "")
+            first, last = (day.isoformat() if day else "null" for day in (self.days[0], self.days[-1]))
+            span = first + (f"..{last}" if len(self.days) > 1 else "")
             shown.append(f"{self.day_key}={span} ({len(self.days)} days)")
         return ", ".join(shown)
 

@@ -18,6 +18,7 @@ import uuid
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import polars as pl
 import pyarrow as pa
@@ -29,6 +30,9 @@ FILE_NAME = "data.parquet"
 TEMPORARY_SUFFIX = ".tmp"
 BASE_KEY = "base"
 """The hive key of the 1C base: the first folder of the lake (`lake/base=<id>/documents/doc_type=…/doc_date=…/`)."""
+NULL_PARTITION = "__HIVE_DEFAULT_PARTITION__"
+"""The folder value of a partition whose key is NULL (goods_history's open versions: `closed_month=…`), the name
+Hive, DuckDB's and Polars' hive readers read as NULL."""
 SINGLE_BASE_TABLES = ("goods", "documents", "document_lines", "goods_history", "marts")
 """The lake's top folders before bases: they belong to the base `main` (`adopt_single_base_layout`)."""
 
@@ -50,14 +54,18 @@ def write_partition(directory: Path, frame: pl.DataFrame) -> LakeWrite:
     )
 
 
+PartitionValue = TypeVar("PartitionValue", bound=dt.date | None)
+"""A partition's key value: a day, or None for the partition of NULL keys (`NULL_PARTITION`)."""
+
+
 def write_partitions(
-    batches: Iterable[pa.RecordBatch], key: str, directories: Mapping[dt.date, Path]
+    batches: Iterable[pa.RecordBatch], key: str, directories: Mapping[PartitionValue, Path]
 ) -> list[LakeWrite]:
     """Replace the file of every partition in `directories` (partition value → directory) from record batches
     sorted by the `key` column, which is dropped from the files (it is in the directory name). A partition that
     gets no rows loses its file. Only one batch and one open file are in memory at a time."""
-    written: dict[dt.date, LakeWrite] = {}
-    open_file: tuple[dt.date, _StreamedFile] | None = None
+    written: dict[PartitionValue, LakeWrite] = {}
+    open_file: tuple[PartitionValue, _StreamedFile] | None = None
     try:
         for batch in batches:
             runs = pc.run_end_encode(batch.column(key))
@@ -80,21 +88,6 @@ def write_partitions(
         if open_file is not None:
             open_file[1].abandon()
     return [written.get(value) or _remove_partition(directory) for value, directory in directories.items()]
-
-
-def write_stream(directory: Path, batches: pa.RecordBatchReader) -> LakeWrite:
-    """Replace one partition's file from a stream of record batches; a stream without rows removes the file."""
-    current: _StreamedFile | None = None
-    try:
-        for batch in batches:
-            if batch.num_rows:
-                current = current or _StreamedFile(directory, batches.schema)
-                current.write(batch)
-    except BaseException:
-        if current is not None:
-            current.abandon()
-        raise
-    return current.finish() if current is not None else _remove_partition(directory)
 
 
 class _StreamedFile:

@@ -104,8 +104,9 @@ def check_lake(warehouse: Warehouse, *, repair: bool) -> LakeCheck:
     with warehouse.writer() as con:
         warehouse.adopt_pre_bases_lake()
         litter = lake.remove_litter(root) if delta is None else []
-        partitions, differences = compare_lake(con, root, delta)
         con.execute(lake_mirror.PENDING_DDL)
+        warehouse.upgrade_history_lake(con)
+        partitions, differences = compare_lake(con, root, delta)
         con.begin()
         lake_mirror.record_pending(con, [d.partition for d in differences], REPAIR_RUN_ID)
         con.commit()
@@ -149,7 +150,7 @@ def _row_digest(con: duckdb.DuckDBPyConnection, table: LakeTable) -> str:
 def _warehouse_contents(
     con: duckdb.DuckDBPyConnection, table: LakeTable, digest: str
 ) -> dict[LakePartition, PartitionContent]:
-    return _grouped_contents(con, table, digest, table.name, "true", [])
+    return _grouped_contents(con, table, digest, table.name, table.day_value, "true", [])
 
 
 def _delta_contents(
@@ -162,18 +163,26 @@ def _delta_contents(
     view = f"delta_lake_{table.name}"
     con.register(view, found.to_pyarrow_dataset())
     try:
-        return _grouped_contents(con, table, digest, view, f"{delta_lake.BASE_COLUMN} = ?", [delta.base])
+        where = f"{delta_lake.BASE_COLUMN} = ?"
+        return _grouped_contents(con, table, digest, view, table.day_key, where, [delta.base])
     finally:
         con.unregister(view)
 
 
 def _grouped_contents(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, digest: str, source: str, where: str, params: list[str]
+    con: duckdb.DuckDBPyConnection,
+    table: LakeTable,
+    digest: str,
+    source: str,
+    day: str,
+    where: str,
+    params: list[str],
 ) -> dict[LakePartition, PartitionContent]:
-    keys = ", ".join(table.partition_keys)
-    select = f"{keys}, " if keys else ""
-    group = f" GROUP BY {keys}" if keys else ""
-    rows = con.execute(f"SELECT {select}count(*), sum({digest}) FROM {source} WHERE {where}{group}", params).fetchall()
+    """Rows and checksum per partition of `source`, whose day is the SQL `day` (the warehouse computes a computed
+    day; the Delta lake has it as a column, which is what it is partitioned by)."""
+    keys = ", ".join([*(["doc_type"] if table.by_doc_type else []), day])
+    sql = f"SELECT {keys}, count(*), sum({digest}) FROM {source} WHERE {where} GROUP BY ALL"
+    rows = con.execute(sql, params).fetchall()
     contents: dict[LakePartition, PartitionContent] = {}
     for *values, count, checksum in rows:
         if count:
@@ -228,8 +237,10 @@ def _lake_files(table: LakeTable, root: Path) -> list[tuple[Path, LakePartition]
 def _partition(table: LakeTable, values: Sequence[object]) -> LakePartition:
     """The partition of a table from its key values in partition_keys order (strings parsed, from a path)."""
     doc_type = str(values[0]) if table.by_doc_type else None
-    day = values[-1] if table.day_key else None
-    if isinstance(day, str):
+    day = values[-1]
+    if day == lake.NULL_PARTITION and table.day_expression is not None:
+        day = None
+    elif isinstance(day, str):
         day = dt.date.fromisoformat(day)
     assert day is None or isinstance(day, dt.date)
     return LakePartition(table.name, doc_type, day)

@@ -29,7 +29,7 @@ from deltalake import DeltaTable
 
 from onec.delta_lake import BASE_COLUMN, DeltaLake, Partitions
 from onec.errors import UsageError
-from onec.lake_mirror import LAKE_TABLES, LakeTable
+from onec.lake_mirror import LAKE_TABLES, LakeTable, days_filter, days_params
 from onec.warehouse import Warehouse
 
 LOADED_TABLE = "lake_loaded"
@@ -121,7 +121,7 @@ def _lake_partitions(table: LakeTable, found: DeltaTable | None) -> dict[Partiti
     for index, path in enumerate(actions.column("path").to_pylist()):
         base = columns[BASE_COLUMN][index]
         doc_type = columns["doc_type"][index] if table.by_doc_type else None
-        day = columns[table.day_key][index] if table.day_key else None
+        day = columns[table.day_key][index]
         files[(base, doc_type, day)].append(path)
     return {key: hashlib.sha256("\n".join(sorted(paths)).encode()).hexdigest() for key, paths in files.items()}
 
@@ -141,11 +141,11 @@ def _columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[str]:
     ]
 
 
-def _groups(keys: Sequence[PartitionKey]) -> dict[tuple[str, str | None], list[dt.date]]:
-    """Partition keys by (base, doc_type), each with its days (none for a table without days)."""
-    groups: dict[tuple[str, str | None], list[dt.date]] = defaultdict(list)
+def _groups(keys: Sequence[PartitionKey]) -> dict[tuple[str, str | None], list[dt.date | None]]:
+    """Partition keys by (base, doc_type), each with its days (None: goods_history's open versions)."""
+    groups: dict[tuple[str, str | None], list[dt.date | None]] = defaultdict(list)
     for base, doc_type, day in keys:
-        groups[(base, doc_type)].extend([day] if day is not None else [])
+        groups[(base, doc_type)].append(day)
     return groups
 
 
@@ -161,9 +161,8 @@ def _delete_partitions(
         if table.by_doc_type:
             terms.append("doc_type = ?")
             params.append(doc_type)
-        if table.day_key is not None:
-            terms.append(f"{table.day_key} IN (SELECT UNNEST(?::DATE[]))")
-            params.append(days)
+        terms.append(days_filter(table.day_value))
+        params.extend(days_params(days))
         con.execute(f"DELETE FROM {table.name} WHERE {' AND '.join(terms)}", params)
 
 

@@ -32,8 +32,16 @@ PENDING_DDL = (
     f"CREATE TABLE IF NOT EXISTS {PENDING_TABLE} (lake_table VARCHAR NOT NULL, doc_type VARCHAR,"
     " partition_date DATE, run_id VARCHAR, recorded_at TIMESTAMPTZ)"
 )
-"""One row per lake partition whose file no longer matches its committed table (a partition_date of NULL: the
-table's single file). Duplicates are harmless: completing a partition deletes all its rows."""
+"""One row per lake partition whose file no longer matches its committed table: the day (goods_history: the
+closed month; NULL, the partition of its open versions). Duplicates are harmless: completing a partition deletes all
+its rows."""
+
+CLOSED_MONTH = "CAST(date_trunc('month', valid_to AT TIME ZONE 'UTC') AS DATE)"
+"""goods_history's partition: the first day of the UTC month its version closed (NULL while open), whatever the
+session's zone. Why by closing month: a closed version never changes again, so a landing rewrites the open versions
+and the months its closings fall in, never the history before them."""
+LEGACY_HISTORY_FILE = Path("goods_history") / lake.FILE_NAME
+"""Where goods_history was one file per base, before it was partitioned by closed month (`record_history_upgrade`)."""
 
 LAKE_BATCH_ROWS = 16_384
 """Rows per Arrow batch streamed from DuckDB into the lake files: a lake write holds one batch, not a range."""
@@ -44,25 +52,36 @@ a range is written in groups of days of about this many rows; one query per day 
 
 @dataclass(frozen=True)
 class LakeTable:
-    """How a warehouse table is laid out in the lake: by document type (or not), then by day (or one file)."""
+    """How a warehouse table is laid out in the lake: by document type (or not), then by day. The day is a column
+    of the table (dropped from the files: it is in the folder name), or with `day_expression` computed from its
+    columns (the files keep them all); only a computed day may be NULL (`lake.NULL_PARTITION`)."""
 
     name: str
-    day_key: str | None
+    day_key: str
     by_doc_type: bool
     order: str
+    day_expression: str | None = None
 
     @property
     def partition_keys(self) -> tuple[str, ...]:
-        return (*(("doc_type",) if self.by_doc_type else ()), *((self.day_key,) if self.day_key else ()))
+        return (*(("doc_type",) if self.by_doc_type else ()), self.day_key)
+
+    @property
+    def day_value(self) -> str:
+        """The SQL that gives a warehouse row's day: the column, or the expression."""
+        return self.day_expression or self.day_key
 
     def directory(self, root: Path, doc_type: str | None, day: dt.date | None) -> Path:
         directory = root / self.name
         if self.by_doc_type:
             directory /= f"doc_type={doc_type}"
-        if self.day_key:
-            assert day is not None, f"{self.name} is partitioned by {self.day_key}"
-            directory /= f"{self.day_key}={day.isoformat()}"
-        return directory
+        return directory / f"{self.day_key}={self.folder_value(day)}"
+
+    def folder_value(self, day: dt.date | None) -> str:
+        if day is None:
+            assert self.day_expression is not None, f"{self.name} has no partition without {self.day_key}"
+            return lake.NULL_PARTITION
+        return day.isoformat()
 
 
 LAKE_TABLES = {
@@ -71,7 +90,13 @@ LAKE_TABLES = {
         LakeTable("goods", "snapshot_date", by_doc_type=False, order="sku, warehouse"),
         LakeTable("documents", "doc_date", by_doc_type=True, order="number"),
         LakeTable("document_lines", "doc_date", by_doc_type=True, order="number, line"),
-        LakeTable("goods_history", None, by_doc_type=False, order="sku, warehouse, valid_from"),
+        LakeTable(
+            "goods_history",
+            "closed_month",
+            by_doc_type=False,
+            order="sku, warehouse, valid_from",
+            day_expression=CLOSED_MONTH,
+        ),
     )
 }
 """The landed tables the lake mirrors. (The marts are rebuilt whole, lake copy included, by every mart build.)"""
@@ -79,7 +104,8 @@ LAKE_TABLES = {
 
 @dataclass(frozen=True)
 class LakePartition:
-    """One lake file: a table's partition (doc_type and day as the table is partitioned, else None)."""
+    """One lake file: a table's partition (doc_type as the table is partitioned, else None; the day, None for
+    goods_history's open versions)."""
 
     table: str
     doc_type: str | None
@@ -90,12 +116,12 @@ class LakePartition:
         return self.table, self.doc_type or "", self.day or dt.date.min
 
     def describe(self) -> str:
-        keys = LAKE_TABLES[self.table].partition_keys
-        values = [v for v in (self.doc_type, self.day) if v is not None]
-        return "/".join([self.table, *(f"{k}={v}" for k, v in zip(keys, values, strict=True))])
+        table = LAKE_TABLES[self.table]
+        doc_type = [f"doc_type={self.doc_type}"] if table.by_doc_type else []
+        return "/".join([self.table, *doc_type, f"{table.day_key}={table.folder_value(self.day)}"])
 
 
-def table_partitions(table: str, doc_type: str | None, days: Iterable[dt.date]) -> list[LakePartition]:
+def table_partitions(table: str, doc_type: str | None, days: Iterable[dt.date | None]) -> list[LakePartition]:
     return [LakePartition(table, doc_type, day) for day in days]
 
 
@@ -130,20 +156,34 @@ def complete_pending(
     written: list[lake.LakeWrite] = []
     for (name, doc_type), group in groupby(pending(con), key=lambda p: (p.table, p.doc_type)):
         table = LAKE_TABLES[name]
+        days = [p.day for p in group]
         if delta is not None:
-            days = [p.day for p in group if p.day is not None]
             _commit_delta(con, table, doc_type, days, delta)
             _forget(con, table, doc_type, days)
             continue
-        if table.day_key is None:
-            written.append(_write_whole(con, table, root))
-            _forget(con, table, doc_type, [])
-            continue
-        days = [p.day for p in group if p.day is not None]
         for window in _day_windows(con, table, doc_type, days):
             written += _write_days(con, table, doc_type, window, root)
         _forget(con, table, doc_type, days)
     return written
+
+
+def record_history_upgrade(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
+    """If the base's lake still has goods_history as one file (`LEGACY_HISTORY_FILE`), record every partition of
+    the new layout as pending (committed, autocommit connection) and say so: the caller completes them, then removes
+    the old file (`remove_legacy_history`). A kill anywhere in between leaves the old file, so the next writer does
+    it all again; the views read only the new layout's folders, never the old file beside them."""
+    if not (root / LEGACY_HISTORY_FILE).exists():
+        return False
+    table = LAKE_TABLES["goods_history"]
+    months = [row[0] for row in con.execute(f"SELECT DISTINCT {table.day_value} FROM {table.name}").fetchall()]
+    con.begin()
+    record_pending(con, table_partitions(table.name, None, [*months, None]), "history-layout-upgrade")
+    con.commit()
+    return True
+
+
+def remove_legacy_history(root: Path) -> None:
+    (root / LEGACY_HISTORY_FILE).unlink(missing_ok=True)
 
 
 def lake_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple[str, str]]:
@@ -163,21 +203,25 @@ def _table_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tup
 
 
 def _write_days(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], root: Path
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date | None], root: Path
 ) -> list[lake.LakeWrite]:
-    assert table.day_key is not None
     columns = ", ".join(name for name, _ in lake_columns(con, table))
     where, params = _partition_filter(table, doc_type, days)
-    sql = f"SELECT {table.day_key}, {columns} FROM {table.name} WHERE {where} ORDER BY {table.day_key}, {table.order}"
+    day, order = table.day_key, table.order
+    sql = f"SELECT {table.day_value} AS {day}, {columns} FROM {table.name} WHERE {where} ORDER BY {day}, {order}"
     with _arrow_stream(con, sql, params) as batches:
         directories = {day: table.directory(root, doc_type, day) for day in days}
         return lake.write_partitions(batches, table.day_key, directories)
 
 
 def _commit_delta(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], delta: DeltaTarget
+    con: duckdb.DuckDBPyConnection,
+    table: LakeTable,
+    doc_type: str | None,
+    days: list[dt.date | None],
+    delta: DeltaTarget,
 ) -> delta_lake.DeltaCommit:
-    """Replace the base's partitions of `days` (or the base's whole table, for one without days) in one Delta commit,
+    """Replace the base's partitions of `days` in one Delta commit,
     streamed from the committed table in the same day windows as the Parquet files. A retry re-reads the
     warehouse, which is the truth this mirror follows, so retrying after a conflict is always right."""
     partitions = delta_lake.Partitions(delta.base, doc_type if table.by_doc_type else None, table.day_key, tuple(days))
@@ -187,28 +231,23 @@ def _commit_delta(
 
 
 def _delta_rows(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date], base: str
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date | None], base: str
 ) -> Callable[[], pa.RecordBatchReader]:
-    """The rows of the partitions, every column of the table (the partition keys too, as Delta keeps them), the
-    windows' queries chained into one stream. A table that already has the base column is filtered by it."""
+    """The rows of the partitions, every column of the table and the partition keys (Delta keeps them as columns: a
+    computed day is added), the windows' queries chained into one stream. A table that already has the base column
+    is filtered by it."""
     names = [name for name, _ in _table_columns(con, table)]
     has_base = delta_lake.BASE_COLUMN in names
     base_filter = f"{delta_lake.BASE_COLUMN} = ? AND " if has_base else ""
     base_params = [base] if has_base else []
-    columns = ", ".join(names)
-    if table.day_key is None:
-        queries = [(f"SELECT {columns} FROM {table.name} WHERE {base_filter}true ORDER BY {table.order}", base_params)]
-    else:
-        queries = []
-        for window in _day_windows(con, table, doc_type, days):
-            where, params = _partition_filter(table, doc_type, window)
-            order = f"{table.day_key}, {table.order}"
-            queries.append(
-                (
-                    f"SELECT {columns} FROM {table.name} WHERE {base_filter}{where} ORDER BY {order}",
-                    base_params + params,
-                )
-            )
+    columns = ", ".join([*names, *([f"{table.day_expression} AS {table.day_key}"] if table.day_expression else [])])
+    queries = []
+    for window in _day_windows(con, table, doc_type, days):
+        where, params = _partition_filter(table, doc_type, window)
+        order = f"{table.day_key}, {table.order}"
+        queries.append(
+            (f"SELECT {columns} FROM {table.name} WHERE {base_filter}{where} ORDER BY {order}", base_params + params)
+        )
 
     def rows() -> pa.RecordBatchReader:
         first = _arrow_stream(con, *queries[0])
@@ -225,42 +264,41 @@ def _delta_rows(
     return rows
 
 
-def _write_whole(con: duckdb.DuckDBPyConnection, table: LakeTable, root: Path) -> lake.LakeWrite:
-    """A table without day partitions (goods_history: one row per change, small next to the snapshots)."""
-    with _arrow_stream(con, f"SELECT * FROM {table.name} ORDER BY {table.order}", []) as batches:
-        return lake.write_stream(table.directory(root, None, None), batches)
-
-
-def _forget(con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date]) -> None:
-    if table.day_key is None:
-        con.execute(f"DELETE FROM {PENDING_TABLE} WHERE lake_table = ?", [table.name])
-        return
+def _forget(con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date | None]) -> None:
     con.execute(
         f"DELETE FROM {PENDING_TABLE} WHERE lake_table = ? AND doc_type IS NOT DISTINCT FROM ?"
-        " AND partition_date IN (SELECT UNNEST(?::DATE[]))",
-        [table.name, doc_type, days],
+        f" AND {days_filter('partition_date')}",
+        [table.name, doc_type, *days_params(days)],
     )
 
 
-def _partition_filter(table: LakeTable, doc_type: str | None, days: list[dt.date]) -> tuple[str, list[Any]]:
-    assert table.day_key is not None
-    where = f"{table.day_key} IN (SELECT UNNEST(?::DATE[]))"
+def days_filter(value: str) -> str:
+    """SQL: `value` is one of the days bound by `days_params` (a None among them matches NULL)."""
+    return f"({value} IN (SELECT UNNEST(?::DATE[])) OR (? AND {value} IS NULL))"
+
+
+def days_params(days: Sequence[dt.date | None]) -> list[Any]:
+    return [[day for day in days if day is not None], None in days]
+
+
+def _partition_filter(table: LakeTable, doc_type: str | None, days: Sequence[dt.date | None]) -> tuple[str, list[Any]]:
+    where = days_filter(table.day_value)
     if table.by_doc_type:
-        return f"doc_type = ? AND {where}", [doc_type, days]
-    return where, [days]
+        return f"doc_type = ? AND {where}", [doc_type, *days_params(days)]
+    return where, days_params(days)
 
 
 def _day_windows(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date]
-) -> list[list[dt.date]]:
+    con: duckdb.DuckDBPyConnection, table: LakeTable, doc_type: str | None, days: list[dt.date | None]
+) -> list[list[dt.date | None]]:
     """`days` in consecutive groups of at most LAKE_ROWS_PER_QUERY rows of `table` (a bigger day is a group alone)."""
     where, params = _partition_filter(table, doc_type, days)
     counts = dict(
         con.execute(
-            f"SELECT {table.day_key}, count(*) FROM {table.name} WHERE {where} GROUP BY {table.day_key}", params
+            f"SELECT {table.day_value}, count(*) FROM {table.name} WHERE {where} GROUP BY ALL", params
         ).fetchall()
     )
-    windows: list[list[dt.date]] = []
+    windows: list[list[dt.date | None]] = []
     rows = 0
     for day in days:
         if not windows or rows + counts.get(day, 0) > LAKE_ROWS_PER_QUERY:

@@ -208,8 +208,25 @@ class Warehouse:
             _drop_primary_keys(con)
             self.adopt_pre_bases_lake()
             lake.remove_litter(self.lake_dir)
-            lake_mirror.complete_pending(con, self.lake_dir, self.delta)
+            self.complete_lake_work(con)
         self._remove_stale_staging()
+
+    def complete_lake_work(self, con: duckdb.DuckDBPyConnection) -> list[lake.LakeWrite]:
+        """Write every pending lake partition (`lake_mirror.complete_pending`), after moving goods_history to its
+        closed-month layout if need be (`upgrade_history_lake`). Call it under the writer lock, autocommit."""
+        return self.upgrade_history_lake(con) + lake_mirror.complete_pending(con, self.lake_dir, self.delta)
+
+    def upgrade_history_lake(self, con: duckdb.DuckDBPyConnection) -> list[lake.LakeWrite]:
+        """If the base's lake still has goods_history as one file (written before it was partitioned by closed
+        month), write every partition of the new layout from the warehouse, then remove the old file and rewrite
+        the views (whose glob reads only the new folders, never both); the files written. Pending work is completed
+        with it. Call it under the writer lock, autocommit."""
+        if self.delta is not None or not lake_mirror.record_history_upgrade(con, self.lake_dir):
+            return []
+        written = lake_mirror.complete_pending(con, self.lake_dir)
+        lake_mirror.remove_legacy_history(self.lake_dir)
+        write_views(self.lake_root)
+        return written
 
     def adopt_pre_bases_lake(self) -> bool:
         """Move a lake written before bases under `main`'s folder (`lake.adopt_single_base_layout`) and rewrite the
@@ -414,8 +431,10 @@ class Landing:
             try:
                 counts, moved = self._replace(con, dict(stats or {}))
                 _check_unique(con, self._scope)
-                history = self._scope.entity == "goods" and _record_goods_history(
-                    con, self._scope.start, self._started, self._run_id
+                history = (
+                    _record_goods_history(con, self._scope.start, self._started, self._run_id)
+                    if self._scope.entity == "goods"
+                    else set()
                 )
                 if cursor is not None:
                     _save_cursor(con, self._scope, cursor, self._run_id)
@@ -428,7 +447,7 @@ class Landing:
                 _rollback(con)
                 raise
             self._committed = True
-            written = lake_mirror.complete_pending(con, warehouse.lake_dir, warehouse.delta)
+            written = warehouse.complete_lake_work(con)
         return LandingReport(
             rows=counts["rows"],
             lines=counts["lines"],
@@ -563,11 +582,14 @@ class Landing:
         """The days whose lake files this landing changes: every day in scope, and days documents moved away from."""
         return tuple(sorted({*_days(self._scope.start, self._scope.end), *moved}))
 
-    def _lake_partitions(self, days: Sequence[dt.date], *, history: bool) -> list[LakePartition]:
+    def _lake_partitions(self, days: Sequence[dt.date], *, history: set[dt.date | None]) -> list[LakePartition]:
+        """The partitions of the days, and for goods those of goods_history it touched (`_record_goods_history`)."""
         scope = self._scope
         if scope.entity == "goods":
-            history_file = [LakePartition("goods_history", None, None)] if history else []
-            return [*lake_mirror.table_partitions("goods", None, days), *history_file]
+            return [
+                *lake_mirror.table_partitions("goods", None, days),
+                *lake_mirror.table_partitions("goods_history", None, history),
+            ]
         return [
             *lake_mirror.table_partitions("documents", scope.doc_type, days),
             *lake_mirror.table_partitions("document_lines", scope.doc_type, days),
@@ -759,28 +781,33 @@ def _save_versions(con: duckdb.DuckDBPyConnection, scope: _Scope, source: str, v
 _HISTORY_ATTRIBUTES = ("name", "quantity", "unit", "price", "id", "code", "deleted", "modified_at")
 
 
-def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: dt.datetime, run_id: str) -> bool:
+def _record_goods_history(
+    con: duckdb.DuckDBPyConnection, day: dt.date, as_of: dt.datetime, run_id: str
+) -> set[dt.date | None]:
     """Bring `goods_history` level with the snapshot of `day` if it is the newest: a position whose attributes
     changed closes its open version and opens a new one; a position gone from the snapshot is closed.
 
     A version is valid from 1C's modified_at (never after `as_of`, when we saw it, nor before the version it
-    replaces); without one, from `as_of`. Returns whether history was touched (then the lake copy is refreshed).
+    replaces); without one, from `as_of`. Returns the lake partitions of goods_history this changed: the closed
+    months its closings fall in (`lake_mirror.CLOSED_MONTH`; 1C's modified_at may lie in any earlier month), and
+    None, the open versions, if anything opened or closed. Exactly those, so a landing never rewrites old months.
     """
     newest = con.execute("SELECT max(snapshot_date) FROM goods").fetchone()
     if newest is None or newest[0] != day:
-        return False
+        return set()
     attributes = ", ".join(_HISTORY_ATTRIBUTES)
     changed = (
         f"SELECT g.sku, g.warehouse, {', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)},"
         " greatest(least(coalesce(g.modified_at, $as_of), $as_of), coalesce(h.valid_from, $as_of - INTERVAL 100 YEAR))"
-        " AS valid_from"
+        " AS valid_from, h.sku IS NOT NULL AS closes_open"
         " FROM goods g LEFT JOIN goods_history h ON h.valid_to IS NULL AND h.sku = g.sku"
         " AND h.warehouse IS NOT DISTINCT FROM g.warehouse"
         f" WHERE g.snapshot_date = $day AND (h.sku IS NULL OR hash({', '.join(f'h.{a}' for a in _HISTORY_ATTRIBUTES)})"
         f" != hash({', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)}))"
     )
     con.execute(f"CREATE TEMP TABLE s_changed AS {changed}", {"as_of": as_of, "day": day})
-    con.execute(
+    closed = _scalar(
+        con,
         "UPDATE goods_history SET valid_to = coalesce("
         " (SELECT c.valid_from FROM s_changed c WHERE c.sku = goods_history.sku"
         "  AND c.warehouse IS NOT DISTINCT FROM goods_history.warehouse),"
@@ -791,11 +818,26 @@ def _record_goods_history(con: duckdb.DuckDBPyConnection, day: dt.date, as_of: d
         "  AND g.warehouse IS NOT DISTINCT FROM goods_history.warehouse))",
         {"as_of": as_of, "day": day},
     )
-    con.execute(
+    opened = _scalar(
+        con,
         f"INSERT INTO goods_history SELECT sku, warehouse, {attributes}, valid_from, NULL, $run_id FROM s_changed",
         {"run_id": run_id},
     )
-    return True
+    return _closed_months(con, closed, as_of) | ({None} if closed or opened else set())
+
+
+def _closed_months(con: duckdb.DuckDBPyConnection, closed: int, as_of: dt.datetime) -> set[dt.date | None]:
+    """The closed months of the `closed` versions `_record_goods_history` just closed: each replaced by a changed
+    position closed at its successor's valid_from, any other (gone from the snapshot) at `as_of`."""
+    month = lake_mirror.CLOSED_MONTH
+    replaced = con.execute(
+        f"SELECT DISTINCT {month} FROM (SELECT valid_from AS valid_to FROM s_changed WHERE closes_open)"
+    ).fetchall()
+    months: set[dt.date | None] = {row[0] for row in replaced}
+    if closed > _scalar(con, "SELECT count(*) FROM s_changed WHERE closes_open"):
+        gone = con.execute(f"SELECT {month} FROM (SELECT $as_of::TIMESTAMPTZ AS valid_to)", {"as_of": as_of})
+        months |= {row[0] for row in gone.fetchall()}
+    return months
 
 
 def _dedupe_documents(

@@ -7,6 +7,8 @@ Written apart from `onec.lake_mirror` on purpose: the comparison must not share 
 
 from __future__ import annotations
 
+import shutil
+
 import polars as pl
 from polars.testing import assert_frame_equal
 
@@ -24,9 +26,16 @@ LAKE_LAYOUT: dict[str, tuple[str, dict[str, pl.DataType], list[str]]] = {
         {"doc_type": pl.String(), "doc_date": pl.Date()},
         ["doc_type", "number", "line"],
     ),
-    "goods_history": ("goods_history/data.parquet", {}, ["sku", "warehouse", "valid_from"]),
+    "goods_history": (
+        "goods_history/*/data.parquet",
+        {"closed_month": pl.Date()},
+        ["sku", "warehouse", "valid_from", "valid_to"],
+    ),
 }
 """Table → (file glob under a base's folder of the lake, hive keys in the directory names, a key to sort rows by)."""
+CLOSED_MONTH = pl.col("valid_to").dt.convert_time_zone("UTC").dt.date().dt.truncate("1mo")
+"""goods_history's folder: the first day of the UTC month its version closed (null, `__HIVE_DEFAULT_PARTITION__`,
+while open)."""
 
 
 def lake_rows(warehouse: Warehouse, table: str) -> pl.DataFrame | None:
@@ -52,7 +61,10 @@ def assert_lake_equals_warehouse(warehouse: Warehouse) -> None:
         assert actual.height == expected.height, (
             f"{table}: {expected.height} rows in the warehouse, lake {actual.height}"
         )
-        assert_frame_equal(actual.select(expected.columns).sort(key), expected, check_exact=True)
+        assert_frame_equal(actual.select(expected.columns).sort(key, nulls_last=True), expected, check_exact=True)
+        if table == "goods_history":
+            misplaced = actual.filter(pl.col("closed_month").ne_missing(CLOSED_MONTH))
+            assert misplaced.is_empty(), f"goods_history rows in another month's folder than valid_to's:\n{misplaced}"
     litter = list(warehouse.lake_dir.rglob("*.tmp"))
     assert not litter, f"temporary files left in the lake: {litter[:3]}"
 
@@ -80,4 +92,14 @@ def assert_delta_lake_equals_warehouse(warehouse: Warehouse) -> None:
         assert actual.height == expected.height, (
             f"{table}: {expected.height} rows in the warehouse, lake {actual.height}"
         )
-        assert_frame_equal(actual.select(expected.columns).sort(key), expected, check_exact=True)
+        assert_frame_equal(actual.select(expected.columns).sort(key, nulls_last=True), expected, check_exact=True)
+
+
+def as_one_history_file(warehouse: Warehouse) -> None:
+    """The base's goods_history as versions before closed-month partitions left it: one file of every row,
+    `goods_history/data.parquet`, written from the warehouse as they wrote it."""
+    folder = warehouse.lake_dir / "goods_history"
+    shutil.rmtree(folder, ignore_errors=True)
+    folder.mkdir(parents=True)
+    rows = warehouse.query("SELECT * FROM goods_history ORDER BY sku, warehouse, valid_from")
+    rows.write_parquet(folder / "data.parquet", compression="zstd")

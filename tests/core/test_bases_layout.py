@@ -16,14 +16,14 @@ from onec.lake_check import PreBasesLake, check_lake
 from onec.marts import build_stock_balance_daily, build_stock_movements
 from onec.warehouse import Warehouse
 from tests.core.test_warehouse import ZONE, doc, good, land_documents, land_goods
-from tests.lake_equality import assert_lake_equals_warehouse
+from tests.lake_equality import as_one_history_file, assert_lake_equals_warehouse
 
 TABLES = ("goods", "documents", "document_lines", "goods_history", "stock_movements", "stock_balance_daily")
 PRE_BASES_VIEWS = {
     "goods": "goods/*/*.parquet",
     "documents": "documents/*/*/*.parquet",
     "document_lines": "document_lines/*/*/*.parquet",
-    "goods_history": "goods_history/*.parquet",
+    "goods_history": "goods_history/*.parquet",  # one file per base, before closed-month partitions
     "stock_movements": "marts/stock_movements/*/*.parquet",
     "stock_balance_daily": "marts/stock_balance_daily/*/*.parquet",
 }
@@ -59,7 +59,9 @@ def _warehouse_counts(warehouse: Warehouse) -> dict[str, int]:
 
 
 def _as_before_bases(warehouse: Warehouse) -> None:
-    """The lake as the single-base code left it: each table folder directly under `lake/`, the old views.sql."""
+    """The lake as the single-base code left it: each table folder directly under `lake/`, goods_history one file,
+    the old views.sql."""
+    as_one_history_file(warehouse)
     for folder in sorted(warehouse.lake_dir.iterdir()):
         os.rename(folder, warehouse.lake_root / folder.name)
     warehouse.lake_dir.rmdir()

@@ -107,15 +107,6 @@ def test_unsorted_batches_are_refused_and_leave_no_temporary_file(tmp_path: Path
     assert not list(tmp_path.rglob("*.tmp"))
 
 
-def test_a_stream_without_rows_removes_the_file(tmp_path: Path) -> None:
-    target = tmp_path / "goods_history" / lake.FILE_NAME
-    schema = batch([D1], ["1"]).schema
-    assert lake.write_stream(target.parent, pa.RecordBatchReader.from_batches(schema, [batch([D1], ["1"])])).bytes
-    assert target.exists()
-    assert lake.write_stream(target.parent, pa.RecordBatchReader.from_batches(schema, [])).path is None
-    assert not target.exists()
-
-
 def test_a_commit_runs_single_threaded(warehouse: Warehouse, monkeypatch: pytest.MonkeyPatch) -> None:
     """Each DuckDB thread of a sort or window claims its own share of the cap: with two threads a goods snapshot of
     360k rows ran out of memory under 64 MB (LANDING_THREADS), with one it commits."""

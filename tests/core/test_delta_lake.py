@@ -223,6 +223,7 @@ class interfering_rows:
     def next(self) -> pa.RecordBatchReader:
         self.calls += 1
         (day,) = self.partitions.days
+        assert day is not None
         ours = version_frame(self.partitions.base, day, self.ours)
         interfere = self.calls == 1
 
@@ -238,6 +239,7 @@ class interfering_rows:
 
     def _commit_theirs(self) -> None:
         (day,) = self.partitions.days
+        assert day is not None
         replace_frame(self.lake, TABLE, self.partitions, version_frame(self.partitions.base, day, self.theirs))
 
 

@@ -18,6 +18,7 @@ from tests.core.test_warehouse import ZONE, doc, good, land_documents, land_good
 from tests.lake_equality import assert_lake_equals_warehouse
 
 RECEIPTS = "documents/doc_type=goods-receipt"
+OPEN_HISTORY = "goods_history/closed_month=__HIVE_DEFAULT_PARTITION__"
 Damage = Callable[[Path], str]
 """Breaks the lake under the given folder; returns the partition the check must name."""
 
@@ -54,9 +55,9 @@ def edit_a_value(root: Path) -> str:
 
 
 def drop_a_row(root: Path) -> str:
-    target = root / "goods_history" / lake.FILE_NAME
+    target = root / OPEN_HISTORY / lake.FILE_NAME
     pl.read_parquet(target).head(2).write_parquet(target)
-    return "goods_history: lake 2 rows, warehouse 3"
+    return f"{OPEN_HISTORY}: lake 2 rows, warehouse 3"
 
 
 def leave_a_stale_partition(root: Path) -> str:
@@ -72,7 +73,9 @@ def test_an_intact_lake_passes(warehouse: Warehouse, capsys: pytest.CaptureFixtu
     assert main(["check", "--no-repair"]) == 0
     out = capsys.readouterr().out
     assert "The lake equals the warehouse." in out
-    partitions = 10 + 10 + 1 + 1  # receipts and their lines on 10 days, one goods snapshot, goods_history
+    partitions = (
+        10 + 10 + 1 + 1
+    )  # receipts and their lines on 10 days, one goods snapshot, goods_history's open versions
     assert f"Compared {partitions} lake partitions" in out
 
 
