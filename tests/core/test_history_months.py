@@ -197,8 +197,10 @@ def view_count(lake_root: Path, table: str) -> int:
 
 def legacy_views(lake_root: Path) -> None:
     """views.sql as versions before closed-month partitions wrote it (goods_history one file per base)."""
-    glob = "base=*/goods_history/*.parquet"
-    view = f"CREATE OR REPLACE VIEW goods_history AS SELECT * FROM read_parquet('{glob}', hive_partitioning = true);\n"
+    view = (
+        "CREATE OR REPLACE VIEW goods_history AS"
+        " SELECT * FROM read_parquet('base=*/goods_history/*.parquet', hive_partitioning = true);\n"
+    )
     (lake_root / "views.sql").write_text(view, "utf-8")
 
 
