@@ -214,31 +214,72 @@ def replace_partitions(
     committed warehouse, a fetch). Then LakeConflict."""
     if partitions.day_key is not None and not partitions.days:
         raise ValueError(f"{table}: a replace by {partitions.day_key} needs at least one day")
+
+    def write() -> int:
+        counted = _CountedRows(rows(), partitions.base)
+        write_deltalake(
+            lake.table_uri(table),
+            counted.reader(),
+            mode="overwrite",
+            predicate=partitions.predicate(),
+            partition_by=partitions.columns,
+            schema_mode="merge",
+            storage_options=dict(lake.storage_options),
+            writer_properties=WRITER_PROPERTIES,
+        )
+        return counted.rows
+
+    return _retried(table, partitions, f"{table} ({partitions.describe()})", write, attempts)
+
+
+def repartition(
+    lake: DeltaLake,
+    table: str,
+    partitions: Partitions,
+    rows: Callable[[], pa.RecordBatchReader],
+    *,
+    attempts: int = COMMIT_ATTEMPTS,
+) -> DeltaCommit:
+    """Replace the whole table, every base, with `rows()` partitioned by `partitions.columns`, in one commit: Delta
+    cannot change a table's partition columns in place, so a table laid out otherwise (goods_history before it was
+    split by closed month) is rewritten. `rows()` must hold every base's rows, read again on a retry (any commit
+    to the table in between conflicts with this one), base column included."""
+
+    def write() -> int:
+        counted = _CountedRows(rows(), partitions.base)
+        write_deltalake(
+            lake.table_uri(table),
+            counted.reader(),
+            mode="overwrite",
+            partition_by=partitions.columns,
+            schema_mode="overwrite",
+            storage_options=dict(lake.storage_options),
+            writer_properties=WRITER_PROPERTIES,
+        )
+        return counted.rows
+
+    return _retried(table, partitions, f"{table} (repartitioned by {', '.join(partitions.columns)})", write, attempts)
+
+
+def _retried(
+    table: str, partitions: Partitions, described: str, write: Callable[[], int], attempts: int
+) -> DeltaCommit:
+    """`write()` (one commit, returning its rows) until it commits, at most `attempts` times; then LakeConflict."""
     started = time.monotonic()
     pause = RETRY_PAUSE_S
     for attempt in range(1, attempts + 1):
-        counted = _CountedRows(rows(), partitions.base)
         try:
-            write_deltalake(
-                lake.table_uri(table),
-                counted.reader(),
-                mode="overwrite",
-                predicate=partitions.predicate(),
-                partition_by=partitions.columns,
-                schema_mode="merge",
-                storage_options=dict(lake.storage_options),
-                writer_properties=WRITER_PROPERTIES,
-            )
+            written = write()
         except CommitFailedError as conflict:
             if attempt == attempts:
                 raise LakeConflict(
-                    f"{table} ({partitions.describe()}): {attempts} commits lost to concurrent writers of the same"
-                    f" partitions ({_first_line(conflict)}); nothing of this write was committed, run it again"
+                    f"{described}: {attempts} commits lost to concurrent writers of the same partitions"
+                    f" ({_first_line(conflict)}); nothing of this write was committed, run it again"
                 ) from conflict
             time.sleep(pause)
             pause *= 2
             continue
-        return DeltaCommit(table, partitions, counted.rows, attempt, time.monotonic() - started)
+        return DeltaCommit(table, partitions, written, attempt, time.monotonic() - started)
     raise AssertionError("unreachable: the last attempt returns or raises")
 
 

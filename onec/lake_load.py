@@ -115,6 +115,13 @@ def _lake_partitions(table: LakeTable, found: DeltaTable | None) -> dict[Partiti
     """Each partition of the table's version with the digest of its data file names."""
     if found is None:
         return {}
+    partitioned_by = found.metadata().partition_columns
+    if partitioned_by != _partition_columns(table):
+        raise LakeLoadError(
+            f"the lake's {table.name} is partitioned by {', '.join(partitioned_by)}, not by"
+            f" {', '.join(_partition_columns(table))} (a lake written before goods_history was split by closed month):"
+            " initialize any worker of it, or run `onec-etl check`, which repartitions it; nothing loaded"
+        )
     actions = pa.table(found.get_add_actions(flatten=True))
     files: dict[PartitionKey, list[str]] = defaultdict(list)
     columns = {name: actions.column(f"partition.{name}").to_pylist() for name in _partition_columns(table)}

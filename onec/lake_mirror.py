@@ -186,6 +186,51 @@ def remove_legacy_history(root: Path) -> None:
     (root / LEGACY_HISTORY_FILE).unlink(missing_ok=True)
 
 
+def repartition_delta_history(con: duckdb.DuckDBPyConnection, delta: DeltaTarget) -> delta_lake.DeltaCommit | None:
+    """If the Delta lake's goods_history is still partitioned by base alone (before closed months), rewrite it
+    partitioned by base and closed month in one commit (None: nothing to do). Delta cannot repartition in place,
+    and the table holds every base: the other bases' rows come from its current version, this base's from the
+    warehouse (the truth this mirror follows), so no base waits for its own worker to move."""
+    table = LAKE_TABLES["goods_history"]
+    partitions = delta_lake.Partitions(delta.base, None, table.day_key)
+    found = delta.lake.table(table.name)
+    if found is None or found.metadata().partition_columns == partitions.columns:
+        return None
+    try:
+        return delta_lake.repartition(delta.lake, table.name, partitions, _repartitioned_rows(con, table, delta))
+    finally:
+        con.unregister(_PREVIOUS_VERSION)
+
+
+_PREVIOUS_VERSION = "delta_lake_previous_version"
+
+
+def _repartitioned_rows(
+    con: duckdb.DuckDBPyConnection, table: LakeTable, delta: DeltaTarget
+) -> Callable[[], pa.RecordBatchReader]:
+    """Every base's rows of the table with the computed day: the other bases' from the table's current version (read
+    again on every call, as a retry must), this base's from the warehouse."""
+    assert table.day_expression is not None
+    base = delta_lake.BASE_COLUMN
+    names = [name for name, _ in _table_columns(con, table)]
+    columns = ", ".join(name for name in names if name != base)
+    day = f"{table.day_expression} AS {table.day_key}"
+    ours = f"SELECT ?::VARCHAR AS {base}, {columns}, {day} FROM {table.name}"
+    ours_filter = f" WHERE {base} = ?" if base in names else ""
+
+    def rows() -> pa.RecordBatchReader:
+        current = delta.lake.table(table.name)
+        assert current is not None, f"the Delta table {table.name} went away while being repartitioned"
+        con.register(_PREVIOUS_VERSION, current.to_pyarrow_dataset())
+        sql = (
+            f"SELECT {base}, {columns}, {day} FROM {_PREVIOUS_VERSION} WHERE {base} <> ?"
+            f" UNION ALL {ours}{ours_filter} ORDER BY {base}, {table.day_key}, {table.order}"
+        )
+        return _arrow_stream(con, sql, [delta.base, delta.base, *([delta.base] if ours_filter else [])])
+
+    return rows
+
+
 def lake_columns(con: duckdb.DuckDBPyConnection, table: LakeTable) -> list[tuple[str, str]]:
     """(name, DuckDB type) of the columns a lake file holds: the table's, less the keys in the directory names."""
     return [(name, kind) for name, kind in _table_columns(con, table) if name not in table.partition_keys]

@@ -220,8 +220,12 @@ class Warehouse:
         """If the base's lake still has goods_history as one file (written before it was partitioned by closed
         month), write every partition of the new layout from the warehouse, then remove the old file and rewrite
         the views (whose glob reads only the new folders, never both); the files written. Pending work is completed
-        with it. Call it under the writer lock, autocommit."""
-        if self.delta is not None or not lake_mirror.record_history_upgrade(con, self.lake_dir):
+        with it. In the Delta lake, a goods_history partitioned by base alone is rewritten partitioned by closed month
+        too (`lake_mirror.repartition_delta_history`). Call it under the writer lock, autocommit."""
+        if self.delta is not None:
+            lake_mirror.repartition_delta_history(con, self.delta)
+            return []
+        if not lake_mirror.record_history_upgrade(con, self.lake_dir):
             return []
         written = lake_mirror.complete_pending(con, self.lake_dir)
         lake_mirror.remove_legacy_history(self.lake_dir)

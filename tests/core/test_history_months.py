@@ -20,15 +20,24 @@ from typing import Any
 import duckdb
 import polars as pl
 import pytest
+from deltalake import write_deltalake
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from polars.testing import assert_frame_equal
 
 from onec import lake
+from onec.delta_lake import DeltaLake, DeltaTarget
 from onec.lake_check import check_lake
+from onec.lake_load import LakeLoadError, build_warehouse_from_lake
 from onec.validation import check_goods
 from onec.warehouse import Warehouse
 from tests.core.test_warehouse import ZONE, good
-from tests.lake_equality import as_one_history_file, assert_lake_equals_warehouse
+from tests.lake_equality import (
+    LAKE_LAYOUT,
+    as_one_history_file,
+    assert_delta_lake_equals_warehouse,
+    assert_lake_equals_warehouse,
+)
 
 REPOSITORY = Path(__file__).resolve().parents[2]
 KILLED = 9
@@ -253,3 +262,48 @@ def test_an_upgrade_killed_half_way_is_done_again_by_the_next_writer(tmp_path: P
     assert not (warehouse.lake_dir / "goods_history" / lake.FILE_NAME).exists()
     assert view_count(warehouse.lake_root, "goods_history") == rows
     assert_lake_equals_warehouse(warehouse)
+
+
+def test_a_delta_goods_history_partitioned_by_base_alone_is_repartitioned_keeping_every_base(tmp_path: Path) -> None:
+    """Delta cannot change a table's partition columns in place: the first writer of either base rewrites the
+    table in one commit, its own base from its warehouse and the other's from the lake; the warehouse built from
+    the lake refuses the old layout until then, and follows the new one after."""
+    lake_root = DeltaLake(str(tmp_path / "lake"))
+    bases = {
+        base: Warehouse(tmp_path / base, ZONE, base=base, delta=DeltaTarget(lake_root, base))
+        for base in ("north", "south")
+    }
+    for warehouse in bases.values():
+        history_of_months(warehouse)
+    current = lake_root.table("goods_history")
+    assert current is not None
+    old_layout = pl.from_arrow(current.to_pyarrow_table())
+    assert isinstance(old_layout, pl.DataFrame)
+    write_deltalake(
+        lake_root.table_uri("goods_history"),
+        old_layout.drop("closed_month").to_arrow(),
+        mode="overwrite",
+        schema_mode="overwrite",
+        partition_by=["base"],
+    )
+    shared = Warehouse(tmp_path / "shared", ZONE)
+    shared.initialize()
+    with shared.writer() as con:
+        for table in LAKE_LAYOUT:
+            con.execute(f"ALTER TABLE {table} ADD COLUMN base VARCHAR")
+    with pytest.raises(LakeLoadError, match="partitioned by base, not by base, closed_month"):
+        build_warehouse_from_lake(shared, lake_root)
+
+    bases["north"].initialize()
+
+    repartitioned = lake_root.table("goods_history")
+    assert repartitioned is not None
+    assert repartitioned.metadata().partition_columns == ["base", "closed_month"]
+    for warehouse in bases.values():
+        assert_delta_lake_equals_warehouse(warehouse)
+    bases["south"].initialize()
+    assert lake_root.table("goods_history").version() == repartitioned.version(), "repartitioned once"  # type: ignore[union-attr]
+    build_warehouse_from_lake(shared, lake_root)
+    for base, warehouse in bases.items():
+        built = shared.query("SELECT * EXCLUDE (base) FROM goods_history WHERE base = ? ORDER BY ALL", [base])
+        assert_frame_equal(built, warehouse.query("SELECT * FROM goods_history ORDER BY ALL"), check_exact=True)
