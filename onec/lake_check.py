@@ -37,6 +37,11 @@ class PreBasesLake(UsageError):
     """A read-only check of a lake not yet moved to the layout with bases: it would report every file missing."""
 
 
+class OldPartitioning(UsageError):
+    """A read-only check of a Delta table not yet repartitioned (goods_history by base alone): its partitions are
+    not the warehouse's."""
+
+
 @dataclass(frozen=True)
 class PartitionContent:
     """One side of a partition: its rows and the sum of their hashes (None when a file holds no rows)."""
@@ -160,6 +165,12 @@ def _delta_contents(
     found = delta.lake.table(table.name)
     if found is None:
         return {}
+    partitioned_by = found.metadata().partition_columns
+    if partitioned_by != [delta_lake.BASE_COLUMN, *table.partition_keys]:
+        raise OldPartitioning(
+            f"the Delta lake's {table.name} is partitioned by {', '.join(partitioned_by)} (as before it was split by"
+            f" {table.day_key}); any sync, or `onec-etl check` without --no-repair, repartitions it"
+        )
     view = f"delta_lake_{table.name}"
     con.register(view, found.to_pyarrow_dataset())
     try:

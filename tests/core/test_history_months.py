@@ -27,7 +27,7 @@ from polars.testing import assert_frame_equal
 
 from onec import lake
 from onec.delta_lake import DeltaLake, DeltaTarget
-from onec.lake_check import check_lake
+from onec.lake_check import OldPartitioning, check_lake
 from onec.lake_load import LakeLoadError, build_warehouse_from_lake
 from onec.validation import check_goods
 from onec.warehouse import Warehouse
@@ -293,6 +293,9 @@ def test_a_delta_goods_history_partitioned_by_base_alone_is_repartitioned_keepin
             con.execute(f"ALTER TABLE {table} ADD COLUMN base VARCHAR")
     with pytest.raises(LakeLoadError, match="partitioned by base, not by base, closed_month"):
         build_warehouse_from_lake(shared, lake_root)
+
+    with pytest.raises(OldPartitioning, match=r"partitioned by base .* repartitions it"):
+        check_lake(bases["north"], repair=False)
 
     bases["north"].initialize()
 
