@@ -36,10 +36,13 @@ PENDING_DDL = (
 closed month; NULL, the partition of its open versions). Duplicates are harmless: completing a partition deletes all
 its rows."""
 
-CLOSED_MONTH = "CAST(date_trunc('month', valid_to AT TIME ZONE 'UTC') AS DATE)"
+CLOSED_MONTH = "CAST(date_trunc('month', make_timestamp(epoch_us(valid_to))) AS DATE)"
 """goods_history's partition: the first day of the UTC month its version closed (NULL while open), whatever the
 session's zone. Why by closing month: a closed version never changes again, so a landing rewrites the open versions
-and the months its closings fall in, never the history before them."""
+and the months its closings fall in, never the history before them. The same as `date_trunc('month', valid_to AT TIME
+ZONE 'UTC')`, but from the instant's microseconds since the epoch (UTC by definition) without a zone conversion: every
+lake write of goods_history filters the whole table by it, and this is 5x cheaper (0.07 s against 0.34 s for 3M
+rows)."""
 LEGACY_HISTORY_FILE = Path("goods_history") / lake.FILE_NAME
 """Where goods_history was one file per base, before it was partitioned by closed month (`record_history_upgrade`)."""
 

@@ -25,6 +25,10 @@ LAKE_TABLES: dict[str, str] = {
 }
 """View name → glob under the lake folder; the folders between are hive partitions (`key=value`), the first one the
 1C base, so every view has a `base` column and holds every base."""
+LEGACY_FILES: dict[str, str] = {"goods_history": "base=*/goods_history/data.parquet"}
+"""View name → glob of the files of bases whose lake still has that table in its older layout (goods_history as one
+file, before closed months), which the layout's glob does not match. Each base moves at its next writer, which then
+rewrites the views; until then the view adds those bases' files, listed by name, so no base goes missing from it."""
 
 
 def views_sql(lake_dir: Path) -> str:
@@ -34,11 +38,21 @@ def views_sql(lake_dir: Path) -> str:
         "-- Use: cd <data>/lake && duckdb -init views.sql   (paths are relative to this folder)",
     ]
     for view, pattern in LAKE_TABLES.items():
-        if next(lake_dir.glob(pattern), None) is not None:
+        sources = [f"'{pattern}'"] if next(lake_dir.glob(pattern), None) is not None else []
+        legacy = sorted(path.relative_to(lake_dir).as_posix() for path in lake_dir.glob(LEGACY_FILES.get(view, "-")))
+        if legacy:
+            sources.append("[" + ", ".join(_quoted(path) for path in legacy) + "]")
+        if sources:
             options = "hive_partitioning = true, union_by_name = true"
-            # the view names and globs are this module's constants
-            lines.append(f"CREATE OR REPLACE VIEW {view} AS SELECT * FROM read_parquet('{pattern}', {options});")  # noqa: S608
+            # the view names and globs are this module's constants; the files' names are quoted
+            read = [f"SELECT * FROM read_parquet({source}, {options})" for source in sources]  # noqa: S608
+            selects = " UNION ALL BY NAME ".join(read)
+            lines.append(f"CREATE OR REPLACE VIEW {view} AS {selects};")
     return "\n".join(lines) + "\n"
+
+
+def _quoted(path: str) -> str:
+    return "'" + path.replace("'", "''") + "'"
 
 
 def write_views(lake_dir: Path) -> Path:
