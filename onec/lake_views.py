@@ -39,7 +39,7 @@ def views_sql(lake_dir: Path) -> str:
     ]
     for view, pattern in LAKE_TABLES.items():
         sources = [f"'{pattern}'"] if next(lake_dir.glob(pattern), None) is not None else []
-        legacy = sorted(path.relative_to(lake_dir).as_posix() for path in lake_dir.glob(LEGACY_FILES.get(view, "-")))
+        legacy = _legacy_files(lake_dir, view)
         if legacy:
             sources.append("[" + ", ".join(_quoted(path) for path in legacy) + "]")
         if sources:
@@ -49,6 +49,11 @@ def views_sql(lake_dir: Path) -> str:
             selects = " UNION ALL BY NAME ".join(read)
             lines.append(f"CREATE OR REPLACE VIEW {view} AS {selects};")
     return "\n".join(lines) + "\n"
+
+
+def _legacy_files(lake_dir: Path, view: str) -> list[str]:
+    pattern = LEGACY_FILES.get(view)
+    return sorted(path.relative_to(lake_dir).as_posix() for path in lake_dir.glob(pattern)) if pattern else []
 
 
 def _quoted(path: str) -> str:

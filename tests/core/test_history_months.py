@@ -310,3 +310,23 @@ def test_a_delta_goods_history_partitioned_by_base_alone_is_repartitioned_keepin
     for base, warehouse in bases.items():
         built = shared.query("SELECT * EXCLUDE (base) FROM goods_history WHERE base = ? ORDER BY ALL", [base])
         assert_frame_equal(built, warehouse.query("SELECT * FROM goods_history ORDER BY ALL"), check_exact=True)
+
+
+def test_the_views_hold_every_base_while_some_still_have_goods_history_in_one_file(tmp_path: Path) -> None:
+    """Bases move at their own next writer: the views that one base's move rewrites still read the others' old
+    files, and never a base's old file beside its months."""
+    data = tmp_path / "data"
+    bases = [Warehouse(data, ZONE, base=base) for base in ("main", "north")]
+    for warehouse in bases:
+        history_of_months(warehouse)
+        as_one_history_file(warehouse)
+    rows = sum(warehouse.query("SELECT count(*) FROM goods_history").item() for warehouse in bases)
+
+    bases[0].initialize()
+    assert not (bases[0].lake_dir / "goods_history" / lake.FILE_NAME).exists()
+    assert (bases[1].lake_dir / "goods_history" / lake.FILE_NAME).exists()
+    assert view_count(data / "lake", "goods_history") == rows
+
+    bases[1].initialize()
+    assert view_count(data / "lake", "goods_history") == rows
+    assert "data.parquet" not in (data / "lake" / "views.sql").read_text("utf-8")
