@@ -8,11 +8,7 @@ process with a fresh data directory, and prints the child's own peak RSS (`os.wa
 exit code, what landed and the rejected row's reason. Not a timed test: the figure to watch is the peak, which must
 stay under 500 MB with the default limits (ONEC_CSV_MAX_FIELD_BYTES 1 MB, ONEC_CSV_MAX_RECORD_BYTES 4 MB).
 
-Runs (2026-12-03, 2 shared cores, up to 8 processes on them): `--mb 300` → 315 MB file, quoted: exit 0, 3.5 s, peak
-241 MB, 100 documents landed, line 52 rejected ("a record of 314572883 bytes is over the limit of 4194304 bytes");
-unquoted: exit 0, 3.8 s, peak 244 MB, the same. Before the limit, `--mb 100` (105 MB file): quoted peak 1,120 MB,
-unquoted 1,216 MB, both exit 1 ("warehouse: Out of Memory Error") with nothing landed; the issue saw 6.7 GB / 4.5 GB
-at 300 MB.
+Its runs, before and after the record limit, are in docs/benchmarks.md, History.
 """
 
 from __future__ import annotations

@@ -12,22 +12,9 @@ not us). Two measurements per repeat, each in a fresh child process:
 Printed: medians of document lines/s for both, their ratio, the pipeline's peak RSS per size beside the fetch-only
 peak, and the growth of the pipeline's peak for each step between sizes and overall.
 
-What the peak does (2026-11-27, 2 shared cores): it is a sum of parts that are each bounded by design, reached while
-one entity commits and another is fetched and validated: DuckDB's commit (up to its 64 MB cap plus its allocator's
-slack), the records of the pages in flight (max_workers windows and a validation batch per entity, as Python
-objects), Polars' batches, glibc's heap. Nothing is kept per row of the extract any more: the paginator's memory of
-yielded records (~190 bytes a document in small Python objects, which pinned the interpreter's arenas) is now 24-48
-bytes a document in two flat arrays, so the fetch-only peak barely moves (162 → 167 → 162-170 MB at 200k → 800k →
-1.6M lines, 181 at 3.2M; it was 160 → 173 → 187 up to 1.6M). The pipeline's peak still rises from 200k to 800k lines
-(349 → 397 MB, 1.14x): at 200k a landing stays under DuckDB's cap (~45 of 64 MB) and a query (6 pages) barely fills
-the page pipeline; from 800k on both are at their bounds. From 800k to 1.6M it grew 1.02x and 1.06x in two runs (412
-→ 422, 395 → 418 MB; it was 402 → 458, 1.14x); runs of one size differ by about ±10 MB, so single runs cannot tell
-1.02 from 1.06. One run of `--lines 200000 800000 1600000 3200000 --repeat 1` at the end of that session (quiet
-host): 350.2 → 402.2 → 414.9 → 431.8 MB (fetch-only 162.5 → 168.4 → 171.6 → 181.0): 1.23x for 16x the data, +13 and
-+17 MB for the last two doublings. `--lines 1600000 3200000 --repeat 3`: 420.8 → 430.2 MB (1.02x for 2x the data,
-within the ±10 MB runs of one size differ by; fetch-only 172.7 → 180.6). So the peak is bounded: it rises while
-those bounded parts fill (up to ~800k lines), then stays within a few percent. The default sizes show both: 200k
-(the rows/s the issue asks for), 800k (the parts full) and 3.2M (4x more: 1.07x in the run above).
+The peak is a sum of parts each bounded by design (DuckDB's commit under its memory cap, the pages in flight,
+Polars' batches, glibc's heap): it rises while those parts fill, then stays within a few percent. The runs that
+showed it are in docs/benchmarks.md, History.
 """
 
 from __future__ import annotations

@@ -18,34 +18,7 @@ overhead over the raw parser of the same file:
   element's attributes and text read once into Python (the ceiling of any reader over lxml); XML reader:
   `UdeXmlReader.batches` (String frames of documents and lines, ready for validation); XML end to end: batches →
   `check_documents` → Parquet, prefetched the same way.
-Targets (issue 3): CSV end to end ≥ 150 MB/s; XML ≥ 30 MB/s with peak < 300 MB on a 500 MB file.
-
-Runs (2026-11-27, 2 shared cores; the host's speed drifts 1.3-1.6x between minutes, so compare ratios, or runs
-alternated in one sitting). `--csv-mb 100 --xml-mb 500 --runs 3` at 18:01: csv-raw 108, csv-e2e 29, tidy-raw 252,
-tidy-e2e 38, tidy-floor 163, xml-raw 40.6, xml-reader 21.6 (0.53x raw, peak 100 MB), xml-e2e 10.1 MB/s (peak 167
-MB). Earlier that day, on a faster minute: xml-raw 58, xml-reader 26 (0.45x). Old and new code alternated 4 times
-on the 100 MB files (medians): tidy-e2e 33.3 -> 42.6 MB/s after decimals and dates were parsed with fewer passes
-and a record's soundness with one regex; csv-e2e 26.7 -> 27.0 (its reader is the slower half: windows-1251 to
-UTF-8 and records with line breaks inside values). 400 MB files: tidy-e2e 47 MB/s, peak 418 MB; csv-e2e 38 MB/s,
-peak 408 MB (peak ~390-405 MB at 100 MB: flat). Tried for XML and dropped: lxml's parser-target interface (no tree,
-dicts handed over by lxml) measured no faster than iterparse (22.4/17.9 vs 20.6/19.7 MB/s); batches of 6,000 or
-20,000 documents instead of 2,000: same speed (10.9, 10.6 vs 10.8 MB/s), peak 248 and 478 MB instead of 161.
-
-Issue 15 (2026-12-03, the host shared by several sessions, load average 9-15 on 2 cores, so wall MB/s swung 2.5x
-between identical runs; CPU seconds from getrusage, each including ~0.37 s of imports, are the steadier figure).
-The reader now yields String frames (documents, lines with their document's row) that validation reads as they
-are, so "xml-reader" includes building the frames that "xml-e2e" used to build inside the check. Old (dicts) and
-new alternated 3 times on the 100 MB file (`--child MODE FILE`), each round raw, reader old/new, e2e old/new:
-xml-raw 17.8/16.9/43.3 MB/s (1.7-1.9 CPU s); xml-reader old 10.6/10.0/16.5 (2.9-3.2 CPU s), new 8.5/7.3/8.6
-(4.3-4.6 CPU s); xml-e2e old 7.7/8.1/8.6 (6.4-6.8 CPU s, peak 179-183 MB), new 8.9/10.4/11.4 (6.2 CPU s, peak
-155-158 MB). 500 MB file, new: raw 22.5, reader 8.4 (peak 97 MB), e2e 14.1 MB/s (peak 160 MB). Where the reader's
-time goes (100 MB, 80k documents, 440k lines): lxml iterparse ~1.2 CPU s; an lxml proxy and a new str for every
-element, tag and value ~1.4 s (16 µs per document, measured over several access patterns: items()/keys()+values()/
-list comprehensions/map, batched or per document; none below dict(items()) per element); list of dicts to Polars
-~0.7 s (from_dicts was the cheapest: itemgetter columns 2.5x, per-key lists about the same). Tried and dropped:
-an XSLT writing CSV for Polars (40 µs per document), XPath over a batch (1.7-10 µs per document per column), the
-stdlib expat tree (as slow, no line numbers), per-document serialisation parsed by Polars regexes (the regexes
-alone cost more than lxml's parse).
+Their history (what was tried, and why the readers look as they do) is in docs/benchmarks.md, History.
 """
 
 from __future__ import annotations
@@ -123,12 +96,10 @@ def _report(figures: dict[str, dict[str, float]]) -> None:
         print(f"{mode:<11} {f['mb']:>8.0f} {f['mb_s']:>8.1f} {ratio:>7.2f} {f['peak_mb']:>8.0f} {f['rows']:>10.0f}")
     csv, xml = figures["csv-e2e"], figures["xml-reader"]
     tidy, floor = figures["tidy-e2e"], figures["tidy-floor"]
-    print(f"\nCSV end to end into Parquet (target ≥ 150): {csv['mb_s']:.0f} MB/s with every §1.9 variation on,")
+    print(f"\nCSV end to end into Parquet: {csv['mb_s']:.0f} MB/s with every §1.9 variation on,")
     print(f"  {tidy['mb_s']:.0f} MB/s for the tidy §1.4 form (UTF-8, commas, LF, quoting only where needed);")
     print(f"  Polars alone with no checks (tidy-floor): {floor['mb_s']:.0f} MB/s")
-    print(
-        f"XML reader: {xml['mb_s']:.0f} MB/s, peak {xml['peak_mb']:.0f} MB on {xml['mb']:.0f} MB (targets ≥ 30, < 300)"
-    )
+    print(f"XML reader: {xml['mb_s']:.0f} MB/s, peak {xml['peak_mb']:.0f} MB on {xml['mb']:.0f} MB")
     e2e = figures["xml-e2e"]
     print(f"XML end to end into Parquet: {e2e['mb_s']:.0f} MB/s, peak {e2e['peak_mb']:.0f} MB")
 

@@ -2,9 +2,8 @@
 
 Why: a run allocates and frees buffers of a megabyte or so thousands of times (each JSON page, each parsed batch).
 glibc raises its mmap threshold after the first such buffer is freed, and from then on serves them from its
-per-thread heaps, which fragment: the peak then grows with the length of the run, not with the batch. Measured on
-the JSON path (`bench/json_throughput.py`, 100k → 200k lines): peak RSS 340 → 390 MB as glibc tunes itself,
-316 → 344 MB with the threshold pinned at 128 KiB. The process entry points (the CLI, the Dagster code location)
+per-thread heaps, which fragment: the peak then grows with the length of the run, not with the batch (the figures
+are in docs/benchmarks.md, History). The process entry points (the CLI, the Dagster code location)
 call `pin_mmap_threshold` once; a threshold set in the environment (`MALLOC_MMAP_THRESHOLD_`) is left alone, and
 other platforms and C libraries are left as they are.
 """

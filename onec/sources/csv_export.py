@@ -43,9 +43,8 @@ from onec.sources.typing import MALFORMED_REASON, RAW_TEXT, SOURCE_LINE, TextRec
 log = logging.getLogger("onec.sources.csv")
 
 CHUNK_BYTES = 8 * 1024 * 1024
-"""Bytes per chunk handed to Polars; a chunk is held as text and checked frames, two at a time with the prefetch.
-Measured end to end (reader → check → Parquet) on 100 MB files: 8 MB chunks ran as fast as 16 or 32 MB ones with a
-peak RSS of ~375 MB against ~550 and ~760 MB."""
+"""Bytes per chunk handed to Polars; a chunk is held as text and checked frames, two at a time with the prefetch,
+so the peak grows with it while bigger chunks run no faster (docs/benchmarks.md, History)."""
 UTF8 = "utf-8"
 CP1251 = "cp1251"
 _QUOTED_FIELD = r'"[^"]*(?:""[^"]*)*"'

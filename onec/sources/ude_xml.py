@@ -9,10 +9,9 @@ know become columns too (they show in a rejected record's raw text) and are othe
 each `Good`/`Document` is cleared as soon as it is read, and a batch holds a bounded number of records.
 
 Why each record is still read into a small dict: the cheapest lxml calls per element are `items()` and iterating
-its children (measured on the bench's 100 MB file: building per-column lists from `keys()`/`values()` of each
-element cost as much or more, since every element proxy and every string is made either way), and Polars turns a
-list of dicts into columns in one native pass. (Parsing 4 MB chunks in a second thread was tried: no faster on two
-cores; lxml's parser-target interface and an XSLT that writes CSV were slower still.)
+its children (every element proxy and every string is made whichever way they are read), and Polars turns a list
+of dicts into columns in one native pass. What else was tried, and measured slower, is in docs/benchmarks.md,
+History.
 """
 
 from __future__ import annotations
@@ -32,9 +31,8 @@ from onec.sources.xml_safety import Readable, XmlFileError, checked_stream, root
 
 GOODS_ENTITY = "goods"
 BATCH_RECORDS = 2000
-"""Records per batch. Bigger batches check with less CPU per document (5,000: 6-13% less), but end to end through
-`prefetched` 2,000 finished first in each of three alternated runs on the bench's 100 MB file (7.7-11.1 s against
-12.3-13.6 s) and peaks lower (155 MB against 193 MB)."""
+"""Records per batch: bigger batches check with a little less CPU per document, but end to end through
+`prefetched` they finish later and peak higher (docs/benchmarks.md, History)."""
 
 ITEMS = "Items"
 UNIT_KEYS = {"line_unit": "LineUnit", "unit_coefficient": "UnitCoefficient"}
