@@ -174,7 +174,7 @@ def record_history_upgrade(con: duckdb.DuckDBPyConnection, root: Path) -> bool:
     """If the base's lake still has goods_history as one file (`LEGACY_HISTORY_FILE`), record every partition of
     the new layout as pending (committed, autocommit connection) and say so: the caller completes them, then removes
     the old file (`remove_legacy_history`). A kill anywhere in between leaves the old file, so the next writer does
-    it all again; the views read only the new layout's folders, never the old file beside them."""
+    it all again; meanwhile the views read the old file, not the months beside it (`lake_views.LEGACY_FILES`)."""
     if not (root / LEGACY_HISTORY_FILE).exists():
         return False
     table = LAKE_TABLES["goods_history"]

@@ -218,8 +218,10 @@ class Warehouse:
 
     def upgrade_history_lake(self, con: duckdb.DuckDBPyConnection) -> list[lake.LakeWrite]:
         """If the base's lake still has goods_history as one file (written before it was partitioned by closed
-        month), write every partition of the new layout from the warehouse, then remove the old file and rewrite
-        the views (whose glob reads only the new folders, never both); the files written. Pending work is completed
+        month), write every partition of the new layout from the warehouse; then the views read them instead of the
+        old file (`lake_views.LEGACY_FILES`: they read each base's one or the other, never both), the old file goes,
+        and the views are written once more (another base's writer may have written them in between); the files
+        written. Pending work is completed
         with it. In the Delta lake, a goods_history partitioned by base alone is rewritten partitioned by closed month
         too (`lake_mirror.repartition_delta_history`). Call it under the writer lock, autocommit."""
         if self.delta is not None:
@@ -228,6 +230,7 @@ class Warehouse:
         if not lake_mirror.record_history_upgrade(con, self.lake_dir):
             return []
         written = lake_mirror.complete_pending(con, self.lake_dir)
+        write_views(self.lake_root, moved=[self.lake_dir.name])
         lake_mirror.remove_legacy_history(self.lake_dir)
         write_views(self.lake_root)
         return written

@@ -11,6 +11,7 @@ closed, and when, read in UTC by Python), not taken from the code under test.
 from __future__ import annotations
 
 import datetime as dt
+import importlib
 import os
 import subprocess
 import sys
@@ -29,6 +30,7 @@ from onec import lake
 from onec.delta_lake import DeltaLake, DeltaTarget
 from onec.lake_check import OldPartitioning, check_lake
 from onec.lake_load import LakeLoadError, build_warehouse_from_lake
+from onec.lake_views import write_views
 from onec.validation import check_goods
 from onec.warehouse import Warehouse
 from tests.core.test_warehouse import ZONE, good
@@ -146,19 +148,20 @@ def killed_landing(data_dir: str) -> None:
     raise AssertionError("the landing finished: the kill never happened")
 
 
-def killed_initialize(data_dir: str) -> None:
-    """Run in a child process: an initialize that dies writing the first file of the months layout."""
+def killed_initialize(data_dir: str, module: str, kill_at: str) -> None:
+    """Run in a child process: an initialize that dies at `kill_at` of onec.`module` while moving to the months."""
 
     def die(*args: object, **kwargs: object) -> None:
         os._exit(KILLED)
 
-    lake.write_partitions = die  # type: ignore[assignment]
+    setattr(importlib.import_module(f"onec.{module}"), kill_at, die)
     Warehouse(Path(data_dir), ZONE).initialize()
     raise AssertionError("initialize finished: the kill never happened")
 
 
-def run_killed(function: str, data_dir: Path) -> None:
-    code = f"from tests.core.test_history_months import {function}; {function}({str(data_dir)!r})"
+def run_killed(function: str, data_dir: Path, *arguments: str) -> None:
+    call = ", ".join(repr(argument) for argument in (str(data_dir), *arguments))
+    code = f"from tests.core.test_history_months import {function}; {function}({call})"
     child = subprocess.run([sys.executable, "-c", code], cwd=REPOSITORY, capture_output=True, timeout=120, check=False)
     assert child.returncode == KILLED, child.stderr.decode()
 
@@ -245,16 +248,22 @@ def test_a_lake_with_goods_history_in_one_file_moves_to_months_at_its_next_write
     assert not check_lake(warehouse, repair=False).differences
 
 
-def test_an_upgrade_killed_half_way_is_done_again_by_the_next_writer(tmp_path: Path) -> None:
-    """Killed at the first file of the new layout: the old file stays (the views still read it whole) until a writer
-    has written every month."""
-    warehouse = Warehouse(tmp_path / "data", ZONE)
+@pytest.mark.parametrize(
+    ("module", "kill_at"), [("lake", "write_partitions"), ("lake_mirror", "remove_legacy_history")]
+)
+def test_an_upgrade_killed_half_way_is_done_again_by_the_next_writer(tmp_path: Path, module: str, kill_at: str) -> None:
+    """Killed at the first file of the new layout, or with every month written and the views moved to them but the
+    old file still there: the views read the base's rows once throughout (beside a base that has moved already),
+    and the next writer finishes."""
+    warehouse, moved = (Warehouse(tmp_path / "data", ZONE, base=base) for base in ("main", "north"))
+    history_of_months(moved)
     history_of_months(warehouse)
     as_one_history_file(warehouse)
-    legacy_views(warehouse.lake_root)
-    rows = warehouse.query("SELECT count(*) FROM goods_history").item()
+    write_views(warehouse.lake_root)
+    rows = sum(w.query("SELECT count(*) FROM goods_history").item() for w in (warehouse, moved))
+    assert view_count(warehouse.lake_root, "goods_history") == rows
 
-    run_killed("killed_initialize", warehouse.data_dir)
+    run_killed("killed_initialize", warehouse.data_dir, module, kill_at)
     assert (warehouse.lake_dir / "goods_history" / lake.FILE_NAME).exists()
     assert view_count(warehouse.lake_root, "goods_history") == rows
 
