@@ -221,9 +221,9 @@ class Warehouse:
         month), write every partition of the new layout from the warehouse; then the views read them instead of the
         old file (`lake_views.LEGACY_FILES`: they read each base's one or the other, never both), the old file goes,
         and the views are written once more (another base's writer may have written them in between); the files
-        written. Pending work is completed
-        with it. In the Delta lake, a goods_history partitioned by base alone is rewritten partitioned by closed month
-        too (`lake_mirror.repartition_delta_history`). Call it under the writer lock, autocommit."""
+        written (pending work is completed with them). In the Delta lake, a goods_history partitioned by base alone
+        is rewritten partitioned by closed month too (`lake_mirror.repartition_delta_history`). Call it under the
+        writer lock, autocommit."""
         if self.delta is not None:
             lake_mirror.repartition_delta_history(con, self.delta)
             return []
