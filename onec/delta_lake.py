@@ -29,7 +29,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Literal
 
 import duckdb
 import polars as pl
@@ -216,18 +216,7 @@ def replace_partitions(
         raise ValueError(f"{table}: a replace by {partitions.day_key} needs at least one day")
 
     def write() -> int:
-        counted = _CountedRows(rows(), partitions.base)
-        write_deltalake(
-            lake.table_uri(table),
-            counted.reader(),
-            mode="overwrite",
-            predicate=partitions.predicate(),
-            partition_by=partitions.columns,
-            schema_mode="merge",
-            storage_options=dict(lake.storage_options),
-            writer_properties=WRITER_PROPERTIES,
-        )
-        return counted.rows
+        return _overwrite(lake, table, partitions, rows, predicate=partitions.predicate(), schema_mode="merge")
 
     return _retried(table, partitions, f"{table} ({partitions.describe()})", write, attempts)
 
@@ -246,19 +235,34 @@ def repartition(
     to the table in between conflicts with this one), base column included."""
 
     def write() -> int:
-        counted = _CountedRows(rows(), partitions.base)
-        write_deltalake(
-            lake.table_uri(table),
-            counted.reader(),
-            mode="overwrite",
-            partition_by=partitions.columns,
-            schema_mode="overwrite",
-            storage_options=dict(lake.storage_options),
-            writer_properties=WRITER_PROPERTIES,
-        )
-        return counted.rows
+        return _overwrite(lake, table, partitions, rows, predicate=None, schema_mode="overwrite")
 
     return _retried(table, partitions, f"{table} (repartitioned by {', '.join(partitions.columns)})", write, attempts)
+
+
+def _overwrite(
+    lake: DeltaLake,
+    table: str,
+    partitions: Partitions,
+    rows: Callable[[], pa.RecordBatchReader],
+    *,
+    predicate: str | None,
+    schema_mode: Literal["merge", "overwrite"],
+) -> int:
+    """One overwrite commit of `rows()` (what `predicate` selects, or the whole table), partitioned as `partitions`
+    says; the rows written."""
+    counted = _CountedRows(rows(), partitions.base)
+    write_deltalake(
+        lake.table_uri(table),
+        counted.reader(),
+        mode="overwrite",
+        predicate=predicate,
+        partition_by=partitions.columns,
+        schema_mode=schema_mode,
+        storage_options=dict(lake.storage_options),
+        writer_properties=WRITER_PROPERTIES,
+    )
+    return counted.rows
 
 
 def _retried(
