@@ -679,11 +679,15 @@ BASE_KEYS: dict[str, str] = {
 }
 """Key of a `[[base]]` table in `ONEC_BASES_FILE` → the settings field it sets, read by that field's variable's kind
 (so `rate_limit = "fast"` fails as `ONEC_RATE_LIMIT=fast` would)."""
+BASE_WEBHOOK_SIGNING = "webhook_secret"
 OWN_KEYS = frozenset({"url", "odata_url", "auth", "username", "client_cert", "client_key"})
 """Keys a base never takes from the `ONEC_*` variables: which 1C it is and who it logs in as (two bases must not reach
 one 1C, or log in as one user, by omission). The other keys default to their variable's value (`ONEC_RATE_LIMIT`…)."""
-BASE_SECRETS = {"password": "PASSWORD", "api_key": "API_KEY"}
-"""A base's secrets: never in the file, always from `ONEC_BASE_<ID>_<NAME>` (`base_secret_variable`)."""
+BASE_SECRETS = {"password": "PASSWORD", "api_key": "API_KEY", BASE_WEBHOOK_SIGNING: "WEBHOOK_SECRET"}
+"""A base's secrets: never in the file, always from `ONEC_BASE_<ID>_<NAME>` (`base_secret_variable`). The password
+and API key are the base's own (unset: none, never another base's); the webhook secret, what the base's 1C signs its
+webhooks with, falls back to ONEC_WEBHOOK_SECRET, so that one secret for every base keeps working; with its own, a
+base's receiver refuses what another base's 1C signs."""
 SANDBOX_SEED_KEY = "sandbox_seed"
 """A base without `url` is an embedded sandbox; this key gives it data of its own (the demo's several bases)."""
 
@@ -796,8 +800,11 @@ def _file_base(settings: Settings, entry: object, path: Path, env: Mapping[str, 
     if SANDBOX_SEED_KEY in entry:
         seed = _file_value(entry[SANDBOX_SEED_KEY], "seed", path.parent, f"{where}: {SANDBOX_SEED_KEY}", SandboxSize)
         values["sandbox"] = dataclasses.replace(settings.sandbox, seed=int(str(seed)))
-    for name in BASE_SECRETS:
+    for name in BASE_SECRETS.keys() - {BASE_WEBHOOK_SIGNING}:
         values[name] = Secret(env.get(base_secret_variable(base_id, name), ""))
+    webhook_secret = env.get(base_secret_variable(base_id, BASE_WEBHOOK_SIGNING))
+    if webhook_secret:
+        values["webhooks"] = dataclasses.replace(settings.webhooks, secret=Secret(webhook_secret))
     base = dataclasses.replace(settings, base_id=base_id, **values)
     keys = {attribute: key for key, attribute in BASE_KEYS.items()}
     try:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from onec.config import ConfigError, load_bases
+from onec.config import BASE_WEBHOOK_SIGNING, ConfigError, base_secret_variable, load_bases
 from onec.http import OneCSession
 from onec.redact import redact_url
 from onec.webhooks.events import EVENTS
@@ -45,7 +45,10 @@ def _register(args: argparse.Namespace) -> int:
     settings = load_bases().chosen(args.base)
     secret = settings.webhooks.secret
     if not secret:
-        raise ConfigError(f"{SECRET_ENV} is not set: 1C signs deliveries with it")
+        unset = f"{SECRET_ENV} is not set"
+        if settings.bases_file is not None:
+            unset = f"neither {base_secret_variable(settings.base_id, BASE_WEBHOOK_SIGNING)} nor {SECRET_ENV} is set"
+        raise ConfigError(f"{unset}: 1C signs deliveries with it")
     with OneCSession(settings) as session:
         for event in args.event:
             answer = register_webhook(session, url=args.url, event=event, secret=secret)

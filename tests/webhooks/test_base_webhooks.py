@@ -3,11 +3,14 @@ become runs of that base only; a base's run in flight holds back no other base's
 
 from __future__ import annotations
 
+import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import dagster as dg
+import httpx
 import pytest
 
 from onec.cli import main
@@ -15,7 +18,8 @@ from onec.config import Settings, load_bases
 from onec.sandbox.engine import SandboxEngine
 from onec.webhooks import commands
 from onec.webhooks.queue import EventQueue
-from onec.webhooks.receiver import WebhookReceiver
+from onec.webhooks.receiver import WebhookReceiver, running_receiver
+from onec.webhooks.signature import HEADER, sign
 from pipelines.definitions import build_definitions
 from tests.dagster_bases import sensor_tick, served_bases
 from tests.push.push_helpers import fresh_data
@@ -75,3 +79,39 @@ def test_the_webhooks_command_serves_and_registers_the_base_it_is_given(
     assert main(["--base", SOUTH, "webhooks", "register", "--url", hook, "--event", "goods.updated"]) == 0
     assert len(sandboxes[SOUTH].webhooks.subscriptions()) == 1
     assert sandboxes[NORTH].webhooks.subscriptions() == [] and sandboxes[NORTH].stats.snapshot()["requests"] == 0
+
+
+def test_a_base_with_its_own_webhook_secret_refuses_what_the_shared_secret_signs(
+    sandboxes: dict[str, SandboxEngine], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """ONEC_BASE_NORTH_WEBHOOK_SECRET: north's receiver verifies with it and north's 1C is registered with it; south,
+    without one, keeps ONEC_WEBHOOK_SECRET. So south's 1C (or anyone holding the shared secret) cannot queue events
+    for north."""
+    own = "north-only-Ёж"
+    monkeypatch.setenv("ONEC_BASE_NORTH_WEBHOOK_SECRET", own)
+    served: dict[str, WebhookReceiver] = {}
+    monkeypatch.setattr(
+        commands, "serve", lambda receiver, **_: served.setdefault(receiver.queue.path.parent.name, receiver)
+    )
+    for base in (NORTH, SOUTH):
+        assert main(["--base", base, "webhooks", "--port", "1"]) == 0
+        hook = "http://127.0.0.1:1/webhooks/1c"
+        assert main(["--base", base, "webhooks", "register", "--url", hook, "--event", "goods.updated"]) == 0
+    assert [s.secret for s in sandboxes[NORTH].webhooks.subscriptions()] == [own]
+    assert [s.secret for s in sandboxes[SOUTH].webhooks.subscriptions()] == [SECRET]
+
+    answers: dict[tuple[str, str], int] = {}
+    for base, secret in ((NORTH, SECRET), (NORTH, own), (SOUTH, SECRET)):
+        body = json.dumps({"id": f"{base}-{len(answers)}", "event": "goods.updated",
+                           "occurred_at": _now_in_1c(base), "data": {}}).encode()  # fmt: skip
+        with running_receiver(served[base]) as url:
+            headers = {"content-type": "application/json", HEADER: sign(body, secret)}
+            answers[(base, secret)] = httpx.post(url, content=body, headers=headers, timeout=10).status_code
+    assert answers == {(NORTH, SECRET): 403, (NORTH, own): 202, (SOUTH, SECRET): 202}
+    assert _queue(NORTH).counts()["pending"] == 1 and _queue(SOUTH).counts()["pending"] == 1
+
+
+def _now_in_1c(base: str) -> str:
+    """Now as the base's 1C writes `occurred_at`: its wall clock, without an offset."""
+    zone = ZoneInfo(load_bases().base(base).timezone)
+    return datetime.now(zone).replace(tzinfo=None, microsecond=0).isoformat()
