@@ -39,7 +39,7 @@ def warehouse_from_lake(warehouse: WarehouseResource) -> dg.MaterializeResult[No
     target = delta_lake.configured_target(warehouse.settings())
     if target is None:
         raise UsageError("warehouse_from_lake loads the Delta lake: set ONEC_LAKE_FORMAT=delta")
-    load = build_warehouse_from_lake(warehouse.warehouse(), target.lake)
+    load = build_warehouse_from_lake(warehouse.shared_warehouse(), target.lake)
     return dg.MaterializeResult(
         metadata={
             "partitions_reloaded": sum(load.reloaded.values()),

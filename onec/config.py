@@ -261,6 +261,9 @@ BASE_ID = re.compile(r"[a-z][a-z0-9_]{0,31}")
 name (`ONEC_BASE_<ID>_PASSWORD`), so lower-case letters, digits and `_`, starting with a letter."""
 BASES_DIR = "bases"
 """Under the data directory, the folder of each base but `main` (`base_directory`)."""
+SHARED_DIR = "shared"
+"""Under the data directory, the warehouse of every base together, built from the Delta lake when several bases are
+configured (`onec.lake_load`): no base lands into it, so its tables can carry the `base` column."""
 
 
 def base_directory(data_dir: Path, base_id: str) -> Path:

@@ -27,6 +27,7 @@ import duckdb
 import pyarrow as pa
 from deltalake import DeltaTable
 
+from onec.config import SHARED_DIR
 from onec.delta_lake import BASE_COLUMN, DeltaLake, Partitions
 from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakeTable, days_filter, days_params
@@ -64,17 +65,21 @@ class LakeLoad:
 
 def build_warehouse_from_lake(warehouse: Warehouse, lake: DeltaLake) -> LakeLoad:
     """Bring the warehouse's landed tables level with the Delta lake's current versions, partition by partition, in
-    one transaction under the warehouse's writer lock. A warehouse table without a `base` column can hold one base
-    only: a lake with several is refused (LakeLoadError) before anything changes."""
+    one transaction under the warehouse's writer lock. The first time the lake holds several bases the tables get a
+    `base` column (`_keep_bases_apart`); a warehouse that lands a base itself is then refused (LakeLoadError) before
+    anything changes."""
     warehouse.initialize()
     reloaded: dict[str, int] = {}
     removed: dict[str, int] = {}
     rows: dict[str, int] = {}
     with warehouse.writer() as con:
         con.execute(LOADED_DDL)
-        plans = [(table, _plan(con, table, lake.table(table.name))) for table in LAKE_TABLES.values()]
+        versions = {table: lake.table(table.name) for table in LAKE_TABLES.values()}
+        in_lake = {table: _lake_partitions(table, found) for table, found in versions.items()}
         con.begin()
         try:
+            _keep_bases_apart(con, {key[0] for partitions in in_lake.values() for key in partitions}, warehouse)
+            plans = [(table, (versions[table], *_plan(con, table, in_lake[table]))) for table in LAKE_TABLES.values()]
             for table, (found, changed, gone) in plans:
                 has_base = BASE_COLUMN in _columns(con, table)
                 _delete_partitions(con, table, [*changed, *gone], has_base)
@@ -88,27 +93,46 @@ def build_warehouse_from_lake(warehouse: Warehouse, lake: DeltaLake) -> LakeLoad
     return LakeLoad(reloaded, removed, rows)
 
 
+def _keep_bases_apart(con: duckdb.DuckDBPyConnection, bases: set[str], warehouse: Warehouse) -> None:
+    """Give every landed table a `base` column once the lake holds several bases (the rows already loaded are all of
+    the one base `lake_loaded` names). Not in a warehouse that lands a base itself (its `load_log` has rows): its
+    landings write those tables as they are, so it must stay one base's; LakeLoadError, nothing changed."""
+    missing = [table.name for table in LAKE_TABLES.values() if BASE_COLUMN not in _columns(con, table)]
+    if len(bases) < 2 or not missing:
+        return
+    if _count(con, "SELECT count(*) FROM load_log"):
+        raise LakeLoadError(
+            f"the lake holds bases {', '.join(sorted(bases))}, but the warehouse {warehouse.database} lands a base"
+            " itself and cannot keep them apart: load the lake into a warehouse no base lands into (with several bases"
+            f" configured, the Dagster step warehouse_from_lake uses <ONEC_DATA_DIR>/{SHARED_DIR}); nothing loaded"
+        )
+    loaded = [base for (base,) in con.execute(f"SELECT DISTINCT base FROM {LOADED_TABLE}").fetchall()]
+    for name in missing:
+        con.execute(f"ALTER TABLE {name} ADD COLUMN {BASE_COLUMN} VARCHAR")
+        if _count(con, f"SELECT count(*) FROM {name}"):
+            if len(loaded) != 1:
+                raise LakeLoadError(f"{name} holds rows of no single base this warehouse loaded; nothing loaded")
+            con.execute(f"UPDATE {name} SET {BASE_COLUMN} = ?", loaded)
+
+
+def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
 def _plan(
-    con: duckdb.DuckDBPyConnection, table: LakeTable, found: DeltaTable | None
-) -> tuple[DeltaTable | None, dict[PartitionKey, str], list[PartitionKey]]:
-    """(the table's version, partitions whose files differ from those loaded → their digest, partitions loaded but
-    gone from the lake)."""
-    in_lake = _lake_partitions(table, found)
+    con: duckdb.DuckDBPyConnection, table: LakeTable, in_lake: dict[PartitionKey, str]
+) -> tuple[dict[PartitionKey, str], list[PartitionKey]]:
+    """(partitions whose files differ from those loaded → their digest, partitions loaded but gone from the lake)."""
     loaded = {
         (base, doc_type, day): files
         for base, doc_type, day, files in con.execute(
             f"SELECT base, doc_type, partition_date, files FROM {LOADED_TABLE} WHERE lake_table = ?", [table.name]
         ).fetchall()
     }
-    bases = {key[0] for key in in_lake}
-    if len(bases) > 1 and BASE_COLUMN not in _columns(con, table):
-        raise LakeLoadError(
-            f"the lake's {table.name} holds bases {', '.join(sorted(bases))}, but the warehouse table has no"
-            f" {BASE_COLUMN} column to keep them apart: nothing loaded"
-        )
     changed = {key: files for key, files in in_lake.items() if loaded.get(key) != files}
     gone = [key for key in loaded if key not in in_lake]
-    return found, changed, gone
+    return changed, gone
 
 
 def _lake_partitions(table: LakeTable, found: DeltaTable | None) -> dict[PartitionKey, str]:

@@ -38,9 +38,13 @@ class SettingsResource(dg.ConfigurableResource["SettingsResource"]):
         """The `ONEC_*` variables themselves (what every base shares)."""
         return Settings.from_env(self._environment())
 
+    def bases(self) -> Bases:
+        """Every configured base (`load_bases` over the same variables)."""
+        return load_bases(self._environment())
+
     def base_settings(self, base: str | None = None) -> Settings:
         """The settings of base `base` (None: the first configured, `main` without `ONEC_BASES_FILE`)."""
-        bases = load_bases(self._environment())
+        bases = self.bases()
         return bases.base(base if base is not None else bases.ids[0])
 
     def _environment(self) -> dict[str, str]:

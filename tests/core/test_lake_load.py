@@ -1,6 +1,7 @@
 """With several workers the Delta lake is the system of record and one step builds the shared warehouse from it:
 after any landings of the workers, the built warehouse's tables equal the workers' own; a rebuild reloads only the
-partitions whose files changed; a lake the warehouse cannot hold (several bases, no base column) changes nothing."""
+partitions whose files changed; several bases are kept apart by a base column, which a warehouse that lands a base
+itself cannot have: it refuses a lake of several and changes nothing."""
 
 # ruff: noqa: S608 — table names below are test constants.
 
@@ -9,7 +10,6 @@ from __future__ import annotations
 import datetime as dt
 from pathlib import Path
 
-import polars as pl
 import pytest
 from polars.testing import assert_frame_equal
 
@@ -61,22 +61,53 @@ def test_the_built_warehouse_follows_the_lake_partition_by_partition(tmp_path: P
     assert second.removed == {"goods": 0, "documents": 1, "document_lines": 1, "goods_history": 0}
 
 
-def test_several_bases_load_into_tables_that_have_a_base_column_and_are_refused_otherwise(tmp_path: Path) -> None:
-    lake = DeltaLake(str(tmp_path / "lake"))
+def two_workers(tmp_path: Path, lake: DeltaLake) -> dict[str, Warehouse]:
     workers = {base: worker(tmp_path, lake, base) for base in ("north", "south")}
     for index, landed in enumerate(workers.values()):
         merge_documents(landed, SPREAD_DOCUMENTS[index:], "first")
         merge_goods(landed, GOODS[index:], DAY, "first")
-    built = Warehouse(tmp_path / "shared", ZONE)
-    with pytest.raises(LakeLoadError, match="holds bases north, south, but the warehouse table has no base column"):
-        build_warehouse_from_lake(built, lake)
-    assert built.query("SELECT count(*) AS n FROM documents").item() == 0
+    return workers
 
-    with built.writer() as con:
-        for table in LAKE_LAYOUT:
-            con.execute(f"ALTER TABLE {table} ADD COLUMN base VARCHAR")
+
+def test_a_lake_of_several_bases_loads_into_a_warehouse_no_base_lands_into_with_a_base_column(tmp_path: Path) -> None:
+    lake = DeltaLake(str(tmp_path / "lake"))
+    workers = two_workers(tmp_path, lake)
+    built = Warehouse(tmp_path / "shared", ZONE)
+
     build_warehouse_from_lake(built, lake)
+
     for base, landed in workers.items():
         assert_tables_equal(built, landed, base)
     assert built.query("SELECT count(DISTINCT base) AS n FROM document_lines").item() == 2
-    assert isinstance(built.query("SELECT * FROM goods_history"), pl.DataFrame)
+    assert built.query("SELECT count(*) AS n FROM goods_history WHERE base IS NULL").item() == 0
+
+
+def test_a_warehouse_that_held_one_base_keeps_its_rows_as_that_bases_when_a_second_base_comes(tmp_path: Path) -> None:
+    lake = DeltaLake(str(tmp_path / "lake"))
+    north = worker(tmp_path, lake, "north")
+    merge_documents(north, SPREAD_DOCUMENTS, "first")
+    merge_goods(north, GOODS, DAY, "first")
+    built = Warehouse(tmp_path / "shared", ZONE)
+    build_warehouse_from_lake(built, lake)
+    assert "base" not in built.query("SELECT * FROM documents LIMIT 0").columns, "one base needs no base column"
+
+    south = worker(tmp_path, lake, "south")
+    merge_documents(south, SPREAD_DOCUMENTS[1:], "first")
+    merge_goods(south, GOODS[1:], DAY, "first")
+    build_warehouse_from_lake(built, lake)
+
+    assert_tables_equal(built, north, "north")
+    assert_tables_equal(built, south, "south")
+
+
+def test_a_warehouse_that_lands_a_base_itself_refuses_a_lake_of_several_and_changes_nothing(tmp_path: Path) -> None:
+    lake = DeltaLake(str(tmp_path / "lake"))
+    workers = two_workers(tmp_path, lake)
+    north = workers["north"]
+    before = {table: north.query(f"SELECT * FROM {table}") for table in LAKE_LAYOUT}
+
+    with pytest.raises(LakeLoadError, match=r"holds bases north, south, but the warehouse .* lands a base itself"):
+        build_warehouse_from_lake(north, lake)
+
+    for table, rows in before.items():
+        assert_frame_equal(north.query(f"SELECT * FROM {table}"), rows)
