@@ -39,9 +39,7 @@ def assert_tables_equal(built: Warehouse, source: Warehouse, base: str | None = 
 
 def test_the_built_warehouse_follows_the_lake_partition_by_partition(tmp_path: Path) -> None:
     lake = DeltaLake(str(tmp_path / "lake"))
-    landed = worker(tmp_path, lake, "main")
-    merge_documents(landed, SPREAD_DOCUMENTS, "first")
-    merge_goods(landed, GOODS, DAY, "first")
+    landed = landed_worker(tmp_path, lake, "main")
     built = Warehouse(tmp_path / "shared", ZONE)
 
     first = build_warehouse_from_lake(built, lake)
@@ -61,12 +59,16 @@ def test_the_built_warehouse_follows_the_lake_partition_by_partition(tmp_path: P
     assert second.removed == {"goods": 0, "documents": 1, "document_lines": 1, "goods_history": 0}
 
 
+def landed_worker(tmp_path: Path, lake: DeltaLake, base: str, skip: int = 0) -> Warehouse:
+    """A worker that landed the test's documents and goods (less the first `skip` of each) into the lake."""
+    landed = worker(tmp_path, lake, base)
+    merge_documents(landed, SPREAD_DOCUMENTS[skip:], "first")
+    merge_goods(landed, GOODS[skip:], DAY, "first")
+    return landed
+
+
 def two_workers(tmp_path: Path, lake: DeltaLake) -> dict[str, Warehouse]:
-    workers = {base: worker(tmp_path, lake, base) for base in ("north", "south")}
-    for index, landed in enumerate(workers.values()):
-        merge_documents(landed, SPREAD_DOCUMENTS[index:], "first")
-        merge_goods(landed, GOODS[index:], DAY, "first")
-    return workers
+    return {base: landed_worker(tmp_path, lake, base, skip) for skip, base in enumerate(("north", "south"))}
 
 
 def test_a_lake_of_several_bases_loads_into_a_warehouse_no_base_lands_into_with_a_base_column(tmp_path: Path) -> None:
@@ -84,16 +86,12 @@ def test_a_lake_of_several_bases_loads_into_a_warehouse_no_base_lands_into_with_
 
 def test_a_warehouse_that_held_one_base_keeps_its_rows_as_that_bases_when_a_second_base_comes(tmp_path: Path) -> None:
     lake = DeltaLake(str(tmp_path / "lake"))
-    north = worker(tmp_path, lake, "north")
-    merge_documents(north, SPREAD_DOCUMENTS, "first")
-    merge_goods(north, GOODS, DAY, "first")
+    north = landed_worker(tmp_path, lake, "north")
     built = Warehouse(tmp_path / "shared", ZONE)
     build_warehouse_from_lake(built, lake)
     assert "base" not in built.query("SELECT * FROM documents LIMIT 0").columns, "one base needs no base column"
 
-    south = worker(tmp_path, lake, "south")
-    merge_documents(south, SPREAD_DOCUMENTS[1:], "first")
-    merge_goods(south, GOODS[1:], DAY, "first")
+    south = landed_worker(tmp_path, lake, "south", skip=1)
     build_warehouse_from_lake(built, lake)
 
     assert_tables_equal(built, north, "north")
