@@ -40,9 +40,8 @@ CLOSED_MONTH = "CAST(date_trunc('month', make_timestamp(epoch_us(valid_to))) AS 
 """goods_history's partition: the first day of the UTC month its version closed (NULL while open), whatever the
 session's zone. Why by closing month: a closed version never changes again, so a landing rewrites the open versions
 and the months its closings fall in, never the history before them. The same as `date_trunc('month', valid_to AT TIME
-ZONE 'UTC')`, but from the instant's microseconds since the epoch (UTC by definition) without a zone conversion: every
-lake write of goods_history filters the whole table by it, and this is 5x cheaper (0.07 s against 0.34 s for 3M
-rows)."""
+ZONE 'UTC')`, but from the instant's microseconds since the epoch (UTC by definition) without a zone conversion,
+which costs several times more per row (docs/benchmarks.md, History)."""
 LEGACY_HISTORY_FILE = Path("goods_history") / lake.FILE_NAME
 """Where goods_history was one file per base, before it was partitioned by closed month (`record_history_upgrade`)."""
 
@@ -66,7 +65,7 @@ class LakeTable:
     day_expression: str | None = None
     month_of: str | None = None
     """The instant column whose UTC month `day_expression` is, if it is one: a range on the column itself lets DuckDB
-    skip row groups by their min/max before it computes any row's month (5x faster on 3M rows of goods_history)."""
+    skip row groups by their min/max before it computes any row's month (docs/benchmarks.md, History)."""
 
     @property
     def partition_keys(self) -> tuple[str, ...]:
