@@ -31,7 +31,7 @@ from onec.config import SHARED_DIR
 from onec.delta_lake import BASE_COLUMN, DeltaLake, Partitions
 from onec.errors import UsageError
 from onec.lake_mirror import LAKE_TABLES, LakeTable, days_filter, days_params
-from onec.warehouse import Warehouse
+from onec.warehouse import Warehouse, scalar
 
 LOADED_TABLE = "lake_loaded"
 LOADED_DDL = (
@@ -79,8 +79,8 @@ def build_warehouse_from_lake(warehouse: Warehouse, lake: DeltaLake) -> LakeLoad
         con.begin()
         try:
             _keep_bases_apart(con, {key[0] for partitions in in_lake.values() for key in partitions}, warehouse)
-            plans = [(table, (versions[table], *_plan(con, table, in_lake[table]))) for table in LAKE_TABLES.values()]
-            for table, (found, changed, gone) in plans:
+            for table, found in versions.items():
+                changed, gone = _plan(con, table, in_lake[table])
                 has_base = BASE_COLUMN in _columns(con, table)
                 _delete_partitions(con, table, [*changed, *gone], has_base)
                 rows[table.name] = _insert(con, table, found, list(changed), has_base) if changed else 0
@@ -100,7 +100,7 @@ def _keep_bases_apart(con: duckdb.DuckDBPyConnection, bases: set[str], warehouse
     missing = [table.name for table in LAKE_TABLES.values() if BASE_COLUMN not in _columns(con, table)]
     if len(bases) < 2 or not missing:
         return
-    if _count(con, "SELECT count(*) FROM load_log"):
+    if scalar(con, "SELECT count(*) FROM load_log"):
         raise LakeLoadError(
             f"the lake holds bases {', '.join(sorted(bases))}, but the warehouse {warehouse.database} lands a base"
             " itself and cannot keep them apart: load the lake into a warehouse no base lands into (with several bases"
@@ -109,15 +109,10 @@ def _keep_bases_apart(con: duckdb.DuckDBPyConnection, bases: set[str], warehouse
     loaded = [base for (base,) in con.execute(f"SELECT DISTINCT base FROM {LOADED_TABLE}").fetchall()]
     for name in missing:
         con.execute(f"ALTER TABLE {name} ADD COLUMN {BASE_COLUMN} VARCHAR")
-        if _count(con, f"SELECT count(*) FROM {name}"):
+        if scalar(con, f"SELECT count(*) FROM {name}"):
             if len(loaded) != 1:
                 raise LakeLoadError(f"{name} holds rows of no single base this warehouse loaded; nothing loaded")
             con.execute(f"UPDATE {name} SET {BASE_COLUMN} = ?", loaded)
-
-
-def _count(con: duckdb.DuckDBPyConnection, sql: str) -> int:
-    row = con.execute(sql).fetchone()
-    return int(row[0]) if row else 0
 
 
 def _plan(
@@ -213,8 +208,7 @@ def _insert(
         partitions = Partitions(base, doc_type, table.day_key, tuple(days))
         con.register("lake_partitions", found.to_pyarrow_dataset(file_pruning_predicate=partitions.predicate()))
         try:
-            row = con.execute(f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM lake_partitions").fetchone()
-            inserted += int(row[0]) if row else 0
+            inserted += scalar(con, f"INSERT INTO {table.name} ({columns}) SELECT {columns} FROM lake_partitions")
         finally:
             con.unregister("lake_partitions")
     return inserted

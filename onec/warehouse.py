@@ -311,7 +311,7 @@ class Warehouse:
         """Rows per warehouse table."""
         tables = ("goods", "documents", "document_lines", "rejected_rows", "load_log")
         with self._lock(exclusive=False), self._connect(read_only=True) as con:
-            return {table: _scalar(con, f"SELECT count(*) FROM {table}") for table in tables}
+            return {table: scalar(con, f"SELECT count(*) FROM {table}") for table in tables}
 
     @contextmanager
     def reader(self) -> Iterator[duckdb.DuckDBPyConnection]:
@@ -538,7 +538,7 @@ class Landing:
                 [scope.entity, scope.doc_type, scope.start, scope.end],
             )
         con.execute(f"INSERT INTO rejected_rows SELECT {_columns(rejected_rows_schema())} FROM s_rejected")
-        counts["rejected"] = _scalar(con, "SELECT count(*) FROM s_rejected")
+        counts["rejected"] = scalar(con, "SELECT count(*) FROM s_rejected")
         con.execute(
             f"INSERT INTO load_log ({', '.join(LOAD_LOG_COLUMNS)}) VALUES ({', '.join('?' * len(LOAD_LOG_COLUMNS))})",
             [
@@ -727,7 +727,7 @@ def _insert_goods_versions(
         " WHERE _order IN (SELECT _order FROM s_versions WHERE _rank = 1)",
         {"staged": files},
     )
-    if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
+    if scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
         con.execute(
             "INSERT INTO s_rejected SELECT 'goods', NULL, g.snapshot_date, g.sku || '|' || coalesce(g.warehouse, ''),"
             " $reason,"
@@ -740,8 +740,8 @@ def _insert_goods_versions(
                 "run_id": run_id,
             },
         )
-    rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
-    staged = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": files})
+    rows = scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
+    staged = scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": files})
     return {"rows": rows, "lines": 0, "duplicates": staged - rows}
 
 
@@ -813,7 +813,7 @@ def _record_goods_history(
         f" != hash({', '.join(f'g.{a}' for a in _HISTORY_ATTRIBUTES)}))"
     )
     con.execute(f"CREATE TEMP TABLE s_changed AS {changed}", {"as_of": as_of, "day": day})
-    closed = _scalar(
+    closed = scalar(
         con,
         "UPDATE goods_history SET valid_to = coalesce("
         " (SELECT c.valid_from FROM s_changed c WHERE c.sku = goods_history.sku"
@@ -825,7 +825,7 @@ def _record_goods_history(
         "  AND g.warehouse IS NOT DISTINCT FROM goods_history.warehouse))",
         {"as_of": as_of, "day": day},
     )
-    opened = _scalar(
+    opened = scalar(
         con,
         f"INSERT INTO goods_history SELECT sku, warehouse, {attributes}, valid_from, NULL, $run_id FROM s_changed",
         {"run_id": run_id},
@@ -841,7 +841,7 @@ def _closed_months(con: duckdb.DuckDBPyConnection, closed: int, as_of: dt.dateti
         f"SELECT DISTINCT {month} FROM (SELECT valid_from AS valid_to FROM s_changed WHERE closes_open)"
     ).fetchall()
     months: set[dt.date | None] = {row[0] for row in replaced}
-    if closed > _scalar(con, "SELECT count(*) FROM s_changed WHERE closes_open"):
+    if closed > scalar(con, "SELECT count(*) FROM s_changed WHERE closes_open"):
         gone = con.execute(f"SELECT {month} FROM (SELECT $as_of::TIMESTAMPTZ AS valid_to)", {"as_of": as_of})
         months |= {row[0] for row in gone.fetchall()}
     return months
@@ -886,17 +886,17 @@ def _dedupe_documents(
     con.execute(
         f"INSERT INTO documents SELECT {_columns(header)} FROM {_STAGED} WHERE {kept}", {"staged": staged.documents}
     )
-    lines = _scalar(
+    lines = scalar(
         con,
         f"INSERT INTO document_lines SELECT {_columns(line)} FROM {_STAGED} WHERE {kept}",
         {"staged": staged.lines},
     )
-    if _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
+    if scalar(con, "SELECT count(*) FROM s_versions WHERE _rank > 1"):
         reason = f"duplicate key ({', '.join(DOCUMENTS_KEY)}): another version was kept"
         losing = "(SELECT _doc, $reason AS _reason FROM s_versions WHERE _rank > 1)"
         _reject_staged_documents(con, staged, losing, source, run_id, {"reason": reason})
-    rows = _scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
-    documents = _scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": staged.documents})
+    rows = scalar(con, "SELECT count(*) FROM s_versions WHERE _rank = 1")
+    documents = scalar(con, f"SELECT count(*) FROM {_STAGED}", {"staged": staged.documents})
     return {"rows": rows, "lines": lines, "duplicates": documents - rows}, moved
 
 
@@ -913,7 +913,7 @@ def _set_aside_older_versions(
         " WHERE v._rank = 1 AND h.modified_at > v.modified_at",
         {"doc_type": scope.doc_type},
     )
-    if _scalar(con, "SELECT count(*) FROM s_older"):
+    if scalar(con, "SELECT count(*) FROM s_older"):
         con.execute("UPDATE s_versions SET _rank = 0 WHERE _doc IN (SELECT _doc FROM s_older)")
         _reject_staged_documents(con, staged, "s_older", source, run_id, {})
 
@@ -1112,7 +1112,8 @@ def _struct_fields(schema: pl.Schema, *, prefix: str = "") -> str:
     return ", ".join(f"{name} := {prefix}{name}" for name in schema)
 
 
-def _scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | None = None) -> int:
+def scalar(con: duckdb.DuckDBPyConnection, sql: str, params: Mapping[str, Any] | Sequence[Any] | None = None) -> int:
+    """The integer a one-row query returns (a count, an INSERT's or UPDATE's rows); 0 when it returns no row."""
     row = con.execute(sql, params).fetchone()
     return int(row[0]) if row else 0
 
