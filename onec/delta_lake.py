@@ -39,6 +39,7 @@ from deltalake.exceptions import CommitFailedError, TableNotFoundError
 
 from onec.config import LakeFormat, Settings
 from onec.errors import BusyError
+from onec.lake_views import sql_literal
 
 if TYPE_CHECKING:
     import pyarrow.dataset as pa_ds
@@ -162,15 +163,15 @@ class Partitions:
     def predicate(self) -> str:
         """The SQL predicate delta-rs replaces by. Values are quoted literals (delta-rs takes no bound parameters);
         days are ISO dates, which need no quoting beyond that."""
-        terms = [f"{BASE_COLUMN} = {_literal(self.base)}"]
+        terms = [f"{BASE_COLUMN} = {sql_literal(self.base)}"]
         if self.doc_type is not None:
-            terms.append(f"doc_type = {_literal(self.doc_type)}")
+            terms.append(f"doc_type = {sql_literal(self.doc_type)}")
         if self.day_key is not None:
             terms.append(self._days_predicate(self.day_key))
         return " AND ".join(terms)
 
     def _days_predicate(self, key: str) -> str:
-        dated = [_literal(day.isoformat()) for day in self.days if day is not None]
+        dated = [sql_literal(day.isoformat()) for day in self.days if day is not None]
         either = [
             *([f"{key} IN ({', '.join(dated)})"] if dated else []),
             *([f"{key} IS NULL"] if None in self.days else []),
@@ -358,10 +359,6 @@ def vacuum(lake: DeltaLake, tables: Sequence[str], retention_hours: int) -> list
         relative = tuple(sorted(path.removeprefix("file://").removeprefix(prefix) for path in expired))
         done.append(Vacuumed(name, relative, len(table.file_uris())))
     return done
-
-
-def _literal(value: str) -> str:
-    return "'" + value.replace("'", "''") + "'"
 
 
 def _first_line(error: Exception) -> str:

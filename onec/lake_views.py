@@ -46,7 +46,7 @@ def views_sql(lake_dir: Path, moved: Collection[str] = ()) -> str:
         sources = _sources(lake_dir, pattern, LEGACY_FILES.get(view), moved)
         if sources:
             # the view names and globs are this module's constants; the folders' names are quoted
-            read = [f"SELECT * FROM read_parquet([{', '.join(map(_quoted, s))}], {OPTIONS})" for s in sources]  # noqa: S608
+            read = [f"SELECT * FROM read_parquet([{', '.join(map(sql_literal, s))}], {OPTIONS})" for s in sources]  # noqa: S608
             lines.append(f"CREATE OR REPLACE VIEW {view} AS {' UNION ALL BY NAME '.join(read)};")
     return "\n".join(lines) + "\n"
 
@@ -67,8 +67,10 @@ def _sources(lake_dir: Path, pattern: str, legacy: str | None, moved: Collection
     return [group for group in (new, [f"{folder}/{legacy}" for folder in unmoved]) if group]
 
 
-def _quoted(path: str) -> str:
-    return "'" + path.replace("'", "''") + "'"
+def sql_literal(text: str) -> str:
+    """`text` as an SQL string literal (quotes doubled): for the SQL that cannot bind parameters, a view's text or a
+    delta-rs predicate."""
+    return "'" + text.replace("'", "''") + "'"
 
 
 def write_views(lake_dir: Path, moved: Collection[str] = ()) -> Path:
