@@ -76,6 +76,11 @@ class LakeTable:
         """The SQL that gives a warehouse row's day: the column, or the expression."""
         return self.day_expression or self.day_key
 
+    @property
+    def day_column(self) -> str:
+        """The day as a select item, named as the partition key (`closed_month`, computed, for goods_history)."""
+        return f"{self.day_value} AS {self.day_key}"
+
     def directory(self, root: Path, doc_type: str | None, day: dt.date | None) -> Path:
         directory = root / self.name
         if self.by_doc_type:
@@ -220,7 +225,7 @@ def _repartitioned_rows(
     base = delta_lake.BASE_COLUMN
     names = [name for name, _ in _table_columns(con, table)]
     columns = ", ".join(name for name in names if name != base)
-    day = f"{table.day_expression} AS {table.day_key}"
+    day = table.day_column
     ours = f"SELECT ?::VARCHAR AS {base}, {columns}, {day} FROM {table.name}"
     ours_filter = f" WHERE {base} = ?" if base in names else ""
 
@@ -259,7 +264,7 @@ def _write_days(
     columns = ", ".join(name for name, _ in lake_columns(con, table))
     where, params = _partition_filter(table, doc_type, days)
     day, order = table.day_key, table.order
-    sql = f"SELECT {table.day_value} AS {day}, {columns} FROM {table.name} WHERE {where} ORDER BY {day}, {order}"
+    sql = f"SELECT {table.day_column}, {columns} FROM {table.name} WHERE {where} ORDER BY {day}, {order}"
     with _arrow_stream(con, sql, params) as batches:
         directories = {day: table.directory(root, doc_type, day) for day in days}
         return lake.write_partitions(batches, table.day_key, directories)
@@ -291,7 +296,7 @@ def _delta_rows(
     has_base = delta_lake.BASE_COLUMN in names
     base_filter = f"{delta_lake.BASE_COLUMN} = ? AND " if has_base else ""
     base_params = [base] if has_base else []
-    columns = ", ".join([*names, *([f"{table.day_expression} AS {table.day_key}"] if table.day_expression else [])])
+    columns = ", ".join([*names, *([table.day_column] if table.day_expression else [])])
     queries = []
     for window in _day_windows(con, table, doc_type, days):
         where, params = _partition_filter(table, doc_type, window)
