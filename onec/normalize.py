@@ -14,7 +14,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
-from typing import Any
+from typing import Any, Final
 
 import orjson
 import polars as pl
@@ -91,6 +91,11 @@ class Column:
     kind: Kind
     dtype: pl.DataType = field(default_factory=pl.String)
 
+
+BATCH_ENGINE: Final = "in-memory"
+"""The Polars engine a batch's checks are collected with: on frames of a few thousand rows the in-memory engine
+finishes sooner than the default streaming one, whose pipeline pays off on data larger than a batch
+(docs/benchmarks.md, History)."""
 
 Check = tuple[pl.Expr, pl.Expr]
 """(failing condition, message): conditions run on every row, messages only on the rows that failed."""

@@ -22,6 +22,7 @@ from typing import Any
 import polars as pl
 
 from onec.normalize import (
+    BATCH_ENGINE,
     Check,
     Column,
     Kind,
@@ -316,7 +317,7 @@ def _checked_goods(
         pl.col("deleted").fill_null(False),
         pl.lit(snapshot_date, pl.Date).alias("snapshot_date"),
         _failed(checks),
-    ).collect()
+    ).collect(engine=BATCH_ENGINE)
     passed = checked.filter(~pl.col("_bad"))
     bad = _reasons(checked.filter(pl.col("_bad")), checks).select(
         "_i",
@@ -596,7 +597,7 @@ def _header(
         checks.append(_required("warehouse_to", "warehouse_to", " for a transfer"))
         checks.append((col("warehouse_to") == col("warehouse"), pl.lit("warehouse_to: same as warehouse")))
     checks += _rejecting(judged, rules)
-    return typed.with_columns(_failed(checks)).collect(), checks, judged
+    return typed.with_columns(_failed(checks)).collect(engine=BATCH_ENGINE), checks, judged
 
 
 def _lines(
@@ -650,7 +651,7 @@ def _lines(
         )
         checks.append((absent["book_quantity"] & ~empty_exempt, pl.lit("book_quantity: required for an inventory")))
     checks += _rejecting(judged, rules)
-    return typed.with_columns(_failed(checks)).collect(), checks, judged
+    return typed.with_columns(_failed(checks)).collect(engine=BATCH_ENGINE), checks, judged
 
 
 def _repricing_error() -> pl.Expr:
