@@ -10,10 +10,12 @@ the run or be silently turned into null.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import Enum
+from types import MappingProxyType
 from typing import Any, Final
 
 import orjson
@@ -117,17 +119,31 @@ def parse(frame: pl.DataFrame, columns: Sequence[Column], timezone: str) -> pl.L
     thousand rows, planning costs as much as the work); cleaning is one step and reading another, because
     cleaning once into a column is much faster than repeating it inside every expression that needs it.
     """
+    renames, cleaned, typed = _parse_steps(tuple(columns), timezone)
+    return frame.lazy().rename(renames).with_columns(cleaned).with_columns(typed)
+
+
+@functools.lru_cache(maxsize=32)
+def _parse_steps(
+    columns: tuple[Column, ...], timezone: str
+) -> tuple[Mapping[str, str], tuple[pl.Expr, ...], tuple[pl.Expr, ...]]:
+    """`parse`'s renames, cleaning and reading, built once per column set and zone: every batch is checked with
+    the same expressions, and building them in Python costs a good part of checking a batch."""
     return (
-        frame.lazy()
-        .rename({c.name: raw_name(c.name) for c in columns})
-        .with_columns(_cleaned(c).alias(c.name) for c in columns)
-        .with_columns(expr for c in columns for expr in _typed(c, timezone))
+        MappingProxyType({c.name: raw_name(c.name) for c in columns}),
+        tuple(_cleaned(c).alias(c.name) for c in columns),
+        tuple(expr for c in columns for expr in _typed(c, timezone)),
     )
 
 
 def problems(columns: Sequence[Column]) -> list[Check]:
     """The unreadable-value checks of `parse`, each with a message naming the field and the value."""
-    return [(pl.col(bad_name(c.name)), _message(c)) for c in columns]
+    return list(_problems(tuple(columns)))
+
+
+@functools.lru_cache(maxsize=32)
+def _problems(columns: tuple[Column, ...]) -> tuple[Check, ...]:
+    return tuple((pl.col(bad_name(c.name)), _message(c)) for c in columns)
 
 
 def _cleaned(column: Column) -> pl.Expr:

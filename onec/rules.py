@@ -85,6 +85,10 @@ class ValidationRules:
     years_ahead: int = YEARS_AHEAD
     total_tolerance: Decimal = TOTAL_TOLERANCE
 
+    def __hash__(self) -> int:
+        """Rules are a key of the checks built for them (`onec.validation`); the severities are a mapping."""
+        return hash((frozenset(self.severities.items()), self.earliest_date, self.years_ahead, self.total_tolerance))
+
     def severity(self, rule: Rule) -> Severity:
         return self.severities.get(rule, DEFAULT_SEVERITIES[rule])
 

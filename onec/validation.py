@@ -12,6 +12,7 @@ the few rows that failed.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -291,10 +292,32 @@ def _checked_goods(
     text: pl.DataFrame, snapshot_date: dt.date, timezone: str, rules: ValidationRules
 ) -> tuple[pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """(canonical goods that passed, `_i`/record_key/partition_date/`_reason` of those that did not, notes)."""
-    typed = parse(text, _GOODS_COLUMNS, timezone)
+    plan = _goods_plan(rules)
+    checks, judged = plan.checks, plan.judged
+    checked = (
+        parse(text, _GOODS_COLUMNS, timezone)
+        .with_columns(pl.col("deleted").fill_null(False), pl.lit(snapshot_date, pl.Date).alias("snapshot_date"))
+        .with_columns(plan.bad)
+        .collect(engine=BATCH_ENGINE)
+    )
+    passed = checked.filter(~pl.col("_bad"))
+    bad = _reasons(checked.filter(pl.col("_bad")), checks).select(
+        "_i",
+        pl.concat_str([pl.col("sku").fill_null(""), pl.col("warehouse").fill_null("")], separator="|").alias(
+            "record_key"
+        ),
+        pl.lit(snapshot_date, pl.Date).alias("partition_date"),
+        "_reason",
+    )
+    return _conform(passed, goods_schema(timezone)), bad, _counted(passed, judged, rules)
+
+
+@functools.lru_cache(maxsize=16)
+def _goods_plan(rules: ValidationRules) -> _Plan:
+    """`_checked_goods`' expressions."""
     col, zero = pl.col, pl.lit(Decimal(0))
     no_stock = col("warehouse").is_null() & ~col("warehouse__bad") & (col("quantity") == zero)
-    judged = [
+    judged = (
         _Judged(
             Rule.ITEM_WITHOUT_STOCK,
             no_stock,
@@ -306,28 +329,14 @@ def _checked_goods(
             pl.format("quantity: below zero, got {} (negative stock)", col("quantity")),
         ),
         _Judged(Rule.ZERO_PRICE, col("price") == zero, pl.lit("price: zero")),
-    ]
-    checks = [
+    )
+    checks = (
         *problems(_GOODS_COLUMNS),
         *(_required(name) for name in ("sku", "name", "quantity")),
         (col("warehouse").is_null() & ~col("warehouse__bad") & ~no_stock, pl.lit("warehouse: required")),
         *_rejecting(judged, rules),
-    ]
-    checked = typed.with_columns(
-        pl.col("deleted").fill_null(False),
-        pl.lit(snapshot_date, pl.Date).alias("snapshot_date"),
-        _failed(checks),
-    ).collect(engine=BATCH_ENGINE)
-    passed = checked.filter(~pl.col("_bad"))
-    bad = _reasons(checked.filter(pl.col("_bad")), checks).select(
-        "_i",
-        pl.concat_str([pl.col("sku").fill_null(""), pl.col("warehouse").fill_null("")], separator="|").alias(
-            "record_key"
-        ),
-        pl.lit(snapshot_date, pl.Date).alias("partition_date"),
-        "_reason",
     )
-    return _conform(passed, goods_schema(timezone)), bad, _counted(passed, judged, rules)
+    return _Plan((), checks, judged)
 
 
 def check_documents(
@@ -350,7 +359,7 @@ def check_documents(
     window = (date_from, date_to)
     if isinstance(batch, NamedRecords):
         header_text, line_text = _named_document_text(batch, kind)
-        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, False, rules)
         bad = _with_file_lines(bad, batch.records)
         raws = _named_raws(batch, bad["_i"])
     else:
@@ -360,7 +369,7 @@ def check_documents(
         header_text = header_text.with_columns(pl.Series(ITEM_COUNT, counts, dtype=pl.Int64))
         line_text = _with_structure(text_frame(items, _line_sources(CANONICAL_KEYS)), item_structure)
         line_text = line_text.rename({"_i": "_n"}).with_columns(pl.Series("_i", owners, dtype=pl.UInt32))
-        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, [], rules)
+        good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, False, rules)
         raws = pl.Series([raw_json(batch[i]) for i in bad["_i"].to_list()], dtype=pl.String)
     rejected = _rejected(bad, raws, entity="documents", doc_type=doc_type, source=source, run_id=run_id)
     return _documents_batch(good, good_lines, rejected, doc_type, timezone, notes)
@@ -391,14 +400,8 @@ def check_documents_text(
     line_text = frame.select(
         "_i", *(c.name for c in _LINE_COLUMNS), pl.lit(None, pl.String).alias("_structure")
     ).with_row_index("_n")
-    differing = (
-        pl.col("_differing") != "",
-        pl.format("header fields differ between the document's rows: {}", "_differing"),
-    )
     window = (date_from, date_to)
-    good, good_lines, bad, notes = _checked_documents(
-        header_text, line_text, kind, window, timezone, [differing], rules
-    )
+    good, good_lines, bad, notes = _checked_documents(header_text, line_text, kind, window, timezone, True, rules)
     bad = bad.join(
         header_text.select("_i", "_first_file_line", "_last_file_line"), on="_i", how="left", maintain_order="left"
     ).with_columns(
@@ -496,16 +499,17 @@ def _checked_documents(
     kind: DocumentType,
     window: tuple[dt.date, dt.date],
     timezone: str,
-    extra_checks: list[Check],
+    repeated_headers: bool,
     rules: ValidationRules,
 ) -> tuple[pl.DataFrame, pl.DataFrame, pl.DataFrame, dict[str, int]]:
     """(headers that passed with `_row`, their lines, `_i`/record_key/partition_date/`_reason` of the rest, the
     notes of what passed).
 
-    `header_text` has the header columns, `_i`, `_items` (lines per document) and `_structure`; `line_text` the
-    line columns, `_n` (its row), `_i` (its document) and `_structure`, ordered by document.
+    `header_text` has the header columns, `_i`, `_items` (lines per document) and `_structure`, and with
+    `repeated_headers` (a text file repeating the header on each of a document's rows) `_differing`; `line_text`
+    the line columns, `_n` (its row), `_i` (its document) and `_structure`, ordered by document.
     """
-    header, header_checks, header_judged = _header(header_text, kind, window, timezone, extra_checks, rules)
+    header, header_checks, header_judged = _header(header_text, kind, window, timezone, repeated_headers, rules)
     lines, line_checks, line_judged = _lines(line_text, kind, rules)
     bad_docs = lines.filter(pl.col("_bad"))["_i"].unique()
     header = header.with_columns(pl.col("_bad") | pl.col("_i").is_in(bad_docs.implode()))
@@ -543,16 +547,46 @@ def _header(
     kind: DocumentType,
     window: tuple[dt.date, dt.date],
     timezone: str,
-    extra_checks: list[Check],
+    repeated_headers: bool,
     rules: ValidationRules,
-) -> tuple[pl.DataFrame, list[Check], list[_Judged]]:
+) -> tuple[pl.DataFrame, Sequence[Check], Sequence[_Judged]]:
     """Typed headers with `_i` (record index), `_bad`, the checks that explain `_bad`, and the judged rules."""
-    typed = parse(text, _HEADER_COLUMNS, timezone)
+    plausible = rules.plausible_window(timezone)
+    plan = _header_plan(kind, window, plausible, timezone, repeated_headers, rules)
+    typed = parse(text, _HEADER_COLUMNS, timezone).with_columns(plan.derived)
+    return typed.with_columns(plan.bad).collect(engine=BATCH_ENGINE), plan.checks, plan.judged
+
+
+@dataclass(frozen=True)
+class _Plan:
+    """The expressions that check one kind of row: columns derived from the typed ones, the checks, the judged
+    rules, and `_bad`. Built once per distinct set of arguments (`functools.lru_cache`), since every batch of a
+    run is checked with the same ones and building them in Python costs a good part of checking a batch."""
+
+    derived: tuple[pl.Expr, ...]
+    checks: tuple[Check, ...]
+    judged: tuple[_Judged, ...]
+
+    @functools.cached_property
+    def bad(self) -> pl.Expr:
+        return _failed(self.checks)
+
+
+@functools.lru_cache(maxsize=64)
+def _header_plan(
+    kind: DocumentType,
+    window: tuple[dt.date, dt.date],
+    plausible: tuple[dt.date, dt.date],
+    timezone: str,
+    repeated_headers: bool,
+    rules: ValidationRules,
+) -> _Plan:
+    """`_header`'s expressions; `plausible` is `rules.plausible_window` for the day they check on."""
     col = pl.col
     status = col("status").str.to_lowercase()
     known = status.is_in(STATUSES)
     from_posted = pl.when(col("posted")).then(pl.lit("posted")).when(col("posted").not_()).then(pl.lit("draft"))
-    typed = typed.with_columns(
+    derived = (
         pl.coalesce(pl.when(known).then(status), from_posted).alias("status"),
         pl.coalesce(col("posted"), pl.when(known).then(status == "posted")).alias("posted"),
         col("status").alias("_status_text"),
@@ -561,10 +595,10 @@ def _header(
         (col("_items").fill_null(0).cum_sum() - col("_items").fill_null(0)).alias("_first_line"),
     )
     date_from, date_to = window
-    earliest, latest = rules.plausible_window(timezone)
+    earliest, latest = plausible
     implausible = ~col("doc_date").is_between(earliest, latest, closed="both")
     checks = [
-        *extra_checks,
+        *((_DIFFERING_ROWS,) if repeated_headers else ()),
         *problems([c for c in _HEADER_COLUMNS if c.name != "counterparty"]),
         *(_required(name) for name in ("number", "date", *(("warehouse",) if kind.warehouse_required else ()))),
         (col("_items").is_null(), pl.lit("items: expected a list of lines")),
@@ -597,19 +631,33 @@ def _header(
         checks.append(_required("warehouse_to", "warehouse_to", " for a transfer"))
         checks.append((col("warehouse_to") == col("warehouse"), pl.lit("warehouse_to: same as warehouse")))
     checks += _rejecting(judged, rules)
-    return typed.with_columns(_failed(checks)).collect(engine=BATCH_ENGINE), checks, judged
+    return _Plan(derived, tuple(checks), tuple(judged))
+
+
+_DIFFERING_ROWS: Check = (
+    pl.col("_differing") != "",
+    pl.format("header fields differ between the document's rows: {}", "_differing"),
+)
+"""A text file repeats a document's header on each of its rows: rows that disagree reject it (which is right?)."""
 
 
 def _lines(
     text: pl.DataFrame, kind: DocumentType, rules: ValidationRules
-) -> tuple[pl.DataFrame, list[Check], list[_Judged]]:
+) -> tuple[pl.DataFrame, Sequence[Check], Sequence[_Judged]]:
     """Typed lines with `_i` (their document's record index), `_bad`, the checks that explain `_bad`, and the
-    judged rules.
+    judged rules."""
+    plan = _lines_plan(kind, rules)
+    typed = parse(text, _LINE_COLUMNS, "UTC")
+    return typed.with_columns(plan.bad).collect(engine=BATCH_ENGINE), plan.checks, plan.judged
+
+
+@functools.lru_cache(maxsize=64)
+def _lines_plan(kind: DocumentType, rules: ValidationRules) -> _Plan:
+    """`_lines`' expressions.
 
     An empty tabular row (no item, quantity 0) is judged on its own and exempt from the item and quantity rules;
     a line without a price is one with neither unit_price nor total (one without the other is an error).
     """
-    typed = parse(text, _LINE_COLUMNS, "UTC")
     col = pl.col
     zero = pl.lit(Decimal(0))
     absent = {
@@ -651,7 +699,7 @@ def _lines(
         )
         checks.append((absent["book_quantity"] & ~empty_exempt, pl.lit("book_quantity: required for an inventory")))
     checks += _rejecting(judged, rules)
-    return typed.with_columns(_failed(checks)).collect(engine=BATCH_ENGINE), checks, judged
+    return _Plan((), tuple(checks), tuple(judged))
 
 
 def _repricing_error() -> pl.Expr:
@@ -665,8 +713,8 @@ def _repricing_error() -> pl.Expr:
 def _document_rejects(
     header: pl.DataFrame,
     lines: pl.DataFrame,
-    header_checks: list[Check],
-    line_checks: list[Check],
+    header_checks: Sequence[Check],
+    line_checks: Sequence[Check],
     window: tuple[dt.date, dt.date],
 ) -> pl.DataFrame:
     """One row per failing document: its reasons, then each bad line's, prefixed with the line it is about."""
@@ -717,12 +765,12 @@ class _Judged:
     message: pl.Expr
 
 
-def _rejecting(judged: list[_Judged], rules: ValidationRules) -> list[Check]:
+def _rejecting(judged: Sequence[_Judged], rules: ValidationRules) -> list[Check]:
     """The checks of the judged rules configured to reject."""
     return [(j.condition, j.message) for j in judged if not rules.notes(j.rule)]
 
 
-def _counted(passed: pl.DataFrame, judged: list[_Judged], rules: ValidationRules) -> dict[str, int]:
+def _counted(passed: pl.DataFrame, judged: Sequence[_Judged], rules: ValidationRules) -> dict[str, int]:
     """How many rows that passed each noted rule holds for (rules that hold for none are left out)."""
     noted = [j for j in judged if rules.notes(j.rule)]
     if not noted or passed.is_empty():
@@ -737,11 +785,11 @@ def _with_structure(text: pl.DataFrame, structure: list[str | None] | None) -> p
     return text.with_columns(problems.alias("_structure")).with_row_index("_i")
 
 
-def _failed(checks: list[Check]) -> pl.Expr:
+def _failed(checks: Sequence[Check]) -> pl.Expr:
     return failed([(pl.col("_structure").is_not_null(), pl.col("_structure")), *checks]).alias("_bad")
 
 
-def _reasons(frame: pl.DataFrame, checks: list[Check]) -> pl.DataFrame:
+def _reasons(frame: pl.DataFrame, checks: Sequence[Check]) -> pl.DataFrame:
     """`_reason` for failing rows; a record that is not even an object gets only that, not a list of missing
     fields."""
     return frame.with_columns(pl.coalesce(pl.col("_structure"), join_problems(checks)).alias("_reason"))

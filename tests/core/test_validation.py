@@ -429,6 +429,38 @@ def test_a_total_mismatch_can_be_configured_to_land_with_a_note() -> None:
                            run_id="r", rules=wider).rejected.is_empty()  # fmt: skip
 
 
+def test_checks_follow_the_rules_and_window_of_each_call_whatever_was_checked_before() -> None:
+    """The checks are built once per rules, window and zone (`onec.validation._Plan`): calls that alternate them
+    must each get their own."""
+    mismatch = document(items=[line(total="150.00")])
+    noted = ValidationRules(severities={**DEFAULT_RULES.severities, Rule.TOTAL_MISMATCH: Severity.NOTE})
+    same_as_default = ValidationRules(severities=dict(DEFAULT_RULES.severities))
+    late = (dt.date(2026, 2, 1), dt.date(2026, 3, 1))
+    outcomes = []
+    for rules, window, zone in [
+        (DEFAULT_RULES, JAN, ZONE), (noted, JAN, ZONE), (same_as_default, JAN, ZONE), (noted, late, ZONE),
+        (ValidationRules(total_tolerance=Decimal(5)), JAN, ZONE), (noted, JAN, "Asia/Vladivostok"),
+    ]:  # fmt: skip
+        batch = check_documents([mismatch], doc_type="goods-receipt", date_from=window[0], date_to=window[1],
+                                timezone=zone, run_id="r", rules=rules)  # fmt: skip
+        outcomes.append(batch.rejected["reason"].to_list() or batch.notes)
+    assert outcomes == [
+        ["line 1: total 150.00 ≠ quantity × unit_price = 155.0000"],
+        {"total_mismatch": 1},
+        ["line 1: total 150.00 ≠ quantity × unit_price = 155.0000"],
+        ["date: day 2026-01-31 is outside the requested range [2026-02-01, 2026-03-01)"],
+        {},
+        {"total_mismatch": 1},
+    ]
+    stock = [good(quantity=-1)]
+    strict_stock = strict(Rule.NEGATIVE_STOCK)
+    reasons = [
+        check_goods(stock, snapshot_date=JAN[0], timezone=ZONE, run_id="r", rules=rules).rejected.height
+        for rules in (DEFAULT_RULES, strict_stock, DEFAULT_RULES)
+    ]
+    assert reasons == [0, 1, 0]
+
+
 def test_notes_count_only_rows_that_land() -> None:
     rejected = document(number="1", supplier=None, items=[line(unit_price=..., total=...), line(line=2, quantity="x")])
     landed = document(number="2", supplier=None, items=[line()])
