@@ -362,8 +362,9 @@ def land_pages(
 
 
 def _batched(pages: Iterator[PageT], size: int) -> Iterator[PageT]:
-    """Join pages into batches of about `size` records: validation has a fixed cost per call (~25 ms to plan),
-    so checking 1C's small pages one by one would dominate; memory stays bounded by `size`. Text batches (CSV)
+    """Join pages into batches of about `size` records: validation has a fixed cost per call, whatever the size
+    of the batch (docs/benchmarks.md, History), so checking 1C's small pages one by one would dominate; memory
+    stays bounded by `size`. Text batches (CSV)
     come big already, and must not be joined or split (a document's rows stay together), so they pass through,
     as do batches of file-named records (UDE XML), which come big too and carry their own names."""
     batch: list[dict[str, Any]] = []
